@@ -1,0 +1,37 @@
+# The two commands of the README: `make demo` and `make test`. Each creates .venv when
+# it is missing and installs the project into it first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+ARGS   ?=
+
+.PHONY: demo test lint unit screenshots clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "b2tui needs Python >= 3.11; set PYTHON=python3.11")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/b2tui demo $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check b2tui tests
+	$(BIN)/ruff format --check b2tui tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/python -m pytest -q $(ARGS)
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit $(ARGS)
+
+screenshots: $(STAMP)
+	$(BIN)/python -m b2tui.ui.screenshots screenshots
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from b2tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The conductor: drives a run through the ports and decides promote / hold / rollback."""

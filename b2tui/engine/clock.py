@@ -1,0 +1,68 @@
+"""Clocks the engine runs on. Tests and ``--speed max`` use virtual time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+
+class Clock(Protocol):
+    """The run's clock: every timestamp, hold and window is measured on it."""
+
+    def now(self) -> datetime:
+        """Current time (timezone-aware UTC)."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Let ``seconds`` of run time pass."""
+        ...
+
+
+class WallClock:
+    """Real time."""
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class ScaledClock:
+    """Simulated time running ``speed`` times faster than real time from ``start``."""
+
+    def __init__(self, speed: float, start: datetime | None = None) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.speed = speed
+        self._start = start or datetime.now(UTC)
+        self._real0 = time.monotonic()
+
+    def now(self) -> datetime:
+        return self._start + timedelta(seconds=(time.monotonic() - self._real0) * self.speed)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+
+class VirtualClock:
+    """Time that jumps: ``sleep`` advances it at once (after yielding to the loop).
+
+    A 30-minute monitoring window runs in milliseconds. Frozen unless slept on, so
+    snapshot tests see a fixed time.
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 5, 14, 0, tzinfo=UTC)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, seconds: float) -> None:
+        self._now += timedelta(seconds=max(0.0, seconds))
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(0)
+        self.advance(seconds)

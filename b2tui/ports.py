@@ -1,0 +1,318 @@
+"""The ports the engine drives a run through. Adapters implement them.
+
+Every method is ``async``: adapters with blocking clients (kubernetes, docker,
+prometheus-api-client) run them in threads (``asyncio.to_thread``) so the event loop
+never blocks. Failures are raised as :class:`SourceError` (or :class:`StepFailed` for a
+step of the workflow) with a message fit for one line on the screen — never a secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from b2tui.config import EnvironmentSettings, HttpCheck
+from b2tui.domain.checklist import ChecklistItem
+from b2tui.domain.gates import Reading
+
+LineSink = Callable[[str], None]
+"""Receives one line of streamed output (build, push, command)."""
+
+
+class SourceError(Exception):
+    """A data source or target failed; ``str()`` is one readable line."""
+
+
+class StepFailed(Exception):
+    """A workflow step failed (build error, push denied, rollout failed)."""
+
+
+# --- Cluster -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Revision:
+    """What a workload runs at a point in time: the rollback target."""
+
+    deployment: str
+    """Deployment that serves the known-good version."""
+    revision: str
+    """ReplicaSet revision number (``deployment.kubernetes.io/revision``) or colour."""
+    image: str
+    """Container image of that revision."""
+    colour: str | None = None
+    """Active colour (blue-green), None otherwise."""
+    replicas: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "deployment": self.deployment,
+            "revision": self.revision,
+            "image": self.image,
+            "colour": self.colour,
+            "replicas": self.replicas,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Revision:
+        return cls(
+            deployment=d["deployment"],
+            revision=str(d["revision"]),
+            image=d["image"],
+            colour=d.get("colour"),
+            replicas=int(d.get("replicas", 1)),
+        )
+
+    def describe(self) -> str:
+        """Short text: ``b2connect rev 7 (…/b2connect:prod-1a2b3c4)``."""
+        colour = f" {self.colour}" if self.colour else ""
+        return f"{self.deployment}{colour} rev {self.revision} ({self.image})"
+
+
+class PodPhase(StrEnum):
+    RUNNING = "Running"
+    PENDING = "Pending"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    UNKNOWN = "Unknown"
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    """A pod as the control room shows it."""
+
+    name: str
+    track: str
+    """``stable``, ``canary``, ``blue``, ``green`` or ``""``."""
+    phase: PodPhase
+    reason: str
+    """Waiting/terminated reason: ``CrashLoopBackOff``, ``ImagePullBackOff``, ``OOMKilled``…"""
+    ready: bool
+    restarts: int
+    created: datetime
+    image: str
+    node: str = ""
+
+    @property
+    def crash_looping(self) -> bool:
+        return self.reason in ("CrashLoopBackOff", "Error", "OOMKilled") and not self.ready
+
+    @property
+    def tag(self) -> str:
+        """Image tag, ``latest`` when none."""
+        tail = self.image.rsplit("/", 1)[-1]
+        return tail.split(":", 1)[1] if ":" in tail else "latest"
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    """Progress of a Deployment rollout, as ``kubectl rollout status`` judges it."""
+
+    complete: bool
+    failed: bool = False
+    message: str = ""
+    updated: int = 0
+    ready: int = 0
+    desired: int = 0
+
+
+@dataclass(frozen=True)
+class TrafficSplit:
+    """Traffic on the new version after a change."""
+
+    asked_percent: int
+    achieved_percent: float
+    detail: str = ""
+    """E.g. ``1/10 replicas`` or ``canary-weight=5``."""
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    changed: bool
+    """False when the workload already ran the target (a second request)."""
+    detail: str = ""
+
+
+@runtime_checkable
+class Cluster(Protocol):
+    """Kubernetes (or the sandbox): workloads, pods and traffic of one environment."""
+
+    async def current_revision(self, env: EnvironmentSettings) -> Revision:
+        """The revision serving production now: recorded at run start as the rollback target."""
+        ...
+
+    async def check_target(self, env: EnvironmentSettings) -> list[str]:
+        """Problems with the target (context, namespace, services down); empty when fine."""
+        ...
+
+    async def deploy(self, env: EnvironmentSettings, image: str) -> None:
+        """Apply the environment's manifests and set the image (staging, direct)."""
+        ...
+
+    async def rollout(self, env: EnvironmentSettings, track: str | None = None) -> RolloutState:
+        """Rollout progress of the environment's Deployment (or of one track's)."""
+        ...
+
+    async def pods(self, env: EnvironmentSettings) -> list[PodInfo]:
+        """Pods of the environment's workloads, with derived state and track."""
+        ...
+
+    async def set_canary(self, env: EnvironmentSettings, image: str, percent: int) -> TrafficSplit:
+        """Run ``image`` as canary next to stable and give it ``percent`` of the traffic."""
+        ...
+
+    async def promote(self, env: EnvironmentSettings, image: str) -> None:
+        """After 100 %: stable runs ``image``; the canary is scaled away."""
+        ...
+
+    async def stage_colour(self, env: EnvironmentSettings, image: str) -> str:
+        """Blue-green: deploy ``image`` to the idle colour; return that colour."""
+        ...
+
+    async def switch_colour(self, env: EnvironmentSettings, colour: str) -> TrafficSplit:
+        """Blue-green: point the Service selector at ``colour``."""
+        ...
+
+    async def retire_colour(self, env: EnvironmentSettings, colour: str) -> None:
+        """Blue-green: scale the old colour down once the monitoring window ended green."""
+        ...
+
+    async def rollback(self, env: EnvironmentSettings, target: Revision) -> RollbackResult:
+        """Restore ``target``: traffic first, then the canary scaled down. Idempotent."""
+        ...
+
+    async def scan_logs(
+        self, env: EnvironmentSettings, patterns: tuple[str, ...], since_seconds: float
+    ) -> dict[str, int]:
+        """Matches per pattern in the recent logs of the new pods."""
+        ...
+
+
+# --- Metrics -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Series:
+    """Points for a sparkline: (epoch seconds, value or None for a gap)."""
+
+    name: str
+    points: list[tuple[float, float | None]] = field(default_factory=list)
+
+
+@runtime_checkable
+class Metrics(Protocol):
+    """Prometheus (or the sandbox). Gate names: ``error_rate`` (ratio), ``p95_ms``,
+    ``request_rate`` (req/s), and any configured extra gates."""
+
+    async def sample(self, env: EnvironmentSettings, track: str | None) -> dict[str, Reading]:
+        """One reading per gate for ``track`` (``canary``/``stable``) or the whole service.
+
+        Missing data is a :class:`Reading` with ``value=None`` and a reason; a source
+        that cannot be reached raises :class:`SourceError`.
+        """
+        ...
+
+    async def history(
+        self, env: EnvironmentSettings, track: str | None, seconds: float, step: float
+    ) -> dict[str, Series]:
+        """Range query per gate over the last ``seconds`` for sparklines."""
+        ...
+
+
+# --- Images, commands, checks, notifications ---------------------------------------------
+
+
+@runtime_checkable
+class Images(Protocol):
+    async def build(self, tag: str, on_line: LineSink) -> str:
+        """Build ``tag`` from the configured context; return the image id. Raises StepFailed."""
+        ...
+
+    async def push(self, tag: str, on_line: LineSink) -> str:
+        """Push ``tag``; return its digest. Raises StepFailed."""
+        ...
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    exit_code: int | None
+    """None when the command timed out or was cancelled."""
+    duration: float
+    timed_out: bool = False
+    tail: str = ""
+    """Last lines of output, for the failure message."""
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+@runtime_checkable
+class Commands(Protocol):
+    async def run(
+        self, name: str, command: str, *, cwd: str, timeout: float, on_line: LineSink
+    ) -> CommandResult:
+        """Run a shell command, streaming its output; cancellation kills it."""
+        ...
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    passed: bool | None
+    """True pass, False fail, None unknown (could not tell)."""
+    detail: str = ""
+
+
+@runtime_checkable
+class Checks(Protocol):
+    async def readiness(self, item: ChecklistItem) -> CheckResult:
+        """Answer an automatic readiness item (code merged, tests passing, build ok)."""
+        ...
+
+    async def http(self, check: HttpCheck) -> CheckResult:
+        """One HTTP smoke check with its retries."""
+        ...
+
+
+@dataclass(frozen=True)
+class Notification:
+    """What a notifier sends; never carries a secret."""
+
+    kind: str
+    """``deployed`` or ``incident``."""
+    service: str
+    environment: str
+    version: str
+    image: str
+    run_id: str
+    by: str
+    duration: float
+    reason: str = ""
+    target: str = ""
+    gates: dict[str, str] = field(default_factory=dict)
+    """Gate name → display value at the time."""
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    async def notify(self, note: Notification) -> list[tuple[str, bool, str]]:
+        """Send to every configured channel; return (channel, ok, detail) per channel.
+
+        A channel failing is reported, not raised: a notification never decides a run.
+        """
+        ...
+
+
+@dataclass
+class Ports:
+    """Everything a run needs from the outside world."""
+
+    cluster: Cluster
+    metrics: Metrics
+    images: Images
+    commands: Commands
+    checks: Checks
+    notifier: Notifier
