@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from b2tui.config import EnvironmentSettings, HttpCheck
 from b2tui.domain.checklist import ChecklistItem
+from b2tui.domain.events import Event
 from b2tui.domain.gates import Reading
 
 LineSink = Callable[[str], None]
@@ -46,6 +47,9 @@ class Revision:
     colour: str | None = None
     """Active colour (blue-green), None otherwise."""
     replicas: int = 1
+    template_hash: str | None = None
+    """``pod-template-hash`` of that revision's ReplicaSet: identifies the template even
+    after Kubernetes renumbers the revision on a rollback."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +58,7 @@ class Revision:
             "image": self.image,
             "colour": self.colour,
             "replicas": self.replicas,
+            "template_hash": self.template_hash,
         }
 
     @classmethod
@@ -64,6 +69,7 @@ class Revision:
             image=d["image"],
             colour=d.get("colour"),
             replicas=int(d.get("replicas", 1)),
+            template_hash=d.get("template_hash"),
         )
 
     def describe(self) -> str:
@@ -304,6 +310,87 @@ class Notifier(Protocol):
         A channel failing is reported, not raised: a notification never decides a run.
         """
         ...
+
+
+# --- Store -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A row of ``runs``."""
+
+    id: str
+    service: str
+    environment: str
+    strategy: str
+    version: str
+    image: str
+    emergency: bool
+    params: dict[str, Any]
+    state: dict[str, Any]
+    clock: datetime | None
+    started_at: datetime
+    commit_at: datetime | None
+    finished_at: datetime | None
+    outcome: str | None
+    reason: str | None
+    created_by: str
+
+
+@dataclass(frozen=True)
+class Lease:
+    owner: str
+    host: str
+    pid: int
+    expires: float
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    run_id: str | None
+    wall_ts: str
+    run_ts: str | None
+    user: str
+    action: str
+    detail: str
+    accepted: bool
+
+
+
+class Store(Protocol):
+    """Where runs live: the SQLite store, or (later) a ConfigMap + Lease in the cluster."""
+
+    def create_run(self, rec: RunRecord) -> None: ...
+
+    def save_state(self, run_id: str, state: dict[str, Any], clock: datetime) -> None: ...
+
+    def finish_run(self, run_id: str, outcome: str, reason: str, at: datetime) -> None: ...
+
+    def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    def append_event(self, run_id: str, event: Event) -> int: ...
+
+    def events(self, run_id: str, after: int = 0) -> list[tuple[int, Event]]: ...
+
+    def sign_off(self, run_id: str, item: str, user: str, run_ts: datetime) -> None: ...
+
+    def audit(
+        self,
+        run_id: str | None,
+        user: str,
+        action: str,
+        detail: str = "",
+        *,
+        accepted: bool = True,
+        run_ts: datetime | None = None,
+    ) -> None: ...
+
+    def acquire_lease(self, run_id: str, owner: str, ttl: float) -> tuple[bool, Lease | None]: ...
+
+    def lease(self, run_id: str) -> Lease | None: ...
+
+    def release_lease(self, run_id: str) -> None: ...
 
 
 @dataclass

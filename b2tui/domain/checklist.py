@@ -51,6 +51,8 @@ class ChecklistItem:
     """Who signed a manual item off."""
     signed_at: datetime | None = None
     """When it was signed off (the run's clock)."""
+    group: str = "readiness"
+    """``readiness`` or ``smoke`` (the manual smoke checks)."""
 
     @property
     def blocking(self) -> bool:
@@ -154,7 +156,9 @@ def build_checklist(
 def manual_items(titles: list[str], owner: str = "@qa-engineer") -> list[ChecklistItem]:
     """Manual smoke checks ("Can users login?") as checklist items."""
     return [
-        ChecklistItem(key=f"smoke_{i + 1}", title=t, kind=ItemKind.MANUAL, owner=owner)
+        ChecklistItem(
+            key=f"smoke_{i + 1}", title=t, kind=ItemKind.MANUAL, owner=owner, group="smoke"
+        )
         for i, t in enumerate(titles)
     ]
 

@@ -16,12 +16,13 @@ class Phase(StrEnum):
     MONITORING = "monitoring"
 
     @property
-    def index(self) -> int:
+    def position(self) -> int:
+        """0 for readiness … 5 for monitoring."""
         return PHASE_ORDER.index(self)
 
     def next(self) -> Phase | None:
         """The phase after this one, or None after monitoring."""
-        i = self.index + 1
+        i = self.position + 1
         return PHASE_ORDER[i] if i < len(PHASE_ORDER) else None
 
 

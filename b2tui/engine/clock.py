@@ -66,3 +66,30 @@ class VirtualClock:
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(0)
         self.advance(seconds)
+
+
+class SteppedClock(VirtualClock):
+    """Virtual time that only moves while released.
+
+    Tests stop a run at a chosen state by holding the clock: the engine then blocks in
+    its next wait, while operator intents (which wake it) are still processed.
+    """
+
+    def __init__(self, start: datetime | None = None) -> None:
+        super().__init__(start)
+        self._released = asyncio.Event()
+        self._released.set()
+
+    def hold(self) -> None:
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
+
+    @property
+    def held(self) -> bool:
+        return not self._released.is_set()
+
+    async def sleep(self, seconds: float) -> None:
+        await self._released.wait()
+        await super().sleep(seconds)

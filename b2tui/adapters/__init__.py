@@ -1,0 +1,1 @@
+"""Adapters: the ports of :mod:`b2tui.ports` implemented against the world."""

@@ -1,0 +1,455 @@
+"""Prometheus as the :class:`~b2tui.ports.Metrics` port: gate readings and sparkline history.
+
+This adapter talks to the HTTP API (``/api/v1/query``, ``/api/v1/query_range``) with
+**httpx** rather than prometheus-api-client, because httpx is natively async (the queries
+of one sample run concurrently on the event loop, no thread hops), hands us the status
+code and Prometheus' JSON ``error`` text directly instead of a wrapped string, and does
+not retry behind our back (prometheus-api-client retries 5xx and connection errors with
+a one-second backoff, which would stall a 5-second poll).
+
+How *unknown* is decided — a gate reading has ``value=None`` and a ``reason`` when:
+
+* the query returns no series (``"no series yet"``);
+* it returns more than one series (``"3 series; …"``): a gate needs one number, so the
+  query must aggregate (``sum(...)``), and picking one would be a guess;
+* the value is ``NaN`` — for the error rate that is 0/0, i.e. no traffic in the window;
+  for P95 it is a histogram with no observations;
+* the value is ``+Inf``/``-Inf`` (e.g. P95 above the highest histogram bucket);
+* the scrape target is not healthy: ``settings.up`` (``up{$selector}``) is queried with
+  every sample; if any matching target reports ``0`` every reading of the sample is
+  unknown with ``"target down: …"``, and if nothing matches, ``"no scrape target: …"``.
+  Old series linger for minutes after a target dies, so without this check a dead
+  service could keep passing on stale numbers.
+
+Anything that prevents an answer — connection refused, timeout, HTTP 4xx/5xx, a PromQL
+parse error — raises :class:`~b2tui.ports.SourceError` with one line naming the URL and,
+for rejected queries, Prometheus' own error text. Credentials never appear in messages,
+reprs or logs: they are sent as headers only and scrubbed from any text we quote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import re
+import ssl
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+
+from b2tui.config import EnvironmentSettings, GateSettings, PrometheusSettings
+from b2tui.domain.gates import Reading
+from b2tui.ports import Series, SourceError
+
+__all__ = [
+    "PrometheusMetrics",
+    "expand_selector",
+    "health_reason",
+    "reading_from_result",
+    "track_matchers",
+]
+
+# Prometheus refuses range queries with more points than this per series.
+_MAX_POINTS = 11_000
+
+_PLACEHOLDER = r"\$selector\b"
+
+# Why a NaN is not a number, per gate: the operator should read the cause, not "NaN".
+_NAN_REASONS = {
+    "error_rate": "no traffic (NaN: 0 requests / 0 requests)",
+    "p95_ms": "no requests observed (NaN from an empty histogram)",
+}
+
+
+# --- pure helpers (unit-tested without a server) -----------------------------------------
+
+
+def _escape_label_value(value: str) -> str:
+    """A PromQL double-quoted string literal's body for ``value``."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def track_matchers(env: EnvironmentSettings, track: str | None) -> str:
+    """The label matchers ``$selector`` stands for: the environment's selector, plus the
+    track matcher when ``track`` is given. May be empty.
+
+    The configured selector may be written with or without braces and with stray commas
+    (``{app="x",}``); both are normalised so the result is a plain ``a="b",c="d"`` list.
+    """
+    parts = [p for p in [env.selector.strip().strip("{}").strip().strip(",").strip()] if p]
+    if track:
+        parts.append(f'{env.track_label}="{_escape_label_value(track)}"')
+    return ",".join(parts)
+
+
+def expand_selector(query: str, matchers: str) -> str:
+    """Replace ``$selector`` in a PromQL query with ``matchers``.
+
+    With empty ``matchers`` the placeholder is removed together with its comma, and an
+    empty ``{$selector}`` disappears entirely, so ``x{status=~"5..",$selector}`` becomes
+    ``x{status=~"5.."}`` and ``up{$selector}`` becomes ``up`` — both still valid PromQL.
+
+    Args:
+        query: PromQL text, possibly containing ``$selector`` (zero or more times).
+        matchers: Comma-separated label matchers such as ``app="shop",track="canary"``.
+    """
+    if matchers:
+        return re.sub(_PLACEHOLDER, lambda _: matchers, query)
+    out = re.sub(r"\{\s*" + _PLACEHOLDER + r"\s*,?\s*\}", "", query)
+    out = re.sub(r",\s*" + _PLACEHOLDER, "", out)
+    out = re.sub(_PLACEHOLDER + r"\s*,\s*", "", out)
+    return re.sub(_PLACEHOLDER, "", out)
+
+
+def _parse_value(raw: Any) -> float | None:
+    """Prometheus sends sample values as strings ("0.5", "NaN", "+Inf")."""
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        return None
+
+
+def reading_from_result(name: str, result_type: str, result: Any, *, scale: float = 1.0) -> Reading:
+    """Turn the ``data`` of an instant query into one gate reading.
+
+    Args:
+        name: Gate name (``error_rate``, ``p95_ms`` …); also picks the NaN explanation.
+        result_type: ``data.resultType`` (``vector``, ``scalar``, ``matrix``, ``string``).
+        result: ``data.result``.
+        scale: Factor applied to a finite value (1000 turns seconds into ms).
+    """
+    if result_type == "scalar":
+        pair = result
+    elif result_type == "vector":
+        if not result:
+            return Reading(name, None, "no series yet")
+        if len(result) > 1:
+            return Reading(
+                name,
+                None,
+                f"{len(result)} series; the query must return one (aggregate it, e.g. sum(...))",
+            )
+        pair = result[0].get("value")
+    else:
+        return Reading(name, None, f"query returns a {result_type}, not an instant vector")
+    if not isinstance(pair, list | tuple) or len(pair) != 2:
+        return Reading(name, None, "malformed sample in the answer")
+    value = _parse_value(pair[1])
+    if value is None:
+        return Reading(name, None, f"not a number: {str(pair[1])[:40]}")
+    if math.isnan(value):
+        return Reading(name, None, _NAN_REASONS.get(name, "NaN"))
+    if math.isinf(value):
+        sign = "+" if value > 0 else "-"
+        return Reading(name, None, f"infinite value ({sign}Inf)")
+    return Reading(name, value * scale)
+
+
+def health_reason(result: list[dict[str, Any]], query: str) -> str | None:
+    """Why the targets behind a sample are unhealthy, from the result of ``up{…}``; None
+    when every matching target is up.
+
+    Args:
+        result: ``data.result`` of the ``up`` query (a vector).
+        query: The expanded ``up`` query, quoted when it matched nothing.
+    """
+    if not result:
+        return f"no scrape target ({query} matched nothing)"
+    down = [
+        s.get("metric", {}).get("instance", "?")
+        for s in result
+        if _parse_value((s.get("value") or [None, None])[1]) == 0.0
+    ]
+    if not down:
+        return None
+    shown = ", ".join(down[:3]) + (", …" if len(down) > 3 else "")
+    return f"target down: {len(down)} of {len(result)} ({shown})"
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+# --- the adapter -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Query:
+    """One gate's PromQL and how to read its value."""
+
+    name: str
+    promql: str
+    scale: float = 1.0
+
+
+class PrometheusMetrics:
+    """Gate readings and history from a Prometheus server (implements ``Metrics``).
+
+    Args:
+        settings: ``[prometheus]``: URL, credentials, TLS, the gate queries.
+        gates: ``[gates]``; only its presence is needed today (thresholds are judged by
+            the caller), kept so the adapter can grow gate-aware behaviour.
+    """
+
+    def __init__(self, settings: PrometheusSettings, gates: GateSettings) -> None:
+        self._settings = settings
+        self._gates = gates
+        parts = urlsplit(settings.url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SourceError(
+                f"[prometheus] url {_one_line(parts.geturl(), 80)!r} is not an http(s) URL;"
+                ' set e.g. url = "http://127.0.0.1:9090"'
+            )
+        # Userinfo in the URL becomes basic auth; the URL we keep and show has none, so
+        # it can be printed and logged (httpx logs request URLs) without leaking it.
+        self._url_auth = (parts.username or "", parts.password or "") if parts.username else None
+        host = parts.hostname + (f":{parts.port}" if parts.port else "")
+        self.url = urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+        """Base URL without credentials: safe to display."""
+        self._ssl: ssl.SSLContext | None = None
+
+    def __repr__(self) -> str:
+        return f"PrometheusMetrics({self.url})"
+
+    # --- queries ---
+
+    def _queries(self) -> list[_Query]:
+        s = self._settings
+        queries = [
+            _Query("error_rate", s.error_rate),
+            _Query("p95_ms", s.p95_seconds, scale=1000.0),
+            _Query("request_rate", s.request_rate),
+        ]
+        queries += [_Query(q.name, q.query) for q in s.extra]
+        return queries
+
+    # --- Metrics port ---
+
+    async def sample(self, env: EnvironmentSettings, track: str | None) -> dict[str, Reading]:
+        """One reading per gate (``error_rate``, ``p95_ms``, ``request_rate``, extras).
+
+        The gate queries and the target-health query run concurrently in one client.
+
+        Raises:
+            SourceError: Prometheus unreachable, refused the request or the query.
+        """
+        matchers = track_matchers(env, track)
+        queries = self._queries()
+        up_queries: list[str] = []
+        if self._settings.up.strip():
+            up_queries.append(expand_selector(self._settings.up, matchers))
+            if track:
+                # The track label usually sits on the series (the app exports it), not on
+                # the scrape target; then up{…,track="canary"} matches nothing and we judge
+                # the targets of the whole selector instead.
+                up_queries.append(expand_selector(self._settings.up, track_matchers(env, None)))
+        requests = [
+            ("/api/v1/query", {"query": expand_selector(q.promql, matchers)}, q.name)
+            for q in queries
+        ]
+        requests += [("/api/v1/query", {"query": u}, "up") for u in up_queries]
+        data = await self._fetch_all(requests)
+        gate_data, up_data = data[: len(queries)], data[len(queries) :]
+        if up_data:
+            chosen, query = up_data[0], up_queries[0]
+            if not chosen.get("result") and len(up_data) > 1:
+                chosen, query = up_data[1], up_queries[1]
+            reason = health_reason(list(chosen.get("result") or []), query)
+            if reason is not None:
+                return {q.name: Reading(q.name, None, reason) for q in queries}
+        return {
+            q.name: reading_from_result(
+                q.name, str(d.get("resultType", "")), d.get("result"), scale=q.scale
+            )
+            for q, d in zip(queries, gate_data, strict=True)
+        }
+
+    async def history(
+        self, env: EnvironmentSettings, track: str | None, seconds: float, step: float
+    ) -> dict[str, Series]:
+        """Range query per gate over the last ``seconds``, one point per ``step``.
+
+        Every step of the window gets a point; where Prometheus has no value (no series,
+        NaN, ±Inf, more than one series) the point is ``None`` so a sparkline shows a gap.
+
+        Raises:
+            SourceError: as :meth:`sample`.
+        """
+        if seconds <= 0 or step <= 0:
+            raise ValueError("history needs seconds > 0 and step > 0")
+        step = max(step, seconds / _MAX_POINTS)
+        end = time.time()
+        start = end - seconds
+        matchers = track_matchers(env, track)
+        queries = self._queries()
+        params = {"start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:.3f}"}
+        answers = await self._fetch_all(
+            [
+                (
+                    "/api/v1/query_range",
+                    {"query": expand_selector(q.promql, matchers), **params},
+                    q.name,
+                )
+                for q in queries
+            ]
+        )
+        n = int(seconds // step) + 1
+        grid = [round(start + k * step, 3) for k in range(n)]
+        out: dict[str, Series] = {}
+        for q, d in zip(queries, answers, strict=True):
+            result = d.get("result") or []
+            by_time: dict[float, float | None] = {}
+            # Several series cannot be one sparkline; like sample(), show nothing rather
+            # than a guess.
+            if d.get("resultType") == "matrix" and len(result) == 1:
+                for t, raw in result[0].get("values", []):
+                    v = _parse_value(raw)
+                    by_time[round(float(t), 3)] = (
+                        v * q.scale if v is not None and math.isfinite(v) else None
+                    )
+            out[q.name] = Series(q.name, [(t, by_time.get(t)) for t in grid])
+        return out
+
+    # --- HTTP ---
+
+    async def _fetch_all(
+        self, requests: list[tuple[str, dict[str, str], str]]
+    ) -> list[dict[str, Any]]:
+        """GET every ``(path, params, gate)`` concurrently over one client; their ``data``.
+
+        All requests finish (or time out) before the first failure, in request order, is
+        raised: no task is left running against a closed client.
+        """
+        async with self._client() as client:
+            answers = await asyncio.gather(
+                *(self._get(client, path, params, gate) for path, params, gate in requests),
+                return_exceptions=True,
+            )
+        data: list[dict[str, Any]] = []
+        for a in answers:
+            if isinstance(a, BaseException):
+                raise a
+            data.append(a)
+        return data
+
+    def _client(self) -> httpx.AsyncClient:
+        """A client for one sample.
+
+        A fresh client per call keeps the adapter independent of any one event loop
+        (httpx pools are loop-bound) and re-reads ``file:`` secrets, so a rotated
+        service-account token is picked up on the next poll.
+        """
+        s = self._settings
+        headers = {"Accept": "application/json", **s.headers}
+        auth: httpx.BasicAuth | None = None
+        try:
+            if s.bearer_token is not None and (s.username or s.password or self._url_auth):
+                raise SourceError(
+                    "[prometheus] sets both bearer_token and username/password;"
+                    " keep only one of them"
+                )
+            if s.bearer_token is not None:
+                headers["Authorization"] = f"Bearer {s.bearer_token.reveal()}"
+            elif s.username or s.password:
+                password = s.password.reveal() if s.password is not None else ""
+                auth = httpx.BasicAuth(s.username or "", password)
+            elif self._url_auth is not None:
+                auth = httpx.BasicAuth(*self._url_auth)
+        except ValueError as e:
+            # Secret.reveal names the reference (env var / file), never the value.
+            raise SourceError(f"Prometheus credentials for {self.url}: {e}") from None
+        return httpx.AsyncClient(
+            base_url=self.url,
+            headers=headers,
+            auth=auth,
+            verify=self._verify(),
+            timeout=s.timeout,
+            follow_redirects=False,
+        )
+
+    def _verify(self) -> ssl.SSLContext | bool:
+        if not self._settings.ca_file:
+            return True
+        if self._ssl is None:
+            try:
+                self._ssl = ssl.create_default_context(cafile=self._settings.ca_file)
+            except (OSError, ssl.SSLError) as e:
+                why = getattr(e, "strerror", None) or str(e)
+                raise SourceError(
+                    f"[prometheus] ca_file {self._settings.ca_file}: cannot load ({why})"
+                ) from None
+        return self._ssl
+
+    def _secrets(self) -> list[str]:
+        """Credential values to scrub from any text we quote (best effort)."""
+        s = self._settings
+        values = [p for p in (self._url_auth or ()) if p]
+        for secret in (s.bearer_token, s.password):
+            if secret is not None:
+                with contextlib.suppress(ValueError):
+                    values.append(secret.reveal())
+        values += [v for k, v in s.headers.items() if k.lower() in ("authorization", "cookie")]
+        return [v for v in values if len(v) >= 4]
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets():
+            text = text.replace(secret, "***")
+        return _one_line(text)
+
+    async def _get(
+        self, client: httpx.AsyncClient, path: str, params: dict[str, str], gate: str
+    ) -> dict[str, Any]:
+        """GET an API path; the ``data`` object of a successful answer."""
+        where = f"Prometheus at {self.url}"
+        # Ask the server to give up before we do, so it does not keep evaluating.
+        params = {**params, "timeout": f"{max(self._settings.timeout - 0.5, 0.5):g}"}
+        try:
+            resp = await client.get(path, params=params)
+        except httpx.TimeoutException:
+            raise SourceError(
+                f"{where} did not answer the {gate} query within {self._settings.timeout:g}s;"
+                " check [prometheus] url and timeout"
+            ) from None
+        except httpx.ConnectError as e:
+            raise SourceError(
+                f"cannot connect to {where}: {self._scrub(str(e)) or type(e).__name__};"
+                " is it running and is [prometheus] url right?"
+            ) from None
+        except httpx.HTTPError as e:
+            raise SourceError(f"{where}: {type(e).__name__}: {self._scrub(str(e))}") from None
+        body: Any = None
+        with contextlib.suppress(ValueError):
+            body = resp.json()
+        if resp.status_code in (401, 403):
+            cred = self._credential_hint()
+            raise SourceError(
+                f"{where} refused the request (HTTP {resp.status_code} {resp.reason_phrase});"
+                f" check {cred}"
+            )
+        if resp.status_code != 200 or not isinstance(body, dict) or body.get("status") != "success":
+            if isinstance(body, dict) and body.get("error"):
+                kind = f" {body['errorType']}" if body.get("errorType") else ""
+                detail = f"{kind}: {body['error']}"
+            else:
+                detail = f": {resp.text}" if resp.text.strip() else ""
+            verb = "rejected" if 400 <= resp.status_code < 500 else "failed"
+            raise SourceError(
+                self._scrub(f"{where} {verb} the {gate} query (HTTP {resp.status_code}{detail})")
+            )
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise SourceError(f"{where}: answer to the {gate} query has no data")
+        return data
+
+    def _credential_hint(self) -> str:
+        s = self._settings
+        if s.bearer_token is not None:
+            return f"[prometheus] bearer_token ({s.bearer_token.source})"
+        if s.username or s.password or self._url_auth:
+            return "[prometheus] username/password"
+        return "[prometheus] credentials (none are configured)"

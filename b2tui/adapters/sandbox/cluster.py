@@ -1,0 +1,104 @@
+"""The :class:`~b2tui.ports.Cluster` port over the simulated :class:`World`.
+
+Each call reads the run's clock once and asks the world about that instant; mutations
+report through ``changed`` so the CLI can persist a snapshot. Calls take no simulated
+time except the API latency a real cluster would have on mutations (a few tens of ms).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from b2tui.adapters.sandbox.world import World
+from b2tui.config import EnvironmentSettings
+from b2tui.ports import PodInfo, Revision, RollbackResult, RolloutState, TrafficSplit
+
+if TYPE_CHECKING:
+    from b2tui.engine.clock import Clock
+
+
+class SandboxCluster:
+    """Kubernetes as simulated by the sandbox.
+
+    Args:
+        world: the simulated cluster state (shared with metrics and tools).
+        clock: the run's clock; every call is answered for ``clock.now()``.
+        changed: called after every mutation.
+    """
+
+    def __init__(self, world: World, clock: Clock, changed: Callable[[], None]) -> None:
+        self.world = world
+        self.clock = clock
+        self._changed = changed
+
+    def _now(self) -> float:
+        return self.clock.now().timestamp()
+
+    async def current_revision(self, env: EnvironmentSettings) -> Revision:
+        """The revision the environment serves now (the rollback target at run start)."""
+        return self.world.current_revision(env.name, self._now())
+
+    async def check_target(self, env: EnvironmentSettings) -> list[str]:
+        """Problems with the target: none, unless the environment is not simulated."""
+        if env.name not in self.world.envs:
+            return [f"sandbox has no environment {env.name!r}"]
+        problems = []
+        rollout = self.world.rollout(env.name, None, self._now())
+        if rollout.ready == 0 and rollout.desired > 0:
+            problems.append(f"{env.service}: no ready endpoints")
+        return problems
+
+    async def deploy(self, env: EnvironmentSettings, image: str) -> None:
+        """Apply the environment with ``image`` (a rolling update of its Deployment)."""
+        self.world.deploy(env.name, image, env.replicas, self._now())
+        self._changed()
+
+    async def rollout(self, env: EnvironmentSettings, track: str | None = None) -> RolloutState:
+        """Rollout progress of the environment's (or one track's) Deployment."""
+        return self.world.rollout(env.name, track, self._now())
+
+    async def pods(self, env: EnvironmentSettings) -> list[PodInfo]:
+        """Pods alive now, every Deployment of the environment."""
+        return self.world.pods(env.name, self._now())
+
+    async def set_canary(self, env: EnvironmentSettings, image: str, percent: int) -> TrafficSplit:
+        """Canary by replica ratio: ``image`` on the canary Deployment, stable scaled to match."""
+        split = self.world.set_canary(env.name, image, percent, env.replicas, self._now())
+        self._changed()
+        return split
+
+    async def promote(self, env: EnvironmentSettings, image: str) -> None:
+        """Stable runs ``image`` with every replica; the canary is scaled to zero."""
+        self.world.promote(env.name, image, env.replicas, self._now())
+        self._changed()
+
+    async def stage_colour(self, env: EnvironmentSettings, image: str) -> str:
+        """Deploy ``image`` to the idle colour and return it."""
+        colour = self.world.stage_colour(env.name, image, env.replicas, self._now())
+        self._changed()
+        return colour
+
+    async def switch_colour(self, env: EnvironmentSettings, colour: str) -> TrafficSplit:
+        """Point the Service selector at ``colour``."""
+        split = self.world.switch_colour(env.name, colour, env.colour_label, self._now())
+        self._changed()
+        return split
+
+    async def retire_colour(self, env: EnvironmentSettings, colour: str) -> None:
+        """Scale the old colour to zero."""
+        self.world.retire_colour(env.name, colour, self._now())
+        self._changed()
+
+    async def rollback(self, env: EnvironmentSettings, target: Revision) -> RollbackResult:
+        """Restore ``target`` (traffic first); a second call reports ``changed=False``."""
+        result = self.world.rollback(env.name, target, self._now())
+        if result.changed:
+            self._changed()
+        return result
+
+    async def scan_logs(
+        self, env: EnvironmentSettings, patterns: tuple[str, ...], since_seconds: float
+    ) -> dict[str, int]:
+        """Lines per pattern in the logs of the new pods over the last ``since_seconds``."""
+        return self.world.log_counts(env.name, patterns, since_seconds, self._now())

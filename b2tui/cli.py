@@ -1,0 +1,571 @@
+"""Command line: ``b2tui demo | run | tui | history | gates | status | rollback | check-config | init``.
+
+Exit status (the contract scripts rely on): 0 succeeded, 3 rolled back, 4 blocked,
+5 aborted, 2 bad usage or configuration, 1 a source failed (one-shot commands).
+Bad input gets one line on stderr — what, where, how to fix — never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import hashlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO, Any, NoReturn
+
+from b2tui import __version__
+from b2tui.config import ConfigError, Settings, find_config, load_settings, sandbox_settings
+from b2tui.domain import events as ev
+from b2tui.domain.durations import format_duration
+from b2tui.domain.gates import format_value
+from b2tui.domain.phases import EXIT_USAGE, Outcome, Strategy
+
+EXAMPLE_CONFIG = Path(__file__).with_name("example.toml")
+
+
+class UsageError(Exception):
+    """Bad command-line input; printed as one line, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _speed(text: str) -> float | None:
+    """``max`` → None (virtual time, no sleeping); otherwise a positive finite number."""
+    if text == "max":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise UsageError(
+            f"bad --speed {text!r}: expected simulated seconds per real second (e.g. 10)"
+            " or 'max'"
+        )
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad --seed {text!r}: expected an integer") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="b2tui", description="Terminal control room for monitoring-gated "
+                "continuous deployment to Kubernetes.")
+    p.add_argument("--version", action="version", version=f"b2tui {__version__}")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    def state_arg(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--state", metavar="PATH",
+                        help="state database (default: $XDG_STATE_HOME/b2tui/b2tui.db)")
+
+    demo = sub.add_parser("demo", help="the control room on the embedded sandbox")
+    demo.add_argument("--scenario", default="happy", help="fault scenario (default: happy)")
+    demo.add_argument("--strategy", default="canary", choices=[s.value for s in Strategy])
+    demo.add_argument("--speed", metavar="N|max",
+                      help="simulated seconds per real second; max = no sleeping "
+                      "(default: 10, max when --headless)")
+    demo.add_argument("--seed", type=_seed, default=7)
+    demo.add_argument("--headless", action="store_true", help="no TUI (implies --autopilot)")
+    demo.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
+    demo.add_argument("--autopilot", action="store_true",
+                      help="advance whenever gates allow; sign manual items as 'sandbox'")
+    demo.add_argument("--emergency", action="store_true", help="emergency path")
+    demo.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    state_arg(demo)
+
+    for name, helptext in (("run", "a real run through the configured adapters"),
+                           ("tui", "the control room on the real environment")):
+        sp = sub.add_parser(name, help=helptext)
+        sp.add_argument("--config", metavar="FILE", help="b2tui.toml (default: ./b2tui.toml)")
+        sp.add_argument("--env", default="production")
+        sp.add_argument("--staging", default="staging", help="staging environment name")
+        sp.add_argument("--emergency", action="store_true")
+        sp.add_argument("--autopilot", action="store_true")
+        sp.add_argument("--version-sha", dest="sha", help="commit to deploy (default: git HEAD)")
+        if name == "run":
+            sp.add_argument("--headless", action="store_true")
+            sp.add_argument("--json", action="store_true")
+        state_arg(sp)
+
+    hist = sub.add_parser("history", help="past runs and the DORA figures")
+    hist.add_argument("--json", action="store_true")
+    hist.add_argument("--limit", type=int, default=50)
+    state_arg(hist)
+
+    for name, helptext in (("gates", "each gate's value, threshold and status once"),
+                           ("status", "deployments, pods, traffic split and rollback target"),
+                           ("rollback", "idempotent rollback to the recorded known-good revision")):
+        sp = sub.add_parser(name, help=helptext)
+        sp.add_argument("--config", metavar="FILE")
+        sp.add_argument("--env", default="production")
+        sp.add_argument("--json", action="store_true")
+        if name == "gates":
+            sp.add_argument("--track", choices=["canary", "stable"])
+        if name == "rollback":
+            state_arg(sp)
+
+    cc = sub.add_parser("check-config", help="validate a b2tui.toml")
+    cc.add_argument("path", nargs="?", default="b2tui.toml")
+    init = sub.add_parser("init", help="write a commented example b2tui.toml")
+    init.add_argument("path", nargs="?", default="b2tui.toml")
+    init.add_argument("--force", action="store_true")
+    return p
+
+
+# --- entry point ---------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        command = args.command or ("tui" if find_config() else None)
+        if command is None:
+            raise UsageError("no command and no ./b2tui.toml: try `b2tui demo` or `b2tui init`")
+        handler: Callable[[argparse.Namespace], int] = COMMANDS[command]
+        if args.command is None:
+            args = build_parser().parse_args(["tui"])
+        return handler(args)
+    except UsageError as e:
+        print(f"b2tui: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigError as e:
+        for line in e.problems:
+            print(line, file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("b2tui: interrupted; the run's state is kept", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+# --- demo and runs -------------------------------------------------------------------------
+
+
+def _open_store(path: str | None) -> Any:
+    from b2tui.adapters.store import Store, StoreError, default_state_path
+
+    target = Path(path) if path else default_state_path()
+    try:
+        return Store(target)
+    except StoreError as e:
+        raise UsageError(f"{e}; pass a writable --state PATH") from None
+
+
+def _sandbox_sha(seed: int) -> str:
+    return hashlib.sha1(f"b2connect-{seed}".encode()).hexdigest()[:7]
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from b2tui.adapters.sandbox import SCENARIOS
+
+    if args.list:
+        for s in SCENARIOS.values():
+            where = f" ({s.where})" if s.where else ""
+            print(f"{s.name:20} → {s.outcome}{where}: {s.description}")
+        return 0
+    if args.scenario not in SCENARIOS:
+        raise UsageError(
+            f"unknown scenario {args.scenario!r}; choose one of {', '.join(SCENARIOS)}"
+        )
+    headless = args.headless
+    if args.speed is None:
+        speed = None if headless else 10.0
+    else:
+        speed = _speed(args.speed)
+    if speed is None and not headless:
+        raise UsageError("--speed max needs --headless (the control room runs in real time;"
+                         " try --speed 60)")
+    store = _open_store(args.state)
+    return asyncio.run(_demo(args, store, speed, headless))
+
+
+async def _demo(args: argparse.Namespace, store: Any, speed: float | None, headless: bool) -> int:
+    from b2tui.adapters.sandbox import build_sandbox
+    from b2tui.adapters.store import current_user
+    from b2tui.engine.clock import ScaledClock, VirtualClock
+    from b2tui.engine.conductor import Conductor, LeaseHeld
+    from b2tui.engine.watch import Watcher
+
+    user = current_user()
+    settings = sandbox_settings()
+    rec = store.unfinished_run(settings.service.name)
+    if rec is not None and not rec.params.get("sandbox"):
+        rec = None
+    params = {"sandbox": True, "scenario": args.scenario, "strategy": args.strategy,
+              "seed": args.seed}
+    if rec is not None:
+        params = dict(rec.params)
+        lease = store.lease(rec.id)
+        if lease is not None and not _lease_free(lease):
+            return await _watch(Watcher(store, rec.id), args, headless, lease.owner)
+    strategy = Strategy(params["strategy"])
+    prod = dataclasses.replace(settings.environment("production"), strategy=strategy)
+    settings = dataclasses.replace(settings, environments={**settings.environments,
+                                                           "production": prod})
+    start = rec.clock if rec is not None else None
+    clock = VirtualClock(start) if speed is None else ScaledClock(speed, start)
+    sandbox = build_sandbox(params["scenario"], int(params["seed"]), clock, settings, strategy)
+    autopilot = headless or args.autopilot
+    conductor = Conductor(settings, sandbox.ports, store, clock, user=user, autopilot=autopilot,
+                          autopilot_user="sandbox")
+    printer = _Printer(sys.stdout, args.json) if headless else None
+    if printer:
+        conductor.subscribe(printer)
+    if rec is not None:
+        if (args.scenario, args.strategy) != (params["scenario"], params["strategy"]):
+            print(f"b2tui: resuming unfinished run {rec.id} (scenario {params['scenario']},"
+                  f" strategy {params['strategy']}); the run's own settings win", file=sys.stderr)
+        snap = store.get_blob(rec.id, "sandbox")
+        if snap:
+            sandbox.restore(snap)
+        conductor.resume(rec.id)
+    else:
+        await conductor.start(version=_sandbox_sha(int(params["seed"])),
+                              emergency=args.emergency, scenario=params["scenario"],
+                              params=params,
+                              commit_at=clock.now() - timedelta(minutes=30))
+    run_id = conductor.run_id
+    sandbox.on_change = lambda: store.put_blob(run_id, "sandbox", sandbox.snapshot())
+    store.put_blob(run_id, "sandbox", sandbox.snapshot())
+    if headless:
+        _exit_on_sigterm()
+        try:
+            outcome = await conductor.run()
+        except LeaseHeld as e:
+            return await _watch(Watcher(store, run_id), args, headless, e.holder)
+        return outcome.exit_code
+    from b2tui.ui.app import make_app
+
+    def pods() -> Any:
+        phase = conductor.view.phase
+        env = "staging" if phase is not None and phase.value in ("validate", "staging",
+                                                                  "smoke") else "production"
+        return sandbox.ports.cluster.pods(settings.environment(env))
+
+    app = make_app(settings, conductor, clock=clock, pods=pods, runner=conductor.run, user=user)
+    await app.run_async()
+    return _tui_exit(conductor.view.outcome)
+
+
+def _tui_exit(outcome: Outcome | None) -> int:
+    if outcome is None:
+        print("b2tui: left the control room; the run keeps its state — run the same command"
+              " to reopen it", file=sys.stderr)
+        return 0
+    return outcome.exit_code
+
+
+def _lease_free(lease: Any) -> bool:
+    import socket
+    import time
+
+    from b2tui.adapters.store import _pid_alive
+
+    if lease.expires < time.time():
+        return True
+    return lease.host == socket.gethostname() and not _pid_alive(lease.pid)
+
+
+async def _watch(watcher: Any, args: argparse.Namespace, headless: bool, holder: str) -> int:
+    print(f"b2tui: watching — run {watcher.run_id} is driven by {holder}", file=sys.stderr)
+    if headless:
+        printer = _Printer(sys.stdout, args.json)
+        watcher.subscribe(printer)
+        await watcher.follow()
+    else:
+        from b2tui.ui.app import make_app
+        from b2tui.engine.clock import WallClock
+
+        settings = sandbox_settings()
+        app = make_app(settings, watcher, clock=WallClock(), runner=watcher.follow)
+        await app.run_async()
+    return watcher.view.outcome.exit_code if watcher.view.outcome else 0
+
+
+def _exit_on_sigterm() -> None:
+    # The state is saved after every transition; SIGTERM only needs a clean exit.
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            loop.add_signal_handler(sig, lambda s=sig: os._exit(128 + s))
+        except (NotImplementedError, RuntimeError):
+            pass
+
+
+def _load(path: str | None) -> Settings:
+    if path:
+        return load_settings(path)
+    found = find_config()
+    if found is None:
+        raise UsageError("no --config given and no ./b2tui.toml; create one with `b2tui init`")
+    return load_settings(found)
+
+
+def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
+    settings = _load(args.config)
+    settings.environment(args.env)
+    settings.environment(args.staging)
+    store = _open_store(args.state)
+    return asyncio.run(_real_run(args, settings, store, tui=tui))
+
+
+async def _real_run(args: argparse.Namespace, settings: Settings, store: Any, *, tui: bool) -> int:
+    from b2tui.adapters.real import build_ports, git_head
+    from b2tui.adapters.store import current_user
+    from b2tui.engine.clock import WallClock
+    from b2tui.engine.conductor import Conductor, LeaseHeld
+    from b2tui.engine.watch import Watcher
+
+    user = current_user()
+    headless = getattr(args, "headless", False) and not tui
+    clock = WallClock()
+    ports = build_ports(settings)
+    autopilot = args.autopilot or headless
+    conductor = Conductor(settings, ports, store, clock, env=args.env, staging=args.staging,
+                          user=user, autopilot=autopilot, autopilot_user=user)
+    if headless:
+        conductor.subscribe(_Printer(sys.stdout, getattr(args, "json", False)))
+    rec = store.unfinished_run(settings.service.name)
+    if rec is not None and rec.params.get("sandbox"):
+        rec = None
+    if rec is not None:
+        lease = store.lease(rec.id)
+        if lease is not None and not _lease_free(lease):
+            return await _watch(Watcher(store, rec.id), args, headless, lease.owner)
+        conductor.resume(rec.id)
+    else:
+        sha, commit_at = await git_head(settings.service.repo)
+        await conductor.start(version=args.sha or sha, emergency=args.emergency,
+                              params={"config": settings.path, "env": args.env},
+                              commit_at=commit_at)
+    if headless:
+        _exit_on_sigterm()
+        try:
+            return (await conductor.run()).exit_code
+        except LeaseHeld as e:
+            return await _watch(Watcher(store, conductor.run_id), args, True, e.holder)
+    from b2tui.ui.app import make_app
+
+    def pods() -> Any:
+        phase = conductor.view.phase
+        env = args.staging if phase is not None and phase.value in ("validate", "staging",
+                                                                     "smoke") else args.env
+        return ports.cluster.pods(settings.environment(env))
+
+    app = make_app(settings, conductor, clock=clock, pods=pods, runner=conductor.run, user=user)
+    await app.run_async()
+    return _tui_exit(conductor.view.outcome)
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    return cmd_run(args, tui=True)
+
+
+# --- one-shot commands ---------------------------------------------------------------------
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from b2tui.domain.dora import RunSummary, dora
+
+    store = _open_store(args.state)
+    runs = store.runs(args.limit)
+    summaries = []
+    rows = []
+    for r in runs:
+        rb = (r.state.get("rollback") or {}).get("started")
+        summaries.append(RunSummary(r.started_at, r.finished_at, r.outcome, r.commit_at,
+                                    datetime.fromisoformat(rb) if rb else None))
+        end = r.finished_at or r.clock
+        rows.append({
+            "run_id": r.id, "service": r.service, "environment": r.environment,
+            "strategy": r.strategy, "version": r.version, "started": r.started_at.isoformat(),
+            "finished": r.finished_at.isoformat() if r.finished_at else None,
+            "duration_s": (end - r.started_at).total_seconds() if end else None,
+            "outcome": r.outcome or "running", "reason": r.reason or "",
+            "scenario": r.params.get("scenario"),
+        })
+    d = dora(summaries)
+    figures = dataclasses.asdict(d)
+    if args.json:
+        print(json.dumps({"runs": rows, "dora": figures}))
+        return 0
+    if not rows:
+        print("no runs yet — try `b2tui demo --headless`")
+        return 0
+    print(f"{'RUN':26} {'STARTED':17} {'STRATEGY':10} {'OUTCOME':12} {'DURATION':9} REASON")
+    for row in rows:
+        started = datetime.fromisoformat(row["started"]).strftime("%Y-%m-%d %H:%M")
+        dur = format_duration(row["duration_s"]) if row["duration_s"] is not None else "-"
+        print(f"{row['run_id']:26} {started:17} {row['strategy']:10} {row['outcome']:12}"
+              f" {dur:9} {row['reason'][:60]}")
+    print()
+    print("DORA (from these runs)")
+    print(f"  deployment frequency  {_fmt(d.per_week, '{:.1f} per week')}")
+    print(f"  lead time             {_fmt(d.lead_time_s, None)}")
+    print(f"  change failure rate   {_fmt(d.change_failure_rate, 'pct')}")
+    print(f"  time to restore       {_fmt(d.time_to_restore_s, None)}")
+    return 0
+
+
+def _fmt(value: float | None, how: str | None) -> str:
+    if value is None:
+        return "n/a"
+    if how == "pct":
+        return f"{value * 100:.0f}%"
+    if how is None:
+        return format_duration(value)
+    return how.format(value)
+
+
+def cmd_gates(args: argparse.Namespace) -> int:
+    from b2tui.commands.gates import gates_main
+
+    settings = _load(args.config)
+    settings.environment(args.env)
+    return gates_main(settings, args.env, args.track, args.json, sys.stdout)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from b2tui.commands.kube_cmds import status_main
+
+    settings = _load(args.config)
+    settings.environment(args.env)
+    return status_main(settings, args.env, args.json, sys.stdout)
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    from b2tui.adapters.store import current_user
+    from b2tui.commands.kube_cmds import rollback_main
+    from b2tui.ports import Revision
+
+    settings = _load(args.config)
+    settings.environment(args.env)
+    store = _open_store(args.state)
+    recorded = store.last_known_good(settings.service.name, args.env)
+    target = Revision.from_dict(recorded) if recorded else None
+    store.audit(None, current_user(), "rollback-cli",
+                f"{settings.service.name}/{args.env} → "
+                f"{target.describe() if target else 'no recorded target'}")
+    return rollback_main(settings, args.env, target, args.json, sys.stdout)
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = load_settings(args.path)
+    envs = ", ".join(sorted(settings.environments))
+    print(f"{args.path}: ok ({len(settings.environments)} environments: {envs})")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    if path.exists() and not args.force:
+        raise UsageError(f"{path} exists; pass --force to overwrite it")
+    path.write_text(EXAMPLE_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    print(f"wrote {path}; check it with `b2tui check-config {path}`")
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "demo": cmd_demo,
+    "run": cmd_run,
+    "tui": cmd_tui,
+    "history": cmd_history,
+    "gates": cmd_gates,
+    "status": cmd_status,
+    "rollback": cmd_rollback,
+    "check-config": cmd_check_config,
+    "init": cmd_init,
+}
+
+
+# --- headless output -----------------------------------------------------------------------
+
+
+class _Printer:
+    """Prints events: JSON lines, or readable progress lines (quiet on repeated gates)."""
+
+    def __init__(self, out: IO[str], as_json: bool) -> None:
+        self.out = out
+        self.as_json = as_json
+        self._gate_status: dict[tuple[str | None, str], str] = {}
+
+    def __call__(self, e: ev.Event) -> None:
+        if self.as_json:
+            self.out.write(json.dumps(e.to_dict()) + "\n")
+            self.out.flush()
+            return
+        line = self.describe(e)
+        if line:
+            phase = f"[{e.phase.value}]" if e.phase else ""
+            self.out.write(f"{e.ts:%H:%M:%S} {phase:13} {line}\n")
+            self.out.flush()
+
+    def describe(self, e: ev.Event) -> str | None:
+        match e:
+            case ev.RunStarted():
+                return f"run {e.run_id}: {e.service} {e.version} → {e.environment} ({e.strategy})"
+            case ev.RunResumed():
+                return f"run {e.run_id} resumed by {e.by}"
+            case ev.PhaseStarted():
+                return "phase started"
+            case ev.PhaseCompleted():
+                return f"phase completed in {format_duration(e.duration)}"
+            case ev.GateSampled():
+                key = (e.track, e.gate)
+                if self._gate_status.get(key) == e.status:
+                    return None
+                self._gate_status[key] = e.status
+                track = f"{e.track} " if e.track else ""
+                why = f" ({e.reason})" if e.reason and e.status != "pass" else ""
+                return (f"gate {track}{e.gate} {format_value(e.value, e.unit)}"
+                        f" → {e.status.upper()}{why}")
+            case ev.TrafficChanged():
+                return f"traffic {e.canary_percent}% (achieved {e.achieved_percent:g}%, {e.detail})"
+            case ev.HoldStarted():
+                return f"hold {format_duration(e.seconds)}" if e.seconds else None
+            case ev.StageChanged():
+                return f"monitoring stage {e.number}: {e.stage}"
+            case ev.RollbackStarted():
+                return f"ROLLBACK by {e.by}: {e.reason} → rev {e.target.get('revision')}"
+            case ev.RollbackCompleted():
+                done = "restored" if e.changed else "already on target"
+                rec = "service recovered" if e.recovered else "recovery NOT verified"
+                return f"rollback completed in {format_duration(e.duration)}: {done}, {rec}"
+            case ev.Notice():
+                return f"{e.level}: {e.message}"
+            case ev.CommandFinished():
+                status = "timed out" if e.exit_code is None else f"exit {e.exit_code}"
+                return f"{e.name}: {status} ({format_duration(e.duration)})"
+            case ev.ChecklistChanged():
+                if e.state == "pending":
+                    return None
+                by = f" by {e.by}" if e.by else ""
+                return f"check {e.title}: {e.state}{by}"
+            case ev.PauseChanged():
+                return ("paused: " if e.paused else "resumed: ") + e.reason
+            case ev.Notified():
+                return f"notified {e.channel}: {'ok' if e.ok else e.detail}"
+            case ev.OperatorActed():
+                return f"{e.user}: {e.action} {e.detail}".rstrip()
+            case ev.RunFinished():
+                return f"run {e.outcome.upper()}" + (f": {e.reason}" if e.reason else "")
+        return None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

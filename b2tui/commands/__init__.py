@@ -1,0 +1,1 @@
+"""Command-line subcommands other than the TUI (``b2tui gates`` …)."""

@@ -1,0 +1,129 @@
+"""The persisted state of a run: everything needed to resume it after a kill.
+
+Saved as JSON in the store after every transition. Times are ISO strings on the run's
+clock, so a resumed run keeps its holds' original deadlines.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from b2tui.domain.checklist import ChecklistItem, ItemKind, ItemState
+from b2tui.domain.gates import GateStatus, GateTracker
+from b2tui.domain.phases import Phase
+
+
+@dataclass
+class RunState:
+    run_id: str
+    """Identifier, e.g. ``r20260105-140000-1a2b3c4``."""
+    service: str
+    environment: str
+    """Production environment name."""
+    staging: str
+    """Staging environment name."""
+    strategy: str
+    version: str
+    """Short commit sha being deployed."""
+    image_repo: str
+    """Image repository; tags are ``<env>-<version>``."""
+    emergency: bool = False
+    known_good: dict[str, Any] = field(default_factory=dict)
+    """Rollback target recorded at start (:class:`b2tui.ports.Revision` as a dict)."""
+    phase: Phase = Phase.READINESS
+    phase_open: bool = False
+    """True once ``phase_started`` was emitted for ``phase``."""
+    phase_started: str | None = None
+    done: list[str] = field(default_factory=list)
+    """Steps of the current phase already completed (skipped on resume)."""
+    checklist: list[dict[str, Any]] = field(default_factory=list)
+    """Readiness and manual smoke items (serialised :class:`ChecklistItem`)."""
+    awaiting: str | None = None
+    """Message when the run waits for the operator's advance (``n``)."""
+    advance_requested: bool = False
+    paused: bool = False
+    pause_reason: str = ""
+    production_touched: bool = False
+    """True once production received anything: from then on rollback is possible."""
+    canary_percent: int = 0
+    """Weight applied now."""
+    requested_percent: int | None = None
+    """Weight the canary loop should apply next (operator or autopilot)."""
+    hold_until: str | None = None
+    colour: str | None = None
+    """Blue-green: the colour the new version was staged on."""
+    stable_since: str | None = None
+    """Smoke: start of the current streak of green staging samples."""
+    monitoring_started: str | None = None
+    stage_number: int = 0
+    trackers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Per scope (``staging``, ``canary``, ``service``): serialised GateTracker."""
+    notified: list[str] = field(default_factory=list)
+    """Keys of one-time notices already emitted (so a resume does not repeat them)."""
+    rollback: dict[str, Any] | None = None
+    """Set when a rollback started: reason, by, started."""
+    outcome: str | None = None
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["phase"] = self.phase.value
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunState:
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in d.items() if k in names}
+        kwargs["phase"] = Phase(kwargs.get("phase", Phase.READINESS.value))
+        return cls(**kwargs)
+
+    # --- typed accessors -------------------------------------------------------------
+
+    def items(self) -> list[ChecklistItem]:
+        return [item_from_dict(d) for d in self.checklist]
+
+    def set_items(self, items: list[ChecklistItem]) -> None:
+        self.checklist = [item_to_dict(i) for i in items]
+
+    def tracker(self, scope: str) -> GateTracker:
+        d = self.trackers.get(scope)
+        if d is None:
+            return GateTracker()
+        return GateTracker(
+            consecutive_failures=d["consecutive_failures"],
+            consecutive_unknowns=d["consecutive_unknowns"],
+            unknown_since=d["unknown_since"],
+            last=GateStatus(d["last"]),
+        )
+
+    def put_tracker(self, scope: str, t: GateTracker) -> None:
+        self.trackers[scope] = {
+            "consecutive_failures": t.consecutive_failures,
+            "consecutive_unknowns": t.consecutive_unknowns,
+            "unknown_since": t.unknown_since,
+            "last": t.last.value,
+        }
+
+
+def item_to_dict(i: ChecklistItem) -> dict[str, Any]:
+    d = dataclasses.asdict(i)
+    d["kind"] = i.kind.value
+    d["state"] = i.state.value
+    d["signed_at"] = i.signed_at.isoformat() if i.signed_at else None
+    return d
+
+
+def item_from_dict(d: dict[str, Any]) -> ChecklistItem:
+    d = dict(d)
+    d["kind"] = ItemKind(d["kind"])
+    d["state"] = ItemState(d["state"])
+    d["signed_at"] = datetime.fromisoformat(d["signed_at"]) if d.get("signed_at") else None
+    d.setdefault("group", "readiness")
+    return ChecklistItem(**d)
+
+
+def ts(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None

@@ -1,0 +1,100 @@
+"""A read-only session: follow a run that another process drives.
+
+The watcher replays the run's events from the store and tails new ones. It accepts no
+intents; the UI binds no dangerous keys for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from b2tui.domain import events as ev
+from b2tui.domain.view import RunView, apply
+from b2tui.engine.api import Action, IntentResult
+from b2tui.ports import Store
+
+log = logging.getLogger(__name__)
+
+
+class Watcher:
+    """Implements :class:`b2tui.engine.api.RunSession` read-only.
+
+    Args:
+        store: the store the driver writes to (SQLite in WAL mode allows concurrent reads).
+        run_id: the run to follow.
+        poll: real seconds between reads of new events.
+    """
+
+    read_only = True
+
+    def __init__(self, store: Store, run_id: str, poll: float = 0.5) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.poll = poll
+        self.view = RunView()
+        self._last = 0
+        self._subscribers: list[Callable[[ev.Event], None]] = []
+        self._catch_up()
+
+    @property
+    def driver(self) -> str:
+        lease = self.store.lease(self.run_id)
+        return lease.owner if lease else "nobody (the driver is gone)"
+
+    def subscribe(self, callback: Callable[[ev.Event], None]) -> Callable[[], None]:
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _catch_up(self) -> list[ev.Event]:
+        new = self.store.events(self.run_id, after=self._last)
+        out = []
+        for event_id, e in new:
+            self._last = event_id
+            apply(self.view, e)
+            out.append(e)
+        return out
+
+    async def follow(self) -> None:
+        """Tail events until the run finishes (cancel to stop earlier)."""
+        while not self.view.finished:
+            for e in self._catch_up():
+                for cb in list(self._subscribers):
+                    try:
+                        cb(e)
+                    except Exception:
+                        log.exception("event subscriber failed")
+            if self.view.finished:
+                return
+            await asyncio.sleep(self.poll)
+
+    def why_not(self, action: Action, item: str | None = None) -> str | None:
+        return f"watching — driven by {self.driver}"
+
+    def _refuse(self) -> IntentResult:
+        return IntentResult(False, f"read-only: this run is driven by {self.driver}")
+
+    def advance(self, user: str) -> IntentResult:
+        return self._refuse()
+
+    def step_canary(self, delta: int, user: str) -> IntentResult:
+        return self._refuse()
+
+    def set_canary(self, percent: int, user: str) -> IntentResult:
+        return self._refuse()
+
+    def toggle_pause(self, user: str) -> IntentResult:
+        return self._refuse()
+
+    def sign_off(self, item: str, user: str) -> IntentResult:
+        return self._refuse()
+
+    def rollback(self, user: str, reason: str = "operator request") -> IntentResult:
+        return self._refuse()

@@ -1,0 +1,616 @@
+"""The control room: a Textual app over a :class:`~b2tui.engine.api.RunSession`.
+
+The app shows the session's :class:`~b2tui.domain.view.RunView` and forwards intents;
+it decides nothing. Data flows one way: the session calls back on each event, the
+callback posts :class:`RunChanged` (coalesced), and the handler redraws the panels the
+event touched. Pods come from an optional ``pods()`` poll that reschedules itself after
+each poll finishes, so polls never overlap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import events, on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Container
+from textual.widgets import DataTable, Footer, Tab, Tabs
+
+from b2tui.config import Settings
+from b2tui.domain import events as ev
+from b2tui.domain.canary import DEFAULT_STEPS, CanaryStep
+from b2tui.engine.api import Action, RunSession
+from b2tui.engine.clock import Clock
+from b2tui.ports import PodInfo
+from b2tui.ui.commands import RunCommands
+from b2tui.ui.messages import PodsPolled, RunChanged, SourceFailed
+from b2tui.ui.render import one_line, rollback_target_text
+from b2tui.ui.widgets.canary import CanaryPanel
+from b2tui.ui.widgets.checklist import ChecklistPanel
+from b2tui.ui.widgets.header import RunHeader
+from b2tui.ui.widgets.help import HelpScreen
+from b2tui.ui.widgets.log import LogPanel
+from b2tui.ui.widgets.metrics import MetricsPanel
+from b2tui.ui.widgets.panel import Panel
+from b2tui.ui.widgets.pods import PodsPanel
+from b2tui.ui.widgets.timeline import TimelinePanel
+
+WIDE = 120
+"""Columns from which the panels sit in one grid; below, they go in tabs."""
+POD_POLL = 2.0
+"""Seconds between pod polls (real time) while the source answers."""
+POD_POLL_MAX = 30.0
+"""Longest backoff between failing pod polls."""
+
+TABS = ("overview", "pods", "checklist", "log")
+"""Tabs of the narrow layout."""
+
+INTENTS: dict[str, Action] = {
+    "advance": Action.ADVANCE,
+    "canary_up": Action.CANARY_UP,
+    "canary_down": Action.CANARY_DOWN,
+    "pause": Action.PAUSE,
+    "sign_off": Action.SIGN_OFF,
+    "rollback": Action.ROLLBACK,
+}
+"""Binding actions that are engine intents (all of them change the run)."""
+
+ALL_PANELS = frozenset({"header", "metrics", "checklist", "timeline", "canary", "log"})
+"""Panels a :class:`RunChanged` can name."""
+
+_PANELS_BY_EVENT: dict[type[ev.Event], frozenset[str]] = {
+    ev.GateSampled: frozenset({"metrics"}),
+    ev.ChecklistChanged: frozenset({"checklist"}),
+    ev.LogLine: frozenset({"log"}),
+    ev.CommandStarted: frozenset({"log"}),
+    ev.CommandFinished: frozenset({"log"}),
+    ev.OperatorActed: frozenset({"log"}),
+    ev.Notified: frozenset({"log"}),
+    ev.Notice: frozenset({"log", "timeline"}),
+}
+"""Panels an event touches; an event not listed (phase, traffic, hold, rollback…)
+touches every panel."""
+
+
+def _css_path() -> Path:
+    """``b2tui/styles`` when installed (the wheel force-includes it), else the repo's."""
+    name = "control_room.tcss"
+    installed = Path(__file__).parent.parent / "styles" / name
+    if installed.exists():
+        return installed
+    return Path(__file__).parent.parent.parent / "styles" / name
+
+
+SAFE_BINDINGS: list[BindingType] = [
+    Binding("l", "focus_log", "Log", id="view.logs", tooltip="Show and focus the log"),
+    Binding(
+        "s",
+        "sort_pods",
+        "Sort pods",
+        show=False,
+        id="pods.sort",
+        tooltip="Sort the pods table by the next column",
+    ),
+    Binding(
+        "slash",
+        "filter_pods",
+        "Filter pods",
+        show=False,
+        id="pods.filter",
+        key_display="/",
+        tooltip="Filter pods by name, track, status or tag",
+    ),
+    Binding(
+        "question_mark", "help", "Help", id="app.help", key_display="?", tooltip="List every key"
+    ),
+    Binding(
+        "q",
+        "quit",
+        "Quit",
+        id="app.quit",
+        tooltip="Leave the screen; the run keeps its state and can be reopened",
+    ),
+    Binding(
+        "1",
+        "show_tab('overview')",
+        "Overview",
+        show=False,
+        id="view.tab.overview",
+        tooltip="Narrow layout: overview tab",
+    ),
+    Binding(
+        "2",
+        "show_tab('pods')",
+        "Pods",
+        show=False,
+        id="view.tab.pods",
+        tooltip="Narrow layout: pods tab",
+    ),
+    Binding(
+        "3",
+        "show_tab('checklist')",
+        "Checklist",
+        show=False,
+        id="view.tab.checklist",
+        tooltip="Narrow layout: checklist tab",
+    ),
+    Binding(
+        "4",
+        "show_tab('log')",
+        "Log",
+        show=False,
+        id="view.tab.log",
+        tooltip="Narrow layout: log tab",
+    ),
+]
+"""Keys every session gets."""
+
+DANGEROUS_BINDINGS: list[BindingType] = [
+    Binding(
+        "n",
+        "advance",
+        "Next",
+        id="run.advance",
+        tooltip="Advance: promote to the next phase or canary step (only when gates allow)",
+    ),
+    Binding(
+        "plus",
+        "canary_up",
+        "Up",
+        key_display="+",
+        id="run.canary_up",
+        tooltip="Next canary step (when gates allow)",
+    ),
+    Binding(
+        "minus",
+        "canary_down",
+        "Down",
+        key_display="-",
+        id="run.canary_down",
+        tooltip="Previous canary step",
+    ),
+    Binding(
+        "R",
+        "rollback",
+        "Rollback",
+        key_display="R",
+        id="run.rollback",
+        tooltip="Roll back to the known-good revision now (one key, no dialog)",
+    ),
+    Binding("p", "pause", "Pause", id="run.pause", tooltip="Pause or resume the run"),
+    Binding(
+        "space",
+        "sign_off",
+        "Sign",
+        key_display="spc",
+        id="run.sign_off",
+        tooltip="Sign off the selected checklist item as you",
+    ),
+]
+"""Keys that change the run: bound only when the session drives (never for a watcher)."""
+
+
+class ControlRoom(App[None]):
+    """The control room for one run. Build it with :func:`make_app`.
+
+    This class binds only safe keys; :class:`DrivingControlRoom` adds the keys that
+    change the run, so a watcher has no dangerous key bound at all.
+    """
+
+    CSS_PATH = _css_path()
+    TITLE = "b2tui"
+    BINDINGS: ClassVar[list[BindingType]] = SAFE_BINDINGS
+    COMMANDS = App.COMMANDS | {RunCommands}
+
+    def __init__(
+        self,
+        settings: Settings,
+        session: RunSession,
+        *,
+        clock: Clock,
+        pods: Callable[[], Awaitable[list[PodInfo]]] | None = None,
+        runner: Callable[[], Awaitable[object]] | None = None,
+        user: str = "operator",
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.session = session
+        self.clock = clock
+        self.user = user
+        self._pods_source = pods
+        self._runner = runner
+        self._unsubscribe: Callable[[], None] | None = None
+        self._pod_delay = POD_POLL
+        self._binding_state: tuple[object, ...] = ()
+        self._engine_error: str | None = None
+        self._dirty: set[str] = set()
+
+    # --- layout ---------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="header")
+        yield Tabs(
+            Tab("1 Overview", id="overview"),
+            Tab("2 Pods", id="pods-tab"),
+            Tab("3 Checklist", id="checklist-tab"),
+            Tab("4 Log", id="log-tab"),
+            id="layout-tabs",
+        )
+        with Container(id="body", classes="-tab-overview"):
+            yield PodsPanel(id="pods")
+            yield MetricsPanel(id="metrics")
+            yield ChecklistPanel(id="checklist")
+            yield TimelinePanel(id="timeline")
+            yield CanaryPanel(id="canary")
+            yield LogPanel(id="log")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self._apply_layout(self.size.width)
+        self._unsubscribe = self.session.subscribe(self._on_event)
+        self._redraw(set(ALL_PANELS))
+        self._tick()
+        self.set_interval(1.0, self._tick, name="clock")
+        if self._pods_source is not None:
+            self._poll_pods()
+        else:
+            self.query_one(PodsPanel).error = "no pod source in this session"
+        if self._runner is not None:
+            self.run_worker(self._run_engine(), name="engine", group="engine", exit_on_error=False)
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._apply_layout(event.size.width)
+
+    def _apply_layout(self, width: int) -> None:
+        # A class toggle, not a recompose: the panels (and the pods table's cursor, sort
+        # and filter) are the same widgets in both layouts.
+        self.screen.set_class(width >= WIDE, "-wide")
+
+    @on(Tabs.TabActivated, "#layout-tabs")
+    def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        active = (event.tab.id or "overview").removesuffix("-tab")
+        body = self.query_one("#body")
+        for name in TABS:
+            body.set_class(name == active, f"-tab-{name}")
+
+    @property
+    def wide(self) -> bool:
+        """True when every panel is on screen (grid layout)."""
+        return self.screen.has_class("-wide")
+
+    # --- data in --------------------------------------------------------------------------
+
+    def _on_event(self, event: ev.Event) -> None:
+        # Called by the session on the loop for every event: only post, never draw here.
+        self.post_message(RunChanged(event.ts, set(_PANELS_BY_EVENT.get(type(event), ALL_PANELS))))
+
+    def on_run_changed(self, message: RunChanged) -> None:
+        self._redraw(message.kinds)
+
+    def _redraw(self, kinds: set[str]) -> None:
+        view = self.session.view
+        now = self.clock.now()
+        if "header" in kinds:
+            self.query_one(RunHeader).show_run(
+                view, driver=self.session.driver, read_only=self.session.read_only
+            )
+        if "metrics" in kinds:
+            self.query_one(MetricsPanel).show_view(view)
+        if "checklist" in kinds:
+            self.query_one(ChecklistPanel).show_view(view)
+        if "timeline" in kinds:
+            self.query_one(TimelinePanel).show_view(view, now)
+        if "canary" in kinds:
+            canary = self.query_one(CanaryPanel)
+            canary.steps = self._steps()
+            canary.show_view(view, now)
+        if "log" in kinds:
+            self.query_one(LogPanel).show_view(view)
+        # Phase, hold, pause and gates all decide what is allowed: re-ask the engine.
+        self._refresh_binding_state()
+
+    def _steps(self) -> tuple[CanaryStep, ...]:
+        env = self.settings.environments.get(self.session.view.environment or "production")
+        return env.canary_steps if env is not None else DEFAULT_STEPS
+
+    def _tick(self) -> None:
+        """Once a second: the clock, ages and countdowns (small labels only)."""
+        now = self.clock.now()
+        view = self.session.view
+        self.query_one(RunHeader).show_clock(now, self._engine_error)
+        for panel in self.query(Panel):
+            panel.show_age(now)
+        self.query_one(TimelinePanel).show_time(view, now)
+        self.query_one(CanaryPanel).show_view(view, now)
+        # Holds end with time, not with an event: the footer must follow.
+        self._refresh_binding_state()
+
+    @work(exclusive=True, group="poll-pods", exit_on_error=False)
+    async def _poll_pods(self) -> None:
+        """Poll pods once, then schedule the next poll: polls never overlap."""
+        assert self._pods_source is not None
+        try:
+            pods = await self._pods_source()
+        except Exception as e:
+            # Failures are data: the panel turns stale and says why; back off.
+            self.post_message(SourceFailed("pods", _error_line(e), self.clock.now()))
+            self._pod_delay = min(self._pod_delay * 2, POD_POLL_MAX)
+        else:
+            self.post_message(PodsPolled(pods, self.clock.now()))
+            self._pod_delay = POD_POLL
+        self.set_timer(self._pod_delay, self._poll_pods, name="poll-pods")
+
+    def on_pods_polled(self, message: PodsPolled) -> None:
+        self.query_one(PodsPanel).show_pods(message.pods, message.at)
+
+    def on_source_failed(self, message: SourceFailed) -> None:
+        if message.source == "pods":
+            self.query_one(PodsPanel).show_error(message.error)
+            return
+        self._engine_error = message.error
+        for panel in self.query(Panel):
+            if not isinstance(panel, PodsPanel):
+                panel.error = message.error
+        self.query_one(RunHeader).show_clock(self.clock.now(), message.error)
+        self.notify(message.error, title="engine stopped", severity="error", timeout=30)
+
+    async def _run_engine(self) -> None:
+        assert self._runner is not None
+        try:
+            await self._runner()
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            self.post_message(SourceFailed("engine", _error_line(e), self.clock.now()))
+
+    # --- keys -----------------------------------------------------------------------------
+
+    def _selected_item(self) -> str | None:
+        return self.query_one(ChecklistPanel).selected_item
+
+    def _why_not(self, action: str) -> str | None:
+        if self.session.read_only:
+            # Constant text: a watcher's ``driver`` reads the store, and this runs per tick.
+            return "read-only: this screen watches a run another process drives"
+        intent = INTENTS[action]
+        if intent is Action.SIGN_OFF:
+            item = self._selected_item()
+            if item is None:
+                return "no checklist item selected"
+            return self.session.why_not(intent, item)
+        return self.session.why_not(intent)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Dim (None) an intent the engine refuses now, so the footer tells the truth."""
+        if action in INTENTS:
+            if self.session.read_only:
+                return False
+            return None if self._why_not(action) else True
+        if action == "show_tab":
+            return not self.wide
+        return True
+
+    async def run_action(
+        self,
+        action: Any,
+        default_namespace: Any = None,
+        namespaces: Any = None,
+    ) -> bool:
+        # Textual skips an action whose check_action is falsy, and None (dimmed) is
+        # falsy: a dimmed key would do nothing at all. An operator pressing it must be
+        # told why, so refused intents are answered here.
+        if (
+            isinstance(action, str)
+            and action in INTENTS
+            and default_namespace in (None, self)
+            and not self.session.read_only
+            and self.check_action(action, ()) is None
+        ):
+            self._refuse(action)
+            return True
+        return await super().run_action(action, default_namespace, namespaces)
+
+    def _refuse(self, action: str) -> None:
+        reason = self._why_not(action) or "not allowed now"
+        self.notify(reason, title=f"{action.replace('_', ' ')}: not now", severity="warning")
+
+    def _refresh_binding_state(self) -> None:
+        """Refresh the footer when what the engine allows changed (and only then)."""
+        state = (
+            tuple(self._why_not(a) for a in INTENTS),
+            self.session.view.paused,
+        )
+        if state != self._binding_state:
+            self._binding_state = state
+            self.refresh_bindings()
+
+    def _intent(self, action: str, call: Callable[[], Any]) -> None:
+        reason = self._why_not(action)
+        if reason:
+            self._refuse(action)
+            return
+        result = call()
+        self.notify(
+            result.message,
+            title=action.replace("_", " "),
+            severity="information" if result.accepted else "warning",
+        )
+        # The session emitted its events synchronously: draw them in this frame.
+        self._redraw(set(ALL_PANELS))
+
+    def action_advance(self) -> None:
+        self._intent("advance", lambda: self.session.advance(self.user))
+
+    def action_canary_up(self) -> None:
+        self._intent("canary_up", lambda: self.session.step_canary(+1, self.user))
+
+    def action_canary_down(self) -> None:
+        self._intent("canary_down", lambda: self.session.step_canary(-1, self.user))
+
+    def action_pause(self) -> None:
+        self._intent("pause", lambda: self.session.toggle_pause(self.user))
+
+    def action_rollback(self) -> None:
+        self._intent("rollback", lambda: self.session.rollback(self.user, "operator request"))
+
+    def action_sign_off(self) -> None:
+        item = self._selected_item()
+        if item is None:
+            self._refuse("sign_off")
+            return
+        self.sign_off(item)
+
+    def sign_off(self, item: str) -> None:
+        """Sign ``item`` off as the app's user (the palette's "sign off <item>")."""
+        if self.session.read_only:
+            return
+        reason = self.session.why_not(Action.SIGN_OFF, item)
+        if reason:
+            self.notify(reason, title="sign off: not now", severity="warning")
+            return
+        result = self.session.sign_off(item, self.user)
+        self.notify(
+            result.message,
+            title="sign off",
+            severity="information" if result.accepted else "warning",
+        )
+        self._redraw(set(ALL_PANELS))
+
+    def action_show_tab(self, name: str) -> None:
+        tab_id = "overview" if name == "overview" else f"{name}-tab"
+        self.query_one("#layout-tabs", Tabs).active = tab_id
+
+    def action_focus_log(self) -> None:
+        if not self.wide:
+            self.action_show_tab("log")
+        self.query_one(LogPanel).log_view.focus()
+
+    def action_sort_pods(self) -> None:
+        column = self.query_one(PodsPanel).cycle_sort()
+        self.notify(f"pods sorted by {column}", timeout=2)
+
+    def action_filter_pods(self) -> None:
+        if not self.wide:
+            self.action_show_tab("pods")
+        self.query_one(PodsPanel).open_filter()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.help_lines()))
+
+    def help_lines(self) -> list[tuple[str, str, str]]:
+        """(key, description, tooltip) of every key bound in this session."""
+        out = []
+        for binding in self._all_bindings():
+            key = binding.key_display or self.get_key_display(binding)
+            out.append((key, binding.description, binding.tooltip))
+        out.append(("^p", "Commands", "Command palette: every action the run allows now"))
+        return out
+
+    def _all_bindings(self) -> list[Binding]:
+        bindings = [b for b in self.BINDINGS if isinstance(b, Binding)]
+        return [b for b in bindings if not b.action.startswith("show_tab")]
+
+    @on(DataTable.RowHighlighted, "#checklist-table")
+    def _checklist_moved(self) -> None:
+        # Whether space may sign off depends on the selected item.
+        self._refresh_binding_state()
+
+    # --- command palette ------------------------------------------------------------------
+
+    def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        """Commands the palette offers now: only intents the engine would accept."""
+        cmds: list[tuple[str, str, Callable[[], object]]] = []
+        if not self.session.read_only:
+            view = self.session.view
+            offered = [
+                (
+                    "advance",
+                    "Advance / promote",
+                    "Promote to the next phase or step",
+                    self.action_advance,
+                ),
+                (
+                    "canary_up",
+                    "Canary: next step",
+                    "Raise canary traffic one step",
+                    self.action_canary_up,
+                ),
+                (
+                    "canary_down",
+                    "Canary: previous step",
+                    "Lower canary traffic one step",
+                    self.action_canary_down,
+                ),
+                (
+                    "pause",
+                    "Resume run" if view.paused else "Pause run",
+                    "Toggle the run's pause",
+                    self.action_pause,
+                ),
+                (
+                    "rollback",
+                    "Roll back now",
+                    "Restore " + rollback_target_text(view.known_good),
+                    self.action_rollback,
+                ),
+            ]
+            for action, title, help_text, callback in offered:
+                if self._why_not(action) is None:
+                    cmds.append((title, help_text, callback))
+            for key, check in view.checks.items():
+                pending = check.manual and check.state not in ("passed", "skipped")
+                if pending and self.session.why_not(Action.SIGN_OFF, key) is None:
+                    title = f"Sign off: {check.title}"
+                    help_text = f"as {self.user} ({check.owner})"
+                    cmds.append((title, help_text, partial(self.sign_off, key)))
+        cmds.append(("Show logs", "Focus the log panel", self.action_focus_log))
+        cmds.append(("Sort pods", "Sort pods by the next column", self.action_sort_pods))
+        cmds.append(("Filter pods", "Filter pods by text", self.action_filter_pods))
+        cmds.append(("Help: keys", "List every key", self.action_help))
+        return cmds
+
+
+class DrivingControlRoom(ControlRoom, inherit_bindings=False):
+    """The control room of the process that drives the run: adds the intent keys."""
+
+    # Intent keys first: the footer lists bindings in order and may be cut at 80 columns.
+    BINDINGS: ClassVar[list[BindingType]] = DANGEROUS_BINDINGS + SAFE_BINDINGS
+
+
+def _error_line(e: BaseException) -> str:
+    return one_line(str(e)) or type(e).__name__
+
+
+def make_app(
+    settings: Settings,
+    session: RunSession,
+    *,
+    clock: Clock,
+    pods: Callable[[], Awaitable[list[PodInfo]]] | None = None,
+    runner: Callable[[], Awaitable[object]] | None = None,
+    user: str = "operator",
+) -> ControlRoom:
+    """The control room for ``session``; the CLI, the tests and the screenshots use it.
+
+    Args:
+        settings: Typed settings (canary steps of the run's environment).
+        session: The run to show: a driver gets the intent keys, a watcher
+            (``session.read_only``) gets none of them.
+        clock: The run's clock; every age and countdown on screen is measured on it.
+        pods: Returns the environment's pods; polled while the app runs.
+        runner: Returns the engine's run coroutine; run as a worker from mount, and
+            cancelled (nothing else) on quit.
+        user: Who signs off and acts (``user@host``), recorded by the engine.
+    """
+    cls = ControlRoom if session.read_only else DrivingControlRoom
+    return cls(settings, session, clock=clock, pods=pods, runner=runner, user=user)

@@ -1,0 +1,59 @@
+"""Messages the control room posts to itself: past tense, with the run clock's timestamp."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from textual.message import Message
+
+from b2tui.ports import PodInfo
+
+
+@dataclass
+class RunChanged(Message):
+    """The session folded new events into its view; panels named in ``kinds`` redraw.
+
+    Events can arrive by the thousand (a virtual clock runs a 30-minute window in
+    milliseconds), so a queued ``RunChanged`` absorbs newer ones instead of queueing
+    a redraw per event.
+    """
+
+    at: datetime
+    """Run-clock time of the newest event."""
+    kinds: set[str] = field(default_factory=set)
+    """Panels to redraw: ``header``, ``metrics``, ``checklist``, ``timeline``, ``canary``,
+    ``log``."""
+
+    def can_replace(self, message: Message) -> bool:
+        # Textual calls this on the message being handled with the next queued one and,
+        # when True, handles the queued one instead: hand it our panels so they redraw.
+        if isinstance(message, RunChanged):
+            message.kinds |= self.kinds
+            return True
+        return False
+
+
+@dataclass
+class PodsPolled(Message):
+    """A pods poll returned."""
+
+    pods: list[PodInfo]
+    """Every pod of the environment's workloads."""
+    at: datetime
+    """Run-clock time of the poll."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, PodsPolled)
+
+
+@dataclass
+class SourceFailed(Message):
+    """A data source failed; its panel turns stale and shows ``error``."""
+
+    source: str
+    """``pods`` or ``engine``."""
+    error: str
+    """One readable line."""
+    at: datetime
+    """Run-clock time of the failure."""

@@ -1,0 +1,1 @@
+"""Panels of the control room, one widget per module."""

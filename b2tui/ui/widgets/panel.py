@@ -1,0 +1,54 @@
+"""The frame every panel shares: a titled border whose subtitle tells how fresh the data is."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from textual.containers import Vertical
+from textual.content import Content
+from textual.reactive import reactive
+
+from b2tui.ui.render import age_text, stale_text
+
+
+class Panel(Vertical):
+    """A bordered panel showing the age of its data, or ``stale 42s: <error>``.
+
+    Subclasses set :attr:`data_at` when new data arrives and :attr:`error` when their
+    source fails; the app calls :meth:`show_age` from its one-second clock tick.
+    """
+
+    data_at: reactive[datetime | None] = reactive(None, init=False)
+    """Run-clock time of the newest good data, None before any."""
+    error: reactive[str | None] = reactive(None, init=False)
+    """The source's last error (one line), None while it works."""
+    now: reactive[datetime | None] = reactive(None, init=False)
+    """The run clock's time as of the last tick; ages are measured against it."""
+
+    _subtitle: str = ""
+
+    def watch_error(self, error: str | None) -> None:
+        self.set_class(error is not None, "-stale")
+        self._update_subtitle()
+
+    def watch_data_at(self) -> None:
+        self._update_subtitle()
+
+    def watch_now(self) -> None:
+        self._update_subtitle()
+
+    def show_age(self, now: datetime) -> None:
+        """Measure ages against ``now`` (the run clock)."""
+        self.now = now
+
+    def _update_subtitle(self) -> None:
+        age = None
+        if self.now is not None and self.data_at is not None:
+            age = (self.now - self.data_at).total_seconds()
+        text = stale_text(age, self.error) if self.error is not None else age_text(age)
+        # Setting a border title always repaints the widget: skip equal text so an idle
+        # screen sends nothing over the SSH link. Content keeps error text from being
+        # parsed as markup.
+        if text != self._subtitle:
+            self._subtitle = text
+            self.border_subtitle = Content(text)

@@ -1,0 +1,176 @@
+"""The pure render functions: run state → text, without Textual."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from b2tui.domain import events as ev
+from b2tui.domain.canary import DEFAULT_STEPS
+from b2tui.domain.phases import Phase
+from b2tui.domain.view import CheckView, fold
+from b2tui.ports import PodInfo, PodPhase
+from b2tui.ui import render
+
+T0 = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)
+
+
+def _pod(name: str, **kw: object) -> PodInfo:
+    base: dict[str, object] = dict(
+        name=name,
+        track="canary",
+        phase=PodPhase.RUNNING,
+        reason="",
+        ready=True,
+        restarts=0,
+        created=T0,
+        image="reg/b2connect:production-1a2b3c4",
+    )
+    base.update(kw)
+    return PodInfo(**base)  # type: ignore[arg-type]
+
+
+def test_pod_row_shows_reason_age_and_tag() -> None:
+    pod = _pod(
+        "b2connect-canary-x",
+        phase=PodPhase.RUNNING,
+        reason="CrashLoopBackOff",
+        ready=False,
+        restarts=4,
+    )
+    row = render.pod_row(pod, T0 + timedelta(minutes=3, seconds=10))
+    assert row == (
+        "b2connect-canary-x",
+        "canary",
+        "Running/CrashLoopBackOff",
+        "no",
+        "4",
+        "3m",
+        "production-1a2b3c4",
+    )
+
+
+def test_pod_age_is_coarse_like_kubectl() -> None:
+    assert [render.pod_age(s) for s in (5, 119, 150, 3600, 3600 + 12 * 60, 86400 * 2 + 3600)] == [
+        "5s",
+        "119s",
+        "2m",
+        "1h",
+        "1h12m",
+        "2d1h",
+    ]
+
+
+def test_pod_filter_and_sort_keys() -> None:
+    row = render.pod_row(_pod("api-1", track="stable"), T0)
+    assert render.pod_matches(row, "STAB") and render.pod_matches(row, "")
+    assert not render.pod_matches(row, "canary")
+    broken = _pod("b", ready=False, restarts=9)
+    fine = _pod("a", created=T0 + timedelta(seconds=5))
+    pods = [fine, broken]
+    assert [p.name for p in sorted(pods, key=lambda p: render.pod_sort_key("status", p))] == [
+        "b",
+        "a",
+    ]
+    assert [p.name for p in sorted(pods, key=lambda p: render.pod_sort_key("restarts", p))] == [
+        "b",
+        "a",
+    ]
+    # Age: youngest first.
+    assert [p.name for p in sorted(pods, key=lambda p: render.pod_sort_key("age", p))] == [
+        "a",
+        "b",
+    ]
+
+
+def _check(
+    key: str, state: str, *, owner: str = "code author", manual: bool = True, required: bool = True
+) -> CheckView:
+    return CheckView(
+        key, key.replace("_", " ").title(), state, owner, manual, required, "readiness"
+    )
+
+
+def test_blockers_name_failed_then_waiting_items_with_owner() -> None:
+    checks = [
+        _check("tests_passing", "failed", owner="@devops-engineer", manual=False),
+        _check("review_approved", "pending"),
+        _check("security_approved", "skipped", required=False),
+        _check("docs_updated", "passed"),
+    ]
+    assert render.blockers_text(checks) == (
+        "failed: Tests Passing (@devops-engineer); blocked by: Review Approved (code author)"
+    )
+    assert render.blockers_text(checks[2:]) == "all required items passed"
+
+
+def test_gate_texts_never_make_unknown_look_like_pass() -> None:
+    sample = ev.GateSampled(
+        ts=T0,
+        gate="p95_ms",
+        value=None,
+        threshold=200,
+        status="unknown",
+        unit="ms",
+        reason="target down",
+    )
+    assert render.gate_status_text(sample.status) == "NO DATA"
+    assert render.gate_value_text(sample) == "– < 200ms"
+    ok = ev.GateSampled(
+        ts=T0, gate="error_rate", value=0.0005, threshold=0.001, status="pass", unit="%"
+    )
+    assert render.gate_value_text(ok) == "0.05% < 0.10%"
+    rate = ev.GateSampled(
+        ts=T0, gate="request_rate", value=0.2, threshold=1.0, status="unknown", unit="req/s"
+    )
+    assert render.threshold_text(rate) == "≥ 1.0 req/s"
+    assert render.sparkline_points([0.1, None, 0.3]) == [0.1, 0.3]
+
+
+def _holding_view():
+    return fold(
+        [
+            ev.RunStarted(
+                ts=T0,
+                run_id="r1",
+                service="b2connect",
+                environment="production",
+                strategy="canary",
+                version="1a2b3c4",
+                image="i",
+                known_good={"revision": "7", "image": "reg/b2connect:prod-0f0f0f0"},
+            ),
+            ev.PhaseStarted(ts=T0, phase=Phase.PRODUCTION),
+            ev.TrafficChanged(ts=T0, canary_percent=5, achieved_percent=10, detail="1/10 replicas"),
+            ev.HoldStarted(ts=T0, seconds=300, until=T0 + timedelta(minutes=5)),
+        ]
+    )
+
+
+def test_hold_countdown_and_canary_lines_follow_the_run_clock() -> None:
+    view = _holding_view()
+    now = T0 + timedelta(seconds=55)
+    assert render.status_line(view, now) == "hold at 5%: 4m05s left (until 14:05:00)"
+    assert render.canary_lines(view, DEFAULT_STEPS, now) == [
+        "asked 5% · achieved 10% (1/10 replicas)",
+        "next: 50% after hold (4m05s)",
+        "rollback → rev 7 reg/b2connect:prod-0f0f0f0",
+    ]
+    assert render.phase_summary(view, now) == "▶production 55s"
+
+
+def test_rollback_and_watcher_texts() -> None:
+    view = _holding_view()
+    ev_rb = ev.RollbackStarted(ts=T0, reason="operator request", target={}, by="ana")
+    from b2tui.domain.view import apply
+
+    apply(view, ev_rb)
+    assert render.status_line(view, T0).startswith("ROLLING BACK (ana)")
+    header = render.header_text(view, driver="bob@jump pid 7", read_only=True)
+    assert header.endswith("watching — driven by bob@jump pid 7")
+    assert render.rollback_target_text({}) == "not recorded yet"
+
+
+def test_errors_are_one_short_line() -> None:
+    text = render.stale_text(42, "connection refused\nTraceback (most recent call last):")
+    assert text == "stale 42s: connection refused"
+    assert len(render.one_line("x" * 500)) == 200
