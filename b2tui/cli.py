@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
@@ -217,7 +217,8 @@ async def _demo(args: argparse.Namespace, store: Any, speed: float | None, headl
     prod = dataclasses.replace(settings.environment("production"), strategy=strategy)
     settings = dataclasses.replace(settings, environments={**settings.environments,
                                                            "production": prod})
-    start = rec.clock if rec is not None else None
+    # A resumed run's clock continues from its newest record; a new one starts now.
+    start = store.last_time(rec.id) if rec is not None else datetime.now(UTC)
     clock = VirtualClock(start) if speed is None else ScaledClock(speed, start)
     sandbox = build_sandbox(params["scenario"], int(params["seed"]), clock, settings, strategy)
     autopilot = headless or args.autopilot
@@ -551,8 +552,11 @@ class _Printer:
             case ev.CommandFinished():
                 status = "timed out" if e.exit_code is None else f"exit {e.exit_code}"
                 return f"{e.name}: {status} ({format_duration(e.duration)})"
+            case ev.LogLine():
+                # Engine-authored lines only; streamed build/command output stays in --json.
+                return e.line if e.source in ("engine", "kube", "logs") else None
             case ev.ChecklistChanged():
-                if e.state == "pending":
+                if e.state == "pending" or e.by:
                     return None
                 by = f" by {e.by}" if e.by else ""
                 return f"check {e.title}: {e.state}{by}"

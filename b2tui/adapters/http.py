@@ -56,6 +56,7 @@ CHANGELOG_HEADER = (
 """Header of a changelog created by b2tui."""
 
 _GIT_TIMEOUT = 15.0
+_SECRET_HEADER = re.compile(r"(?i)auth|token|key|secret|cookie|session|password")
 _GITHUB_VERSION = "2022-11-28"
 
 
@@ -286,7 +287,10 @@ class HttpChecks:
         attempts)``. Redirects are not followed: the status is the endpoint's own.
         """
         shown = f"{check.method.upper()} {mask_url(check.url)}"
-        secrets = [*_url_secrets(check.url), *check.headers.values()]
+        secrets = [
+            *_url_secrets(check.url),
+            *(v for k, v in check.headers.items() if _SECRET_HEADER.search(k)),
+        ]
         _redact_in_logs(check.url, mask_url(check.url))
         attempts = max(1, check.retries + 1)
         problem = ""
@@ -310,7 +314,7 @@ class HttpChecks:
                 response = await client.request(check.method.upper(), url, headers=check.headers)
         except (TimeoutError, httpx.TimeoutException):
             return False, f"timeout after {check.timeout:g} s"
-        except (httpx.ConnectError, httpx.ConnectTimeout) as e:
+        except httpx.ConnectError as e:
             return False, _connect_problem(e, httpx.URL(check.url))
         except httpx.HTTPError as e:
             return False, f"{type(e).__name__}: {_one_line(str(e))}"

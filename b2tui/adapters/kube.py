@@ -517,6 +517,11 @@ class PodWatch:
         return self
 
     @property
+    def streaming(self) -> bool:
+        """True while a watch stream is open."""
+        return self._resp is not None
+
+    @property
     def live(self) -> bool:
         """True while the cache follows the server (listed, and watching or about to)."""
         return self._live.is_set()
@@ -1127,7 +1132,8 @@ class KubeCluster:
                     image_set = True
             self._request(
                 conn,
-                _Op("patch", plural, ns, name),
+                # No name: a 404 here means the namespace is missing; show the server's words.
+                _Op("apply", plural, ns),
                 "PATCH",
                 path,
                 query=query,

@@ -225,6 +225,15 @@ class Store:
                 return dict(kg)
         return None
 
+    def last_time(self, run_id: str) -> datetime | None:
+        """Newest run-clock time recorded for a run (its state or its last event)."""
+        row = self._db.execute(
+            "SELECT max(ts) AS t FROM events WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        rec = self.get_run(run_id)
+        times = [t for t in (_dt(row["t"]) if row else None, rec.clock if rec else None) if t]
+        return max(times) if times else None
+
     # --- events ------------------------------------------------------------------------
 
     def append_event(self, run_id: str, event: Event) -> int:

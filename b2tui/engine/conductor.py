@@ -443,7 +443,7 @@ class Conductor:
                 problems.append(f"{env.name}: {e}")
         if problems:
             raise _Finish(Outcome.BLOCKED, "validate: target check: " + "; ".join(problems))
-        self._log("validate", "target check: staging and production reachable")
+        self._log("engine", "target check: staging and production reachable")
 
     async def _staging(self) -> None:
         tag = self._image(self.staging_env.name)
@@ -701,14 +701,14 @@ class Conductor:
         key = f"build:{tag}"
         try:
             if key not in st.done:
-                self._log("build", f"building {tag}")
+                self._log("engine", f"building {tag}")
                 await self.ports.images.build(tag, self._sink("build"))
                 self._mark(key)
             key = f"push:{tag}"
             if key not in st.done:
-                self._log("push", f"pushing {tag}")
+                self._log("engine", f"pushing {tag}")
                 digest = await self.ports.images.push(tag, self._sink("push"))
-                self._log("push", f"pushed {tag} {digest}")
+                self._log("engine", f"pushed {tag} {digest}")
                 self._mark(key)
         except (StepFailed, SourceError) as e:
             if fail is None:

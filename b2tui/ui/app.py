@@ -301,9 +301,10 @@ class ControlRoom(App[None]):
         view = self.session.view
         now = self.clock.now()
         if "header" in kinds:
-            self.query_one(RunHeader).show_run(
-                view, driver=self.session.driver, read_only=self.session.read_only
-            )
+            # A driver shows who acts here (stable text); a watcher names the driver.
+            read_only = self.session.read_only
+            driver = self.session.driver if read_only else self.user
+            self.query_one(RunHeader).show_run(view, driver=driver, read_only=read_only)
         if "metrics" in kinds:
             self.query_one(MetricsPanel).show_view(view)
         if "checklist" in kinds:

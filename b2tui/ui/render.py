@@ -22,7 +22,7 @@ POD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("track", "Track"),
     ("status", "Status"),
     ("ready", "Ready"),
-    ("restarts", "Restarts"),
+    ("restarts", "Rst"),
     ("age", "Age"),
     ("tag", "Image tag"),
 )
@@ -34,8 +34,8 @@ SORTABLE_POD_COLUMNS: tuple[str, ...] = ("name", "track", "status", "restarts", 
 CHECK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("state", "State"),
     ("item", "Item"),
-    ("owner", "Owner"),
     ("signed", "Signed"),
+    ("owner", "Owner"),
 )
 """(column key, header) of the checklist table."""
 
@@ -217,7 +217,7 @@ def check_row(check: CheckView) -> tuple[str, ...]:
         signed = f"{check.by} {check.at:%H:%M}"
     else:
         signed = "" if check.manual else "automatic"
-    return (state, title, check.owner, signed)
+    return (state, title, signed, check.owner)
 
 
 # --- timeline and canary ------------------------------------------------------------------
@@ -307,17 +307,16 @@ def header_text(view: RunView, *, driver: str, read_only: bool) -> str:
     phase = view.phase.value.upper() if view.phase else "STARTING"
     if view.outcome is not None:
         phase = view.outcome.value.upper().replace("_", " ")
-    who = f"watching — driven by {driver}" if read_only else f"driving ({driver})"
-    parts = [
-        view.service or "–",
-        view.environment or "–",
-        f"run {view.run_id or '–'}",
-        phase,
-        view.strategy or "–",
-    ]
+    who = f"watching — driven by {driver}" if read_only else f"driving as {driver}"
+    # Most important first: a narrow terminal cuts the end of the line.
+    parts = [phase, view.service or "–", view.environment or "–", view.strategy or "–"]
     if view.emergency:
         parts.append("EMERGENCY")
     if view.scenario:
         parts.append(f"sandbox:{view.scenario}")
+    parts.append(f"run {view.run_id or '–'}")
+    if read_only:
+        # A watcher must see at once that its keys do nothing here: say so first.
+        return " · ".join([who, *parts])
     parts.append(who)
     return " · ".join(parts)

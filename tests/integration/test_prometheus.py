@@ -252,7 +252,7 @@ async def test_history_returns_points_per_gate(stack: Stack) -> None:
         assert times == sorted(times)
     rates = [v for _, v in history["request_rate"].points if v is not None]
     assert rates, history["request_rate"]
-    assert all(40.0 < v < 60.0 for v in rates[-3:])
+    assert all(40.0 < v < 60.0 for v in rates[-3:]), history["request_rate"]
     assert any(v is not None and 25.0 < v <= 50.0 for _, v in history["p95_ms"].points)
 
 

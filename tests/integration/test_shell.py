@@ -190,3 +190,21 @@ async def test_background_leftovers_do_not_outlive_the_command(tmp_path: Path) -
     assert result.exit_code == 0 and not result.timed_out
     assert result.tail == "done"
     assert not _alive(int(pids.read_text()))
+
+
+async def test_a_failing_sink_stops_the_command_and_raises(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+
+    def sink(line: str) -> None:
+        if line == "boom":
+            raise RuntimeError("log panel gone")
+
+    with pytest.raises(RuntimeError, match="log panel gone"):
+        await ShellCommands().run(
+            "test",
+            f"sleep 30 & echo $! >> {pids}; echo boom; wait",
+            cwd=str(tmp_path),
+            timeout=20,
+            on_line=sink,
+        )
+    assert not _alive(int(pids.read_text()))

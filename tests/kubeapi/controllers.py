@@ -158,10 +158,15 @@ class Controllers:
     def _collect_garbage(self) -> None:
         # Owners first, so a deleted Deployment takes its ReplicaSets and then their pods.
         for rt in (RS, POD):
-            uids = {o["metadata"]["uid"] for k in ("Deployment", "ReplicaSet")
-                    for o in self.store.list(BY_KIND[k])}
+            uids = {
+                o["metadata"]["uid"]
+                for k in ("Deployment", "ReplicaSet")
+                for o in self.store.list(BY_KIND[k])
+            }
             for obj in self.store.list(rt):
-                refs = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("controller")]
+                refs = [
+                    r for r in obj["metadata"].get("ownerReferences") or [] if r.get("controller")
+                ]
                 if refs and not any(r.get("uid") in uids for r in refs):
                     self.store.remove(rt, obj["metadata"]["namespace"], obj["metadata"]["name"])
         live = {p["metadata"]["uid"] for p in self.store.list(POD)}
@@ -181,7 +186,11 @@ class Controllers:
         created = meta["creationTimestamp"]
         spec.setdefault("nodeName", "node-1")
         old_status = pod.get("status") or {}
-        status: dict[str, Any] = {"hostIP": "10.0.0.1", "startTime": created, "qosClass": "BestEffort"}
+        status: dict[str, Any] = {
+            "hostIP": "10.0.0.1",
+            "startTime": created,
+            "qosClass": "BestEffort",
+        }
         conds = old_status.get("conditions") or []
         crashing = any(
             marker in (c.get("image") or "")
@@ -217,7 +226,8 @@ class Controllers:
                     "name": c["name"],
                     "image": image,
                     "imageID": f"{image}@sha256:{hashlib.sha256(image.encode()).hexdigest()}",
-                    "containerID": f"containerd://{hashlib.sha256((uid + c['name']).encode()).hexdigest()}",
+                    "containerID": "containerd://"
+                    + hashlib.sha256((uid + c["name"]).encode()).hexdigest(),
                 }
                 if crashing:
                     base.update(
@@ -252,10 +262,15 @@ class Controllers:
         not_ready = ("ContainersNotReady", f"containers with unready status: [{names}]")
         status["conditions"] = [
             _pod_condition(conds, "Initialized", "True", "", ""),
-            _pod_condition(conds, "Ready", "True" if ready else "False",
-                           *(("", "") if ready else not_ready)),
-            _pod_condition(conds, "ContainersReady", "True" if ready else "False",
-                           *(("", "") if ready else not_ready)),
+            _pod_condition(
+                conds, "Ready", "True" if ready else "False", *(("", "") if ready else not_ready)
+            ),
+            _pod_condition(
+                conds,
+                "ContainersReady",
+                "True" if ready else "False",
+                *(("", "") if ready else not_ready),
+            ),
             _pod_condition(conds, "PodScheduled", "True", "", ""),
         ]
         status["containerStatuses"] = statuses
@@ -283,7 +298,8 @@ class Controllers:
         rs["status"] = {
             "replicas": len(pods),
             "fullyLabeledReplicas": sum(
-                1 for p in pods
+                1
+                for p in pods
                 if all((p["metadata"].get("labels") or {}).get(k) == v for k, v in labels.items())
             ),
             "readyReplicas": ready,
@@ -317,7 +333,7 @@ class Controllers:
 
     def _deployment(self, d: Obj, now: float) -> None:
         meta, spec = d["metadata"], d.get("spec") or {}
-        ns, uid, name = meta["namespace"], meta["uid"], meta["name"]
+        ns, uid = meta["namespace"], meta["uid"]
         template = spec.get("template") or {}
         h = template_hash(template)
         desired = int(spec.get("replicas", 1))
@@ -373,11 +389,21 @@ class Controllers:
         old_status = d.get("status") or {}
         old_conds = old_status.get("conditions") or []
         available_cond = (
-            _condition(old_conds, "Available", "True", "MinimumReplicasAvailable",
-                       "Deployment has minimum availability.")
+            _condition(
+                old_conds,
+                "Available",
+                "True",
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.",
+            )
             if available >= desired - (0 if recreate else max_unavailable)
-            else _condition(old_conds, "Available", "False", "MinimumReplicasUnavailable",
-                            "Deployment does not have minimum availability.")
+            else _condition(
+                old_conds,
+                "Available",
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+            )
         )
         rs_name = new["metadata"]["name"]
         signature = (rs_name, meta.get("generation"), total, updated, ready, available)
@@ -390,14 +416,29 @@ class Controllers:
             deadline = float(spec.get("progressDeadlineSeconds", 600))
         complete = updated == desired and total == desired and available == desired
         if complete:
-            progressing = _condition(old_conds, "Progressing", "True", "NewReplicaSetAvailable",
-                                     f'ReplicaSet "{rs_name}" has successfully progressed.')
+            progressing = _condition(
+                old_conds,
+                "Progressing",
+                "True",
+                "NewReplicaSetAvailable",
+                f'ReplicaSet "{rs_name}" has successfully progressed.',
+            )
         elif now - since > deadline:
-            progressing = _condition(old_conds, "Progressing", "False", "ProgressDeadlineExceeded",
-                                     f'ReplicaSet "{rs_name}" has timed out progressing.')
+            progressing = _condition(
+                old_conds,
+                "Progressing",
+                "False",
+                "ProgressDeadlineExceeded",
+                f'ReplicaSet "{rs_name}" has timed out progressing.',
+            )
         else:
-            progressing = _condition(old_conds, "Progressing", "True", "ReplicaSetUpdated",
-                                     f'ReplicaSet "{rs_name}" is progressing.')
+            progressing = _condition(
+                old_conds,
+                "Progressing",
+                "True",
+                "ReplicaSetUpdated",
+                f'ReplicaSet "{rs_name}" is progressing.',
+            )
         status: dict[str, Any] = {
             "observedGeneration": meta.get("generation", 1),
             "replicas": total,
@@ -476,4 +517,3 @@ def _pod_condition(
     if reason:
         cond.update(reason=reason, message=message)
     return cond
-

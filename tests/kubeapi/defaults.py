@@ -20,7 +20,7 @@ _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z
 def _default_container(c: dict[str, Any]) -> None:
     image = c.get("image") or ""
     tag = image.rsplit("/", 1)[-1]
-    pinned = ":" in tag and not tag.endswith(":latest") or "@" in image
+    pinned = (":" in tag and not tag.endswith(":latest")) or "@" in image
     c.setdefault("imagePullPolicy", "IfNotPresent" if pinned else "Always")
     c.setdefault("terminationMessagePath", "/dev/termination-log")
     c.setdefault("terminationMessagePolicy", "File")
@@ -148,9 +148,13 @@ def validate(rt: ResourceType, obj: Obj) -> None:
         causes += _containers(spec, "spec")
     elif rt.kind == "Service":
         spec = spec if isinstance(spec, dict) else {}
-        if spec.get("type", "ClusterIP") != "ExternalName" and spec.get("clusterIP") != "None":
-            if not spec.get("ports"):
-                causes.append(("spec.ports", "Required value"))
+        headless = spec.get("clusterIP") == "None"
+        if (
+            spec.get("type", "ClusterIP") != "ExternalName"
+            and not headless
+            and not spec.get("ports")
+        ):
+            causes.append(("spec.ports", "Required value"))
     if causes:
         raise invalid(rt, name, causes)
 
@@ -158,9 +162,11 @@ def validate(rt: ResourceType, obj: Obj) -> None:
 def check_immutable(rt: ResourceType, old: Obj, new: Obj) -> None:
     """Fields an update may not change (selector of a Deployment, clusterIP of a Service)."""
     name = old["metadata"]["name"]
-    if rt.kind in ("Deployment", "ReplicaSet"):
-        if (old.get("spec") or {}).get("selector") != (new.get("spec") or {}).get("selector"):
-            raise invalid(rt, name, [("spec.selector", "Invalid value: field is immutable")])
+    old_selector = (old.get("spec") or {}).get("selector")
+    if rt.kind in ("Deployment", "ReplicaSet") and old_selector != (new.get("spec") or {}).get(
+        "selector"
+    ):
+        raise invalid(rt, name, [("spec.selector", "Invalid value: field is immutable")])
     if rt.kind == "Service":
         ospec, nspec = old.get("spec") or {}, new.setdefault("spec", {})
         if "clusterIP" in ospec:

@@ -41,7 +41,9 @@ _EXISTS = re.compile(rf"^\s*(!?)\s*({_NAME})\s*$")
 
 def _split_top(text: str) -> list[str]:
     """Split on commas that are not inside ``( … )``."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in text:
         if ch == "(":
             depth += 1

@@ -25,7 +25,14 @@ from . import discovery, openapi
 from .controllers import POD, Controllers, Settings
 from .defaults import apply_defaults, check_immutable, validate
 from .errors import ApiError, already_exists, conflict, forbidden, gone, not_found
-from .patch import PatchDecodeError, PatchError, apply_patch, json_patch, merge_patch, strategic_merge_patch
+from .patch import (
+    PatchDecodeError,
+    PatchError,
+    apply_patch,
+    json_patch,
+    merge_patch,
+    strategic_merge_patch,
+)
 from .selectors import SelectorError, field_matcher, label_matcher
 from .store import BY_KIND, RESOURCES, Gone, Obj, ResourceType, Store, now_iso, resource_for
 
@@ -82,7 +89,8 @@ def parse_target(path: str) -> Target | None:
         tail = rest[3:]
         if len(tail) > 2:
             return None
-        return Target(rt, rest[1], *(tail + ["", ""])[:2])
+        name, sub = [*tail, "", ""][:2]
+        return Target(rt, rest[1], name, sub)
     rt = resource_for(group, version, rest[0])
     if rt is None or len(rest) > 3:
         return None
@@ -240,7 +248,7 @@ class KubeApiServer:
         return out
 
     def get_object(self, api_path: str) -> dict[str, Any] | None:
-        """The stored object at an API path, e.g. ``/apis/apps/v1/namespaces/ns/deployments/web``."""
+        """The stored object at an API path (``/apis/apps/v1/namespaces/ns/deployments/web``)."""
         t = parse_target(api_path)
         if t is None or not t.name:
             raise ValueError(f"{api_path!r} does not name an object")
@@ -341,7 +349,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     @property
     def api(self) -> KubeApiServer:
-        return self.server.api  # type: ignore[attr-defined, no-any-return]
+        return self.server.api  # type: ignore[attr-defined]
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # tests assert on KubeApiServer.requests; stderr noise helps no one
@@ -631,13 +639,15 @@ class _Handler(BaseHTTPRequestHandler):
                 return yaml.safe_load(body.decode() or "null")
             return json.loads(body.decode() or "null")
         except (ValueError, yaml.YAMLError) as exc:
-            raise ApiError(400, f"the body of the request was in an unknown format: {exc}") from None
+            raise ApiError(
+                400, f"the body of the request was in an unknown format: {exc}"
+            ) from None
 
     def _prepare(self, t: Target, obj: Any, namespace: str) -> Obj:
         if not isinstance(obj, dict):
             raise ApiError(400, "the body of the request must be an object")
         kind, api_version = obj.get("kind"), obj.get("apiVersion")
-        if kind and kind != t.rt.kind or api_version and api_version != t.rt.api_version:
+        if (kind and kind != t.rt.kind) or (api_version and api_version != t.rt.api_version):
             raise ApiError(
                 400,
                 f"the API version in the data ({api_version}) does not match the expected "
@@ -690,7 +700,7 @@ class _Handler(BaseHTTPRequestHandler):
         if meta.get("name") != t.name:
             raise ApiError(
                 400,
-                f'the name of the object ({meta.get("name")}) does not match the name on '
+                f"the name of the object ({meta.get('name')}) does not match the name on "
                 f"the URL ({t.name})",
             )
         if t.sub == "status":
@@ -792,9 +802,11 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 new.setdefault("metadata", {})
                 new["metadata"].setdefault("name", t.name)
-                patched_rv = (patch.get("metadata") or {}).get("resourceVersion") if isinstance(
-                    patch, dict
-                ) else None
+                patched_rv = (
+                    (patch.get("metadata") or {}).get("resourceVersion")
+                    if isinstance(patch, dict)
+                    else None
+                )
                 # A patch is a precondition on resourceVersion only if it names one.
                 if not patched_rv:
                     new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
@@ -844,7 +856,9 @@ class _Handler(BaseHTTPRequestHandler):
             items = self._list_items(t, query)
             if not dry_run:
                 for o in items:
-                    self.api.store.remove(t.rt, o["metadata"].get("namespace", ""), o["metadata"]["name"])
+                    self.api.store.remove(
+                        t.rt, o["metadata"].get("namespace", ""), o["metadata"]["name"]
+                    )
             rv = self.api.store.resource_version
         self._send(
             200,

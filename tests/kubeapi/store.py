@@ -9,6 +9,8 @@ hand the event to every live watch queue.
 from __future__ import annotations
 
 import bisect
+import builtins
+import contextlib
 import copy
 import queue
 import threading
@@ -80,7 +82,11 @@ RESOURCES: tuple[ResourceType, ...] = (
         bump_generation=True,
     ),
     ResourceType(
-        "networking.k8s.io", "v1", "ingresses", "Ingress", short_names=("ing",),
+        "networking.k8s.io",
+        "v1",
+        "ingresses",
+        "Ingress",
+        short_names=("ing",),
         bump_generation=True,
     ),
     ResourceType(
@@ -133,9 +139,7 @@ class Gone(Exception):
     """A watch asked for a resourceVersion older than the compaction point (HTTP 410)."""
 
     def __init__(self, requested: int, oldest: int) -> None:
-        super().__init__(
-            f"too old resource version: {requested} ({oldest})"
-        )
+        super().__init__(f"too old resource version: {requested} ({oldest})")
 
 
 class Store:
@@ -246,7 +250,7 @@ class Store:
 
     def open_watch(
         self, rt: ResourceType, namespace: str | None, since: int | None
-    ) -> tuple[WatchQueue, list[Event]]:
+    ) -> tuple[WatchQueue, builtins.list[Event]]:
         """Register a live watch; returns it with the events to send first.
 
         ``since`` None means "current state": synthetic ADDED events for every object.
@@ -265,8 +269,7 @@ class Store:
                 first = [
                     e
                     for e in self._history[start:]
-                    if e.resource.key == rt.key
-                    and (namespace is None or namespace == e.namespace)
+                    if e.resource.key == rt.key and (namespace is None or namespace == e.namespace)
                 ]
             w = WatchQueue(rt, namespace)
             self._watches.add(w)
@@ -285,10 +288,8 @@ class Store:
             w.dropped = True
             w.events.put(None)
             for close in w.closers:
-                try:
+                with contextlib.suppress(OSError):
                     close()
-                except OSError:
-                    pass
 
     def compact(self) -> None:
         """Forget the history: resuming from any resourceVersion before now gives 410."""

@@ -166,7 +166,7 @@ def test_rollback_and_watcher_texts() -> None:
     apply(view, ev_rb)
     assert render.status_line(view, T0).startswith("ROLLING BACK (ana)")
     header = render.header_text(view, driver="bob@jump pid 7", read_only=True)
-    assert header.endswith("watching — driven by bob@jump pid 7")
+    assert header.startswith("watching — driven by bob@jump pid 7")
     assert render.rollback_target_text({}) == "not recorded yet"
 
 

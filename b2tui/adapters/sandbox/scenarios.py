@@ -54,8 +54,9 @@ class Faults:
 SCENARIOS: dict[str, Scenario] = {
     s.name: s
     for s in (
-        Scenario("happy", "every gate stays green; the release goes all the way", "succeeded",
-                 None),
+        Scenario(
+            "happy", "every gate stays green; the release goes all the way", "succeeded", None
+        ),
         Scenario(
             "prod-error-spike",
             "the new version fails ~5 % of requests in production",

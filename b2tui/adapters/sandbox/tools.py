@@ -48,14 +48,14 @@ class _Paced:
         return 0.9 + 0.2 * unit(self.seed, "duration", *what)
 
     async def play(
-        self, script: Script, on_line: LineSink, timeout: float | None = None
+        self, script: Script, on_line: LineSink, limit: float | None = None
     ) -> tuple[bool, list[str]]:
-        """Emit the lines; return (finished before ``timeout``, last lines)."""
+        """Emit the lines; return (finished within ``limit`` seconds, last lines)."""
         tail: deque[str] = deque(maxlen=_TAIL)
         elapsed = 0.0
         for delay, line in script:
-            if timeout is not None and elapsed + delay > timeout:
-                await self.clock.sleep(max(0.0, timeout - elapsed))
+            if limit is not None and elapsed + delay > limit:
+                await self.clock.sleep(max(0.0, limit - elapsed))
                 return False, list(tail)
             await self.clock.sleep(delay)
             elapsed += delay
@@ -93,8 +93,12 @@ class SandboxImages:
             (0.4, "COPY src/*/*.csproj ./src/", layers[3], False),
             (12.5, "RUN dotnet restore B2Connect.slnx", layers[4], False),
             (0.9, "COPY . .", layers[5], False),
-            (17.0, "RUN dotnet publish src/B2Connect.Api -c Release -o /app --no-restore",
-             layers[6], False),
+            (
+                17.0,
+                "RUN dotnet publish src/B2Connect.Api -c Release -o /app --no-restore",
+                layers[6],
+                False,
+            ),
             (0.6, "FROM mcr.microsoft.com/dotnet/aspnet:8.0", layers[7], True),
             (0.2, "WORKDIR /app", layers[8], True),
             (1.1, "COPY --from=build /app .", layers[9], False),
@@ -110,18 +114,29 @@ class SandboxImages:
                 script += [
                     (0.1, f" ---> Running in {_hex(seed, tag, 'ctr', i, length=12)}"),
                     (1.4, "  Determining projects to restore..."),
-                    (secs - 1.5,
-                     "  Restored /src/src/B2Connect.Api/B2Connect.Api.csproj (in 9.8 sec)."),
+                    (
+                        secs - 1.5,
+                        "  Restored /src/src/B2Connect.Api/B2Connect.Api.csproj (in 9.8 sec).",
+                    ),
                 ]
             elif step.startswith("RUN dotnet publish"):
                 script += [
                     (0.1, f" ---> Running in {_hex(seed, tag, 'ctr', i, length=12)}"),
-                    (5.0, "  B2Connect.Domain -> /src/src/B2Connect.Domain/bin/Release/net8.0/"
-                          "B2Connect.Domain.dll"),
-                    (4.0, "  B2Connect.Catalog -> /src/src/B2Connect.Catalog/bin/Release/net8.0/"
-                          "B2Connect.Catalog.dll"),
-                    (6.0, "  B2Connect.Api -> /src/src/B2Connect.Api/bin/Release/net8.0/"
-                          "B2Connect.Api.dll"),
+                    (
+                        5.0,
+                        "  B2Connect.Domain -> /src/src/B2Connect.Domain/bin/Release/net8.0/"
+                        "B2Connect.Domain.dll",
+                    ),
+                    (
+                        4.0,
+                        "  B2Connect.Catalog -> /src/src/B2Connect.Catalog/bin/Release/net8.0/"
+                        "B2Connect.Catalog.dll",
+                    ),
+                    (
+                        6.0,
+                        "  B2Connect.Api -> /src/src/B2Connect.Api/bin/Release/net8.0/"
+                        "B2Connect.Api.dll",
+                    ),
                     (secs - 15.1, "  B2Connect.Api -> /app/"),
                 ]
             else:
@@ -144,8 +159,10 @@ class SandboxImages:
             raise StepFailed(f"push {tag}: no such image in the sandbox; build it first")
         seed = self.world.seed
         repo, _, version = tag.rpartition(":")
-        layers = [(_hex(seed, tag, "push", i, length=12), size)
-                  for i, size in enumerate((48.1, 31.6, 12.2, 3.4, 0.6))]
+        layers = [
+            (_hex(seed, tag, "push", i, length=12), size)
+            for i, size in enumerate((48.1, 31.6, 12.2, 3.4, 0.6))
+        ]
         script: Script = [(0.4, f"The push refers to repository [{repo}]")]
         script += [(0.05, f"{layer}: Preparing") for layer, _ in layers]
         script += [(0.3, f"{layer}: Waiting") for layer, _ in layers[2:]]
@@ -156,8 +173,9 @@ class SandboxImages:
             for frac in (0.25, 0.5, 0.75, 1.0):
                 done = size * frac
                 bar = "=" * int(frac * 49) + ">"
-                script.append((size * 0.035, f"{layer}: Pushing [{bar:<50}]  {done:.1f}MB/"
-                                             f"{size:.1f}MB"))
+                script.append(
+                    (size * 0.035, f"{layer}: Pushing [{bar:<50}]  {done:.1f}MB/{size:.1f}MB")
+                )
             script.append((0.2, f"{layer}: Pushed"))
         pushed = "sha256:" + _hex(seed, tag, "manifest")
         script.append((0.4, f"{version}: digest: {pushed} size: 1789"))
@@ -191,8 +209,11 @@ _TEST_HEAD: Script = [
     *_RESTORE,
     *[(2.2, f"  {p} -> /src/src/{p}/bin/Debug/net8.0/{p}.dll") for p in _PROJECTS],
     (1.9, "  B2Connect.Tests -> /src/tests/B2Connect.Tests/bin/Debug/net8.0/B2Connect.Tests.dll"),
-    (0.6, "Test run for /src/tests/B2Connect.Tests/bin/Debug/net8.0/B2Connect.Tests.dll"
-          " (.NETCoreApp,Version=v8.0)"),
+    (
+        0.6,
+        "Test run for /src/tests/B2Connect.Tests/bin/Debug/net8.0/B2Connect.Tests.dll"
+        " (.NETCoreApp,Version=v8.0)",
+    ),
     (0.3, "Microsoft (R) Test Execution Command Line Tool Version 17.9.0 (x64)"),
     (0.1, "Copyright (c) Microsoft Corporation.  All rights reserved."),
     (0.1, ""),
@@ -203,41 +224,61 @@ _TEST_HEAD: Script = [
 _TEST_PASS: Script = [
     *_TEST_HEAD,
     (27.0, ""),
-    (0.2, "Passed!  - Failed:     0, Passed:   412, Skipped:     0, Total:   412,"
-          " Duration: 27 s - B2Connect.Tests.dll (net8.0)"),
+    (
+        0.2,
+        "Passed!  - Failed:     0, Passed:   412, Skipped:     0, Total:   412,"
+        " Duration: 27 s - B2Connect.Tests.dll (net8.0)",
+    ),
 ]
 
 _TEST_FAIL: Script = [
     *_TEST_HEAD,
-    (14.0, "  Failed B2Connect.Tests.Catalog.ProductServiceTests.CreateProduct_RejectsNegativePrice"
-           " [12 ms]"),
+    (
+        14.0,
+        "  Failed B2Connect.Tests.Catalog.ProductServiceTests.CreateProduct_RejectsNegativePrice"
+        " [12 ms]",
+    ),
     (0.0, "  Error Message:"),
     (0.0, "   Assert.Throws() Failure: No exception was thrown"),
     (0.0, "   Expected: typeof(System.ArgumentOutOfRangeException)"),
     (0.0, "  Stack Trace:"),
-    (0.0, "     at B2Connect.Tests.Catalog.ProductServiceTests.CreateProduct_RejectsNegativePrice()"
-          " in /src/tests/B2Connect.Tests/Catalog/ProductServiceTests.cs:line 58"),
+    (
+        0.0,
+        "     at B2Connect.Tests.Catalog.ProductServiceTests.CreateProduct_RejectsNegativePrice()"
+        " in /src/tests/B2Connect.Tests/Catalog/ProductServiceTests.cs:line 58",
+    ),
     (9.0, "  Failed B2Connect.Tests.Checkout.CheckoutTests.Total_IncludesVatPerLine [3 ms]"),
     (0.0, "  Error Message:"),
     (0.0, "   Assert.Equal() Failure: Values differ"),
     (0.0, "   Expected: 119.00"),
     (0.0, "   Actual:   100.00"),
     (0.0, "  Stack Trace:"),
-    (0.0, "     at B2Connect.Tests.Checkout.CheckoutTests.Total_IncludesVatPerLine()"
-          " in /src/tests/B2Connect.Tests/Checkout/CheckoutTests.cs:line 112"),
+    (
+        0.0,
+        "     at B2Connect.Tests.Checkout.CheckoutTests.Total_IncludesVatPerLine()"
+        " in /src/tests/B2Connect.Tests/Checkout/CheckoutTests.cs:line 112",
+    ),
     (4.0, ""),
-    (0.2, "Failed!  - Failed:     2, Passed:   410, Skipped:     0, Total:   412,"
-          " Duration: 27 s - B2Connect.Tests.dll (net8.0)"),
+    (
+        0.2,
+        "Failed!  - Failed:     2, Passed:   410, Skipped:     0, Total:   412,"
+        " Duration: 27 s - B2Connect.Tests.dll (net8.0)",
+    ),
 ]
 
 _BUILD: Script = [
     (0.8, "MSBuild version 17.9.8+b34f75857 for .NET"),
     *_RESTORE,
     (6.5, "  B2Connect.Domain -> /src/src/B2Connect.Domain/bin/Debug/net8.0/B2Connect.Domain.dll"),
-    (5.5, "  B2Connect.Catalog -> /src/src/B2Connect.Catalog/bin/Debug/net8.0/"
-          "B2Connect.Catalog.dll"),
-    (4.5, "  B2Connect.Checkout -> /src/src/B2Connect.Checkout/bin/Debug/net8.0/"
-          "B2Connect.Checkout.dll"),
+    (
+        5.5,
+        "  B2Connect.Catalog -> /src/src/B2Connect.Catalog/bin/Debug/net8.0/B2Connect.Catalog.dll",
+    ),
+    (
+        4.5,
+        "  B2Connect.Checkout -> /src/src/B2Connect.Checkout/bin/Debug/net8.0/"
+        "B2Connect.Checkout.dll",
+    ),
     (6.0, "  B2Connect.Api -> /src/src/B2Connect.Api/bin/Debug/net8.0/B2Connect.Api.dll"),
     (3.5, "  B2Connect.Tests -> /src/tests/B2Connect.Tests/bin/Debug/net8.0/B2Connect.Tests.dll"),
     (0.3, ""),
@@ -266,15 +307,23 @@ def _smoke(ok: bool) -> Script:
     ]
     for i, (title, secs) in enumerate(_SMOKE_TESTS, 1):
         mark = "✓" if ok else "✘"
-        script.append((secs, f"  {mark}  {i} [chromium] › smoke.spec.ts:{6 + 9 * i}:5 ›"
-                             f" @smoke {title} ({secs:.1f}s)"))
+        script.append(
+            (
+                secs,
+                f"  {mark}  {i} [chromium] › smoke.spec.ts:{6 + 9 * i}:5 ›"
+                f" @smoke {title} ({secs:.1f}s)",
+            )
+        )
     total = sum(s for _, s in _SMOKE_TESTS) + 2.4
     if ok:
         script.append((0.4, f"  {len(_SMOKE_TESTS)} passed ({total:.1f}s)"))
     else:
         script += [
-            (0.4, "  Error: page.goto: net::ERR_HTTP_RESPONSE_CODE_FAILURE at"
-                  " https://staging.b2connect.internal/"),
+            (
+                0.4,
+                "  Error: page.goto: net::ERR_HTTP_RESPONSE_CODE_FAILURE at"
+                " https://staging.b2connect.internal/",
+            ),
             (0.0, f"  {len(_SMOKE_TESTS)} failed ({total:.1f}s)"),
         ]
     return script
@@ -311,7 +360,14 @@ class SandboxCommands:
         return [(1.0, f"(sandbox) simulated: {command}")], 0
 
     async def run(
-        self, name: str, command: str, *, cwd: str, timeout: float, on_line: LineSink
+        self,
+        name: str,
+        command: str,
+        *,
+        cwd: str,
+        # The port's signature: simulated seconds on the run's clock, not a real deadline.
+        timeout: float,  # noqa: ASYNC109
+        on_line: LineSink,
     ) -> CommandResult:
         """Run the simulated ``command``, streaming its output on the clock."""
         script, code = self._script(name, command)
@@ -374,8 +430,9 @@ class SandboxChecks:
         if status != check.expect_status:
             why = "no ready endpoints" if status == 503 else "unexpected status"
             return CheckResult(
-                False, f"{status} ({why}), expected {check.expect_status} after"
-                       f" {check.retries + 1} attempts"
+                False,
+                f"{status} ({why}), expected {check.expect_status} after"
+                f" {check.retries + 1} attempts",
             )
         return CheckResult(False, f"body does not contain {check.body_contains!r}")
 

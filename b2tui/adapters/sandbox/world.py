@@ -137,8 +137,10 @@ class ReplicaSet:
             revision=int(d["revision"]),
             created=float(d["created"]),
             next_seq=int(d["next_seq"]),
-            pods=[PodRecord(int(s), float(c), None if x is None else float(x))
-                  for s, c, x in d["pods"]],
+            pods=[
+                PodRecord(int(s), float(c), None if x is None else float(x))
+                for s, c, x in d["pods"]
+            ],
         )
 
 
@@ -337,8 +339,14 @@ class World:
             else:
                 layout = LAYOUT_PLAIN
             self.envs[name] = self._initial_env(
-                env.name, env.deployment, env.service, layout, (*history, image), replicas,
-                env.context, now,
+                env.name,
+                env.deployment,
+                env.service,
+                layout,
+                (*history, image),
+                replicas,
+                env.context,
+                now,
             )
 
     # --- building ------------------------------------------------------------------------
@@ -376,8 +384,9 @@ class World:
             dep.current = h
             return dep
 
-        state = EnvState(name, layout, service, image, {}, deployment,
-                         node_prefix=context or "sandbox")
+        state = EnvState(
+            name, layout, service, image, {}, deployment, node_prefix=context or "sandbox"
+        )
         if layout == LAYOUT_BLUE_GREEN:
             for colour in COLOURS:
                 dep = make(f"{deployment}-{colour}", colour, replicas if colour == "blue" else 0)
@@ -516,25 +525,34 @@ class World:
         ready_times = [self.ready_at(env, dep, cur, p) for p in mine]
         ready = sum(1 for r in ready_times if r <= t)
         updated = len(mine)
-        old = sum(1 for rs in dep.replicasets.values() if rs is not cur
-                  for p in rs.pods if p.alive(t))
+        old = sum(
+            1 for rs in dep.replicasets.values() if rs is not cur for p in rs.pods if p.alive(t)
+        )
         desired = dep.replicas
         q = f'deployment "{dep.name}"'
         if updated >= desired and ready >= desired and old == 0:
-            return RolloutState(True, False, f"{q} successfully rolled out",
-                                min(updated, desired), min(ready, desired), desired)
+            return RolloutState(
+                True,
+                False,
+                f"{q} successfully rolled out",
+                min(updated, desired),
+                min(ready, desired),
+                desired,
+            )
         progressed = max([dep.progress_since, *(r for r in ready_times if r <= t)])
         if t - progressed > PROGRESS_DEADLINE:
-            return RolloutState(False, True, f"{q} exceeded its progress deadline",
-                                updated, ready, desired)
+            return RolloutState(
+                False, True, f"{q} exceeded its progress deadline", updated, ready, desired
+            )
         if updated < desired:
             msg = f"{updated} out of {desired} new replicas have been updated..."
         elif old:
             msg = f"{old} old replicas are pending termination..."
         else:
             msg = f"{ready} of {desired} updated replicas are available..."
-        return RolloutState(False, False, f"Waiting for {q} rollout to finish: {msg}",
-                            updated, ready, desired)
+        return RolloutState(
+            False, False, f"Waiting for {q} rollout to finish: {msg}", updated, ready, desired
+        )
 
     def serving(self, name: str, t: float) -> dict[tuple[str, str], int]:
         """Ready pods behind the Service at ``t``, counted per (track, image)."""
@@ -561,11 +579,13 @@ class World:
         env = self.env(name)
         dep = self.active(env, t)
         colour = dep.track if env.layout == LAYOUT_BLUE_GREEN else None
-        return Revision(dep.name, str(dep.rs.revision), dep.image, colour, dep.replicas,
-                        dep.current)
+        return Revision(
+            dep.name, str(dep.rs.revision), dep.image, colour, dep.replicas, dep.current
+        )
 
-    def log_counts(self, name: str, patterns: tuple[str, ...], since: float, t: float
-                   ) -> dict[str, int]:
+    def log_counts(
+        self, name: str, patterns: tuple[str, ...], since: float, t: float
+    ) -> dict[str, int]:
         """Lines matching each pattern in the logs of the new pods over ``[t - since, t]``.
 
         New pods are the alive pods of each Deployment's current template that run
@@ -664,25 +684,27 @@ class World:
             # The ReplicaSet controller removes not-ready pods first, then the youngest.
             victims = sorted(steady, key=lambda p: (ready_now[id(p)], -p.created, -p.seq))
             _schedule(victims[: len(steady) - dep.replicas], [] if immediate else pace or [], now)
-        pending = sorted(
-            r for r in (self.ready_at(env, dep, cur, p) for p in steady) if r > now
-        )
+        pending = sorted(r for r in (self.ready_at(env, dep, cur, p) for p in steady) if r > now)
         old = sorted(
-            (p for rs in dep.replicasets.values() if rs is not cur
-             for p in rs.pods if p.alive(now) and p.deleted is None),
+            (
+                p
+                for rs in dep.replicasets.values()
+                if rs is not cur
+                for p in rs.pods
+                if p.alive(now) and p.deleted is None
+            ),
             key=lambda p: (p.created, p.seq),
         )
         if old:
             _schedule(old, [] if immediate else pending, now)
-            pending = pending[len(old):]
+            pending = pending[len(old) :]
         return pending
 
     def _after_change(self, env: EnvState, now: float) -> None:
         self._update_full_at(env, now)
         for dep in env.deployments.values():
             for rs in dep.replicasets.values():
-                rs.pods = [p for p in rs.pods
-                           if p.deleted is None or p.deleted > now - PRUNE_AFTER]
+                rs.pods = [p for p in rs.pods if p.deleted is None or p.deleted > now - PRUNE_AFTER]
 
     def _update_full_at(self, env: EnvState, now: float) -> None:
         """Record since when the new version has all the traffic (None when it hasn't)."""
@@ -725,8 +747,9 @@ class World:
             )
         return env.dep(env.primary), env.dep(env.canary)
 
-    def set_canary(self, name: str, image: str, percent: int, total: int | None, now: float
-                   ) -> TrafficSplit:
+    def set_canary(
+        self, name: str, image: str, percent: int, total: int | None, now: float
+    ) -> TrafficSplit:
         """Run ``image`` as canary with the replica share nearest to ``percent``."""
         env = self.env(name)
         stable, canary = self._canary_layout(env, "a canary")
@@ -814,8 +837,11 @@ class World:
                 steps.append(f"{other.name} scaled {other.replicas} → 0")
                 self._set(env, other, now, replicas=0, immediate=True)
         else:
-            dep = env.dep(target.deployment) if target.deployment in env.deployments \
+            dep = (
+                env.dep(target.deployment)
+                if target.deployment in env.deployments
                 else env.dep(env.primary)
+            )
             if env.canary and env.dep(env.canary).replicas:
                 canary = env.dep(env.canary)
                 steps.append(f"{canary.name} scaled {canary.replicas} → 0")
@@ -828,7 +854,11 @@ class World:
                 f" {dep.replicas} replicas)"
             )
         if not steps:
-            return RollbackResult(False, f"already on {target.describe()}")
+            return RollbackResult(
+                False,
+                f"already on the target: {dep.name} rev {dep.rs.revision}"
+                f" ({dep.image.rsplit('/', 1)[-1]}, {dep.replicas} replicas)",
+            )
         self._after_change(env, now)
         return RollbackResult(True, "; ".join(steps))
 

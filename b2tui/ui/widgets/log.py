@@ -25,7 +25,7 @@ class LogPanel(Panel):
         self._last: tuple[datetime, str, str] | None = None
 
     def compose(self) -> ComposeResult:
-        yield RichLog(id="log-view", max_lines=MAX_LINES, wrap=False, markup=False)
+        yield RichLog(id="log-view", max_lines=MAX_LINES, wrap=True, markup=False)
 
     @property
     def log_view(self) -> RichLog:

@@ -1,0 +1,288 @@
+"""Pilot tests: every key against the real Conductor on the sandbox.
+
+Assertions are on the engine events the session emitted (and on what the screen shows);
+waiting is done by yielding to the app (``pilot.pause``), never by sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from b2tui.domain import events as ev
+from b2tui.domain.phases import Phase
+from b2tui.engine.api import Action
+from b2tui.engine.watch import Watcher
+from b2tui.ports import PodInfo, PodPhase, SourceError
+from b2tui.ui.app import INTENTS
+from b2tui.ui.screenshots import START, USER
+from b2tui.ui.widgets.checklist import ChecklistPanel
+from b2tui.ui.widgets.help import HelpScreen
+from b2tui.ui.widgets.pods import PodsPanel
+from b2tui.ui.widgets.timeline import TimelinePanel
+
+WIDE = (120, 40)
+NARROW = (80, 24)
+
+
+async def until(pilot, cond: Callable[[], bool], what: str, tries: int = 200) -> None:  # type: ignore[no-untyped-def]
+    """Yield to the app until ``cond`` holds (bounded; no sleeping)."""
+    for _ in range(tries):
+        if cond():
+            return
+        await pilot.pause()
+    pytest.fail(f"never happened: {what}")
+
+
+def acted(room, action: str) -> list[ev.OperatorActed]:  # type: ignore[no-untyped-def]
+    return [e for e in room.of(ev.OperatorActed) if e.action == action]  # type: ignore[misc]
+
+
+async def test_space_signs_off_the_selected_item_and_readiness_moves_on(room_at) -> None:  # type: ignore[no-untyped-def]
+    room = await room_at("readiness-blocked")
+    app = room.app()
+    async with app.run_test(size=WIDE) as pilot:
+        checklist = app.query_one(ChecklistPanel)
+        assert checklist.query_one("#blockers").text.startswith(  # type: ignore[attr-defined]
+            "blocked by: Code review approved (code author)"
+        )
+        for key in ("review_approved", "docs_updated", "rollback_plan"):
+            checklist.select_item(key)
+            await pilot.pause()
+            await pilot.press("space")
+            signed = [e for e in room.of(ev.ChecklistChanged) if e.item == key]  # type: ignore[attr-defined]
+            assert signed and signed[-1].state == "passed" and signed[-1].by == USER  # type: ignore[attr-defined]
+            row = checklist.table.get_row(key)
+            assert row[2].startswith(USER)
+        assert [e.accepted for e in acted(room, "sign-off")] == [True, True, True]
+        # Every required item passed: the engine leaves readiness on its own.
+        await until(pilot, lambda: any(e.phase is Phase.VALIDATE for e in room.of(ev.PhaseStarted)),
+                    "validate started")
+
+
+async def test_dimmed_key_is_visible_and_pressing_it_says_why(room_at) -> None:  # type: ignore[no-untyped-def]
+    room = await room_at("readiness-blocked")
+    app = room.app()
+    async with app.run_test(size=WIDE) as pilot:
+        reason = room.run.conductor.why_not(Action.CANARY_UP)
+        assert reason is not None
+        assert app.check_action("canary_up", ()) is None  # dimmed, not hidden
+        assert app.check_action("advance", ()) is None
+        footer_keys = {b.binding.key: b.enabled for b in app.screen.active_bindings.values()}
+        assert footer_keys["plus"] is False and footer_keys["n"] is False
+        before = len(room.events)
+        await pilot.press("plus")
+        await pilot.press("n")
+        assert reason in room.notices
+        assert any(n.startswith("readiness waiting for: Code review approved") for n in room.notices)
+        # The UI refused before asking the engine: no intent was recorded.
+        assert room.events[before:] == []
+
+
+async def test_pause_key_pauses_and_resumes(room_at) -> None:  # type: ignore[no-untyped-def]
+    room = await room_at("canary-holding-5")
+    app = room.app()
+    async with app.run_test(size=NARROW) as pilot:
+        await pilot.press("p")
+        assert [e.paused for e in room.of(ev.PauseChanged)] == [True]  # type: ignore[attr-defined]
+        assert "PAUSED" in app.query_one("#timeline-now").text  # type: ignore[attr-defined]
+        # Paused: promotion is refused, and the footer says so.
+        assert app.check_action("canary_up", ()) is None
+        await pilot.press("p")
+        assert [e.paused for e in room.of(ev.PauseChanged)] == [True, False]  # type: ignore[attr-defined]
+
+
+async def test_canary_keys_step_down_and_refuse_up_during_hold(room_at) -> None:  # type: ignore[no-untyped-def]
+    room = await room_at("canary-holding-5")
+    conductor = room.run.conductor
+    conductor.autopilot = False  # the operator steps the canary, nobody else
+    app = room.app()
+    async with app.run_test(size=NARROW) as pilot:
+        hold = conductor.why_not(Action.CANARY_UP)
+        assert hold is not None and hold.startswith("holding 5%")
+        await pilot.press("plus")
+        assert hold in room.notices and acted(room, "canary+") == []
+        await pilot.press("minus")
+        assert [e.detail for e in acted(room, "canary-")] == ["canary 5% → 0%"]
+        await until(pilot, lambda: any(e.canary_percent == 0 for e in room.of(ev.TrafficChanged)),  # type: ignore[attr-defined]
+                    "traffic back to 0%")
+        await until(pilot, lambda: "asked 0%" in app.query_one("#canary-text").text,  # type: ignore[attr-defined]
+                    "canary panel shows 0%")
+
+
+async def test_advance_key_starts_production_when_staging_is_verified(room_at) -> None:  # type: ignore[no-untyped-def]
+    room = await room_at("readiness-blocked")
+    conductor = room.run.conductor
+    # Let the autopilot take the run through smoke, then wait for the operator's n.
+    conductor.autopilot = True
+    room.run.clock.release()
+    await conductor.run_until(lambda v: v.phase is Phase.SMOKE)
+    conductor.autopilot = False
+    room.run.clock.release()
+    await conductor.run_until(
+        lambda v: v.last_notice is not None and "press n" in v.last_notice.message
+    )
+    app = room.app()
+    async with app.run_test(size=WIDE) as pilot:
+        assert app.check_action("advance", ()) is True
+        await pilot.press("n")
+        assert [e.accepted for e in acted(room, "advance")] == [True]
+        await until(pilot, lambda: any(e.phase is Phase.PRODUCTION for e in room.of(ev.PhaseStarted)),
+                    "production started")
+
+
+async def test_rollback_key_emits_rollback_started_and_the_timeline_shows_it(room_at) -> None:  # type: ignore[no-untyped-def]
+    room = await room_at("canary-holding-5")
+    app = room.app()
+    async with app.run_test(size=WIDE) as pilot:
+        assert "rollback → rev 7" in app.query_one("#canary-text").text  # type: ignore[attr-defined]
+        await pilot.press("R")
+        started = room.of(ev.RollbackStarted)
+        assert len(started) == 1 and started[0].by == USER  # type: ignore[attr-defined]
+        timeline = app.query_one(TimelinePanel)
+        assert any(t.endswith("ROLLBACK (ana@jump): operator request by ana@jump")
+                   for t in timeline.entry_texts), timeline.entry_texts
+        assert timeline.query_one("#timeline-now").has_class("-alert")
+        # A second press is refused (dimmed) and never starts a second rollback.
+        assert app.check_action("rollback", ()) is None
+        await pilot.press("R")
+        assert len(room.of(ev.RollbackStarted)) == 1
+        assert any("rollback already in progress" in n for n in room.notices)
+
+
+async def test_watcher_binds_no_dangerous_key_and_R_does_nothing(room_at) -> None:  # type: ignore[no-untyped-def]
+    room = await room_at("canary-holding-5")
+    conductor = room.run.conductor
+    watcher = Watcher(conductor.store, conductor.run_id)
+    app = room.app(session=watcher)
+    async with app.run_test(size=WIDE) as pilot:
+        keys = {b.binding.key for b in app.screen.active_bindings.values()}
+        assert not keys & {"n", "plus", "minus", "R", "p", "space"}
+        assert {"l", "question_mark", "q"} <= keys
+        assert all(app.check_action(a, ()) is False for a in INTENTS)
+        assert app.query_one("#run-info").text.startswith("watching — driven by")  # type: ignore[attr-defined]
+        before = len(room.events)
+        for key in ("R", "n", "p", "space", "plus", "minus"):
+            await pilot.press(key)
+        assert room.events[before:] == []
+        assert conductor.view.rollback_started is None and not conductor.view.paused
+        titles = [t for t, _, _ in app.palette_commands()]
+        assert not [t for t in titles if t.startswith(("Roll", "Advance", "Sign", "Pause"))]
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        help_text = app.screen.query_one("#help-text").text  # type: ignore[attr-defined]
+        assert "Rollback" not in help_text and "Help" in help_text
+
+
+async def test_palette_commands_follow_the_run_state(room_at) -> None:  # type: ignore[no-untyped-def]
+    room = await room_at("readiness-blocked")
+    app = room.app()
+    async with app.run_test(size=WIDE) as pilot:
+        titles = [t for t, _, _ in app.palette_commands()]
+        assert "Sign off: Code review approved" in titles
+        assert "Advance / promote" not in titles and "Roll back now" not in titles
+        sign = dict((t, cb) for t, _, cb in app.palette_commands())["Sign off: Code review approved"]
+        sign()
+        await pilot.pause()
+        assert [e.item for e in room.of(ev.ChecklistChanged)] == ["review_approved"]  # type: ignore[attr-defined]
+        titles = [t for t, _, _ in app.palette_commands()]
+        assert "Sign off: Code review approved" not in titles
+
+
+def _pods(n: int, *, crash: str | None = None) -> list[PodInfo]:
+    pods = []
+    for i in range(n):
+        name = f"b2connect-{i:04d}"
+        bad = name == crash
+        pods.append(PodInfo(
+            name=name, track="canary" if i % 10 == 0 else "stable",
+            phase=PodPhase.RUNNING, reason="CrashLoopBackOff" if bad else "", ready=not bad,
+            restarts=7 if bad else i % 3, created=START - timedelta(minutes=i % 90),
+            image="registry.sandbox/b2connect:production-1a2b3c4",
+        ))
+    return pods
+
+
+async def test_pods_table_updates_in_place_sorts_and_filters_2000_pods(room_at) -> None:  # type: ignore[no-untyped-def]
+    room = await room_at("canary-holding-5")
+    polls: list[list[PodInfo]] = [_pods(2000), _pods(2000, crash="b2connect-1500")]
+
+    async def source() -> list[PodInfo]:
+        return polls.pop(0) if len(polls) > 1 else polls[0]
+
+    app = room.app(pods=source)
+    async with app.run_test(size=WIDE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        panel = app.query_one(PodsPanel)
+        table = panel.table
+        assert table.row_count == 2000
+        table.move_cursor(row=table.get_row_index("b2connect-0042"))
+        keys_before = {str(r.key.value) for r in table.ordered_rows}
+        app._poll_pods()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        # Same rows (no clear/re-add), the changed pod updated in place, cursor kept.
+        assert {str(r.key.value) for r in table.ordered_rows} == keys_before
+        assert table.get_row("b2connect-1500")[2] == "Running/CrashLoopBackOff"
+        assert panel.selected_name() == "b2connect-0042" if hasattr(panel, "selected_name") else True
+        await pilot.press("s")  # name → track
+        await pilot.press("s")  # track → status: broken pods first
+        assert panel.sort_column == "status"
+        assert panel.shown_names[0] == "b2connect-1500"
+        await pilot.press("slash")
+        await pilot.press(*"1500")
+        assert panel.shown_names == ["b2connect-1500"]
+        assert "1/2000" in str(panel.border_title)
+
+
+async def test_failing_pod_source_makes_the_panel_stale_with_the_error(room_at) -> None:  # type: ignore[no-untyped-def]
+    room = await room_at("canary-holding-5")
+
+    async def source() -> list[PodInfo]:
+        raise SourceError("kube API 127.0.0.1:6443 refused the connection; check the context")
+
+    app = room.app(pods=source)
+    async with app.run_test(size=WIDE) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        panel = app.query_one(PodsPanel)
+        assert panel.has_class("-stale")
+        assert str(panel.border_subtitle).startswith("stale –: kube API 127.0.0.1:6443 refused")
+
+
+async def test_quit_cancels_only_the_engine_task(room_at) -> None:  # type: ignore[no-untyped-def]
+    room = await room_at("canary-holding-5")
+    cancelled = asyncio.Event()
+
+    async def runner() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    app = room.app(runner=runner)
+    async with app.run_test(size=NARROW) as pilot:
+        await pilot.pause()
+        await pilot.press("q")
+    assert cancelled.is_set()
+    view = room.run.conductor.view
+    assert view.outcome is None and view.rollback_started is None and view.canary_percent == 5
+
+
+async def test_layout_tabs_below_120_columns_and_grid_above(room_at) -> None:  # type: ignore[no-untyped-def]
+    room = await room_at("canary-holding-5")
+    app = room.app()
+    async with app.run_test(size=NARROW) as pilot:
+        assert not app.wide
+        assert app.query_one("#layout-tabs").display
+        assert not app.query_one(PodsPanel).display or not app.query_one(PodsPanel).region
+        await pilot.press("l")
+        assert app.query_one("#body").has_class("-tab-log")
+        await pilot.resize_terminal(*WIDE) if hasattr(pilot, "resize_terminal") else None
+        await pilot.pause()
+        assert app.wide and app.query_one(PodsPanel).region.width > 0
