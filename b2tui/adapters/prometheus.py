@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import re
 import ssl
 import time
@@ -170,6 +171,19 @@ def health_reason(result: list[dict[str, Any]], query: str) -> str | None:
     return f"target down: {len(down)} of {len(result)} ({shown})"
 
 
+def _root_cause(error: BaseException) -> BaseException:
+    """The innermost exception behind an httpx error (``Connection refused``, a TLS
+    verification failure) — httpx's own message is often just "All connection attempts
+    failed"."""
+    seen = {id(error)}
+    while True:
+        nxt = error.__cause__ or error.__context__
+        if nxt is None or id(nxt) in seen:
+            return error
+        seen.add(id(nxt))
+        error = nxt
+
+
 def _one_line(text: str, limit: int = 300) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
@@ -192,8 +206,8 @@ class PrometheusMetrics:
 
     Args:
         settings: ``[prometheus]``: URL, credentials, TLS, the gate queries.
-        gates: ``[gates]``; only its presence is needed today (thresholds are judged by
-            the caller), kept so the adapter can grow gate-aware behaviour.
+        gates: ``[gates]``; part of the adapter's constructor contract, but thresholds
+            are judged by the caller (:func:`~b2tui.domain.gates.judge_sample`), not here.
     """
 
     def __init__(self, settings: PrometheusSettings, gates: GateSettings) -> None:
@@ -282,12 +296,19 @@ class PrometheusMetrics:
         """
         if seconds <= 0 or step <= 0:
             raise ValueError("history needs seconds > 0 and step > 0")
-        step = max(step, seconds / _MAX_POINTS)
-        end = time.time()
-        start = end - seconds
+        # Whole milliseconds, as Prometheus evaluates them, so our grid of points lines
+        # up exactly with the timestamps it answers with.
+        step_ms = max(round(step * 1000), math.ceil(seconds * 1000 / _MAX_POINTS), 1)
+        end_ms = round(time.time() * 1000)
+        start_ms = end_ms - round(seconds * 1000)
+        grid_ms = range(start_ms, end_ms + 1, step_ms)
         matchers = track_matchers(env, track)
         queries = self._queries()
-        params = {"start": f"{start:.3f}", "end": f"{end:.3f}", "step": f"{step:.3f}"}
+        params = {
+            "start": f"{start_ms / 1000:.3f}",
+            "end": f"{end_ms / 1000:.3f}",
+            "step": f"{step_ms / 1000:.3f}",
+        }
         answers = await self._fetch_all(
             [
                 (
@@ -298,21 +319,19 @@ class PrometheusMetrics:
                 for q in queries
             ]
         )
-        n = int(seconds // step) + 1
-        grid = [round(start + k * step, 3) for k in range(n)]
         out: dict[str, Series] = {}
         for q, d in zip(queries, answers, strict=True):
             result = d.get("result") or []
-            by_time: dict[float, float | None] = {}
+            by_ms: dict[int, float | None] = {}
             # Several series cannot be one sparkline; like sample(), show nothing rather
             # than a guess.
             if d.get("resultType") == "matrix" and len(result) == 1:
                 for t, raw in result[0].get("values", []):
                     v = _parse_value(raw)
-                    by_time[round(float(t), 3)] = (
+                    by_ms[round(float(t) * 1000)] = (
                         v * q.scale if v is not None and math.isfinite(v) else None
                     )
-            out[q.name] = Series(q.name, [(t, by_time.get(t)) for t in grid])
+            out[q.name] = Series(q.name, [(ms / 1000, by_ms.get(ms)) for ms in grid_ms])
         return out
 
     # --- HTTP ---
@@ -416,8 +435,18 @@ class PrometheusMetrics:
                 " check [prometheus] url and timeout"
             ) from None
         except httpx.ConnectError as e:
+            cause = _root_cause(e)
+            if isinstance(cause, ssl.SSLCertVerificationError):
+                raise SourceError(
+                    f"cannot verify the TLS certificate of {where}: {cause.verify_message};"
+                    " set [prometheus] ca_file to the CA that signed it"
+                ) from None
+            if isinstance(cause, OSError) and cause.errno:
+                why = os.strerror(cause.errno)  # "Connection refused", not asyncio's wording
+            else:
+                why = str(cause) or type(e).__name__
             raise SourceError(
-                f"cannot connect to {where}: {self._scrub(str(e)) or type(e).__name__};"
+                f"cannot connect to {where}: {self._scrub(why)};"
                 " is it running and is [prometheus] url right?"
             ) from None
         except httpx.HTTPError as e:
@@ -438,8 +467,13 @@ class PrometheusMetrics:
             else:
                 detail = f": {resp.text}" if resp.text.strip() else ""
             verb = "rejected" if 400 <= resp.status_code < 500 else "failed"
+            hint = ""
+            if resp.status_code == 404:
+                hint = "; [prometheus] url must be the base URL that /api/v1/query is under"
             raise SourceError(
-                self._scrub(f"{where} {verb} the {gate} query (HTTP {resp.status_code}{detail})")
+                self._scrub(
+                    f"{where} {verb} the {gate} query (HTTP {resp.status_code}{detail}){hint}"
+                )
             )
         data = body.get("data")
         if not isinstance(data, dict):

@@ -89,6 +89,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+NO_DATA_PAUSE = "engine:no-data"
+"""``RunState.pause_by`` of a pause the engine made because gates were unknown."""
+
 PODS_GATE = GateSpec("pods", 1.0, Comparison.MAX, "crashing")
 """Crash-looping pods of the new version: any is a fail."""
 
@@ -548,6 +551,11 @@ class Conductor:
                 await self._apply_canary(image, target, steps)
                 continue
             pct = st.canary_percent
+            if pct > 0 and f"rollout:{pct}" not in st.done:
+                # Resumed before the canary's pods were ready: judging them now would
+                # read "no traffic", so wait for the rollout as a fresh step would.
+                await self._await_rollout(self.env, "canary", self._rollback_on)
+                self._mark(f"rollout:{pct}")
             if pct > 0:
                 results = await self._sample(self.env, "canary", "canary", pods=True)
                 await self._sample(self.env, "stable", "stable", pods=False, decide=False)
@@ -597,6 +605,7 @@ class Conductor:
         self._start_hold(self._scaled(hold_for(steps, target)) if target > 0 else 0.0)
         if target > 0:
             await self._await_rollout(self.env, "canary", self._rollback_on)
+            self._mark(f"rollout:{target}")
 
     async def _blue_green(self) -> None:
         st = self._st
@@ -835,10 +844,18 @@ class Conductor:
             if not st.paused:
                 self._set_pause(True, f"rollback recommended: {reason} — press R")
                 self._notice("alert", f"rollback recommended: {reason} — press R")
+        if tracker.last is GateStatus.PASS and st.paused and st.pause_by == NO_DATA_PAUSE \
+                and self.autopilot:
+            # Autopilot lifts its own no-data pause once data is back and green; an
+            # operator's pause (or one without autopilot) waits for a person.
+            self._set_pause(False, "data is back and green")
         if tracker.last is GateStatus.UNKNOWN:
             why = next((r.reason for r in results if r.status is GateStatus.UNKNOWN), "no data")
             if tracker.consecutive_unknowns == g.unknown_pause_after and not st.paused:
-                self._set_pause(True, f"no data for {tracker.consecutive_unknowns} samples ({why})")
+                self._set_pause(
+                    True, f"no data for {tracker.consecutive_unknowns} samples ({why})",
+                    by=NO_DATA_PAUSE,
+                )
                 self._notice("alert", f"gates unknown for {tracker.consecutive_unknowns} samples"
                              f" ({why}): promotion paused")
             unknown_for = tracker.unknown_for(now.timestamp())
@@ -935,11 +952,14 @@ class Conductor:
         st = self.state
         if st is None:
             return "no run"
+        if action is Action.ROLLBACK and st.rollback is not None:
+            target = Revision.from_dict(st.known_good).describe()
+            if st.outcome is not None:
+                return f"already rolled back to {target} — nothing to do"
+            return f"rollback to {target} already in progress — nothing more to do"
         if st.outcome is not None:
             return f"run finished: {st.outcome}"
         if action is Action.ROLLBACK:
-            if st.rollback is not None:
-                return "rollback already in progress — nothing more to do"
             if not st.production_touched:
                 return "production untouched — nothing to roll back"
             return None
@@ -1184,9 +1204,10 @@ class Conductor:
             )
         )
 
-    def _set_pause(self, paused: bool, reason: str) -> None:
+    def _set_pause(self, paused: bool, reason: str, by: str = "") -> None:
         st = self._st
         st.paused, st.pause_reason = paused, reason if paused else ""
+        st.pause_by = by if paused else ""
         self._save()
         self._emit(ev.PauseChanged(ts=self.clock.now(), phase=st.phase, paused=paused,
                                    reason=reason))

@@ -46,6 +46,8 @@ class RunState:
     advance_requested: bool = False
     paused: bool = False
     pause_reason: str = ""
+    pause_by: str = ""
+    """Who paused: an operator's name, or ``engine:no-data`` for an automatic pause."""
     production_touched: bool = False
     """True once production received anything: from then on rollback is possible."""
     canary_percent: int = 0

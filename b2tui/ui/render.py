@@ -212,11 +212,11 @@ def check_row(check: CheckView) -> tuple[str, ...]:
     state = STATE_MARK.get(check.state, check.state)
     if not check.required and check.state != "skipped":
         state += " (optional)"
-    title = check.title if check.group == "readiness" else f"{check.group}: {check.title}"
+    title = check.title
     if check.by and check.at:
         signed = f"{check.by} {check.at:%H:%M}"
     else:
-        signed = "" if check.manual else "automatic"
+        signed = "" if check.manual else "auto"
     return (state, title, signed, check.owner)
 
 
@@ -262,6 +262,9 @@ def status_line(view: RunView, now: datetime) -> str:
         parts.append(
             f"monitoring stage {view.stage_number}/3 {view.stage}: {format_duration(left)} left"
         )
+    if not parts and view.phase is not None and view.phase.value in ("readiness", "smoke"):
+        # What the run waits on, on the overview too (the checklist may be another tab).
+        parts.append(blockers_text(view.checks.values(), view.phase.value))
     return " · ".join(parts) if parts else (view.phase.value if view.phase else "waiting")
 
 

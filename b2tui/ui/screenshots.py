@@ -24,8 +24,8 @@ from b2tui.adapters.store import Store
 from b2tui.config import Settings, sandbox_settings
 from b2tui.domain.phases import Outcome, Phase
 from b2tui.domain.view import RunView
-from b2tui.engine.clock import SteppedClock
 from b2tui.engine.api import RunSession
+from b2tui.engine.clock import SteppedClock
 from b2tui.engine.conductor import Conductor
 from b2tui.ports import PodInfo
 from b2tui.ui.app import ControlRoom, make_app
@@ -154,7 +154,7 @@ async def open_scene(which: Scene | str, *, seed: int = SEED) -> SceneRun:
 
 async def shoot(directory: Path) -> list[Path]:
     """Write every scene at every size into ``directory``; returns the files written."""
-    directory.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
     written = []
     for sc in SCENES:
         run = await open_scene(sc)

@@ -32,12 +32,17 @@ OLD = "registry.local/web:prod-0000000"
 NEW = "registry.local/web:prod-1111111"
 
 PROD = EnvironmentSettings(
-    name="production", context="test", namespace="prod", deployment="web", service="web",
+    name="production",
+    context="test",
+    namespace="prod",
+    deployment="web",
+    service="web",
     rollout_timeout=20.0,
 )
 BG = replace(PROD, namespace="prod-bg", strategy=Strategy.BLUE_GREEN)
-STAGING = replace(PROD, name="staging", namespace="staging",
-                  manifests=(str(FIXTURES / "staging.yaml"),))
+STAGING = replace(
+    PROD, name="staging", namespace="staging", manifests=(str(FIXTURES / "staging.yaml"),)
+)
 
 
 @pytest.fixture
@@ -180,8 +185,10 @@ async def test_canary_by_gateway_route_weights(api: KubeApiServer, kube: KubeClu
     route = api.get_object("/apis/gateway.networking.k8s.io/v1/namespaces/prod/httproutes/web")
     assert route is not None
     refs = route["spec"]["rules"][0]["backendRefs"]
-    assert refs == [{"name": "web", "port": 80, "weight": 80},
-                    {"name": "web-canary", "port": 80, "weight": 20}]
+    assert refs == [
+        {"name": "web", "port": 80, "weight": 80},
+        {"name": "web-canary", "port": 80, "weight": 20},
+    ]
 
     await kube.promote(env, NEW)
     route = api.get_object("/apis/gateway.networking.k8s.io/v1/namespaces/prod/httproutes/web")
@@ -353,9 +360,7 @@ async def test_crash_image_fails_rollout_and_pods_crash_loop(kubeconfig: Path) -
             kube.close()
 
 
-async def test_scan_logs_counts_patterns_in_new_pods(
-    api: KubeApiServer, kube: KubeCluster
-) -> None:
+async def test_scan_logs_counts_patterns_in_new_pods(api: KubeApiServer, kube: KubeCluster) -> None:
     seed(api, "production.yaml")
     api.set_pod_log(
         "prod-1111111",
@@ -367,8 +372,7 @@ async def test_scan_logs_counts_patterns_in_new_pods(
         PROD, ("(?i)exception", "(?i)database .* (error|timeout)", "(?i)security"), 300
     )
     # two canary pods, each with two exception lines and one database line
-    assert counts == {"(?i)exception": 4, "(?i)database .* (error|timeout)": 2,
-                      "(?i)security": 0}
+    assert counts == {"(?i)exception": 4, "(?i)database .* (error|timeout)": 2, "(?i)security": 0}
     logs = [p for _, p in api.requests if p.split("?")[0].endswith("/log")]
     assert logs and all("sinceSeconds=300" in p and "tailLines=2000" in p for p in logs)
 
@@ -380,8 +384,10 @@ async def test_check_target_lists_problems(api: KubeApiServer, kube: KubeCluster
     seed(api, "production.yaml")
     assert await kube.check_target(PROD) == []
     problems = await kube.check_target(replace(PROD, deployment="api", service="api"))
-    assert problems == ["deployment api not found in namespace prod",
-                        "service api not found in namespace prod"]
+    assert problems == [
+        "deployment api not found in namespace prod",
+        "service api not found in namespace prod",
+    ]
     problems = await kube.check_target(replace(PROD, namespace="nope"))
     assert problems == ["namespace nope does not exist (context test)"]
     problems = await kube.check_target(replace(PROD, context="elsewhere"))
@@ -443,13 +449,17 @@ async def test_watch_resumes_after_a_dropped_stream(api: KubeApiServer, kube: Ku
 
 
 async def test_watch_relists_after_410(api: KubeApiServer, kube: KubeCluster) -> None:
+    api.bookmark_interval = 600  # no bookmark may move the watch past the compaction
     w = await live_watch(api, kube)
+    # A change the pod watch does not see moves the global resourceVersion on, so the
+    # compaction point lies after the watch's last version: resuming gets 410 Expired.
+    api.apply_yaml("{apiVersion: v1, kind: ConfigMap, metadata: {name: x, namespace: prod}}")
     api.compact()
-    scale(api, 5)
     api.drop_watches()
     wait_until(lambda: w.relists >= 1, 10, "a relist after 410 Expired")
+    scale(api, 5)
     wait_until(lambda: cache_follows(api, w, 5), 10, "the cache to recover")
-    assert w.last_error is None
+    assert w.last_error is None and w.errors == 0
 
 
 async def test_watch_forbidden_reports_and_recovers(api: KubeApiServer, kube: KubeCluster) -> None:
@@ -479,20 +489,18 @@ async def test_watch_backs_off_on_server_errors(api: KubeApiServer, kube: KubeCl
     wait_until(lambda: cache_follows(api, w, 3), 10, "the cache to recover")
 
 
-async def test_watch_survives_a_slow_server(
-    api: KubeApiServer, kubeconfig: Path
-) -> None:
+async def test_watch_survives_a_slow_server(api: KubeApiServer, kubeconfig: Path) -> None:
+    seed(api, "production.yaml")
     kube = KubeCluster(str(kubeconfig), request_timeout=0.5, watch_backoff_cap=0.5)
     try:
-        w = await live_watch(api, kube)
-        # The relist after a compaction answers after 1.5 s: longer than the request
-        # timeout, so the first attempt times out and a retry succeeds.
-        api.fault("GET", r"/namespaces/prod/pods\?(?!.*watch)", status=0, delay=1.5)
-        api.compact()
-        scale(api, 2)
-        api.drop_watches()
+        await settle(kube, PROD)
+        # The watch's first lists answer after 1.5 s, past the request timeout: the first
+        # attempt and urllib3's three retries time out, the retry after the backoff works.
+        api.fault("GET", r"/namespaces/prod/pods\?(?!.*watch)", status=0, delay=1.5, times=4)
+        w = await asyncio.to_thread(kube.watch, PROD)
         wait_until(lambda: w.errors >= 1, 10, "the slow list to time out")
         assert w.last_error is not None and "timed out" in w.last_error
+        scale(api, 2)
         wait_until(lambda: cache_follows(api, w, 2), 15, "the cache to recover")
     finally:
         kube.close()
@@ -505,8 +513,9 @@ def settings_for(env: EnvironmentSettings) -> Settings:
     return Settings(environments={"production": env})
 
 
-def test_status_and_rollback_commands(api: KubeApiServer, kubeconfig: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_and_rollback_commands(
+    api: KubeApiServer, kubeconfig: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     seed(api, "production.yaml")
     kube = KubeCluster(str(kubeconfig))
     try:
@@ -528,12 +537,13 @@ def test_status_and_rollback_commands(api: KubeApiServer, kubeconfig: Path,
         assert doc["traffic"]["percent"] == 25.0 and len(doc["pods"]) >= 1
 
         out = io.StringIO()
-        assert rollback_main(settings_for(PROD), "production", known_good, False, out,
-                             cluster=kube) == 0
+        assert (
+            rollback_main(settings_for(PROD), "production", known_good, False, out, cluster=kube)
+            == 0
+        )
         assert out.getvalue().startswith("production: rolled back: canary out of traffic")
         out = io.StringIO()
-        assert rollback_main(settings_for(PROD), "production", None, True, out,
-                             cluster=kube) == 0
+        assert rollback_main(settings_for(PROD), "production", None, True, out, cluster=kube) == 0
         doc = json.loads(out.getvalue())
         assert doc["changed"] is False and doc["recorded_target"] is False
         assert replicas(api, "prod", "web-canary") == 0
@@ -547,21 +557,34 @@ def test_commands_against_an_unreachable_server(
 ) -> None:
     port = free_port()
     path = tmp_path / "kubeconfig"
-    path.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "test",
-        "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
-        "users": [{"name": "u", "user": {}}],
-        "contexts": [{"name": "test", "context": {"cluster": "c", "user": "u"}}],
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "test",
+                "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+                "users": [{"name": "u", "user": {}}],
+                "contexts": [{"name": "test", "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
     kube = KubeCluster(str(path), request_timeout=2.0)
     try:
-        assert status_main(settings_for(PROD), "production", False, io.StringIO(),
-                           cluster=kube) == 1
-        assert rollback_main(settings_for(PROD), "production", None, False, io.StringIO(),
-                             cluster=kube) == 1
+        assert (
+            status_main(settings_for(PROD), "production", False, io.StringIO(), cluster=kube) == 1
+        )
+        assert (
+            rollback_main(
+                settings_for(PROD), "production", None, False, io.StringIO(), cluster=kube
+            )
+            == 1
+        )
     finally:
         kube.close()
     lines = capsys.readouterr().err.splitlines()
-    expected = (f"b2tui: production (test/prod): API server unreachable at"
-                f" http://127.0.0.1:{port}: connection refused")
+    expected = (
+        f"b2tui: production (test/prod): API server unreachable at"
+        f" http://127.0.0.1:{port}: connection refused"
+    )
     assert lines == [expected, expected]

@@ -18,11 +18,15 @@ last reading when it never does.
 from __future__ import annotations
 
 import io
+import itertools
 import json
+import ssl
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -49,7 +53,7 @@ from tests.support.prom import (
     eventually,
     start_prometheus,
 )
-from tests.support.services import free_port, wait_until
+from tests.support.services import free_port, require_binary, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -249,11 +253,18 @@ async def test_history_returns_points_per_gate(stack: Stack) -> None:
     for series in history.values():
         assert len(series.points) == 11
         times = [t for t, _ in series.points]
-        assert times == sorted(times)
-    rates = [v for _, v in history["request_rate"].points if v is not None]
-    assert rates, history["request_rate"]
-    assert all(40.0 < v < 60.0 for v in rates[-3:]), history["request_rate"]
+        assert [round(b - a, 3) for a, b in itertools.pairwise(times)] == [1.0] * 10
+    rates = history["request_rate"].points
+    # The window may reach back into the warm-up (gaps, then a ramp); its end is now.
+    last = rates[-1][1]
+    assert last is not None and 40.0 < last < 60.0, rates
+    assert all(0.0 <= v <= 60.0 for _, v in rates if v is not None), rates
     assert any(v is not None and 25.0 < v <= 50.0 for _, v in history["p95_ms"].points)
+    # A fractional step: every point of the grid must meet one Prometheus answered.
+    recent = await metrics.history(env_for("healthy"), "stable", seconds=2, step=0.25)
+    points = recent["request_rate"].points
+    assert len(points) == 9
+    assert all(v is not None for _, v in points), points
 
 
 # --- failures of the source ----------------------------------------------------------------
@@ -266,6 +277,7 @@ async def test_unreachable_prometheus_raises_source_error_naming_the_url() -> No
         await metrics.sample(env_for("healthy"), None)
     message = str(err.value)
     assert url in message
+    assert "Connection refused" in message
     assert "\n" not in message
 
 
@@ -289,7 +301,7 @@ class RecordingPrometheus:
     query 0.5) and recording the Authorization header of each request. With
     ``require`` set, other credentials get a 401 whose body echoes what was sent."""
 
-    def __init__(self, require: str | None = None) -> None:
+    def __init__(self, require: str | None = None, tls: tuple[Path, Path] | None = None) -> None:
         self.seen: list[str | None] = []
         self.require = require
         outer = self
@@ -318,8 +330,16 @@ class RecordingPrometheus:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def close(self) -> None:
         self.server.shutdown()
@@ -350,7 +370,7 @@ async def test_bearer_token_from_env_is_sent(
 
 
 async def test_a_refused_token_is_not_in_the_error(
-    recorder: RecordingPrometheus, tmp_path: Any
+    recorder: RecordingPrometheus, tmp_path: Path
 ) -> None:
     token_file = tmp_path / "token"
     token_file.write_text("wrong-s3cr3t-value\n")
@@ -378,6 +398,46 @@ async def test_basic_auth_credentials_are_sent(monkeypatch: pytest.MonkeyPatch) 
         assert set(server.seen) == {"Basic b3BzOmh1bnRlcjI="}
     finally:
         server.close()
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (its own CA) and its key, made with openssl."""
+    openssl = require_binary("openssl", "openssl")
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_tls_is_verified_against_ca_file(self_signed: tuple[Path, Path]) -> None:
+    server = RecordingPrometheus(tls=self_signed)
+    try:
+        trusted = PrometheusSettings(url=server.url, ca_file=str(self_signed[0]))
+        readings = await PrometheusMetrics(trusted, GATES).sample(env_for("x"), None)
+        assert readings["error_rate"].value == 0.5
+        # Without the CA the same server is refused, and the error says where.
+        with pytest.raises(SourceError) as err:
+            await PrometheusMetrics(PrometheusSettings(url=server.url), GATES).sample(
+                env_for("x"), None
+            )
+        assert server.url in str(err.value)
+        assert "cannot verify the TLS certificate" in str(err.value)
+        assert "ca_file" in str(err.value)
+    finally:
+        server.close()
+
+
+async def test_missing_ca_file_is_a_source_error(tmp_path: Path) -> None:
+    settings = PrometheusSettings(url="https://127.0.0.1:1", ca_file=str(tmp_path / "nope.pem"))
+    with pytest.raises(SourceError, match=r"ca_file .*nope\.pem"):
+        await PrometheusMetrics(settings, GATES).sample(env_for("x"), None)
 
 
 # --- b2tui gates end to end ----------------------------------------------------------------

@@ -128,7 +128,11 @@ class MetricsApp:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.port = int(self._server.server_address[1])
-        serve = threading.Thread(target=self._server.serve_forever, name=f"metrics-{self.app}")
+        serve = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # so stop_serving() returns promptly
+            name=f"metrics-{self.app}",
+        )
         traffic = threading.Thread(target=self._traffic, name=f"traffic-{self.app}")
         for t in (serve, traffic):
             t.daemon = True

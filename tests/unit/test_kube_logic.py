@@ -62,8 +62,12 @@ def waiting(reason: str, restarts: int = 0, last: str | None = None) -> dict[str
 
 def test_running_ready_pod_maps_every_field() -> None:
     info = pod_info(
-        pod(statuses=[{"state": {"running": {}}, "restartCount": 2, "ready": True},
-                      {"state": {"running": {}}, "restartCount": 1, "ready": True}]),
+        pod(
+            statuses=[
+                {"state": {"running": {}}, "restartCount": 2, "ready": True},
+                {"state": {"running": {}}, "restartCount": 1, "ready": True},
+            ]
+        ),
         container="web",
     )
     assert info.phase is PodPhase.RUNNING
@@ -87,8 +91,16 @@ def test_colour_label_is_the_track_of_blue_green_pods() -> None:
         ([waiting("ImagePullBackOff")], "ImagePullBackOff"),
         ([waiting("ErrImagePull")], "ErrImagePull"),
         ([waiting("CrashLoopBackOff", 3, last="OOMKilled")], "OOMKilled"),
-        ([{"state": {"running": {}}, "ready": False,
-           "lastState": {"terminated": {"reason": "OOMKilled"}}}], "OOMKilled"),
+        (
+            [
+                {
+                    "state": {"running": {}},
+                    "ready": False,
+                    "lastState": {"terminated": {"reason": "OOMKilled"}},
+                }
+            ],
+            "OOMKilled",
+        ),
         # the worst container wins
         ([waiting("ContainerCreating"), waiting("CrashLoopBackOff")], "CrashLoopBackOff"),
     ],
@@ -114,8 +126,11 @@ def test_terminating_and_init_and_evicted() -> None:
     p = pod()
     p["metadata"]["deletionTimestamp"] = "2025-01-02T03:05:00Z"
     assert pod_reason(p) == "Terminating"
-    p = pod(phase="Pending", ready=False,
-            initContainerStatuses=[{"state": {"waiting": {"reason": "ImagePullBackOff"}}}])
+    p = pod(
+        phase="Pending",
+        ready=False,
+        initContainerStatuses=[{"state": {"waiting": {"reason": "ImagePullBackOff"}}}],
+    )
     assert pod_reason(p) == "Init:ImagePullBackOff"
     assert pod_reason(pod(phase="Failed", ready=False, reason="Evicted")) == "Evicted"
 
@@ -132,14 +147,30 @@ def deployment(**status: Any) -> dict[str, Any]:
     ("status", "complete", "failed", "fragment"),
     [
         ({"generation": 3}, False, False, "spec update to be observed"),
-        ({"updatedReplicas": 2, "replicas": 4, "availableReplicas": 4}, False, False,
-         "2 of 4 updated"),
-        ({"updatedReplicas": 4, "replicas": 5, "availableReplicas": 4}, False, False,
-         "1 old replicas"),
-        ({"updatedReplicas": 4, "replicas": 4, "availableReplicas": 3}, False, False,
-         "3 of 4 updated replicas are available"),
-        ({"updatedReplicas": 4, "replicas": 4, "availableReplicas": 4, "readyReplicas": 4},
-         True, False, "successfully rolled out"),
+        (
+            {"updatedReplicas": 2, "replicas": 4, "availableReplicas": 4},
+            False,
+            False,
+            "2 of 4 updated",
+        ),
+        (
+            {"updatedReplicas": 4, "replicas": 5, "availableReplicas": 4},
+            False,
+            False,
+            "1 old replicas",
+        ),
+        (
+            {"updatedReplicas": 4, "replicas": 4, "availableReplicas": 3},
+            False,
+            False,
+            "3 of 4 updated replicas are available",
+        ),
+        (
+            {"updatedReplicas": 4, "replicas": 4, "availableReplicas": 4, "readyReplicas": 4},
+            True,
+            False,
+            "successfully rolled out",
+        ),
     ],
 )
 def test_rollout_state_is_kubectl_rollout_status(
@@ -153,10 +184,14 @@ def test_rollout_state_is_kubectl_rollout_status(
 
 def test_progress_deadline_exceeded_fails_with_the_condition_message() -> None:
     d = deployment(updatedReplicas=1, replicas=4, availableReplicas=3)
-    d["status"]["conditions"] = [{
-        "type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
-        "message": 'ReplicaSet "web-5d9" has timed out progressing.',
-    }]
+    d["status"]["conditions"] = [
+        {
+            "type": "Progressing",
+            "status": "False",
+            "reason": "ProgressDeadlineExceeded",
+            "message": 'ReplicaSet "web-5d9" has timed out progressing.',
+        }
+    ]
     st = rollout_state(d)
     assert st.failed and not st.complete
     assert st.message == 'ReplicaSet "web-5d9" has timed out progressing.'
@@ -183,8 +218,10 @@ def test_template_diff_ignores_hash_label_and_empty_fields() -> None:
 
 def rs(hash_: str, rev: str, image: str) -> dict[str, Any]:
     return {
-        "metadata": {"labels": {"pod-template-hash": hash_},
-                     "annotations": {"deployment.kubernetes.io/revision": rev}},
+        "metadata": {
+            "labels": {"pod-template-hash": hash_},
+            "annotations": {"deployment.kubernetes.io/revision": rev},
+        },
         "spec": {"template": {"spec": {"containers": [{"name": "web", "image": image}]}}},
     }
 
@@ -203,8 +240,16 @@ def test_rollback_target_found_by_hash_even_after_renumbering() -> None:
 def test_canary_ingress_points_backends_at_the_canary_service() -> None:
     spec = {
         "defaultBackend": {"service": {"name": "web", "port": {"number": 80}}},
-        "rules": [{"http": {"paths": [{"backend": {"service": {"name": "web"}}},
-                                      {"backend": {"service": {"name": "api"}}}]}}],
+        "rules": [
+            {
+                "http": {
+                    "paths": [
+                        {"backend": {"service": {"name": "web"}}},
+                        {"backend": {"service": {"name": "api"}}},
+                    ]
+                }
+            }
+        ],
     }
     out = _retarget_ingress(spec, "web", "web-canary")
     assert out["defaultBackend"]["service"]["name"] == "web-canary"
@@ -220,10 +265,17 @@ def api_error(status: int, message: str) -> ApiException:
 
 
 def test_forbidden_names_verb_resource_namespace_and_user() -> None:
-    msg = ('deployments.apps "web" is forbidden: User "ci-bot" cannot patch resource'
-           ' "deployments" in API group "apps" in the namespace "prod"')
-    err = describe_error(api_error(403, msg), _Op("patch", "deployments", "prod", "web"),
-                         "https://k8s:6443", "kubeconfig-user", "prod")
+    msg = (
+        'deployments.apps "web" is forbidden: User "ci-bot" cannot patch resource'
+        ' "deployments" in API group "apps" in the namespace "prod"'
+    )
+    err = describe_error(
+        api_error(403, msg),
+        _Op("patch", "deployments", "prod", "web"),
+        "https://k8s:6443",
+        "kubeconfig-user",
+        "prod",
+    )
     assert str(err).startswith(
         "forbidden: cannot patch deployments in namespace prod (as user ci-bot)"
     )
@@ -231,13 +283,20 @@ def test_forbidden_names_verb_resource_namespace_and_user() -> None:
 
 
 def test_not_found_and_unreachable_are_one_line() -> None:
-    err = describe_error(api_error(404, 'deployments.apps "web" not found'),
-                         _Op("get", "deployments", "prod", "web"), "u", "me", "ctx")
+    err = describe_error(
+        api_error(404, 'deployments.apps "web" not found'),
+        _Op("get", "deployments", "prod", "web"),
+        "u",
+        "me",
+        "ctx",
+    )
     assert str(err) == "deployment web not found in namespace prod"
     refused = urllib3.exceptions.MaxRetryError(
-        None, "/version",  # type: ignore[arg-type]
+        None,
+        "/version",  # type: ignore[arg-type]
         urllib3.exceptions.NewConnectionError(
-            None, "Failed to establish a new connection: [Errno 111] Connection refused"  # type: ignore[arg-type]
+            None,
+            "Failed to establish a new connection: [Errno 111] Connection refused",  # type: ignore[arg-type]
         ),
     )
     err = describe_error(refused, _Op("get", "version"), "http://127.0.0.1:1", "me", "ctx")

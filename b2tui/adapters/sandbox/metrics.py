@@ -84,6 +84,7 @@ class SandboxMetrics:
 
     @property
     def gates(self) -> tuple[str, ...]:
+        """Names of the readings every sample carries."""
         return ("error_rate", "p95_ms", "request_rate", *self.extra)
 
     async def sample(self, env: EnvironmentSettings, track: str | None) -> dict[str, Reading]:

@@ -216,6 +216,7 @@ class EnvState:
     node_prefix: str = "sandbox"
 
     def colour_at(self, t: float) -> str | None:
+        """Colour the Service selected at ``t`` (None outside blue-green)."""
         colour = None
         for since, c in self.selector:
             if since <= t:
@@ -223,6 +224,7 @@ class EnvState:
         return colour
 
     def dep(self, name: str) -> Deployment:
+        """The Deployment called ``name``."""
         return self.deployments[name]
 
     def to_dict(self) -> dict[str, Any]:
@@ -576,6 +578,7 @@ class World:
         return any(rs.image != env.baseline_image for _, rs, _ in self._alive(env, t))
 
     def current_revision(self, name: str, t: float) -> Revision:
+        """What the environment's active Deployment runs at ``t``."""
         env = self.env(name)
         dep = self.active(env, t)
         colour = dep.track if env.layout == LAYOUT_BLUE_GREEN else None

@@ -61,7 +61,10 @@ class GateRow(Horizontal):
         sample = self.sample
         if sample is None:
             return
-        self.query_one(Sparkline).data = self._history
+        spark = self.query_one(Sparkline)
+        spark.data = self._history
+        # No values at all: draw nothing rather than a flat line that reads as "zero".
+        spark.set_class(not self._history, "-empty")
         self.query_one(".gate-value", QuietLabel).set_text(gate_value_text(sample))
         self.query_one(".gate-status", QuietLabel).set_text(gate_status_text(sample.status))
         status = f"-{sample.status}" if f"-{sample.status}" in STATUS_CLASSES else "-unknown"

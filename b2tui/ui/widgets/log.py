@@ -23,9 +23,18 @@ class LogPanel(Panel):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._last: tuple[datetime, str, str] | None = None
+        self._pending: RunView | None = None
 
     def compose(self) -> ComposeResult:
-        yield RichLog(id="log-view", max_lines=MAX_LINES, wrap=True, markup=False)
+        yield RichLog(id="log-view", max_lines=MAX_LINES, wrap=True, markup=False, min_width=20)
+
+    def on_resize(self) -> None:
+        if self._pending is not None:
+            self.call_after_refresh(self._flush)
+
+    def _flush(self) -> None:
+        if self._pending is not None:
+            self.show_view(self._pending)
 
     @property
     def log_view(self) -> RichLog:
@@ -47,11 +56,20 @@ class LogPanel(Panel):
         if start >= len(lines):
             return
         log = self.log_view
+        # Wrap at the panel's width: RichLog otherwise measures against the console's
+        # width, which is not the panel's in the grid layout. Before layout the width
+        # is unknown: write once it is.
+        width = log.scrollable_content_region.width
+        if not width:
+            # Not laid out yet, or on a hidden tab: write when it gets a size.
+            self._pending = view
+            return
+        self._pending = None
         for i in range(start, len(lines)):
             ts, source, line = lines[i]
             text = Text(f"{ts:%H:%M:%S} ", style="dim")
             text.append(f"{source:<8} ", style="bold")
             text.append(line, style="reverse" if source == "alert" else "")
-            log.write(text)
+            log.write(text, width=width)
         self._last = lines[-1]
         self.data_at = view.last_ts
