@@ -31,7 +31,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit $(ARGS)
 
 screenshots: $(STAMP)
-	$(BIN)/python -m b2tui.ui.screenshots screenshots
+	$(BIN)/python -m b2tui.screenshots screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

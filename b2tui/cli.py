@@ -1,4 +1,5 @@
-"""Command line: ``b2tui demo | run | tui | history | gates | status | rollback | check-config | init``.
+"""Command line: ``b2tui demo | run | tui | history | gates | status | rollback``,
+``check-config``, ``init``.
 
 Exit status (the contract scripts rely on): 0 succeeded, 3 rolled back, 4 blocked,
 5 aborted, 2 bad usage or configuration, 1 a source failed (one-shot commands).
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -49,8 +51,7 @@ def _speed(text: str) -> float | None:
         value = -1.0
     if not 0 < value < float("inf"):
         raise UsageError(
-            f"bad --speed {text!r}: expected simulated seconds per real second (e.g. 10)"
-            " or 'max'"
+            f"bad --speed {text!r}: expected simulated seconds per real second (e.g. 10) or 'max'"
         )
     return value
 
@@ -63,32 +64,46 @@ def _seed(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="b2tui", description="Terminal control room for monitoring-gated "
-                "continuous deployment to Kubernetes.")
+    p = _Parser(
+        prog="b2tui",
+        description="Terminal control room for monitoring-gated "
+        "continuous deployment to Kubernetes.",
+    )
     p.add_argument("--version", action="version", version=f"b2tui {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     def state_arg(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--state", metavar="PATH",
-                        help="state database (default: $XDG_STATE_HOME/b2tui/b2tui.db)")
+        sp.add_argument(
+            "--state",
+            metavar="PATH",
+            help="state database (default: $XDG_STATE_HOME/b2tui/b2tui.db)",
+        )
 
     demo = sub.add_parser("demo", help="the control room on the embedded sandbox")
     demo.add_argument("--scenario", default="happy", help="fault scenario (default: happy)")
     demo.add_argument("--strategy", default="canary", choices=[s.value for s in Strategy])
-    demo.add_argument("--speed", metavar="N|max",
-                      help="simulated seconds per real second; max = no sleeping "
-                      "(default: 10, max when --headless)")
+    demo.add_argument(
+        "--speed",
+        metavar="N|max",
+        help="simulated seconds per real second; max = no sleeping "
+        "(default: 10, max when --headless)",
+    )
     demo.add_argument("--seed", type=_seed, default=7)
     demo.add_argument("--headless", action="store_true", help="no TUI (implies --autopilot)")
     demo.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
-    demo.add_argument("--autopilot", action="store_true",
-                      help="advance whenever gates allow; sign manual items as 'sandbox'")
+    demo.add_argument(
+        "--autopilot",
+        action="store_true",
+        help="advance whenever gates allow; sign manual items as 'sandbox'",
+    )
     demo.add_argument("--emergency", action="store_true", help="emergency path")
     demo.add_argument("--list", action="store_true", help="list the scenarios and exit")
     state_arg(demo)
 
-    for name, helptext in (("run", "a real run through the configured adapters"),
-                           ("tui", "the control room on the real environment")):
+    for name, helptext in (
+        ("run", "a real run through the configured adapters"),
+        ("tui", "the control room on the real environment"),
+    ):
         sp = sub.add_parser(name, help=helptext)
         sp.add_argument("--config", metavar="FILE", help="b2tui.toml (default: ./b2tui.toml)")
         sp.add_argument("--env", default="production")
@@ -106,9 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     hist.add_argument("--limit", type=int, default=50)
     state_arg(hist)
 
-    for name, helptext in (("gates", "each gate's value, threshold and status once"),
-                           ("status", "deployments, pods, traffic split and rollback target"),
-                           ("rollback", "idempotent rollback to the recorded known-good revision")):
+    for name, helptext in (
+        ("gates", "each gate's value, threshold and status once"),
+        ("status", "deployments, pods, traffic split and rollback target"),
+        ("rollback", "idempotent rollback to the recorded known-good revision"),
+    ):
         sp = sub.add_parser(name, help=helptext)
         sp.add_argument("--config", metavar="FILE")
         sp.add_argument("--env", default="production")
@@ -188,8 +205,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     else:
         speed = _speed(args.speed)
     if speed is None and not headless:
-        raise UsageError("--speed max needs --headless (the control room runs in real time;"
-                         " try --speed 60)")
+        raise UsageError(
+            "--speed max needs --headless (the control room runs in real time; try --speed 60)"
+        )
     store = _open_store(args.state)
     return asyncio.run(_demo(args, store, speed, headless))
 
@@ -206,8 +224,12 @@ async def _demo(args: argparse.Namespace, store: Any, speed: float | None, headl
     rec = store.unfinished_run(settings.service.name)
     if rec is not None and not rec.params.get("sandbox"):
         rec = None
-    params = {"sandbox": True, "scenario": args.scenario, "strategy": args.strategy,
-              "seed": args.seed}
+    params = {
+        "sandbox": True,
+        "scenario": args.scenario,
+        "strategy": args.strategy,
+        "seed": args.seed,
+    }
     if rec is not None:
         params = dict(rec.params)
         lease = store.lease(rec.id)
@@ -215,31 +237,45 @@ async def _demo(args: argparse.Namespace, store: Any, speed: float | None, headl
             return await _watch(Watcher(store, rec.id), args, headless, lease.owner)
     strategy = Strategy(params["strategy"])
     prod = dataclasses.replace(settings.environment("production"), strategy=strategy)
-    settings = dataclasses.replace(settings, environments={**settings.environments,
-                                                           "production": prod})
+    settings = dataclasses.replace(
+        settings, environments={**settings.environments, "production": prod}
+    )
     # A resumed run's clock continues from its newest record; a new one starts now.
     start = store.last_time(rec.id) if rec is not None else datetime.now(UTC)
     clock = VirtualClock(start) if speed is None else ScaledClock(speed, start)
     sandbox = build_sandbox(params["scenario"], int(params["seed"]), clock, settings, strategy)
     autopilot = headless or args.autopilot
-    conductor = Conductor(settings, sandbox.ports, store, clock, user=user, autopilot=autopilot,
-                          autopilot_user="sandbox")
+    conductor = Conductor(
+        settings,
+        sandbox.ports,
+        store,
+        clock,
+        user=user,
+        autopilot=autopilot,
+        autopilot_user="sandbox",
+    )
     printer = _Printer(sys.stdout, args.json) if headless else None
     if printer:
         conductor.subscribe(printer)
     if rec is not None:
         if (args.scenario, args.strategy) != (params["scenario"], params["strategy"]):
-            print(f"b2tui: resuming unfinished run {rec.id} (scenario {params['scenario']},"
-                  f" strategy {params['strategy']}); the run's own settings win", file=sys.stderr)
+            print(
+                f"b2tui: resuming unfinished run {rec.id} (scenario {params['scenario']},"
+                f" strategy {params['strategy']}); the run's own settings win",
+                file=sys.stderr,
+            )
         snap = store.get_blob(rec.id, "sandbox")
         if snap:
             sandbox.restore(snap)
         conductor.resume(rec.id)
     else:
-        await conductor.start(version=_sandbox_sha(int(params["seed"])),
-                              emergency=args.emergency, scenario=params["scenario"],
-                              params=params,
-                              commit_at=clock.now() - timedelta(minutes=30))
+        await conductor.start(
+            version=_sandbox_sha(int(params["seed"])),
+            emergency=args.emergency,
+            scenario=params["scenario"],
+            params=params,
+            commit_at=clock.now() - timedelta(minutes=30),
+        )
     run_id = conductor.run_id
     sandbox.on_change = lambda: store.put_blob(run_id, "sandbox", sandbox.snapshot())
     store.put_blob(run_id, "sandbox", sandbox.snapshot())
@@ -254,8 +290,11 @@ async def _demo(args: argparse.Namespace, store: Any, speed: float | None, headl
 
     def pods() -> Any:
         phase = conductor.view.phase
-        env = "staging" if phase is not None and phase.value in ("validate", "staging",
-                                                                  "smoke") else "production"
+        env = (
+            "staging"
+            if phase is not None and phase.value in ("validate", "staging", "smoke")
+            else "production"
+        )
         return sandbox.ports.cluster.pods(settings.environment(env))
 
     app = make_app(settings, conductor, clock=clock, pods=pods, runner=conductor.run, user=user)
@@ -265,8 +304,11 @@ async def _demo(args: argparse.Namespace, store: Any, speed: float | None, headl
 
 def _tui_exit(outcome: Outcome | None) -> int:
     if outcome is None:
-        print("b2tui: left the control room; the run keeps its state — run the same command"
-              " to reopen it", file=sys.stderr)
+        print(
+            "b2tui: left the control room; the run keeps its state — run the same command"
+            " to reopen it",
+            file=sys.stderr,
+        )
         return 0
     return outcome.exit_code
 
@@ -289,8 +331,8 @@ async def _watch(watcher: Any, args: argparse.Namespace, headless: bool, holder:
         watcher.subscribe(printer)
         await watcher.follow()
     else:
-        from b2tui.ui.app import make_app
         from b2tui.engine.clock import WallClock
+        from b2tui.ui.app import make_app
 
         settings = sandbox_settings()
         app = make_app(settings, watcher, clock=WallClock(), runner=watcher.follow)
@@ -302,10 +344,8 @@ def _exit_on_sigterm() -> None:
     # The state is saved after every transition; SIGTERM only needs a clean exit.
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        try:
-            loop.add_signal_handler(sig, lambda s=sig: os._exit(128 + s))
-        except (NotImplementedError, RuntimeError):
-            pass
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, os._exit, 128 + sig)
 
 
 def _load(path: str | None) -> Settings:
@@ -337,8 +377,17 @@ async def _real_run(args: argparse.Namespace, settings: Settings, store: Any, *,
     clock = WallClock()
     ports = build_ports(settings)
     autopilot = args.autopilot or headless
-    conductor = Conductor(settings, ports, store, clock, env=args.env, staging=args.staging,
-                          user=user, autopilot=autopilot, autopilot_user=user)
+    conductor = Conductor(
+        settings,
+        ports,
+        store,
+        clock,
+        env=args.env,
+        staging=args.staging,
+        user=user,
+        autopilot=autopilot,
+        autopilot_user=user,
+    )
     if headless:
         conductor.subscribe(_Printer(sys.stdout, getattr(args, "json", False)))
     rec = store.unfinished_run(settings.service.name)
@@ -351,9 +400,12 @@ async def _real_run(args: argparse.Namespace, settings: Settings, store: Any, *,
         conductor.resume(rec.id)
     else:
         sha, commit_at = await git_head(settings.service.repo)
-        await conductor.start(version=args.sha or sha, emergency=args.emergency,
-                              params={"config": settings.path, "env": args.env},
-                              commit_at=commit_at)
+        await conductor.start(
+            version=args.sha or sha,
+            emergency=args.emergency,
+            params={"config": settings.path, "env": args.env},
+            commit_at=commit_at,
+        )
     if headless:
         _exit_on_sigterm()
         try:
@@ -364,8 +416,11 @@ async def _real_run(args: argparse.Namespace, settings: Settings, store: Any, *,
 
     def pods() -> Any:
         phase = conductor.view.phase
-        env = args.staging if phase is not None and phase.value in ("validate", "staging",
-                                                                     "smoke") else args.env
+        env = (
+            args.staging
+            if phase is not None and phase.value in ("validate", "staging", "smoke")
+            else args.env
+        )
         return ports.cluster.pods(settings.environment(env))
 
     app = make_app(settings, conductor, clock=clock, pods=pods, runner=conductor.run, user=user)
@@ -389,17 +444,31 @@ def cmd_history(args: argparse.Namespace) -> int:
     rows = []
     for r in runs:
         rb = (r.state.get("rollback") or {}).get("started")
-        summaries.append(RunSummary(r.started_at, r.finished_at, r.outcome, r.commit_at,
-                                    datetime.fromisoformat(rb) if rb else None))
+        summaries.append(
+            RunSummary(
+                r.started_at,
+                r.finished_at,
+                r.outcome,
+                r.commit_at,
+                datetime.fromisoformat(rb) if rb else None,
+            )
+        )
         end = r.finished_at or r.clock
-        rows.append({
-            "run_id": r.id, "service": r.service, "environment": r.environment,
-            "strategy": r.strategy, "version": r.version, "started": r.started_at.isoformat(),
-            "finished": r.finished_at.isoformat() if r.finished_at else None,
-            "duration_s": (end - r.started_at).total_seconds() if end else None,
-            "outcome": r.outcome or "running", "reason": r.reason or "",
-            "scenario": r.params.get("scenario"),
-        })
+        rows.append(
+            {
+                "run_id": r.id,
+                "service": r.service,
+                "environment": r.environment,
+                "strategy": r.strategy,
+                "version": r.version,
+                "started": r.started_at.isoformat(),
+                "finished": r.finished_at.isoformat() if r.finished_at else None,
+                "duration_s": (end - r.started_at).total_seconds() if end else None,
+                "outcome": r.outcome or "running",
+                "reason": r.reason or "",
+                "scenario": r.params.get("scenario"),
+            }
+        )
     d = dora(summaries)
     figures = dataclasses.asdict(d)
     if args.json:
@@ -412,8 +481,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     for row in rows:
         started = datetime.fromisoformat(row["started"]).strftime("%Y-%m-%d %H:%M")
         dur = format_duration(row["duration_s"]) if row["duration_s"] is not None else "-"
-        print(f"{row['run_id']:26} {started:17} {row['strategy']:10} {row['outcome']:12}"
-              f" {dur:9} {row['reason'][:60]}")
+        print(
+            f"{row['run_id']:26} {started:17} {row['strategy']:10} {row['outcome']:12}"
+            f" {dur:9} {row['reason'][:60]}"
+        )
     print()
     print("DORA (from these runs)")
     print(f"  deployment frequency  {_fmt(d.per_week, '{:.1f} per week')}")
@@ -459,9 +530,13 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     store = _open_store(args.state)
     recorded = store.last_known_good(settings.service.name, args.env)
     target = Revision.from_dict(recorded) if recorded else None
-    store.audit(None, current_user(), "rollback-cli",
-                f"{settings.service.name}/{args.env} → "
-                f"{target.describe() if target else 'no recorded target'}")
+    store.audit(
+        None,
+        current_user(),
+        "rollback-cli",
+        f"{settings.service.name}/{args.env} → "
+        f"{target.describe() if target else 'no recorded target'}",
+    )
     return rollback_main(settings, args.env, target, args.json, sys.stdout)
 
 
@@ -533,8 +608,10 @@ class _Printer:
                 self._gate_status[key] = e.status
                 track = f"{e.track} " if e.track else ""
                 why = f" ({e.reason})" if e.reason and e.status != "pass" else ""
-                return (f"gate {track}{e.gate} {format_value(e.value, e.unit)}"
-                        f" → {e.status.upper()}{why}")
+                return (
+                    f"gate {track}{e.gate} {format_value(e.value, e.unit)}"
+                    f" → {e.status.upper()}{why}"
+                )
             case ev.TrafficChanged():
                 return f"traffic {e.canary_percent}% (achieved {e.achieved_percent:g}%, {e.detail})"
             case ev.HoldStarted():

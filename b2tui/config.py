@@ -236,8 +236,10 @@ class Settings:
             where = self.path or "configuration"
             known = ", ".join(sorted(self.environments)) or "none"
             raise ConfigError(
-                [f"{where}: environment {name!r} is not defined (defined: {known});"
-                 f" add an [environments.{name}] table"]
+                [
+                    f"{where}: environment {name!r} is not defined (defined: {known});"
+                    f" add an [environments.{name}] table"
+                ]
             ) from None
 
 
@@ -334,7 +336,7 @@ def _steps(v: Any) -> tuple[CanaryStep, ...]:
     last = 0
     for s in v:
         if not isinstance(s, dict) or "weight" not in s:
-            raise TypeError("each step needs a weight, e.g. { weight = 5, hold = \"5m\" }")
+            raise TypeError('each step needs a weight, e.g. { weight = 5, hold = "5m" }')
         unknown = set(s) - {"weight", "hold"}
         if unknown:
             raise ValueError(f"unknown step key {sorted(unknown)[0]!r} (allowed: weight, hold)")
@@ -353,43 +355,87 @@ def _steps(v: Any) -> tuple[CanaryStep, ...]:
 _SECTIONS: dict[str, dict[str, _Conv]] = {
     "service": {"name": _str, "image": _str, "repo": _str},
     "commands": {
-        "pull": _str, "test": _str, "build": _str, "smoke": _str, "timeout": _duration,
+        "pull": _str,
+        "test": _str,
+        "build": _str,
+        "smoke": _str,
+        "timeout": _duration,
     },
     "docker": {"context": _str, "dockerfile": _str, "host": _opt_str},
     "prometheus": {
-        "url": _str, "bearer_token": _secret, "username": _opt_str, "password": _secret,
-        "ca_file": _opt_str, "headers": _str_map, "timeout": _duration, "error_rate": _str,
-        "p95_seconds": _str, "request_rate": _str, "up": _str, "db_connections": _str,
-        "memory": _str, "cpu": _str,
+        "url": _str,
+        "bearer_token": _secret,
+        "username": _opt_str,
+        "password": _secret,
+        "ca_file": _opt_str,
+        "headers": _str_map,
+        "timeout": _duration,
+        "error_rate": _str,
+        "p95_seconds": _str,
+        "request_rate": _str,
+        "up": _str,
+        "db_connections": _str,
+        "memory": _str,
+        "cpu": _str,
     },
     "gates": {
-        "error_rate_max": _nonneg, "p95_max_ms": _nonneg, "min_request_rate": _nonneg,
-        "consecutive_failures": _posint, "poll": _duration, "no_data_timeout": _duration,
-        "unknown_pause_after": _posint, "auto_rollback": _bool, "db_connections_max": _nonneg,
-        "memory_max_bytes": _nonneg, "cpu_max_cores": _nonneg,
+        "error_rate_max": _nonneg,
+        "p95_max_ms": _nonneg,
+        "min_request_rate": _nonneg,
+        "consecutive_failures": _posint,
+        "poll": _duration,
+        "no_data_timeout": _duration,
+        "unknown_pause_after": _posint,
+        "auto_rollback": _bool,
+        "db_connections_max": _nonneg,
+        "memory_max_bytes": _nonneg,
+        "cpu_max_cores": _nonneg,
     },
     "smoke": {
-        "http": lambda v: v, "manual": _str_list, "log_patterns": _regex_list,
+        "http": lambda v: v,
+        "manual": _str_list,
+        "log_patterns": _regex_list,
         "stable_for": _duration,
     },
     "readiness": {"pii": _bool, "migrations": _bool, "emergency_hold_factor": _nonneg},
     "notify": {
-        "deployments_webhook": _secret, "incident_webhook": _secret, "webhook": _secret,
-        "changelog": _str, "github_token": _secret, "github_repo": _str, "github_api": _str,
+        "deployments_webhook": _secret,
+        "incident_webhook": _secret,
+        "webhook": _secret,
+        "changelog": _str,
+        "github_token": _secret,
+        "github_repo": _str,
+        "github_api": _str,
     },
 }
 
 _ENV_KEYS: dict[str, _Conv] = {
-    "context": _str, "namespace": _str, "deployment": _str, "service": _str,
-    "manifests": _str_list, "selector": _str, "track_label": _str,
-    "strategy": _enum(Strategy), "traffic": _enum(Traffic), "canary_steps": _steps,
-    "monitoring_window": _duration, "rollout_timeout": _duration, "colour_label": _str,
-    "ingress": _str, "route": _str, "replicas": _posint,
+    "context": _str,
+    "namespace": _str,
+    "deployment": _str,
+    "service": _str,
+    "manifests": _str_list,
+    "selector": _str,
+    "track_label": _str,
+    "strategy": _enum(Strategy),
+    "traffic": _enum(Traffic),
+    "canary_steps": _steps,
+    "monitoring_window": _duration,
+    "rollout_timeout": _duration,
+    "colour_label": _str,
+    "ingress": _str,
+    "route": _str,
+    "replicas": _posint,
 }
 
 _HTTP_KEYS: dict[str, _Conv] = {
-    "url": _str, "method": _str, "expect_status": _posint, "body_contains": _str,
-    "timeout": _duration, "retries": lambda v: int(_nonneg(v)), "headers": _str_map,
+    "url": _str,
+    "method": _str,
+    "expect_status": _posint,
+    "body_contains": _str,
+    "timeout": _duration,
+    "retries": lambda v: int(_nonneg(v)),
+    "headers": _str_map,
 }
 
 
@@ -517,8 +563,9 @@ def parse_settings(text: str, file: str = "b2tui.toml") -> Settings:
         if not isinstance(entry, dict) or "url" not in entry:
             problems.append(f"{file}:{loc.line_of('smoke.http')}: each [[smoke.http]] needs url")
             continue
-        checks.append(HttpCheck(**_convert_table(entry, _HTTP_KEYS, "smoke.http", file, loc,
-                                                 problems)))
+        checks.append(
+            HttpCheck(**_convert_table(entry, _HTTP_KEYS, "smoke.http", file, loc, problems))
+        )
     if problems:
         raise ConfigError(problems)
 
@@ -579,13 +626,23 @@ def find_config(start: Path | None = None) -> Path | None:
 def sandbox_settings() -> Settings:
     """Built-in settings for the embedded sandbox (no file needed)."""
     staging = EnvironmentSettings(
-        name="staging", context="sandbox", namespace="b2connect", deployment="b2connect",
-        service="b2connect", manifests=("deploy/staging.yaml",),
-        selector='namespace="b2connect",app="b2connect"', replicas=2,
+        name="staging",
+        context="sandbox",
+        namespace="b2connect",
+        deployment="b2connect",
+        service="b2connect",
+        manifests=("deploy/staging.yaml",),
+        selector='namespace="b2connect",app="b2connect"',
+        replicas=2,
     )
     production = EnvironmentSettings(
-        name="production", context="sandbox", namespace="b2connect", deployment="b2connect",
-        service="b2connect", selector='namespace="b2connect",app="b2connect"', replicas=10,
+        name="production",
+        context="sandbox",
+        namespace="b2connect",
+        deployment="b2connect",
+        service="b2connect",
+        selector='namespace="b2connect",app="b2connect"',
+        replicas=10,
     )
     return Settings(
         service=ServiceSettings(name="b2connect", image="registry.sandbox/b2connect", repo="."),

@@ -357,7 +357,6 @@ class AuditEntry:
     accepted: bool
 
 
-
 class Store(Protocol):
     """Where runs live: the SQLite store, or (later) a ConfigMap + Lease in the cluster."""
 

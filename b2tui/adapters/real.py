@@ -32,8 +32,14 @@ async def git_head(repo: str) -> tuple[str, datetime | None]:
     """Short sha and commit time of HEAD in ``repo``; ``("0000000", None)`` outside git."""
     try:
         proc = await asyncio.create_subprocess_exec(
-            "git", "-C", repo, "log", "-1", "--format=%h %cI",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            "git",
+            "-C",
+            repo,
+            "log",
+            "-1",
+            "--format=%h %cI",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         out, _ = await proc.communicate()
     except OSError:

@@ -158,7 +158,7 @@ class ShellCommands:
         command: str,
         *,
         cwd: str,
-        timeout: float,  # noqa: ASYNC109 - the Commands port's signature
+        timeout: float,
         on_line: LineSink,
     ) -> CommandResult:
         """Run ``command`` in ``cwd``, streaming each output line to ``on_line``.

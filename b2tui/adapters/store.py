@@ -127,7 +127,9 @@ class Store:
             try:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
-                raise StoreError(f"cannot create state directory for {self.path}: {e.strerror}")
+                raise StoreError(
+                    f"cannot create state directory for {self.path}: {e.strerror}"
+                ) from None
         try:
             self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
             self._db.row_factory = sqlite3.Row
@@ -161,10 +163,19 @@ class Store:
                 " params, state, clock, started_at, commit_at, created_by)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    rec.id, rec.service, rec.environment, rec.strategy, rec.version, rec.image,
-                    int(rec.emergency), json.dumps(rec.params), json.dumps(rec.state),
-                    rec.clock.isoformat() if rec.clock else None, rec.started_at.isoformat(),
-                    rec.commit_at.isoformat() if rec.commit_at else None, rec.created_by,
+                    rec.id,
+                    rec.service,
+                    rec.environment,
+                    rec.strategy,
+                    rec.version,
+                    rec.image,
+                    int(rec.emergency),
+                    json.dumps(rec.params),
+                    json.dumps(rec.state),
+                    rec.clock.isoformat() if rec.clock else None,
+                    rec.started_at.isoformat(),
+                    rec.commit_at.isoformat() if rec.commit_at else None,
+                    rec.created_by,
                 ),
             )
 
@@ -184,12 +195,22 @@ class Store:
         started = _dt(row["started_at"])
         assert started is not None
         return RunRecord(
-            id=row["id"], service=row["service"], environment=row["environment"],
-            strategy=row["strategy"], version=row["version"], image=row["image"],
-            emergency=bool(row["emergency"]), params=json.loads(row["params"]),
-            state=json.loads(row["state"]), clock=_dt(row["clock"]), started_at=started,
-            commit_at=_dt(row["commit_at"]), finished_at=_dt(row["finished_at"]),
-            outcome=row["outcome"], reason=row["reason"], created_by=row["created_by"],
+            id=row["id"],
+            service=row["service"],
+            environment=row["environment"],
+            strategy=row["strategy"],
+            version=row["version"],
+            image=row["image"],
+            emergency=bool(row["emergency"]),
+            params=json.loads(row["params"]),
+            state=json.loads(row["state"]),
+            clock=_dt(row["clock"]),
+            started_at=started,
+            commit_at=_dt(row["commit_at"]),
+            finished_at=_dt(row["finished_at"]),
+            outcome=row["outcome"],
+            reason=row["reason"],
+            created_by=row["created_by"],
         )
 
     def get_run(self, run_id: str) -> RunRecord | None:
@@ -280,8 +301,13 @@ class Store:
             "INSERT INTO audit (run_id, wall_ts, run_ts, user, action, detail, accepted)"
             " VALUES (?,?,?,?,?,?,?)",
             (
-                run_id, datetime.now().astimezone().isoformat(),
-                run_ts.isoformat() if run_ts else None, user, action, detail, int(accepted),
+                run_id,
+                datetime.now().astimezone().isoformat(),
+                run_ts.isoformat() if run_ts else None,
+                user,
+                action,
+                detail,
+                int(accepted),
             ),
         )
 
@@ -292,8 +318,16 @@ class Store:
             q, args = q + " WHERE run_id = ?", (run_id,)
         rows = self._db.execute(q + " ORDER BY id", args).fetchall()
         return [
-            AuditEntry(r["id"], r["run_id"], r["wall_ts"], r["run_ts"], r["user"], r["action"],
-                       r["detail"], bool(r["accepted"]))
+            AuditEntry(
+                r["id"],
+                r["run_id"],
+                r["wall_ts"],
+                r["run_ts"],
+                r["user"],
+                r["action"],
+                r["detail"],
+                bool(r["accepted"]),
+            )
             for r in rows
         ]
 

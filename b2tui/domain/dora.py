@@ -44,9 +44,7 @@ def dora(runs: list[RunSummary]) -> Dora:
         last = max((r.finished for r in ok if r.finished), default=first)
         days = max((last - first).total_seconds() / 86400.0, 1.0)
         per_week = len(ok) * 7.0 / days
-    leads = [
-        (r.finished - (r.commit_at or r.started)).total_seconds() for r in ok if r.finished
-    ]
+    leads = [(r.finished - (r.commit_at or r.started)).total_seconds() for r in ok if r.finished]
     restores = [
         (r.finished - r.rollback_started).total_seconds()
         for r in failed

@@ -109,11 +109,15 @@ def judge_sample(specs: list[GateSpec], readings: dict[str, Reading]) -> list[Ga
         if s.traffic_guard:
             # The guard itself is unknown, not failed: low traffic is not an error.
             out.append(
-                GateResult(r.gate, r.value, r.threshold, GateStatus.UNKNOWN, why, r.unit, r.comparison)
+                GateResult(
+                    r.gate, r.value, r.threshold, GateStatus.UNKNOWN, why, r.unit, r.comparison
+                )
             )
         elif r.status is GateStatus.PASS:
             out.append(
-                GateResult(r.gate, r.value, r.threshold, GateStatus.UNKNOWN, why, r.unit, r.comparison)
+                GateResult(
+                    r.gate, r.value, r.threshold, GateStatus.UNKNOWN, why, r.unit, r.comparison
+                )
             )
         else:
             out.append(r)

@@ -118,8 +118,16 @@ def apply(view: RunView, e: ev.Event) -> RunView:
                 view.phase_durations[e.phase] = e.duration
         case ev.ChecklistChanged():
             view.checks[e.item] = CheckView(
-                e.item, e.title, e.state, e.owner, e.manual, e.required, e.group,
-                e.by, e.ts if e.by else None, e.detail,
+                e.item,
+                e.title,
+                e.state,
+                e.owner,
+                e.manual,
+                e.required,
+                e.group,
+                e.by,
+                e.ts if e.by else None,
+                e.detail,
             )
         case ev.GateSampled():
             key = (e.track, e.gate)
@@ -130,7 +138,9 @@ def apply(view: RunView, e: ev.Event) -> RunView:
             view.achieved_percent = e.achieved_percent
             view.traffic_detail = e.detail
             view.timeline.append(
-                TimelineEntry(e.ts, f"traffic {e.canary_percent}% (achieved {e.achieved_percent:g}%)")
+                TimelineEntry(
+                    e.ts, f"traffic {e.canary_percent}% (achieved {e.achieved_percent:g}%)"
+                )
             )
         case ev.HoldStarted():
             view.hold_until = e.until
@@ -151,7 +161,9 @@ def apply(view: RunView, e: ev.Event) -> RunView:
             view.rollback_done = True
             what = "restored" if e.changed else "already on target"
             view.timeline.append(
-                TimelineEntry(e.ts, f"rollback done: {what} rev {e.target.get('revision')}", "alert")
+                TimelineEntry(
+                    e.ts, f"rollback done: {what} rev {e.target.get('revision')}", "alert"
+                )
             )
         case ev.Notice():
             view.last_notice = e

@@ -37,8 +37,8 @@ import os
 import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
-from functools import partial
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from b2tui.config import EnvironmentSettings, Settings
@@ -235,19 +235,37 @@ class Conductor:
             problem = f"cannot record the rollback target: {e}"
         self.store.create_run(
             RunRecord(
-                id=rid, service=st.service, environment=st.environment, strategy=strategy,
-                version=st.version, image=self._image("production"), emergency=emergency,
-                params=dict(params or {}, scenario=scenario), state=st.to_dict(), clock=now,
-                started_at=now, commit_at=commit_at, finished_at=None, outcome=None,
-                reason=None, created_by=self.user,
+                id=rid,
+                service=st.service,
+                environment=st.environment,
+                strategy=strategy,
+                version=st.version,
+                image=self._image("production"),
+                emergency=emergency,
+                params=dict(params or {}, scenario=scenario),
+                state=st.to_dict(),
+                clock=now,
+                started_at=now,
+                commit_at=commit_at,
+                finished_at=None,
+                outcome=None,
+                reason=None,
+                created_by=self.user,
             )
         )
         self.store.audit(rid, self.user, "start", f"version {st.version}", run_ts=now)
         self._emit(
             ev.RunStarted(
-                ts=now, run_id=rid, service=st.service, environment=st.environment,
-                strategy=strategy, version=st.version, image=self._image("production"),
-                emergency=emergency, scenario=scenario, known_good=st.known_good,
+                ts=now,
+                run_id=rid,
+                service=st.service,
+                environment=st.environment,
+                strategy=strategy,
+                version=st.version,
+                image=self._image("production"),
+                emergency=emergency,
+                scenario=scenario,
+                known_good=st.known_good,
             )
         )
         if problem:
@@ -264,8 +282,11 @@ class Conductor:
             apply(self.view, e)
         if rec.outcome is None:
             self.store.audit(run_id, self.user, "resume", run_ts=self.clock.now())
-            self._emit(ev.RunResumed(ts=self.clock.now(), phase=self._st.phase, run_id=run_id,
-                                     by=self.user))
+            self._emit(
+                ev.RunResumed(
+                    ts=self.clock.now(), phase=self._st.phase, run_id=run_id, by=self.user
+                )
+            )
         return rec
 
     # --- the loop ------------------------------------------------------------------------
@@ -369,7 +390,8 @@ class Conductor:
         started = ts(st.phase_started) or self.clock.now()
         self._emit(
             ev.PhaseCompleted(
-                ts=self.clock.now(), phase=phase,
+                ts=self.clock.now(),
+                phase=phase,
                 duration=(self.clock.now() - started).total_seconds(),
             )
         )
@@ -399,8 +421,10 @@ class Conductor:
         while True:
             for item in st.items():
                 if (
-                    item.group == "readiness" and item.kind is ItemKind.AUTOMATIC
-                    and item.state is ItemState.PENDING and not item.detail
+                    item.group == "readiness"
+                    and item.kind is ItemKind.AUTOMATIC
+                    and item.state is ItemState.PENDING
+                    and not item.detail
                 ):
                     res = await self.ports.checks.readiness(item)
                     if res.passed is None:
@@ -419,8 +443,9 @@ class Conductor:
             items = [i for i in st.items() if i.group == "readiness"]
             if not blockers(items):
                 return
-            self._notice_once(f"ready-wait-{len(blockers(items))}", "info",
-                              "readiness " + blocker_text(items))
+            self._notice_once(
+                f"ready-wait-{len(blockers(items))}", "info", "readiness " + blocker_text(items)
+            )
             await self._wait(self.settings.gates.poll)
 
     async def _validate(self) -> None:
@@ -483,8 +508,11 @@ class Conductor:
                     raise _Finish(Outcome.ABORTED, f"smoke: {check.url}: {res.detail}")
             self._mark("http")
         if smoke.log_patterns and "logs" not in st.done:
-            since = max(60.0, (self.clock.now() - (ts(st.phase_started) or self.clock.now()))
-                        .total_seconds() + 600)
+            since = max(
+                60.0,
+                (self.clock.now() - (ts(st.phase_started) or self.clock.now())).total_seconds()
+                + 600,
+            )
             try:
                 counts = await self.ports.cluster.scan_logs(
                     self.staging_env, smoke.log_patterns, since
@@ -514,16 +542,16 @@ class Conductor:
                 st.stable_since = None
             self._save()
             green_since = ts(st.stable_since)
-            stable = (
-                green_since is not None and (now - green_since).total_seconds() >= stable_for
-            )
+            stable = green_since is not None and (now - green_since).total_seconds() >= stable_for
             pending = blockers([i for i in st.items() if i.group == "smoke"])
             if stable and not pending:
                 break
             if stable and pending:
-                self._notice_once("smoke-manual", "info",
-                                  "smoke " + blocker_text([i for i in st.items()
-                                                           if i.group == "smoke"]))
+                self._notice_once(
+                    "smoke-manual",
+                    "info",
+                    "smoke " + blocker_text([i for i in st.items() if i.group == "smoke"]),
+                )
             await self._wait(self.settings.gates.poll)
         await self._await_go("go-production", "staging verified — press n to start production")
 
@@ -576,8 +604,11 @@ class Conductor:
                     self._notice_once(
                         f"ready-{pct}", "info", f"gates green at {pct}% — press n to go to {nxt}%"
                     )
-            await self._wait(min(self.settings.gates.poll, max(hold_left, 0.001))
-                             if hold_left > 0 else self.settings.gates.poll)
+            await self._wait(
+                min(self.settings.gates.poll, max(hold_left, 0.001))
+                if hold_left > 0
+                else self.settings.gates.poll
+            )
         await self._mutate(self.ports.cluster.promote(self.env, image))
         self._log("kube", f"promoted {image} to stable; canary scaled down")
         await self._await_rollout(self.env, None, self._rollback_on)
@@ -597,8 +628,11 @@ class Conductor:
         st.put_tracker("canary", _fresh())
         self._emit(
             ev.TrafficChanged(
-                ts=self.clock.now(), phase=st.phase, canary_percent=target,
-                achieved_percent=round(split.achieved_percent, 2), detail=split.detail,
+                ts=self.clock.now(),
+                phase=st.phase,
+                canary_percent=target,
+                achieved_percent=round(split.achieved_percent, 2),
+                detail=split.detail,
             )
         )
         # At 0 % nothing is exposed, so there is nothing to hold for.
@@ -624,8 +658,11 @@ class Conductor:
             st.canary_percent = 100
             self._emit(
                 ev.TrafficChanged(
-                    ts=self.clock.now(), phase=st.phase, canary_percent=100,
-                    achieved_percent=split.achieved_percent, detail=split.detail,
+                    ts=self.clock.now(),
+                    phase=st.phase,
+                    canary_percent=100,
+                    achieved_percent=split.achieved_percent,
+                    detail=split.detail,
                 )
             )
             self._start_hold(self._scaled(self._steps()[0].hold))
@@ -640,9 +677,15 @@ class Conductor:
             await self._mutate(self.ports.cluster.deploy(self.env, image))
             self._mark("deploy")
             st.canary_percent = 100
-            self._emit(ev.TrafficChanged(ts=self.clock.now(), phase=st.phase,
-                                         canary_percent=100, achieved_percent=100.0,
-                                         detail="rolling update"))
+            self._emit(
+                ev.TrafficChanged(
+                    ts=self.clock.now(),
+                    phase=st.phase,
+                    canary_percent=100,
+                    achieved_percent=100.0,
+                    detail="rolling update",
+                )
+            )
         await self._await_rollout(self.env, None, self._rollback_on)
         await self._watch_until_green("service")
 
@@ -654,8 +697,9 @@ class Conductor:
             left = self._hold_left()
             if left <= 0 and self._st.tracker(scope).last is GateStatus.PASS:
                 return
-            await self._wait(min(self.settings.gates.poll, left) if left > 0
-                             else self.settings.gates.poll)
+            await self._wait(
+                min(self.settings.gates.poll, left) if left > 0 else self.settings.gates.poll
+            )
 
     async def _monitoring(self) -> None:
         st = self._st
@@ -678,7 +722,10 @@ class Conductor:
                 span = spans[number - 1]
                 self._emit(
                     ev.StageChanged(
-                        ts=now, phase=st.phase, stage=stage.value, number=number,
+                        ts=now,
+                        phase=st.phase,
+                        stage=stage.value,
+                        number=number,
                         until=start + timedelta(seconds=span.end),
                     )
                 )
@@ -688,8 +735,9 @@ class Conductor:
             if elapsed >= window and st.tracker("service").last is GateStatus.PASS:
                 return
             left = window - elapsed
-            await self._wait(min(self.settings.gates.poll, left) if left > 0
-                             else self.settings.gates.poll)
+            await self._wait(
+                min(self.settings.gates.poll, left) if left > 0 else self.settings.gates.poll
+            )
 
     async def _succeed(self) -> None:
         st = self._st
@@ -726,16 +774,24 @@ class Conductor:
             raise _Finish(fail, f"{st.phase.value}: {e}") from None
 
     async def _command(self, name: str, command: str) -> Any:
-        self._emit(ev.CommandStarted(ts=self.clock.now(), phase=self._st.phase, name=name,
-                                     command=command))
+        self._emit(
+            ev.CommandStarted(ts=self.clock.now(), phase=self._st.phase, name=name, command=command)
+        )
         res = await self.ports.commands.run(
-            name, command, cwd=self.settings.service.repo,
-            timeout=self.settings.commands.timeout, on_line=self._sink(name),
+            name,
+            command,
+            cwd=self.settings.service.repo,
+            timeout=self.settings.commands.timeout,
+            on_line=self._sink(name),
         )
         self._emit(
             ev.CommandFinished(
-                ts=self.clock.now(), phase=self._st.phase, name=name, exit_code=res.exit_code,
-                duration=res.duration, detail="timed out" if res.timed_out else "",
+                ts=self.clock.now(),
+                phase=self._st.phase,
+                name=name,
+                exit_code=res.exit_code,
+                duration=res.duration,
+                detail="timed out" if res.timed_out else "",
             )
         )
         return res
@@ -757,8 +813,10 @@ class Conductor:
                 continue
             crashing = [p for p in pods if p.crash_looping and (track is None or p.track == track)]
             crash_streak = crash_streak + 1 if crashing else 0
-            msg = f"{env.name} rollout{f' ({track})' if track else ''}: {state.ready}/" \
-                  f"{state.desired} ready" + (f" — {state.message}" if state.message else "")
+            msg = (
+                f"{env.name} rollout{f' ({track})' if track else ''}: {state.ready}/"
+                f"{state.desired} ready" + (f" — {state.message}" if state.message else "")
+            )
             if msg != last_msg:
                 self._log("kube", msg)
                 last_msg = msg
@@ -767,8 +825,9 @@ class Conductor:
             if state.failed:
                 on_fail(f"rollout failed: {state.message}")
             if crash_streak >= self.settings.gates.consecutive_failures:
-                names = ", ".join(f"{p.name} ({p.reason}, {p.restarts} restarts)"
-                                  for p in crashing[:2])
+                names = ", ".join(
+                    f"{p.name} ({p.reason}, {p.restarts} restarts)" for p in crashing[:2]
+                )
                 on_fail(f"pods crash-looping: {names}")
             if self.clock.now() >= deadline:
                 on_fail(f"rollout not complete after {format_duration(env.rollout_timeout)}")
@@ -808,8 +867,14 @@ class Conductor:
         for r in results:
             self._emit(
                 ev.GateSampled(
-                    ts=now, phase=self._st.phase, gate=r.gate, value=r.value,
-                    threshold=r.threshold, status=r.status.value, track=track, reason=r.reason,
+                    ts=now,
+                    phase=self._st.phase,
+                    gate=r.gate,
+                    value=r.value,
+                    threshold=r.threshold,
+                    status=r.status.value,
+                    track=track,
+                    reason=r.reason,
                     unit=r.unit,
                 )
             )
@@ -833,7 +898,8 @@ class Conductor:
                 f"{worst.gate} {format_value(worst.value, worst.unit)}"
                 f" {'over' if worst.comparison is Comparison.MAX else 'under'}"
                 f" {format_value(worst.threshold, worst.unit)}"
-                if worst else "gates failing"
+                if worst
+                else "gates failing"
             )
             reason = f"{what} for {tracker.consecutive_failures} samples"
             if not production:
@@ -844,8 +910,12 @@ class Conductor:
             if not st.paused:
                 self._set_pause(True, f"rollback recommended: {reason} — press R")
                 self._notice("alert", f"rollback recommended: {reason} — press R")
-        if tracker.last is GateStatus.PASS and st.paused and st.pause_by == NO_DATA_PAUSE \
-                and self.autopilot:
+        if (
+            tracker.last is GateStatus.PASS
+            and st.paused
+            and st.pause_by == NO_DATA_PAUSE
+            and self.autopilot
+        ):
             # Autopilot lifts its own no-data pause once data is back and green; an
             # operator's pause (or one without autopilot) waits for a person.
             self._set_pause(False, "data is back and green")
@@ -853,11 +923,15 @@ class Conductor:
             why = next((r.reason for r in results if r.status is GateStatus.UNKNOWN), "no data")
             if tracker.consecutive_unknowns == g.unknown_pause_after and not st.paused:
                 self._set_pause(
-                    True, f"no data for {tracker.consecutive_unknowns} samples ({why})",
+                    True,
+                    f"no data for {tracker.consecutive_unknowns} samples ({why})",
                     by=NO_DATA_PAUSE,
                 )
-                self._notice("alert", f"gates unknown for {tracker.consecutive_unknowns} samples"
-                             f" ({why}): promotion paused")
+                self._notice(
+                    "alert",
+                    f"gates unknown for {tracker.consecutive_unknowns} samples"
+                    f" ({why}): promotion paused",
+                )
             unknown_for = tracker.unknown_for(now.timestamp())
             if unknown_for >= g.no_data_timeout:
                 reason = f"no data for {format_duration(unknown_for)} ({why})"
@@ -916,8 +990,12 @@ class Conductor:
         now = self.clock.now()
         self._emit(
             ev.RollbackCompleted(
-                ts=now, phase=st.phase, target=st.known_good, changed=changed,
-                duration=(now - started).total_seconds(), recovered=recovered,
+                ts=now,
+                phase=st.phase,
+                target=st.known_good,
+                changed=changed,
+                duration=(now - started).total_seconds(),
+                recovered=recovered,
                 detail=res.detail,
             )
         )
@@ -988,8 +1066,11 @@ class Conductor:
             return f"paused ({st.pause_reason}) — press p to resume"
         if st.awaiting:
             return None
-        if st.phase is Phase.PRODUCTION and st.strategy == Strategy.CANARY.value \
-                and "canary" in st.done:
+        if (
+            st.phase is Phase.PRODUCTION
+            and st.strategy == Strategy.CANARY.value
+            and "canary" in st.done
+        ):
             nxt = next_weight(self._steps(), st.canary_percent)
             if nxt is None:
                 return "at 100%: promotion follows the first green sample"
@@ -1041,11 +1122,20 @@ class Conductor:
         now = self.clock.now()
         accepted = refusal is None
         message = detail if accepted else refusal or ""
-        self.store.audit(st.run_id if st else None, user, action, message, accepted=accepted,
-                         run_ts=now)
+        self.store.audit(
+            st.run_id if st else None, user, action, message, accepted=accepted, run_ts=now
+        )
         if st is not None:
-            self._emit(ev.OperatorActed(ts=now, phase=st.phase, user=user, action=action,
-                                        detail=message, accepted=accepted))
+            self._emit(
+                ev.OperatorActed(
+                    ts=now,
+                    phase=st.phase,
+                    user=user,
+                    action=action,
+                    detail=message,
+                    accepted=accepted,
+                )
+            )
         return IntentResult(accepted, message)
 
     def advance(self, user: str) -> IntentResult:
@@ -1057,7 +1147,8 @@ class Conductor:
             self._wake.set()
             what = st.awaiting or (
                 f"promote to {next_weight(self._steps(), st.canary_percent)}%"
-                if st.phase is Phase.PRODUCTION else "advance"
+                if st.phase is Phase.PRODUCTION
+                else "advance"
             )
             return self._intent("advance", user, what, None)
         return self._intent("advance", user, "", refusal)
@@ -1105,10 +1196,14 @@ class Conductor:
         st = self._st
         if st.paused:
             self._set_pause(False, f"resumed by {user}")
-            if st.tracker("canary").consecutive_unknowns or st.tracker("service").last is \
-                    GateStatus.UNKNOWN:
-                self._notice("warn", "resumed while gates are unknown: promotion still waits "
-                             "for a green sample")
+            if (
+                st.tracker("canary").consecutive_unknowns
+                or st.tracker("service").last is GateStatus.UNKNOWN
+            ):
+                self._notice(
+                    "warn",
+                    "resumed while gates are unknown: promotion still waits for a green sample",
+                )
             result = self._intent("resume", user, "run resumed", None)
         else:
             self._set_pause(True, f"paused by {user}")
@@ -1198,9 +1293,17 @@ class Conductor:
     def _emit_item(self, item: ChecklistItem) -> None:
         self._emit(
             ev.ChecklistChanged(
-                ts=self.clock.now(), phase=self._st.phase, item=item.key, title=item.title,
-                state=item.state.value, by=item.signed_by, detail=item.detail, owner=item.owner,
-                manual=item.kind is ItemKind.MANUAL, required=item.required, group=item.group,
+                ts=self.clock.now(),
+                phase=self._st.phase,
+                item=item.key,
+                title=item.title,
+                state=item.state.value,
+                by=item.signed_by,
+                detail=item.detail,
+                owner=item.owner,
+                manual=item.kind is ItemKind.MANUAL,
+                required=item.required,
+                group=item.group,
             )
         )
 
@@ -1209,8 +1312,9 @@ class Conductor:
         st.paused, st.pause_reason = paused, reason if paused else ""
         st.pause_by = by if paused else ""
         self._save()
-        self._emit(ev.PauseChanged(ts=self.clock.now(), phase=st.phase, paused=paused,
-                                   reason=reason))
+        self._emit(
+            ev.PauseChanged(ts=self.clock.now(), phase=st.phase, paused=paused, reason=reason)
+        )
 
     async def _mutate(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a cluster change so that cancelling the phase does not lose track of it."""
@@ -1228,11 +1332,17 @@ class Conductor:
         }
         target = Revision.from_dict(st.known_good).describe() if st.known_good else ""
         note = Notification(
-            kind=kind, service=st.service, environment=st.environment, version=st.version,
-            image=self._image(self.env.name), run_id=st.run_id,
+            kind=kind,
+            service=st.service,
+            environment=st.environment,
+            version=st.version,
+            image=self._image(self.env.name),
+            run_id=st.run_id,
             by=st.rollback["by"] if kind == "incident" and st.rollback else self.user,
-            duration=(self.clock.now() - started).total_seconds(), reason=reason,
-            target=target, gates=gates,
+            duration=(self.clock.now() - started).total_seconds(),
+            reason=reason,
+            target=target,
+            gates=gates,
         )
         try:
             results = await self.ports.notifier.notify(note)
@@ -1240,8 +1350,11 @@ class Conductor:
             log.warning("notifier failed: %s", e)
             results = [("notifier", False, str(e))]
         for channel, ok, detail in results:
-            self._emit(ev.Notified(ts=self.clock.now(), phase=st.phase, channel=channel, ok=ok,
-                                   detail=detail))
+            self._emit(
+                ev.Notified(
+                    ts=self.clock.now(), phase=st.phase, channel=channel, ok=ok, detail=detail
+                )
+            )
 
     def _finish(self, outcome: Outcome, reason: str) -> None:
         st = self._st
@@ -1274,15 +1387,15 @@ class Conductor:
                 log.exception("event subscriber failed")
 
     def _log(self, source: str, line: str) -> None:
-        self._emit(ev.LogLine(ts=self.clock.now(), phase=self._st.phase, source=source,
-                              line=line))
+        self._emit(ev.LogLine(ts=self.clock.now(), phase=self._st.phase, source=source, line=line))
 
     def _sink(self, source: str) -> Callable[[str], None]:
         return lambda line: self._log(source, line)
 
     def _notice(self, level: str, message: str) -> None:
-        self._emit(ev.Notice(ts=self.clock.now(), phase=self._st.phase, level=level,
-                             message=message))
+        self._emit(
+            ev.Notice(ts=self.clock.now(), phase=self._st.phase, level=level, message=message)
+        )
 
     def _notice_once(self, key: str, level: str, message: str) -> None:
         st = self._st

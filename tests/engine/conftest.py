@@ -61,7 +61,12 @@ def make_rig(tmp_path: Any) -> Callable[..., Rig]:
         sandbox = build_sandbox(scenario, seed, clock, settings, strategy)
         store = store or Store(tmp_path / "state.db")
         conductor = Conductor(
-            settings, sandbox.ports, store, clock, user="ana@jump", autopilot=autopilot,
+            settings,
+            sandbox.ports,
+            store,
+            clock,
+            user="ana@jump",
+            autopilot=autopilot,
             autopilot_user="sandbox",
         )
         events: list[ev.Event] = []

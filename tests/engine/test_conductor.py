@@ -110,8 +110,13 @@ async def test_operator_walks_the_run_by_keyboard(make_rig: Make) -> None:
     rig = make_rig("happy", autopilot=False)
     c = rig.conductor
     await c.start(version="1a2b3c4")
-    await c.run_until(lambda v: v.checks.get("review_approved") is not None
-                      and v.phase is Phase.READINESS and v.last_notice is not None)
+    await c.run_until(
+        lambda v: (
+            v.checks.get("review_approved") is not None
+            and v.phase is Phase.READINESS
+            and v.last_notice is not None
+        )
+    )
     why = c.why_not(Action.ADVANCE)
     assert why is not None and "Code review approved (code author)" in why
     assert c.advance("ana").accepted is False
@@ -123,8 +128,11 @@ async def test_operator_walks_the_run_by_keyboard(make_rig: Make) -> None:
     for item in [i for i in c.view.checks.values() if i.group == "smoke"]:
         assert c.sign_off(item.key, "qa@jump").accepted
     rig.clock.release()
-    await c.run_until(lambda v: v.last_notice is not None and "press n to start production"
-                      in v.last_notice.message)
+    await c.run_until(
+        lambda v: (
+            v.last_notice is not None and "press n to start production" in v.last_notice.message
+        )
+    )
     assert c.why_not(Action.ADVANCE) is None
     assert c.advance("ana@jump").accepted
     rig.clock.release()
@@ -179,7 +187,9 @@ async def test_rollback_is_sent_at_once_and_is_idempotent(make_rig: Make) -> Non
     third = c.rollback("carla@jump")
     assert not third.accepted and third.message.startswith("already rolled back to b2connect")
     assert [a.accepted for a in rig.store.audit_log(c.run_id) if a.action == "rollback"] == [
-        True, False, False,
+        True,
+        False,
+        False,
     ]
 
 
@@ -203,8 +213,9 @@ async def test_pause_holds_promotion_until_resumed(make_rig: Make) -> None:
     assert c.toggle_pause("ana").accepted
     assert c.why_not(Action.ADVANCE) is not None
     rig.clock.release()
-    await c.run_until(lambda v: v.last_ts is not None
-                      and v.last_ts > hold_until + timedelta(minutes=3))
+    await c.run_until(
+        lambda v: v.last_ts is not None and v.last_ts > hold_until + timedelta(minutes=3)
+    )
     assert c.view.canary_percent == 5
     assert c.toggle_pause("ana").accepted
     rig.clock.release()
@@ -273,8 +284,9 @@ async def test_watcher_follows_read_only(make_rig: Make, tmp_path: Any) -> None:
 async def test_emergency_path_needs_only_tests_and_tech_lead(make_rig: Make) -> None:
     rig = make_rig("happy")
     assert await run_to_end(rig, emergency=True) is Outcome.SUCCEEDED
-    required = {k for k, i in rig.conductor.view.checks.items()
-                if i.required and i.group == "readiness"}
+    required = {
+        k for k, i in rig.conductor.view.checks.items() if i.required and i.group == "readiness"
+    }
     assert required == {"tests_passing", "tech_lead_approval"}
     holds = [h.seconds for h in rig.of(ev.HoldStarted)]
     assert holds[:2] == [60, 60]

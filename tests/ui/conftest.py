@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from b2tui.domain import events as ev
+from b2tui.screenshots import SceneRun, open_scene
 from b2tui.ui.app import ControlRoom
-from b2tui.ui.screenshots import SceneRun, open_scene
 
 
 @dataclass

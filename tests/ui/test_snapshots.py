@@ -11,8 +11,8 @@ import asyncio
 
 import pytest
 
+from b2tui.screenshots import SCENES, SIZES, SceneRun, open_scene
 from b2tui.ui.app import ControlRoom
-from b2tui.ui.screenshots import SCENES, SIZES, SceneRun, open_scene
 
 
 def _held_app(name: str) -> ControlRoom:

@@ -166,8 +166,14 @@ def test_checklist_conditions_and_emergency() -> None:
 
 @pytest.mark.parametrize(
     ("elapsed", "stage"),
-    [(0, Stage.HIGH_ALERT), (299, Stage.HIGH_ALERT), (300, Stage.KEY_METRICS),
-     (899, Stage.KEY_METRICS), (900, Stage.SETTLE), (1799, Stage.SETTLE)],
+    [
+        (0, Stage.HIGH_ALERT),
+        (299, Stage.HIGH_ALERT),
+        (300, Stage.KEY_METRICS),
+        (899, Stage.KEY_METRICS),
+        (900, Stage.SETTLE),
+        (1799, Stage.SETTLE),
+    ],
 )
 def test_monitoring_stages(elapsed: float, stage: Stage) -> None:
     assert stage_at(elapsed, 1800) is stage
@@ -196,11 +202,17 @@ def test_dora_figures() -> None:
     runs = [
         RunSummary(t0, t0 + timedelta(minutes=50), "succeeded", t0 - timedelta(minutes=10)),
         RunSummary(
-            t0 + timedelta(days=1), t0 + timedelta(days=1, minutes=20), "rolled_back",
+            t0 + timedelta(days=1),
+            t0 + timedelta(days=1, minutes=20),
+            "rolled_back",
             rollback_started=t0 + timedelta(days=1, minutes=19),
         ),
-        RunSummary(t0 + timedelta(days=2), t0 + timedelta(days=2, minutes=40), "succeeded",
-                   t0 + timedelta(days=2) - timedelta(minutes=20)),
+        RunSummary(
+            t0 + timedelta(days=2),
+            t0 + timedelta(days=2, minutes=40),
+            "succeeded",
+            t0 + timedelta(days=2) - timedelta(minutes=20),
+        ),
         RunSummary(t0 + timedelta(days=3), None, "blocked"),
     ]
     d = dora(runs)

@@ -21,10 +21,21 @@ T0 = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)
 
 def record(run_id: str = "r1") -> RunRecord:
     return RunRecord(
-        id=run_id, service="b2connect", environment="production", strategy="canary",
-        version="1a2b3c4", image="reg/b2connect:production-1a2b3c4", emergency=False,
-        params={"sandbox": True}, state={"known_good": {"revision": "7"}}, clock=T0,
-        started_at=T0, commit_at=None, finished_at=None, outcome=None, reason=None,
+        id=run_id,
+        service="b2connect",
+        environment="production",
+        strategy="canary",
+        version="1a2b3c4",
+        image="reg/b2connect:production-1a2b3c4",
+        emergency=False,
+        params={"sandbox": True},
+        state={"known_good": {"revision": "7"}},
+        clock=T0,
+        started_at=T0,
+        commit_at=None,
+        finished_at=None,
+        outcome=None,
+        reason=None,
         created_by="ana@jump",
     )
 
@@ -36,8 +47,17 @@ def test_events_round_trip_and_survive_reopen(tmp_path: Path) -> None:
     store.append_event("r1", ev.PhaseStarted(ts=T0, phase=Phase.STAGING))
     store.append_event(
         "r1",
-        ev.GateSampled(ts=T0, phase=Phase.PRODUCTION, gate="p95_ms", value=None, threshold=200,
-                       status="unknown", track="canary", reason="target down", unit="ms"),
+        ev.GateSampled(
+            ts=T0,
+            phase=Phase.PRODUCTION,
+            gate="p95_ms",
+            value=None,
+            threshold=200,
+            status="unknown",
+            track="canary",
+            reason="target down",
+            unit="ms",
+        ),
     )
     store.close()
     again = Store(path)

@@ -366,7 +366,7 @@ class SandboxCommands:
         *,
         cwd: str,
         # The port's signature: simulated seconds on the run's clock, not a real deadline.
-        timeout: float,  # noqa: ASYNC109
+        timeout: float,
         on_line: LineSink,
     ) -> CommandResult:
         """Run the simulated ``command``, streaming its output on the clock."""

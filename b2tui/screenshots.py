@@ -1,6 +1,6 @@
 """Key states of a run, on the sandbox, as SVG screenshots (``make screenshots``).
 
-``python -m b2tui.ui.screenshots DIR`` writes ``<scene>-<cols>x<rows>.svg`` for every
+``python -m b2tui.screenshots DIR`` writes ``<scene>-<cols>x<rows>.svg`` for every
 scene of :data:`SCENES` at 120×40 and 80×24. The snapshot tests open the same scenes.
 
 This module is a composition root, like the CLI: it wires the sandbox adapters to the
@@ -174,10 +174,10 @@ async def shoot(directory: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m b2tui.ui.screenshots DIR``."""
+    """``python -m b2tui.screenshots DIR``."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m b2tui.ui.screenshots DIR", file=sys.stderr)
+        print("usage: python -m b2tui.screenshots DIR", file=sys.stderr)
         return 2
     for path in asyncio.run(shoot(Path(args[0]))):
         print(path)
