@@ -168,6 +168,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 1
+    except Exception as e:  # the last guard: one line, never a traceback (state is kept)
+        if os.environ.get("B2TUI_DEBUG"):
+            raise
+        print(
+            f"b2tui: internal error: {type(e).__name__}: {e} (set B2TUI_DEBUG=1 for the"
+            " traceback; the run's state is kept)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 # --- demo and runs -------------------------------------------------------------------------

@@ -216,6 +216,10 @@ class Conductor:
         """
         now = self.clock.now()
         rid = run_id or f"r{now:%Y%m%d-%H%M%S}-{version[:7]}"
+        base, n = rid, 1
+        while self.store.get_run(rid) is not None:  # two runs of one commit in one second
+            n += 1
+            rid = f"{base}-{n}"
         strategy = self.env.strategy.value
         st = RunState(
             run_id=rid,

@@ -1,0 +1,235 @@
+"""The CLI contract, run as a user runs it: a real `b2tui` process per case."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+
+EXPECTED = {
+    "happy": ("succeeded", 0, None),
+    "prod-error-spike": ("rolled_back", 3, "production"),
+    "latency-regression": ("rolled_back", 3, "production"),
+    "metrics-outage": ("rolled_back", 3, "production"),
+    "staging-crashloop": ("aborted", 5, "staging"),
+    "late-regression": ("rolled_back", 3, "monitoring"),
+    "failing-tests": ("blocked", 4, "validate"),
+    "flapping": ("succeeded", 0, None),
+}
+
+
+def b2tui(*args: str, timeout: float = 120, **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "b2tui", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=kw.pop("cwd", ROOT),
+        **kw,
+    )
+
+
+def events(stdout: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.splitlines()]
+
+
+@pytest.mark.parametrize("strategy", ["canary", "blue-green"])
+@pytest.mark.parametrize("scenario", list(EXPECTED))
+def test_headless_demo_outcomes(tmp_path: Path, scenario: str, strategy: str) -> None:
+    res = b2tui(
+        "demo",
+        "--headless",
+        "--json",
+        "--speed",
+        "max",
+        "--scenario",
+        scenario,
+        "--strategy",
+        strategy,
+        "--state",
+        str(tmp_path / "s.db"),
+    )
+    outcome, code, where = EXPECTED[scenario]
+    evs = events(res.stdout)
+    assert res.returncode == code, res.stderr
+    for e in evs:
+        assert {"ts", "event", "phase"} <= e.keys()
+    assert evs[0]["event"] == "run_started" and evs[0]["run_id"]
+    finished = evs[-1]
+    assert finished["event"] == "run_finished" and finished["outcome"] == outcome
+    if where:
+        assert finished["phase"] == where
+    kinds = {e["event"] for e in evs}
+    assert {"phase_started", "phase_completed"} <= kinds
+    if outcome not in ("aborted", "blocked"):
+        gate = next(e for e in evs if e["event"] == "gate")
+        assert {"gate", "value", "threshold", "status"} <= gate.keys()
+    if outcome == "rolled_back":
+        rb = next(e for e in evs if e["event"] == "rollback_started")
+        assert rb["reason"] and rb["target"]["revision"]
+        assert any(e["event"] == "rollback_completed" for e in evs)
+    if scenario == "metrics-outage":
+        assert "no data" in finished["reason"]
+    traffic = [e for e in evs if e["event"] == "traffic"]
+    if scenario == "prod-error-spike" and strategy == "canary":
+        assert [t["canary_percent"] for t in traffic] == [5]
+        assert traffic[0]["achieved_percent"] == 10.0
+    if outcome in ("aborted", "blocked"):
+        assert traffic == []
+
+
+def test_killed_demo_resumes_the_same_run(tmp_path: Path) -> None:
+    state = str(tmp_path / "s.db")
+    out = tmp_path / "first.jsonl"
+    with out.open("w") as f:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "b2tui",
+                "demo",
+                "--headless",
+                "--json",
+                "--speed",
+                "200",
+                "--state",
+                state,
+            ],
+            stdout=f,
+            stderr=subprocess.PIPE,
+            cwd=ROOT,
+        )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            text = out.read_text()
+            if '"canary_percent": 5' in text and text.count('"track": "canary"') > 8:
+                break
+            assert proc.poll() is None, "demo ended before the canary"
+            time.sleep(0.1)
+        else:
+            pytest.fail("the demo never reached the canary")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    first = events(out.read_text().rsplit("\n", 1)[0])  # the last line may be cut
+    run_id = first[0]["run_id"]
+    assert not any(e["event"] == "run_finished" for e in first)
+
+    res = b2tui("demo", "--headless", "--json", "--speed", "max", "--state", state)
+    assert res.returncode == 0, res.stderr
+    second = events(res.stdout)
+    assert second[0]["event"] == "run_resumed" and second[0]["run_id"] == run_id
+    assert not any(e["event"] == "run_started" for e in second)
+    assert second[-1]["event"] == "run_finished" and second[-1]["outcome"] == "succeeded"
+    # It continued: no second 5 % step, and the 50 % step came after the original hold.
+    percents = [e["canary_percent"] for e in second if e["event"] == "traffic"]
+    assert percents == [50, 100]
+    hold = [e for e in first if e["event"] == "hold"][-1]
+    fifty = next(e for e in second if e["event"] == "traffic")
+    assert fifty["ts"] >= hold["until"]
+    hist = json.loads(b2tui("history", "--json", "--state", state).stdout)
+    assert [r["run_id"] for r in hist["runs"]] == [run_id]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["demo", "--headless", "--scenario", "nope"], "unknown scenario 'nope'; choose one of"),
+        (["demo", "--headless", "--speed", "fast"], "bad --speed 'fast'"),
+        (["demo", "--headless", "--speed", "-3"], "bad --speed '-3'"),
+        (["demo", "--speed", "max"], "--speed max needs --headless"),
+        (["demo", "--seed", "x"], "bad --seed 'x'"),
+        (["demo", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["history", "--state", "/proc/nope/s.db"], "cannot create state directory"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args: list[str], needle: str) -> None:
+    res = b2tui(*args)
+    assert res.returncode == 2
+    assert res.stdout == ""
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_check_config_and_init(tmp_path: Path) -> None:
+    res = b2tui("init", str(tmp_path / "b2tui.toml"))
+    assert res.returncode == 0
+    ok = b2tui("check-config", str(tmp_path / "b2tui.toml"))
+    assert ok.returncode == 0 and "ok" in ok.stdout
+    again = b2tui("init", str(tmp_path / "b2tui.toml"))
+    assert again.returncode == 2 and "--force" in again.stderr
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[service]\nname = "b2connect\n')
+    res = b2tui("check-config", str(broken))
+    assert res.returncode == 2
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert res.stderr.startswith(f"{broken}:2: not valid TOML")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        (tmp_path / "b2tui.toml").read_text().replace("p95_max_ms = 200", "p95_max_ms = -5")
+    )
+    res = b2tui("check-config", str(bad))
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert any(":" in ln and "gates.p95_max_ms: must not be negative" in ln for ln in lines)
+    missing = b2tui("check-config", str(tmp_path / "absent.toml"))
+    assert missing.returncode == 2 and "file not found" in missing.stderr
+
+
+def test_history_reports_dora_figures(tmp_path: Path) -> None:
+    state = str(tmp_path / "s.db")
+    for scenario in ("happy", "prod-error-spike", "happy"):
+        b2tui("demo", "--headless", "--speed", "max", "--scenario", scenario, "--state", state)
+    res = b2tui("history", "--json", "--state", state)
+    data = json.loads(res.stdout)
+    assert [r["outcome"] for r in data["runs"]] == ["succeeded", "rolled_back", "succeeded"][::-1]
+    assert data["dora"]["deployments"] == 3
+    assert data["dora"]["change_failure_rate"] == pytest.approx(1 / 3)
+    assert data["dora"]["time_to_restore_s"] > 0
+    text = b2tui("history", "--state", state).stdout
+    assert "change failure rate   33%" in text
+
+
+def test_sigterm_keeps_state(tmp_path: Path) -> None:
+    state = str(tmp_path / "s.db")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "b2tui",
+            "demo",
+            "--headless",
+            "--json",
+            "--speed",
+            "50",
+            "--state",
+            state,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ},
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if '"phase": "staging"' in line:
+            break
+    proc.terminate()
+    proc.wait(10)
+    res = b2tui("demo", "--headless", "--json", "--speed", "max", "--state", state)
+    assert res.returncode == 0
+    assert events(res.stdout)[0]["event"] == "run_resumed"
