@@ -112,7 +112,9 @@ class PrometheusSettings:
     headers: dict[str, str] = field(default_factory=dict)
     timeout: float = 10.0
     error_rate: str = (
-        'sum(rate(http_requests_total{status=~"5..",$selector}[1m]))'
+        # `or vector(0)`: a service that never answered 5xx has no such series at all,
+        # which would read as "no data" forever instead of 0 %.
+        '(sum(rate(http_requests_total{status=~"5..",$selector}[1m])) or vector(0))'
         " / sum(rate(http_requests_total{$selector}[1m]))"
     )
     p95_seconds: str = (

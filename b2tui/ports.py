@@ -1,7 +1,7 @@
 """The ports the engine drives a run through. Adapters implement them.
 
 Every method is ``async``: adapters with blocking clients (kubernetes, docker,
-prometheus-api-client) run them in threads (``asyncio.to_thread``) so the event loop
+…) run them in threads (``asyncio.to_thread``) so the event loop
 never blocks. Failures are raised as :class:`SourceError` (or :class:`StepFailed` for a
 step of the workflow) with a message fit for one line on the screen — never a secret.
 """

@@ -928,7 +928,11 @@ class KubeCluster:
         return str(colour)
 
     async def check_target(self, env: EnvironmentSettings) -> list[str]:
-        """Problems with the target: context, API server, namespace, Deployment, Service."""
+        """Problems with the target: context, API server, namespace, Deployment, Service.
+
+        For an environment with ``manifests`` only the context, the API server and (when
+        readable) the namespace are checked: the manifests create the rest.
+        """
         return await asyncio.to_thread(self._check_target, env)
 
     def _check_target(self, env: EnvironmentSettings) -> list[str]:
@@ -948,6 +952,10 @@ class KubeCluster:
         except KubeApiError as e:
             if e.status != 403:  # a namespaced Role cannot read namespaces: not a problem
                 problems.append(str(e))
+        if env.manifests:
+            # The environment's manifests create its Deployment and Service when the run
+            # applies them (after this check): their absence now is not a problem.
+            return problems
         wanted: list[tuple[_Op, Callable[..., Any], tuple[Any, ...]]] = []
         if env.strategy is Strategy.BLUE_GREEN:
             try:

@@ -103,7 +103,14 @@ def judge_sample(specs: list[GateSpec], readings: dict[str, Reading]) -> list[Ga
     ]
     if not guard_failed:
         return results
-    why = f"traffic below minimum ({guard_failed[0].gate})"
+    guard = guard_failed[0]
+    # A guard without a value keeps its own reason ("target down", "no series yet"); one
+    # with a value is simply below the minimum.
+    if guard.status is GateStatus.UNKNOWN and guard.reason:
+        why = guard.reason
+    else:
+        shown = format_value(guard.value, guard.unit)
+        why = f"traffic below minimum ({guard.gate} {shown} < {guard.threshold:g})"
     out = []
     for s, r in zip(specs, results, strict=True):
         if s.traffic_guard:

@@ -221,3 +221,21 @@ def test_dora_figures() -> None:
     assert d.lead_time_s == pytest.approx(60 * 60)
     assert d.time_to_restore_s == pytest.approx(60)
     assert d.per_week is not None and d.per_week > 0
+
+
+def test_a_guard_without_data_keeps_its_own_reason() -> None:
+    specs = [
+        GateSpec("error_rate", 0.001, unit="%"),
+        GateSpec("request_rate", 1.0, Comparison.MIN, "req/s", traffic_guard=True),
+    ]
+    down = judge_sample(
+        specs,
+        {
+            "error_rate": Reading("error_rate", 0.0),
+            "request_rate": Reading("request_rate", None, "target down: 1 of 1"),
+        },
+    )
+    assert [(r.status, r.reason) for r in down] == [
+        (GateStatus.UNKNOWN, "target down: 1 of 1"),
+        (GateStatus.UNKNOWN, "target down: 1 of 1"),
+    ]

@@ -1,0 +1,654 @@
+"""``b2tui run --headless --json`` end to end, as a subprocess, against real services.
+
+Nothing here is faked at the client level: the run goes through the real adapters
+(``build_ports``) to
+
+* the test Kubernetes API server (``tests.kubeapi.KubeApiServer``) through the official
+  client, with production seeded from ``tests/fixtures/production.yaml`` and
+  ``bluegreen.yaml`` and staging created by the run's own server-side apply of
+  ``tests/fixtures/staging.yaml``;
+* a real ``dockerd`` and ``docker-registry`` (build from a ``FROM scratch`` context, push);
+* a real Prometheus scraping three ``prometheus_client`` apps (staging, ``prod`` with a
+  ``stable`` and a ``canary`` track, ``prod-bg``), whose error ratios the tests change;
+* an HTTP recorder standing in for the smoke target and the Slack webhooks;
+* real git (readiness) and real shell commands (validate, smoke).
+
+Durations are shortened in each test's ``b2tui.toml`` so one run takes ~20–40 s of real
+time. The services are module-scoped; the cluster state carries over between tests, so
+every assertion about "before" uses what the run itself recorded (``run_started``'s
+``known_good``), never a fixture constant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from b2tui.adapters.store import Store
+from tests.kubeapi import KubeApiServer
+from tests.support.docker_services import (
+    DockerEngine,
+    Registry,
+    dockerd,  # noqa: F401  (fixture)
+    registry,  # noqa: F401  (fixture)
+)
+from tests.support.http_recorder import HttpRecorder, Reply
+from tests.support.metrics_app import MetricsApp
+from tests.support.prom import (
+    FAST_ERROR_RATE,
+    FAST_P95,
+    FAST_REQUEST_RATE,
+    PromServer,
+    ScrapeTarget,
+    start_prometheus,
+)
+from tests.support.services import free_port, require_binary
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
+RUN_TIMEOUT = 150.0
+"""Seconds one ``b2tui run`` may take before the test kills it (a run takes ~20–40 s)."""
+
+OPERATOR = "e2e-operator"
+"""``B2TUI_USER`` of the subprocess: autopilot must sign the manual items as this user."""
+HOOK_SECRET = "s3cr3tXYZ"
+DEPLOY_HOOK_PATH = f"/services/T0/B0/{HOOK_SECRET}"
+INCIDENT_HOOK_PATH = f"/services/T0/B1/{HOOK_SECRET}"
+
+PHASES = ["readiness", "validate", "staging", "smoke", "production", "monitoring"]
+
+
+# --- the rig -----------------------------------------------------------------------------
+
+
+@dataclass
+class Rig:
+    """The module's running services."""
+
+    api: KubeApiServer
+    kubeconfig: Path
+    docker: DockerEngine
+    registry: Registry
+    prom: PromServer
+    staging_app: MetricsApp
+    prod_app: MetricsApp
+    bg_app: MetricsApp
+
+    def deployment(self, ns: str, name: str) -> dict[str, Any]:
+        obj = self.api.get_object(f"/apis/apps/v1/namespaces/{ns}/deployments/{name}")
+        assert obj is not None, f"deployment {ns}/{name} does not exist"
+        return obj
+
+    def image(self, ns: str, name: str) -> str:
+        spec = self.deployment(ns, name)["spec"]
+        return str(spec["template"]["spec"]["containers"][0]["image"])
+
+    def replicas(self, ns: str, name: str) -> int:
+        return int(self.deployment(ns, name)["spec"]["replicas"])
+
+    def tags(self, repo: str = "b2connect") -> list[str]:
+        body = httpx.get(f"{self.registry.url}/v2/{repo}/tags/list", timeout=5).json()
+        return list(body.get("tags") or [])
+
+
+def _healthy(app: MetricsApp) -> None:
+    for track in list(app._tracks):
+        app.set_track(track, rate=50.0, error_ratio=0.0, latency=0.04)
+
+
+@pytest.fixture(scope="module")
+def rig(
+    dockerd: DockerEngine,  # noqa: F811
+    registry: Registry,  # noqa: F811
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Rig]:
+    """Kube API server, dockerd + registry, Prometheus scraping three metrics apps."""
+    require_binary("git", "git")
+    work = tmp_path_factory.mktemp("real-run")
+    apps = [
+        MetricsApp("web", namespace="staging", tracks=("stable",)).start(),
+        MetricsApp("web", namespace="prod", tracks=("stable", "canary")).start(),
+        MetricsApp("web", namespace="prod-bg", tracks=("stable",)).start(),
+    ]
+    prom: PromServer | None = None
+    api = KubeApiServer(ready_delay=0.2).start()
+    try:
+        api.apply_yaml((FIXTURES / "production.yaml").read_text())
+        api.apply_yaml((FIXTURES / "bluegreen.yaml").read_text())
+        # Only the namespace: the run's own apply creates the staging Deployment/Service.
+        api.apply_yaml("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: staging\n")
+        kubeconfig = api.write_kubeconfig(work / "kubeconfig", context="test")
+        prom = start_prometheus(
+            [ScrapeTarget(a.target, a.app, a.namespace) for a in apps], work / "prometheus"
+        )
+        yield Rig(api, kubeconfig, dockerd, registry, prom, *apps)
+    finally:
+        if prom is not None:
+            prom.stop()
+        api.stop()
+        for a in apps:
+            a.stop()
+
+
+@pytest.fixture
+def recorder() -> Iterator[HttpRecorder]:
+    """Smoke target and Slack webhooks of one test."""
+    with HttpRecorder() as rec:
+        rec.route("GET", "/healthz", Reply(200, "ok"))
+        rec.route("POST", DEPLOY_HOOK_PATH, Reply(200, "ok"))
+        rec.route("POST", INCIDENT_HOOK_PATH, Reply(200, "ok"))
+        yield rec
+
+
+@pytest.fixture
+def healthy_metrics(rig: Rig) -> Iterator[None]:
+    """Every metrics app healthy before and after the test."""
+    for app in (rig.staging_app, rig.prod_app, rig.bg_app):
+        _healthy(app)
+    yield
+    for app in (rig.staging_app, rig.prod_app, rig.bg_app):
+        _healthy(app)
+
+
+# --- per-test workspace and config -------------------------------------------------------
+
+
+@dataclass
+class Workspace:
+    """One test's config, git repo, docker context, changelog and state."""
+
+    root: Path
+    config: Path
+    state: Path
+    changelog: Path
+    env: dict[str, str]
+
+
+def _git_repo(path: Path) -> None:
+    path.mkdir()
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+    (path / "README.md").write_text("b2connect\n")
+    for argv in (["init", "-q", "-b", "main"], ["add", "README.md"], ["commit", "-q", "-m", "x"]):
+        subprocess.run(["git", "-C", str(path), *argv], check=True, env=env)
+
+
+def _toml_str(value: str) -> str:
+    return json.dumps(value)  # a JSON string is a valid TOML basic string
+
+
+def make_workspace(
+    root: Path, rig: Rig, rec: HttpRecorder, *, blue_green: bool = False
+) -> Workspace:
+    """Write ``b2tui.toml`` (short durations) and everything it points at under ``root``."""
+    repo = root / "repo"
+    _git_repo(repo)
+    ctx = root / "ctx"
+    ctx.mkdir()
+    (ctx / "hello.txt").write_text("hello from b2tui\n")
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /\n")
+    changelog = root / "CHANGELOG.md"
+    if blue_green:
+        production = f"""
+[environments.production]
+context = "test"
+namespace = "prod-bg"
+deployment = "web"
+service = "web"
+selector = 'namespace="prod-bg",app="web"'
+strategy = "blue-green"
+canary_steps = [{{ weight = 100, hold = "3s" }}]
+monitoring_window = "8s"
+rollout_timeout = "30s"
+"""
+    else:
+        production = """
+[environments.production]
+context = "test"
+namespace = "prod"
+deployment = "web"
+service = "web"
+selector = 'namespace="prod",app="web"'
+strategy = "canary"
+traffic = "replicas"
+canary_steps = [{ weight = 25, hold = "3s" }, { weight = 50, hold = "3s" }, { weight = 100 }]
+monitoring_window = "8s"
+rollout_timeout = "30s"
+"""
+    text = f"""
+[service]
+name = "b2connect"
+image = {_toml_str(f"{rig.registry.host}/b2connect")}
+repo = {_toml_str(str(repo))}
+
+[commands]
+pull = "true"
+test = "echo 412 passed"
+build = "true"
+smoke = "true"
+timeout = "30s"
+
+[docker]
+host = {_toml_str(rig.docker.url)}
+context = {_toml_str(str(ctx))}
+
+[prometheus]
+url = {_toml_str(rig.prom.url)}
+error_rate = {_toml_str(FAST_ERROR_RATE)}
+p95_seconds = {_toml_str(FAST_P95)}
+request_rate = {_toml_str(FAST_REQUEST_RATE)}
+timeout = "5s"
+
+[gates]
+poll = "1s"
+no_data_timeout = "20s"
+consecutive_failures = 3
+
+[smoke]
+log_patterns = ["(?i)exception", "(?i)panic:"]
+stable_for = "2s"
+
+[[smoke.http]]
+url = {_toml_str(f"{rec.url}/healthz")}
+expect_status = 200
+
+[environments.staging]
+context = "test"
+namespace = "staging"
+deployment = "web"
+service = "web"
+manifests = [{_toml_str(str(FIXTURES / "staging.yaml"))}]
+selector = 'namespace="staging",app="web"'
+rollout_timeout = "30s"
+{production}
+[notify]
+deployments_webhook = "env:B2_DEPLOY_HOOK"
+incident_webhook = "env:B2_INCIDENT_HOOK"
+changelog = {_toml_str(str(changelog))}
+"""
+    config = root / "b2tui.toml"
+    config.write_text(text)
+    docker_config = root / "docker-config"
+    docker_config.mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(root),
+        "KUBECONFIG": str(rig.kubeconfig),
+        "DOCKER_CONFIG": str(docker_config),
+        "B2TUI_USER": OPERATOR,
+        "B2_DEPLOY_HOOK": f"{rec.url}{DEPLOY_HOOK_PATH}",
+        "B2_INCIDENT_HOOK": f"{rec.url}{INCIDENT_HOOK_PATH}",
+        "PYTHONPATH": str(ROOT),
+        "NO_COLOR": "1",
+    }
+    return Workspace(root, config, root / "state.db", changelog, env)
+
+
+# --- running b2tui -----------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """A finished ``b2tui`` process."""
+
+    code: int
+    stdout: str
+    stderr: str
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["event"] == kind]
+
+    def one(self, kind: str) -> dict[str, Any]:
+        found = self.of(kind)
+        assert len(found) == 1, f"expected one {kind} event, got {len(found)}\n{self.tail()}"
+        return found[0]
+
+    def tail(self, n: int = 25) -> str:
+        lines = self.stdout.splitlines()[-n:]
+        return "stdout tail:\n" + "\n".join(lines) + "\nstderr:\n" + self.stderr[-3000:]
+
+
+def b2tui(
+    args: list[str],
+    ws: Workspace,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = RUN_TIMEOUT,
+    on_event: Callable[[dict[str, Any]], None] | None = None,
+) -> Result:
+    """Run ``python -m b2tui ARGS`` in ``ws``; stream stdout so ``on_event`` sees each JSON
+    event as it is printed (the test reacts to the run, as the world would)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "b2tui", *args],
+        cwd=ws.root,
+        env=env or ws.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str | None] = queue.Queue()
+    err: list[str] = []
+
+    def pump_out() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    def pump_err() -> None:
+        assert proc.stderr is not None
+        err.append(proc.stderr.read())
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (pump_out, pump_err)]
+    for t in threads:
+        t.start()
+    out: list[str] = []
+    events: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            proc.kill()
+            proc.wait()
+            for t in threads:
+                t.join(timeout=5)
+            pytest.fail(
+                f"b2tui {' '.join(args[:1])} still running after {timeout:.0f}s; stdout tail:\n"
+                + "".join(out[-25:])
+                + "\nstderr:\n"
+                + "".join(err)[-3000:],
+                pytrace=False,
+            )
+        if line is None:
+            break
+        out.append(line)
+        if line.startswith("{"):
+            event = json.loads(line)
+            if "event" in event:
+                events.append(event)
+                if on_event is not None:
+                    on_event(event)
+    code = proc.wait(timeout=30)
+    for t in threads:
+        t.join(timeout=5)
+    return Result(code, "".join(out), "".join(err), events)
+
+
+def real_run(ws: Workspace, sha: str, **kw: Any) -> Result:
+    return b2tui(
+        [
+            "run",
+            "--config",
+            str(ws.config),
+            "--headless",
+            "--json",
+            "--state",
+            str(ws.state),
+            "--version-sha",
+            sha,
+        ],
+        ws,
+        **kw,
+    )
+
+
+def phase_order(res: Result) -> list[str]:
+    return [e["phase"] for e in res.of("phase_started")]
+
+
+def assert_autopilot_signed(res: Result, ws: Workspace) -> None:
+    """Manual readiness and smoke items were signed by the running user, in events and DB."""
+    signer = f"{OPERATOR}@{socket.gethostname()}"
+    manual = {
+        e["item"]: e["by"] for e in res.of("check") if e["manual"] and e["state"] == "passed"
+    }
+    for key in ("review_approved", "docs_updated", "rollback_plan"):
+        assert manual.get(key) == signer, f"{key}: {manual.get(key)!r}\n{res.tail()}"
+    assert any(e["group"] == "smoke" for e in res.of("check") if e["manual"] and e["by"])
+    store = Store(ws.state)
+    try:
+        signed = store.signoffs(res.one("run_started")["run_id"])
+    finally:
+        store.close()
+    assert {k for k, (user, _) in signed.items() if user == signer} >= {
+        "review_approved",
+        "docs_updated",
+        "rollback_plan",
+    }, signed
+
+
+def reset_canary_on_rollback(app: MetricsApp, track: str) -> Callable[[dict[str, Any]], None]:
+    """When the rollback starts the bad pods go away, and with them their errors."""
+
+    def react(event: dict[str, Any]) -> None:
+        if event["event"] == "rollback_started":
+            app.set_track(track, error_ratio=0.0)
+
+    return react
+
+
+# --- case 1: canary to 100 % -------------------------------------------------------------
+
+
+def test_canary_run_succeeds_end_to_end(
+    rig: Rig, recorder: HttpRecorder, healthy_metrics: None, tmp_path: Path
+) -> None:
+    ws = make_workspace(tmp_path, rig, recorder)
+    sha = "1a2b3c4d5e6f"
+    res = real_run(ws, sha)
+
+    assert res.code == 0, res.tail()
+    finished = res.one("run_finished")
+    assert finished["outcome"] == "succeeded", res.tail()
+    assert phase_order(res) == PHASES
+    assert [e["phase"] for e in res.of("phase_completed")] == PHASES
+    assert_autopilot_signed(res, ws)
+    cmds = {e["name"]: e["exit_code"] for e in res.of("command_finished")}
+    assert cmds == {"pull": 0, "test": 0, "build": 0, "smoke": 0}
+    assert any(e["line"] == "412 passed" for e in res.of("log") if e["source"] == "test")
+
+    # Traffic 25 → 50 → 100 %, achieved from the replica ratio of 4 stable replicas.
+    traffic = [(e["canary_percent"], e["achieved_percent"], e["detail"]) for e in res.of("traffic")]
+    assert traffic == [
+        (25, 25.0, "1/4 replicas"),
+        (50, 50.0, "2/4 replicas"),
+        (100, 100.0, "4/4 replicas"),
+    ], res.tail()
+
+    short = sha[:7]
+    staging_tag, prod_tag = f"staging-{short}", f"production-{short}"
+    assert {staging_tag, prod_tag} <= set(rig.tags())
+    repo = f"{rig.registry.host}/b2connect"
+    assert rig.image("staging", "web") == f"{repo}:{staging_tag}"
+    assert rig.image("prod", "web") == f"{repo}:{prod_tag}"
+    assert rig.replicas("prod", "web") == 4
+    assert rig.replicas("prod", "web-canary") == 0
+
+    hooks = recorder.requests_to(DEPLOY_HOOK_PATH, "POST")
+    assert len(hooks) == 1
+    assert isinstance(hooks[0].json.get("blocks"), list) and hooks[0].json["blocks"]
+    assert short in json.dumps(hooks[0].json)
+    assert recorder.requests_to(INCIDENT_HOOK_PATH) == []
+    assert recorder.requests_to("/healthz", "GET")
+    assert f"## [{short}]" in ws.changelog.read_text()
+    assert HOOK_SECRET not in res.stdout + res.stderr
+
+
+# --- case 2: errors in the canary --------------------------------------------------------
+
+
+@dataclass
+class RolledBack:
+    """Case 2's run, shared with case 4 (status/rollback read the state it left)."""
+
+    ws: Workspace
+    result: Result
+    recorder: HttpRecorder
+    known_good: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def rolled_back(rig: Rig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RolledBack]:
+    """A canary run whose canary answers 5 % errors: the engine must roll it back."""
+    for app in (rig.staging_app, rig.prod_app, rig.bg_app):
+        _healthy(app)
+    rig.prod_app.set_track("canary", error_ratio=0.05)
+    with HttpRecorder() as rec:
+        rec.route("GET", "/healthz", Reply(200, "ok"))
+        rec.route("POST", DEPLOY_HOOK_PATH, Reply(200, "ok"))
+        rec.route("POST", INCIDENT_HOOK_PATH, Reply(200, "ok"))
+        try:
+            ws = make_workspace(tmp_path_factory.mktemp("rolled-back"), rig, rec)
+            res = real_run(ws, "bad0c0de99", on_event=reset_canary_on_rollback(rig.prod_app, "canary"))
+        finally:
+            _healthy(rig.prod_app)
+        known_good = res.one("run_started")["known_good"]
+        yield RolledBack(ws, res, rec, known_good)
+
+
+def test_canary_errors_roll_back_end_to_end(rig: Rig, rolled_back: RolledBack) -> None:
+    res, ws, rec = rolled_back.result, rolled_back.ws, rolled_back.recorder
+
+    assert res.code == 3, res.tail()
+    finished = res.one("run_finished")
+    assert (finished["outcome"], finished["phase"]) == ("rolled_back", "production"), res.tail()
+    started = res.one("rollback_started")
+    assert started["phase"] == "production"
+    assert started["by"] == "engine"
+    assert "error_rate" in started["reason"], started
+    assert started["target"] == rolled_back.known_good
+    assert phase_order(res) == PHASES[:5]
+    assert res.of("traffic")[0]["canary_percent"] == 25
+    assert res.one("rollback_completed")["changed"] is True
+
+    kg = rolled_back.known_good
+    assert rig.image("prod", "web") == kg["image"]
+    assert rig.replicas("prod", "web") == kg["replicas"]
+    assert rig.replicas("prod", "web-canary") == 0
+    current = rig.deployment("prod", "web")
+    assert current["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == kg["revision"]
+    assert "bad0c0d" not in rig.image("prod", "web")
+
+    assert len(rec.requests_to(INCIDENT_HOOK_PATH, "POST")) == 1
+    assert rec.requests_to(DEPLOY_HOOK_PATH) == []
+    incident = json.dumps(rec.requests_to(INCIDENT_HOOK_PATH)[0].json)
+    assert "error_rate" in incident
+
+    # The webhook URLs live only in the process environment: nowhere in what it wrote.
+    written = {
+        "stdout": res.stdout.encode(),
+        "stderr": res.stderr.encode(),
+        "state db": b"".join(p.read_bytes() for p in ws.root.glob("state.db*")),
+        "changelog": ws.changelog.read_bytes() if ws.changelog.exists() else b"",
+    }
+    for where, data in written.items():
+        assert HOOK_SECRET.encode() not in data, f"webhook secret leaked into {where}"
+    assert written["state db"], "no state database written"
+
+
+# --- case 3: blue-green ------------------------------------------------------------------
+
+
+def test_blue_green_switches_then_rolls_back(
+    rig: Rig, recorder: HttpRecorder, healthy_metrics: None, tmp_path: Path
+) -> None:
+    def selector() -> dict[str, str]:
+        svc = rig.api.get_object("/api/v1/namespaces/prod-bg/services/web")
+        assert svc is not None
+        return dict(svc["spec"]["selector"])
+
+    ws = make_workspace(tmp_path / "first", rig, recorder, blue_green=True)
+    first = real_run(ws, "0b1e0001")
+    assert first.code == 0, first.tail()
+    assert first.one("run_finished")["outcome"] == "succeeded"
+    old = first.one("run_started")["known_good"]["colour"]
+    new = "green" if old == "blue" else "blue"
+    assert [e["canary_percent"] for e in first.of("traffic")] == [100]
+    assert selector()["color"] == new
+    assert rig.image("prod-bg", f"web-{new}").endswith(":production-0b1e000")
+    assert rig.replicas("prod-bg", f"web-{new}") == 3
+    assert rig.replicas("prod-bg", f"web-{old}") == 0
+    assert len(recorder.requests_to(DEPLOY_HOOK_PATH, "POST")) == 1
+
+    # Second run: the freshly switched colour answers 5 % errors.
+    rig.bg_app.set_track("stable", error_ratio=0.05)
+    ws2 = make_workspace(tmp_path / "second", rig, recorder, blue_green=True)
+    second = real_run(ws2, "0b1e0002", on_event=reset_canary_on_rollback(rig.bg_app, "stable"))
+    assert second.code == 3, second.tail()
+    assert second.one("run_finished")["outcome"] == "rolled_back"
+    assert "error_rate" in second.one("rollback_started")["reason"]
+    assert second.one("run_started")["known_good"]["colour"] == new
+    assert [e["canary_percent"] for e in second.of("traffic")] == [100]
+    assert selector()["color"] == new, "selector not back on the known-good colour"
+    assert rig.image("prod-bg", f"web-{new}").endswith(":production-0b1e000")
+    assert rig.replicas("prod-bg", f"web-{new}") == 3
+    assert len(recorder.requests_to(INCIDENT_HOOK_PATH, "POST")) == 1
+
+
+# --- case 4: status and rollback commands ------------------------------------------------
+
+
+def test_status_and_idempotent_rollback(rig: Rig, rolled_back: RolledBack) -> None:
+    ws = rolled_back.ws
+    kg = rolled_back.known_good
+    base = ["--config", str(ws.config), "--env", "production"]
+
+    status = b2tui(["status", *base, "--json"], ws, timeout=60)
+    assert status.code == 0, status.tail()
+    doc = json.loads(status.stdout)
+    deployments = {d["name"]: d for d in doc["deployments"]}
+    assert deployments["web"]["image"] == kg["image"]
+    assert deployments["web"]["ready"] == deployments["web"]["desired"] == kg["replicas"]
+    assert deployments.get("web-canary", {"desired": 0})["desired"] == 0
+    assert {p["image"] for p in doc["pods"] if p["ready"]} == {kg["image"]}
+    assert doc["rollback_target"]["image"] == kg["image"]
+    assert doc["rollback_target"]["revision"] == kg["revision"]
+
+    rb = b2tui(["rollback", *base, "--json", "--state", str(ws.state)], ws, timeout=60)
+    assert rb.code == 0, rb.tail()
+    out = json.loads(rb.stdout)
+    assert out["recorded_target"] is True
+    assert out["changed"] is False, out
+    assert out["target"]["image"] == kg["image"]
+    assert rig.image("prod", "web") == kg["image"]
+    assert rig.replicas("prod", "web-canary") == 0
+
+    # The API server unreachable: one line on stderr, no traceback, non-zero exit.
+    dead = ws.root / "dead-kubeconfig"
+    port = free_port()
+    dead.write_text(rig.kubeconfig.read_text().replace(rig.api.url, f"http://127.0.0.1:{port}"))
+    env = {**ws.env, "KUBECONFIG": str(dead)}
+    for argv in (
+        ["status", *base, "--json"],
+        ["rollback", *base, "--state", str(ws.state)],
+    ):
+        res = b2tui(argv, ws, env=env, timeout=60)
+        assert res.code != 0, res.tail()
+        lines = res.stderr.splitlines()
+        assert len(lines) == 1, res.stderr
+        assert "Traceback" not in res.stderr
+        assert f"127.0.0.1:{port}" in lines[0], lines[0]
+        assert res.stdout == ""
