@@ -164,6 +164,8 @@ class GateSampled(Event):
     """``canary``, ``stable`` or None for the whole service."""
     reason: str = ""
     unit: str = ""
+    environment: str = ""
+    """Environment sampled (``staging`` during smoke, else production)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -111,6 +111,11 @@ def apply(view: RunView, e: ev.Event) -> RunView:
             if e.phase is not None:
                 view.phase = e.phase
                 view.phase_started[e.phase] = e.ts
+                if e.phase is Phase.PRODUCTION:
+                    # Whole-service samples so far were staging's; production starts afresh.
+                    for key in [k for k in view.gates if k[0] is None]:
+                        view.gates.pop(key, None)
+                        view.history.pop(key, None)
                 view.hold_until = None
                 view.timeline.append(TimelineEntry(e.ts, f"{e.phase.value} started", "phase"))
         case ev.PhaseCompleted():

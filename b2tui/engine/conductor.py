@@ -880,6 +880,7 @@ class Conductor:
                     track=track,
                     reason=r.reason,
                     unit=r.unit,
+                    environment=env.name,
                 )
             )
         if decide:

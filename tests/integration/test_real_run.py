@@ -201,6 +201,7 @@ def make_workspace(
     root: Path, rig: Rig, rec: HttpRecorder, *, blue_green: bool = False
 ) -> Workspace:
     """Write ``b2tui.toml`` (short durations) and everything it points at under ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
     repo = root / "repo"
     _git_repo(repo)
     ctx = root / "ctx"
@@ -385,16 +386,24 @@ def b2tui(
         if line is None:
             break
         out.append(line)
-        if line.startswith("{"):
-            event = json.loads(line)
-            if "event" in event:
-                events.append(event)
-                if on_event is not None:
-                    on_event(event)
+        # ``status --json`` pretty-prints one document; only a run prints JSON lines.
+        event = _json_line(line)
+        if event is not None and "event" in event:
+            events.append(event)
+            if on_event is not None:
+                on_event(event)
     code = proc.wait(timeout=30)
     for t in threads:
         t.join(timeout=5)
     return Result(code, "".join(out), "".join(err), events)
+
+
+def _json_line(line: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def real_run(ws: Workspace, sha: str, **kw: Any) -> Result:
