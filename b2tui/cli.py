@@ -243,7 +243,7 @@ async def _demo(args: argparse.Namespace, store: Any, speed: float | None, headl
         params = dict(rec.params)
         lease = store.lease(rec.id)
         if lease is not None and not _lease_free(lease):
-            return await _watch(Watcher(store, rec.id), args, headless, lease.owner)
+            return await _watch_sandbox(store, rec.id, params, args, headless, lease.owner)
     strategy = Strategy(params["strategy"])
     prod = dataclasses.replace(settings.environment("production"), strategy=strategy)
     settings = dataclasses.replace(
@@ -333,20 +333,67 @@ def _lease_free(lease: Any) -> bool:
     return lease.host == socket.gethostname() and not _pid_alive(lease.pid)
 
 
-async def _watch(watcher: Any, args: argparse.Namespace, headless: bool, holder: str) -> int:
+async def _watch(
+    watcher: Any,
+    args: argparse.Namespace,
+    headless: bool,
+    holder: str,
+    *,
+    settings: Settings | None = None,
+    pods: Callable[[], Any] | None = None,
+) -> int:
+    """Follow a run another process drives: printed events, or a read-only control room."""
     print(f"b2tui: watching — run {watcher.run_id} is driven by {holder}", file=sys.stderr)
     if headless:
         printer = _Printer(sys.stdout, args.json)
         watcher.subscribe(printer)
         await watcher.follow()
     else:
-        from b2tui.engine.clock import WallClock
         from b2tui.ui.app import make_app
 
-        settings = sandbox_settings()
-        app = make_app(settings, watcher, clock=WallClock(), runner=watcher.follow)
+        app = make_app(
+            settings or sandbox_settings(),
+            watcher,
+            clock=watcher.clock,
+            pods=pods,
+            runner=watcher.follow,
+        )
         await app.run_async()
     return watcher.view.outcome.exit_code if watcher.view.outcome else 0
+
+
+async def _watch_sandbox(
+    store: Any,
+    run_id: str,
+    params: dict[str, Any],
+    args: argparse.Namespace,
+    headless: bool,
+    holder: str,
+) -> int:
+    """Watch a sandbox run: its pods come from the world snapshot the driver keeps saving."""
+    from b2tui.adapters.sandbox import build_sandbox
+    from b2tui.engine.watch import Watcher
+
+    watcher = Watcher(store, run_id)
+    settings = sandbox_settings()
+    strategy = Strategy(params["strategy"])
+    sandbox = build_sandbox(
+        params["scenario"], int(params["seed"]), watcher.clock, settings, strategy
+    )
+
+    async def pods() -> Any:
+        snap = store.get_blob(run_id, "sandbox")
+        if snap:
+            sandbox.restore(snap)
+        phase = watcher.view.phase
+        env = (
+            "staging"
+            if phase is not None and phase.value in ("validate", "staging", "smoke")
+            else "production"
+        )
+        return await sandbox.ports.cluster.pods(settings.environment(env))
+
+    return await _watch(watcher, args, headless, holder, settings=settings, pods=pods)
 
 
 def _exit_on_sigterm() -> None:
@@ -405,7 +452,15 @@ async def _real_run(args: argparse.Namespace, settings: Settings, store: Any, *,
     if rec is not None:
         lease = store.lease(rec.id)
         if lease is not None and not _lease_free(lease):
-            return await _watch(Watcher(store, rec.id), args, headless, lease.owner)
+            watcher = Watcher(store, rec.id)
+            return await _watch(
+                watcher,
+                args,
+                headless,
+                lease.owner,
+                settings=settings,
+                pods=lambda: ports.cluster.pods(settings.environment(args.env)),
+            )
         conductor.resume(rec.id)
     else:
         sha, commit_at = await git_head(settings.service.repo)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from b2tui.domain import events as ev
 from b2tui.domain.view import RunView, apply
@@ -37,7 +39,14 @@ class Watcher:
         self.view = RunView()
         self._last = 0
         self._subscribers: list[Callable[[ev.Event], None]] = []
+        self._clock = _FollowClock(self.view)
         self._catch_up()
+
+    @property
+    def clock(self) -> _FollowClock:
+        """The run's clock as this watcher knows it: the newest event's time, moving on
+        in real time until the next event arrives."""
+        return self._clock
 
     @property
     def driver(self) -> str:
@@ -60,6 +69,8 @@ class Watcher:
             self._last = event_id
             apply(self.view, e)
             out.append(e)
+        if out:
+            self._clock.mark()
         return out
 
     async def follow(self) -> None:
@@ -98,3 +109,23 @@ class Watcher:
 
     def rollback(self, user: str, reason: str = "operator request") -> IntentResult:
         return self._refuse()
+
+
+class _FollowClock:
+    """Run time seen from a watcher: the last event's time plus real time since it came."""
+
+    def __init__(self, view: RunView) -> None:
+        self._view = view
+        self._seen = time.monotonic()
+
+    def mark(self) -> None:
+        self._seen = time.monotonic()
+
+    def now(self) -> datetime:
+        last = self._view.last_ts
+        if last is None:
+            return datetime.now(UTC)
+        return last + timedelta(seconds=time.monotonic() - self._seen)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)

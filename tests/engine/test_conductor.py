@@ -268,6 +268,8 @@ async def test_watcher_follows_read_only(make_rig: Make, tmp_path: Any) -> None:
     await c.run_until(lambda v: v.canary_percent == 5)
     watcher = Watcher(Store(tmp_path / "state.db"), c.run_id, poll=0.01)
     assert watcher.view.canary_percent == 5
+    assert watcher.view.last_ts is not None
+    assert watcher.clock.now() >= watcher.view.last_ts  # the run's clock, not the wall's
     assert watcher.driver.startswith("ana@jump pid")
     assert watcher.why_not(Action.ROLLBACK) == f"watching — driven by {watcher.driver}"
     assert not watcher.rollback("bo").accepted
