@@ -346,6 +346,8 @@ async def _watch(
     print(f"b2tui: watching — run {watcher.run_id} is driven by {holder}", file=sys.stderr)
     if headless:
         printer = _Printer(sys.stdout, args.json)
+        for e in watcher.history():
+            printer(e)
         watcher.subscribe(printer)
         await watcher.follow()
     else:

@@ -1192,12 +1192,18 @@ class KubeCluster:
     # rollout ---------------------------------------------------------------------------
 
     async def rollout(self, env: EnvironmentSettings, track: str | None = None) -> RolloutState:
-        """Rollout progress of the Deployment of ``track`` (stable when None)."""
+        """Rollout progress of the Deployment of ``track`` (when None: stable, or for
+        blue-green the colour the Service selects)."""
         return await asyncio.to_thread(self._rollout, env, track)
 
     def _rollout(self, env: EnvironmentSettings, track: str | None) -> RolloutState:
         conn = self._conn(env)
-        name = self._track_deployment(env, track)
+        if track is None and env.strategy is Strategy.BLUE_GREEN:
+            # A blue-green pair has no Deployment named env.deployment: the one serving is
+            # the active colour (what a rollback restores and recovery must wait for).
+            name = f"{env.deployment}-{self._active_colour(conn, env)}"
+        else:
+            name = self._track_deployment(env, track)
         return rollout_state(self._deployment(conn, env.namespace, name))
 
     def _wait_rollout(self, conn: _Conn, env: EnvironmentSettings, name: str) -> RolloutState:

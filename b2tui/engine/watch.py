@@ -73,6 +73,10 @@ class Watcher:
             self._clock.mark()
         return out
 
+    def history(self) -> list[ev.Event]:
+        """The events already folded into the view (what happened before we attached)."""
+        return [e for event_id, e in self.store.events(self.run_id) if event_id <= self._last]
+
     async def follow(self) -> None:
         """Tail events until the run finishes (cancel to stop earlier)."""
         while not self.view.finished:

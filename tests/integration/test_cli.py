@@ -233,3 +233,44 @@ def test_sigterm_keeps_state(tmp_path: Path) -> None:
     res = b2tui("demo", "--headless", "--json", "--speed", "max", "--state", state)
     assert res.returncode == 0
     assert events(res.stdout)[0]["event"] == "run_resumed"
+
+
+def test_a_second_process_watches_read_only(tmp_path: Path) -> None:
+    state = str(tmp_path / "s.db")
+    log = tmp_path / "driver.jsonl"
+    with log.open("w") as f:
+        driver = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "b2tui",
+                "demo",
+                "--headless",
+                "--json",
+                "--speed",
+                "300",
+                "--state",
+                state,
+            ],
+            stdout=f,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while '"phase": "validate"' not in log.read_text():
+            assert time.monotonic() < deadline and driver.poll() is None
+            time.sleep(0.05)
+        watcher = b2tui("demo", "--headless", "--json", "--state", state, timeout=120)
+        driver.wait(timeout=120)
+    finally:
+        if driver.poll() is None:
+            driver.kill()
+    assert driver.returncode == 0
+    assert watcher.returncode == 0
+    assert "watching — run r" in watcher.stderr and f"pid {driver.pid}" in watcher.stderr
+    seen = events(watcher.stdout)
+    # The watcher replays the whole run from the store and ends with the driver's outcome.
+    assert seen[0]["event"] == "run_started"
+    assert seen[-1]["event"] == "run_finished" and seen[-1]["outcome"] == "succeeded"
+    assert not any(e["event"] == "run_resumed" for e in seen)
