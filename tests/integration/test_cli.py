@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,43 +87,59 @@ def test_headless_demo_outcomes(tmp_path: Path, scenario: str, strategy: str) ->
         assert traffic == []
 
 
+class Demo:
+    """A headless demo in the background whose JSON lines go to a file we can poll."""
+
+    def __init__(self, state: str, speed: str, log: Path) -> None:
+        self.log = log
+        with log.open("w") as f:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "b2tui",
+                    "demo",
+                    "--headless",
+                    "--json",
+                    "--speed",
+                    speed,
+                    "--state",
+                    state,
+                ],
+                stdout=f,
+                stderr=subprocess.DEVNULL,
+                cwd=ROOT,
+            )
+
+    def wait_for(self, done: Callable[[str], bool], what: str, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while not done(self.log.read_text()):
+            assert self.proc.poll() is None, f"the demo ended before {what}"
+            assert time.monotonic() < deadline, f"the demo never reached {what}"
+            time.sleep(0.05)
+
+    def events(self) -> list[dict[str, Any]]:
+        return events(self.log.read_text().rsplit("\n", 1)[0])  # the last line may be cut
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
 def test_killed_demo_resumes_the_same_run(tmp_path: Path) -> None:
     state = str(tmp_path / "s.db")
-    out = tmp_path / "first.jsonl"
-    with out.open("w") as f:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "b2tui",
-                "demo",
-                "--headless",
-                "--json",
-                "--speed",
-                "200",
-                "--state",
-                state,
-            ],
-            stdout=f,
-            stderr=subprocess.PIPE,
-            cwd=ROOT,
-        )
+    demo = Demo(state, "200", tmp_path / "first.jsonl")
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            text = out.read_text()
-            if '"canary_percent": 5' in text and text.count('"track": "canary"') > 8:
-                break
-            assert proc.poll() is None, "demo ended before the canary"
-            time.sleep(0.1)
-        else:
-            pytest.fail("the demo never reached the canary")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+        demo.wait_for(
+            lambda t: '"canary_percent": 5' in t and t.count('"track": "canary"') > 8,
+            "the 5% canary hold",
+        )
+        demo.proc.send_signal(signal.SIGKILL)
+        demo.proc.wait(10)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-    first = events(out.read_text().rsplit("\n", 1)[0])  # the last line may be cut
+        demo.stop()
+    first = demo.events()
     run_id = first[0]["run_id"]
     assert not any(e["event"] == "run_finished" for e in first)
 
@@ -205,31 +221,13 @@ def test_history_reports_dora_figures(tmp_path: Path) -> None:
 
 def test_sigterm_keeps_state(tmp_path: Path) -> None:
     state = str(tmp_path / "s.db")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "b2tui",
-            "demo",
-            "--headless",
-            "--json",
-            "--speed",
-            "50",
-            "--state",
-            state,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ},
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if '"phase": "staging"' in line:
-            break
-    proc.terminate()
-    proc.wait(10)
+    demo = Demo(state, "50", tmp_path / "first.jsonl")
+    try:
+        demo.wait_for(lambda t: '"phase": "staging"' in t, "staging")
+        demo.proc.terminate()
+        demo.proc.wait(10)
+    finally:
+        demo.stop()
     res = b2tui("demo", "--headless", "--json", "--speed", "max", "--state", state)
     assert res.returncode == 0
     assert events(res.stdout)[0]["event"] == "run_resumed"
@@ -237,38 +235,16 @@ def test_sigterm_keeps_state(tmp_path: Path) -> None:
 
 def test_a_second_process_watches_read_only(tmp_path: Path) -> None:
     state = str(tmp_path / "s.db")
-    log = tmp_path / "driver.jsonl"
-    with log.open("w") as f:
-        driver = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "b2tui",
-                "demo",
-                "--headless",
-                "--json",
-                "--speed",
-                "300",
-                "--state",
-                state,
-            ],
-            stdout=f,
-            stderr=subprocess.DEVNULL,
-            cwd=ROOT,
-        )
+    driver = Demo(state, "300", tmp_path / "driver.jsonl")
     try:
-        deadline = time.monotonic() + 60
-        while '"phase": "validate"' not in log.read_text():
-            assert time.monotonic() < deadline and driver.poll() is None
-            time.sleep(0.05)
+        driver.wait_for(lambda t: '"phase": "validate"' in t, "validate")
         watcher = b2tui("demo", "--headless", "--json", "--state", state, timeout=120)
-        driver.wait(timeout=120)
+        driver.proc.wait(timeout=120)
     finally:
-        if driver.poll() is None:
-            driver.kill()
-    assert driver.returncode == 0
+        driver.stop()
+    assert driver.proc.returncode == 0
     assert watcher.returncode == 0
-    assert "watching — run r" in watcher.stderr and f"pid {driver.pid}" in watcher.stderr
+    assert "watching — run r" in watcher.stderr and f"pid {driver.proc.pid}" in watcher.stderr
     seen = events(watcher.stdout)
     # The watcher replays the whole run from the store and ends with the driver's outcome.
     assert seen[0]["event"] == "run_started"
