@@ -444,7 +444,7 @@ async def _real_run(args: argparse.Namespace, settings: Settings, store: Any, *,
         staging=args.staging,
         user=user,
         autopilot=autopilot,
-        autopilot_user=user,
+        autopilot_user=f"{user} (autopilot)",
     )
     if headless:
         conductor.subscribe(_Printer(sys.stdout, getattr(args, "json", False)))
