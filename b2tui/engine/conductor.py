@@ -613,7 +613,9 @@ class Conductor:
                 if hold_left > 0
                 else self.settings.gates.poll
             )
-        await self._mutate(self.ports.cluster.promote(self.env, image))
+        await self._production_change(
+            "promotion to stable", lambda: self.ports.cluster.promote(self.env, image)
+        )
         self._log("kube", f"promoted {image} to stable; canary scaled down")
         await self._await_rollout(self.env, None, self._rollback_on)
 
@@ -621,12 +623,10 @@ class Conductor:
         st = self._st
         st.production_touched = True
         self._save()
-        try:
-            split = await self._mutate(self.ports.cluster.set_canary(self.env, image, target))
-        except (SourceError, StepFailed) as e:
-            self._notice("alert", f"traffic change to {target}% failed: {e}; retrying")
-            await self._wait(self.settings.gates.poll)
-            return
+        split = await self._production_change(
+            f"traffic change to {target}%",
+            lambda: self.ports.cluster.set_canary(self.env, image, target),
+        )
         st.canary_percent = target
         st.requested_percent = None
         st.put_tracker("canary", _fresh())
@@ -651,14 +651,20 @@ class Conductor:
         if "stage" not in st.done:
             st.production_touched = True
             self._save()
-            st.colour = await self._mutate(self.ports.cluster.stage_colour(self.env, image))
+            st.colour = await self._production_change(
+                "staging the idle colour", lambda: self.ports.cluster.stage_colour(self.env, image)
+            )
             self._mark("stage")
             self._log("kube", f"staged {image} on the idle colour {st.colour}")
         assert st.colour is not None
         await self._await_rollout(self.env, st.colour, self._rollback_on)
         await self._await_go("switch", f"{st.colour} is ready — press n to switch traffic to it")
         if "switch" not in st.done or st.canary_percent != 100:
-            split = await self._mutate(self.ports.cluster.switch_colour(self.env, st.colour))
+            colour = st.colour
+            split = await self._production_change(
+                f"switching traffic to {colour}",
+                lambda: self.ports.cluster.switch_colour(self.env, colour),
+            )
             st.canary_percent = 100
             self._emit(
                 ev.TrafficChanged(
@@ -678,7 +684,9 @@ class Conductor:
         if "deploy" not in st.done:
             st.production_touched = True
             self._save()
-            await self._mutate(self.ports.cluster.deploy(self.env, image))
+            await self._production_change(
+                "rolling update", lambda: self.ports.cluster.deploy(self.env, image)
+            )
             self._mark("deploy")
             st.canary_percent = 100
             self._emit(
@@ -1320,6 +1328,24 @@ class Conductor:
         self._emit(
             ev.PauseChanged(ts=self.clock.now(), phase=st.phase, paused=paused, reason=reason)
         )
+
+    async def _production_change(self, what: str, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """A change to production, retried on API errors; persistent failure rolls back.
+
+        Production is already touched when these run, so giving up means restoring the
+        known-good revision, not leaving a half-done change behind.
+        """
+        attempts = self.settings.gates.consecutive_failures
+        for attempt in range(1, attempts + 1):
+            try:
+                return await self._mutate(make())
+            except (SourceError, StepFailed) as e:
+                if attempt == attempts:
+                    self._begin_rollback(f"{what} failed {attempts} times: {e}", "engine")
+                    raise _Stop from None
+                self._notice("alert", f"{what} failed (attempt {attempt}/{attempts}): {e}")
+                await self._wait(self.settings.gates.poll)
+        raise AssertionError("unreachable")
 
     async def _mutate(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a cluster change so that cancelling the phase does not lose track of it."""

@@ -305,3 +305,27 @@ async def test_no_rollback_target_blocks_the_run(make_rig: Make) -> None:
     cluster.current_revision = broken  # type: ignore[method-assign]
     assert await run_to_end(rig) is Outcome.BLOCKED
     assert "rollback target" in rig.of(ev.RunFinished)[0].reason
+
+
+async def test_a_traffic_change_that_keeps_failing_rolls_back(make_rig: Make) -> None:
+    rig = make_rig("happy")
+    cluster = rig.sandbox.ports.cluster
+    real = cluster.set_canary
+    calls: list[int] = []
+
+    async def flaky(env: Any, image: str, percent: int) -> Any:
+        calls.append(percent)
+        if percent == 50:
+            raise SourceError("API server unreachable at https://10.0.0.1:6443")
+        if len(calls) == 1:
+            raise SourceError("etcdserver: request timed out")  # one transient failure
+        return await real(env, image, percent)
+
+    cluster.set_canary = flaky  # type: ignore[method-assign]
+    assert await run_to_end(rig) is Outcome.ROLLED_BACK
+    assert calls == [5, 5, 50, 50, 50]
+    rollback = rig.of(ev.RollbackStarted)[0]
+    assert rollback.reason.startswith("traffic change to 50% failed 3 times")
+    alerts = [n.message for n in rig.of(ev.Notice) if n.level == "alert"]
+    assert any("attempt 1/3" in a for a in alerts)
+    assert await serving_images(rig) == {rig.conductor.view.known_good["image"]}
