@@ -30,14 +30,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from b2tui.adapters.kube import KubeCluster
 from b2tui.adapters.store import Store
+from b2tui.config import EnvironmentSettings
+from b2tui.domain.phases import Strategy
 from tests.kubeapi import KubeApiServer
 from tests.support.docker_services import (
     DockerEngine,
@@ -55,7 +58,7 @@ from tests.support.prom import (
     ScrapeTarget,
     start_prometheus,
 )
-from tests.support.services import free_port, require_binary
+from tests.support.services import free_port, require_binary, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -69,6 +72,9 @@ OPERATOR = "e2e-operator"
 HOOK_SECRET = "s3cr3tXYZ"
 DEPLOY_HOOK_PATH = f"/services/T0/B0/{HOOK_SECRET}"
 INCIDENT_HOOK_PATH = f"/services/T0/B1/{HOOK_SECRET}"
+
+TRACKS = {"staging": ("stable",), "prod": ("stable", "canary"), "prod-bg": ("stable",)}
+"""Metrics app per namespace and the ``track`` label values of its series."""
 
 PHASES = ["readiness", "validate", "staging", "smoke", "production", "monitoring"]
 
@@ -107,7 +113,8 @@ class Rig:
 
 
 def _healthy(app: MetricsApp) -> None:
-    for track in list(app._tracks):
+    """Back to 50 req/s, no errors, 40 ms on every track the app was started with."""
+    for track in TRACKS[app.namespace]:
         app.set_track(track, rate=50.0, error_ratio=0.0, latency=0.04)
 
 
@@ -120,11 +127,9 @@ def rig(
     """Kube API server, dockerd + registry, Prometheus scraping three metrics apps."""
     require_binary("git", "git")
     work = tmp_path_factory.mktemp("real-run")
-    apps = [
-        MetricsApp("web", namespace="staging", tracks=("stable",)).start(),
-        MetricsApp("web", namespace="prod", tracks=("stable", "canary")).start(),
-        MetricsApp("web", namespace="prod-bg", tracks=("stable",)).start(),
-    ]
+    # Staging and blue-green are judged as a whole service (no track in $selector); the
+    # canary namespace exports both tracks, so $selector + track="canary" picks one.
+    apps = [MetricsApp("web", namespace=ns, tracks=tracks).start() for ns, tracks in TRACKS.items()]
     prom: PromServer | None = None
     api = KubeApiServer(ready_delay=0.2).start()
     try:
@@ -135,6 +140,15 @@ def rig(
         kubeconfig = api.write_kubeconfig(work / "kubeconfig", context="test")
         prom = start_prometheus(
             [ScrapeTarget(a.target, a.app, a.namespace) for a in apps], work / "prometheus"
+        )
+        # Every app scraped and rated before the first run: its gates then start with
+        # data, not with Prometheus' own warm-up ("no scrape target").
+        rates = 'sum by (namespace) (rate(http_requests_total{app="web"}[5s])) > 0'
+        wait_until(
+            lambda: prom is not None and len(prom.query(rates)) == len(apps),
+            30,
+            "Prometheus to rate the requests of every metrics app",
+            step=0.25,
         )
         yield Rig(api, kubeconfig, dockerd, registry, prom, *apps)
     finally:
@@ -210,7 +224,7 @@ def make_workspace(
     (ctx / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /\n")
     changelog = root / "CHANGELOG.md"
     if blue_green:
-        production = f"""
+        production = """
 [environments.production]
 context = "test"
 namespace = "prod-bg"
@@ -218,7 +232,7 @@ deployment = "web"
 service = "web"
 selector = 'namespace="prod-bg",app="web"'
 strategy = "blue-green"
-canary_steps = [{{ weight = 100, hold = "3s" }}]
+canary_steps = [{ weight = 100, hold = "3s" }]
 monitoring_window = "8s"
 rollout_timeout = "30s"
 """
@@ -429,11 +443,10 @@ def phase_order(res: Result) -> list[str]:
 
 
 def assert_autopilot_signed(res: Result, ws: Workspace) -> None:
-    """Manual readiness and smoke items were signed by the running user, in events and DB."""
-    signer = f"{OPERATOR}@{socket.gethostname()}"
-    manual = {
-        e["item"]: e["by"] for e in res.of("check") if e["manual"] and e["state"] == "passed"
-    }
+    """Manual readiness and smoke items were signed off by autopilot *as the running user*
+    (``<user>@<host> (autopilot)``), in the events and in the state database."""
+    signer = f"{OPERATOR}@{socket.gethostname()} (autopilot)"
+    manual = {e["item"]: e["by"] for e in res.of("check") if e["manual"] and e["state"] == "passed"}
     for key in ("review_approved", "docs_updated", "rollback_plan"):
         assert manual.get(key) == signer, f"{key}: {manual.get(key)!r}\n{res.tail()}"
     assert any(e["group"] == "smoke" for e in res.of("check") if e["manual"] and e["by"])
@@ -531,7 +544,9 @@ def rolled_back(rig: Rig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         rec.route("POST", INCIDENT_HOOK_PATH, Reply(200, "ok"))
         try:
             ws = make_workspace(tmp_path_factory.mktemp("rolled-back"), rig, rec)
-            res = real_run(ws, "bad0c0de99", on_event=reset_canary_on_rollback(rig.prod_app, "canary"))
+            res = real_run(
+                ws, "bad0c0de99", on_event=reset_canary_on_rollback(rig.prod_app, "canary")
+            )
         finally:
             _healthy(rig.prod_app)
         known_good = res.one("run_started")["known_good"]
@@ -557,6 +572,13 @@ def test_canary_errors_roll_back_end_to_end(rig: Rig, rolled_back: RolledBack) -
     assert rig.image("prod", "web") == kg["image"]
     assert rig.replicas("prod", "web") == kg["replicas"]
     assert rig.replicas("prod", "web-canary") == 0
+    live = {
+        p["metadata"]["labels"].get("pod-template-hash")
+        for p in rig.api.list_objects("Pod", "prod")
+        if p["metadata"]["labels"].get("track") == "stable"
+        and not p["metadata"].get("deletionTimestamp")
+    }
+    assert live == {kg["template_hash"]}
     current = rig.deployment("prod", "web")
     assert current["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == kg["revision"]
     assert "bad0c0d" not in rig.image("prod", "web")
@@ -590,29 +612,38 @@ def test_blue_green_switches_then_rolls_back(
         return dict(svc["spec"]["selector"])
 
     ws = make_workspace(tmp_path / "first", rig, recorder, blue_green=True)
-    first = real_run(ws, "0b1e0001")
+    first = real_run(ws, "0b1e001aa")
     assert first.code == 0, first.tail()
     assert first.one("run_finished")["outcome"] == "succeeded"
     old = first.one("run_started")["known_good"]["colour"]
     new = "green" if old == "blue" else "blue"
     assert [e["canary_percent"] for e in first.of("traffic")] == [100]
     assert selector()["color"] == new
-    assert rig.image("prod-bg", f"web-{new}").endswith(":production-0b1e000")
+    assert rig.image("prod-bg", f"web-{new}").endswith(":production-0b1e001")
     assert rig.replicas("prod-bg", f"web-{new}") == 3
     assert rig.replicas("prod-bg", f"web-{old}") == 0
+    # The old colour is scaled down only after the monitoring window ended green.
+    kinds = [(e["event"], e.get("line", "")) for e in first.events]
+    retired = kinds.index(("log", f"old colour {old} scaled down"))
+    assert kinds.index(("phase_completed", "")) < retired
+    assert [e["phase"] for e in first.events[: retired + 1] if e["event"] == "phase_completed"][
+        -1
+    ] == "monitoring"
     assert len(recorder.requests_to(DEPLOY_HOOK_PATH, "POST")) == 1
 
     # Second run: the freshly switched colour answers 5 % errors.
     rig.bg_app.set_track("stable", error_ratio=0.05)
     ws2 = make_workspace(tmp_path / "second", rig, recorder, blue_green=True)
-    second = real_run(ws2, "0b1e0002", on_event=reset_canary_on_rollback(rig.bg_app, "stable"))
+    second = real_run(ws2, "0b1e002bb", on_event=reset_canary_on_rollback(rig.bg_app, "stable"))
     assert second.code == 3, second.tail()
     assert second.one("run_finished")["outcome"] == "rolled_back"
     assert "error_rate" in second.one("rollback_started")["reason"]
     assert second.one("run_started")["known_good"]["colour"] == new
     assert [e["canary_percent"] for e in second.of("traffic")] == [100]
+    switched = second.of("traffic")[0]["detail"]
+    assert switched == f"selector color={old}", switched
     assert selector()["color"] == new, "selector not back on the known-good colour"
-    assert rig.image("prod-bg", f"web-{new}").endswith(":production-0b1e000")
+    assert rig.image("prod-bg", f"web-{new}").endswith(":production-0b1e001")
     assert rig.replicas("prod-bg", f"web-{new}") == 3
     assert len(recorder.requests_to(INCIDENT_HOOK_PATH, "POST")) == 1
 
@@ -635,12 +666,14 @@ def test_status_and_idempotent_rollback(rig: Rig, rolled_back: RolledBack) -> No
     assert {p["image"] for p in doc["pods"] if p["ready"]} == {kg["image"]}
     assert doc["rollback_target"]["image"] == kg["image"]
     assert doc["rollback_target"]["revision"] == kg["revision"]
+    assert doc["traffic"] == {"percent": 0.0, "detail": f"0/{kg['replicas']} replicas"}
 
     rb = b2tui(["rollback", *base, "--json", "--state", str(ws.state)], ws, timeout=60)
     assert rb.code == 0, rb.tail()
     out = json.loads(rb.stdout)
     assert out["recorded_target"] is True
     assert out["changed"] is False, out
+    assert out["detail"].startswith("already on"), out
     assert out["target"]["image"] == kg["image"]
     assert rig.image("prod", "web") == kg["image"]
     assert rig.replicas("prod", "web-canary") == 0
@@ -661,3 +694,49 @@ def test_status_and_idempotent_rollback(rig: Rig, rolled_back: RolledBack) -> No
         assert "Traceback" not in res.stderr
         assert f"127.0.0.1:{port}" in lines[0], lines[0]
         assert res.stdout == ""
+
+
+# --- adapter behaviour the real run depends on -------------------------------------------
+
+
+async def test_kube_target_check_and_blue_green_rollout(rig: Rig) -> None:
+    """Two KubeCluster behaviours the end-to-end runs found missing, pinned directly.
+
+    * validate checks staging *before* its manifests are applied: for an environment
+      with manifests a missing Deployment/Service is not a problem (it is without them);
+    * ``rollout(env)`` of a blue-green environment is the active colour's rollout
+      (there is no Deployment named ``env.deployment``), which rollback recovery awaits.
+    """
+    rig.api.apply_yaml("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: fresh\n")
+    fresh = EnvironmentSettings(
+        name="staging",
+        context="test",
+        namespace="fresh",
+        deployment="web",
+        service="web",
+        manifests=(str(FIXTURES / "staging.yaml"),),
+    )
+    bg = EnvironmentSettings(
+        name="production",
+        context="test",
+        namespace="prod-bg",
+        deployment="web",
+        service="web",
+        strategy=Strategy.BLUE_GREEN,
+    )
+    kube = KubeCluster(str(rig.kubeconfig))
+    try:
+        assert await kube.check_target(fresh) == []
+        without = await kube.check_target(replace(fresh, manifests=()))
+        assert without == [
+            "deployment web not found in namespace fresh",
+            "service web not found in namespace fresh",
+        ]
+        missing_ns = await kube.check_target(replace(fresh, namespace="nowhere"))
+        assert len(missing_ns) == 1 and "namespace nowhere" in missing_ns[0]
+
+        colour = (await kube.current_revision(bg)).colour
+        state = await kube.rollout(bg)
+        assert state.desired == rig.replicas("prod-bg", f"web-{colour}")
+    finally:
+        kube.close()
