@@ -246,7 +246,7 @@ service = "web"
 selector = 'namespace="prod",app="web"'
 strategy = "canary"
 traffic = "replicas"
-canary_steps = [{ weight = 25, hold = "3s" }, { weight = 50, hold = "3s" }, { weight = 100 }]
+canary_steps = [{ weight = 5, hold = "3s" }, { weight = 50, hold = "3s" }, { weight = 100 }]
 monitoring_window = "8s"
 rollout_timeout = "30s"
 """
@@ -492,10 +492,11 @@ def test_canary_run_succeeds_end_to_end(
     assert cmds == {"pull": 0, "test": 0, "build": 0, "smoke": 0}
     assert any(e["line"] == "412 passed" for e in res.of("log") if e["source"] == "test")
 
-    # Traffic 25 → 50 → 100 %, achieved from the replica ratio of 4 stable replicas.
+    # Traffic 5 → 50 → 100 % asked; achieved from the replica ratio of 4 stable replicas
+    # (5 % of 4 pods is one pod: 25 %).
     traffic = [(e["canary_percent"], e["achieved_percent"], e["detail"]) for e in res.of("traffic")]
     assert traffic == [
-        (25, 25.0, "1/4 replicas"),
+        (5, 25.0, "1/4 replicas"),
         (50, 50.0, "2/4 replicas"),
         (100, 100.0, "4/4 replicas"),
     ], res.tail()
@@ -565,7 +566,7 @@ def test_canary_errors_roll_back_end_to_end(rig: Rig, rolled_back: RolledBack) -
     assert "error_rate" in started["reason"], started
     assert started["target"] == rolled_back.known_good
     assert phase_order(res) == PHASES[:5]
-    assert res.of("traffic")[0]["canary_percent"] == 25
+    assert res.of("traffic")[0]["canary_percent"] == 5
     assert res.one("rollback_completed")["changed"] is True
 
     kg = rolled_back.known_good
