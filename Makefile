@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: demo test lint unit screenshots clean
+.PHONY: demo test lint unit screenshots clean bench
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "b2tui needs Python >= 3.11; set PYTHON=python3.11")'
@@ -29,6 +29,12 @@ test: lint
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit $(ARGS)
+
+# Benchmarks print numbers (never part of `make test`); see benchmarks/README.md.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.virtual_run
+	$(BIN)/python -m benchmarks.rollback_latency
+	$(BIN)/python -m benchmarks.idle_output
 
 screenshots: $(STAMP)
 	$(BIN)/python -m b2tui.screenshots screenshots

@@ -133,6 +133,8 @@ class KubeApiServer:
         self.url = ""
         self.requests: list[tuple[str, str]] = []
         """(method, path?query) of every request received, in order."""
+        self.requests_timed: list[tuple[float, str, str]] = []
+        """(``time.monotonic()`` on arrival, method, path?query) of every request, in order."""
         self._faults: list[_Fault] = []
         self._forbidden: set[tuple[str, str, str]] = set()
         self._logs: list[tuple[str, str, float]] = []
@@ -399,6 +401,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self, method: str) -> None:
         self._audit_id = "".join(random.choices(string.hexdigits.lower(), k=32))
         api = self.api
+        api.requests_timed.append((time.monotonic(), method, self.path))
         api.requests.append((method, self.path))
         body = self._body()
         try:
