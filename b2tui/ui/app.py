@@ -19,6 +19,7 @@ from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container
+from textual.css.query import NoMatches
 from textual.widgets import DataTable, Footer, Tab, Tabs
 
 from b2tui.config import Settings
@@ -295,7 +296,15 @@ class ControlRoom(App[None]):
         self.post_message(RunChanged(event.ts, set(_PANELS_BY_EVENT.get(type(event), ALL_PANELS))))
 
     def on_run_changed(self, message: RunChanged) -> None:
-        self._redraw(message.kinds)
+        self._redraw_if_mounted(message.kinds)
+
+    def _redraw_if_mounted(self, kinds: set[str]) -> None:
+        # Events keep arriving while the app closes (R, then q at once) and while the
+        # screen stack changes: with the panels gone there is nothing to draw.
+        try:
+            self._redraw(kinds)
+        except NoMatches:
+            return
 
     def _redraw(self, kinds: set[str]) -> None:
         view = self.session.view
@@ -446,8 +455,10 @@ class ControlRoom(App[None]):
             title=action.replace("_", " "),
             severity="information" if result.accepted else "warning",
         )
-        # The session emitted its events synchronously: draw them in this frame.
-        self._redraw(set(ALL_PANELS))
+        # The session emitted its events synchronously; draw them right after this
+        # handler returns, so a rollback's API request (a task the intent just created)
+        # is sent before the screen work, and the screen still says so in the next frame.
+        self.call_next(self._redraw_if_mounted, set(ALL_PANELS))
 
     def action_advance(self) -> None:
         self._intent("advance", lambda: self.session.advance(self.user))

@@ -50,10 +50,21 @@ STATE_MARK = {"passed": "✓ passed", "failed": "✗ FAILED", "skipped": "– sk
 
 
 def age_text(seconds: float | None) -> str:
-    """``"3s ago"``; ``"waiting"`` before any data."""
+    """``"<10s ago"``, ``"20s ago"``, ``"4m ago"``; ``"waiting"`` before any data.
+
+    Coarse on purpose: the age sits in a panel's border, and a border that changes every
+    second repaints the whole panel every second — costly over SSH for no information.
+    """
     if seconds is None:
         return "waiting"
-    return f"{format_duration(max(0.0, seconds))} ago"
+    s = max(0.0, seconds)
+    if s < 10:
+        return "<10s ago"
+    if s < 60:
+        return f"{int(s // 10) * 10}s ago"
+    if s < 3600:
+        return f"{int(s // 60)}m ago"
+    return f"{format_duration(s)} ago"
 
 
 def stale_text(seconds: float | None, error: str) -> str:

@@ -174,3 +174,20 @@ def test_errors_are_one_short_line() -> None:
     text = render.stale_text(42, "connection refused\nTraceback (most recent call last):")
     assert text == "stale 42s: connection refused"
     assert len(render.one_line("x" * 500)) == 200
+
+
+def test_ages_are_coarse_so_borders_repaint_rarely() -> None:
+    from b2tui.ui.render import age_text
+
+    assert [age_text(s) for s in (None, 0, 9.9, 10, 59, 61, 3600)] == [
+        "waiting",
+        "<10s ago",
+        "<10s ago",
+        "10s ago",
+        "50s ago",
+        "1m ago",
+        "1h00m ago",
+    ]
+    # One second later the text is (almost always) the same: no repaint.
+    same = sum(age_text(s) == age_text(s + 1) for s in range(0, 600))
+    assert same > 550
