@@ -10,6 +10,7 @@ each poll finishes, so polls never overlap.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -47,6 +48,9 @@ POD_POLL = 2.0
 """Seconds between pod polls (real time) while the source answers."""
 POD_POLL_MAX = 30.0
 """Longest backoff between failing pod polls."""
+
+SWITCH_INTERVAL = 0.001
+"""Seconds between GIL hand-overs while the app runs (Python's default is 0.005)."""
 
 TABS = ("overview", "pods", "checklist", "log")
 """Tabs of the narrow layout."""
@@ -226,6 +230,7 @@ class ControlRoom(App[None]):
         self._pods_source = pods
         self._runner = runner
         self._unsubscribe: Callable[[], None] | None = None
+        self._switch_interval = sys.getswitchinterval()
         self._pod_delay = POD_POLL
         self._binding_state: tuple[object, ...] = ()
         self._engine_error: str | None = None
@@ -252,6 +257,11 @@ class ControlRoom(App[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        # Blocking API calls (a rollback's first request) run in threads while the loop
+        # renders the frame the keystroke caused; with the default 5 ms GIL hand-over the
+        # request waits behind the render. 1 ms keeps it moving (benchmarks/README.md).
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL))
         self._apply_layout(self.size.width)
         self._unsubscribe = self.session.subscribe(self._on_event)
         self._redraw(set(ALL_PANELS))
@@ -265,6 +275,7 @@ class ControlRoom(App[None]):
             self.run_worker(self._run_engine(), name="engine", group="engine", exit_on_error=False)
 
     def on_unmount(self) -> None:
+        sys.setswitchinterval(self._switch_interval)
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

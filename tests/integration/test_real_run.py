@@ -741,3 +741,29 @@ async def test_kube_target_check_and_blue_green_rollout(rig: Rig) -> None:
         assert state.desired == rig.replicas("prod-bg", f"web-{colour}")
     finally:
         kube.close()
+
+
+# --- b2tui gates through the CLI -----------------------------------------------------------
+
+
+def test_gates_command_judges_canary_and_stable(
+    rig: Rig, recorder: HttpRecorder, healthy_metrics: None, tmp_path: Path
+) -> None:
+    ws = make_workspace(tmp_path / "gates", rig, recorder)
+    base = ["gates", "--config", str(ws.config), "--env", "production", "--json"]
+    ok = b2tui([*base, "--track", "stable"], ws, timeout=60)
+    assert ok.code == 0, ok.tail()
+    rows = {r["gate"]: r for r in map(json.loads, ok.stdout.splitlines())}
+    assert {r["status"] for r in rows.values()} == {"pass"}
+    assert rows["error_rate"]["track"] == "stable"
+
+    rig.prod_app.set_track("canary", rate=50.0, error_ratio=0.02, latency=0.04)
+
+    def canary_fails() -> bool:
+        res = b2tui([*base, "--track", "canary"], ws, timeout=60)
+        rows = {r["gate"]: r for r in map(json.loads, res.stdout.splitlines())}
+        return res.code == 1 and rows["error_rate"]["status"] == "fail"
+
+    wait_until(canary_fails, 30, "the canary's 2 % errors to fail its error-rate gate", step=1)
+    # Stable is judged on its own series: still green next to a failing canary.
+    assert b2tui([*base, "--track", "stable"], ws, timeout=60).code == 0

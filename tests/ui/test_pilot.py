@@ -242,10 +242,11 @@ def _pods(n: int, *, crash: str | None = None) -> list[PodInfo]:
 
 async def test_pods_table_updates_in_place_sorts_and_filters_2000_pods(room_at) -> None:  # type: ignore[no-untyped-def]
     room = await room_at("canary-holding-5")
-    polls: list[list[PodInfo]] = [_pods(2000), _pods(2000, crash="b2connect-1500")]
+    healthy, crashing = _pods(2000), _pods(2000, crash="b2connect-1500")
+    crash = False  # flipped by the test: the app's own 2 s re-polls may come at any time
 
     async def source() -> list[PodInfo]:
-        return polls.pop(0) if len(polls) > 1 else polls[0]
+        return crashing if crash else healthy
 
     app = room.app(pods=source)
     async with app.run_test(size=WIDE) as pilot:
@@ -256,6 +257,7 @@ async def test_pods_table_updates_in_place_sorts_and_filters_2000_pods(room_at) 
         assert table.row_count == 2000
         table.move_cursor(row=table.get_row_index("b2connect-0042"))
         keys_before = {str(r.key.value) for r in table.ordered_rows}
+        crash = True
         app._poll_pods()
         await app.workers.wait_for_complete()
         await pilot.pause()

@@ -24,10 +24,18 @@ class QuietLabel(Label):
     def set_text(self, text: str) -> None:
         """Show ``text`` (plain) unless it is already shown."""
         if text != self._text:
-            self._text = text
-            self.update(Content(text))
+            old, self._text = self._text, text
+            # A countdown ("57s left" → "56s left") keeps its length and its breaks, so it
+            # wraps the same and needs no layout pass — which would repaint the panel
+            # around it. Anything that may change the label's size relayouts.
+            self.update(Content(text), layout=old is None or _shape(old) != _shape(text))
 
     @property
     def text(self) -> str:
         """The text shown ("" before the first :meth:`set_text`)."""
         return self._text or ""
+
+
+def _shape(text: str) -> tuple[int, tuple[int, ...]]:
+    """Length and break positions: equal shapes wrap to the same size at any width."""
+    return len(text), tuple(i for i, c in enumerate(text) if c in " \n")
