@@ -447,8 +447,10 @@ class ControlRoom(App[None]):
 
     def _refresh_binding_state(self) -> None:
         """Refresh the footer when what the engine allows changed (and only then)."""
+        # Whether each key is allowed, not why not: a hold's reason counts down every
+        # second ("holding 5% for 4m12s more") and the footer would repaint with it.
         state = (
-            tuple(self._why_not(a) for a in INTENTS),
+            tuple(self._why_not(a) is None for a in INTENTS),
             self.session.view.paused,
         )
         if state != self._binding_state:

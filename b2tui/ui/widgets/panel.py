@@ -6,7 +6,7 @@ from datetime import datetime
 
 from textual.containers import Vertical
 from textual.content import Content
-from textual.reactive import reactive
+from textual.reactive import reactive, var
 
 from b2tui.ui.render import age_text, stale_text
 
@@ -18,11 +18,14 @@ class Panel(Vertical):
     source fails; the app calls :meth:`show_age` from its one-second clock tick.
     """
 
-    data_at: reactive[datetime | None] = reactive(None, init=False)
+    # `var`, not `reactive`: a reactive repaints the whole panel on every assignment,
+    # and `now` is assigned every second. Only the subtitle text may change, and
+    # `_update_subtitle` repaints when (and only when) it does.
+    data_at: var[datetime | None] = var(None, init=False)
     """Run-clock time of the newest good data, None before any."""
     error: reactive[str | None] = reactive(None, init=False)
     """The source's last error (one line), None while it works."""
-    now: reactive[datetime | None] = reactive(None, init=False)
+    now: var[datetime | None] = var(None, init=False)
     """The run clock's time as of the last tick; ages are measured against it."""
 
     _subtitle: str = ""
