@@ -502,18 +502,20 @@ def test_crash_image_hits_the_progress_deadline(tmp_path: Path) -> None:
 def test_pod_logs_with_tail_and_since(kube: KubeApiServer, core: client.CoreV1Api) -> None:
     kube.apply_yaml((FIXTURES / "staging.yaml").read_text())
     kube.set_pod_log("web:staging", "boot\nconnected to db\nERROR payment gateway timeout\n")
-    wait_until(
-        lambda: (
-            all(
-                p.status.phase == "Running"
-                for p in core.list_namespaced_pod("staging", label_selector="app=web").items
-            )
-            and len(core.list_namespaced_pod("staging").items) == 2
-        ),
-        10,
-        "staging pods running",
-    )
-    pod = core.list_namespaced_pod("staging").items[0].metadata.name
+    started: list[str] = []
+
+    def two_started() -> bool:
+        # Logs exist once the container runs (Running alone may still be ContainerCreating).
+        pods = core.list_namespaced_pod("staging", label_selector="app=web").items
+        started[:] = [
+            p.metadata.name
+            for p in pods
+            if any(c.state and c.state.running for c in p.status.container_statuses or [])
+        ]
+        return len(pods) == 2 and len(started) == 2
+
+    wait_until(two_started, 10, "both staging containers started")
+    pod = started[0]
     assert core.read_namespaced_pod_log(pod, "staging").startswith("boot\n")
     tail = core.read_namespaced_pod_log(pod, "staging", tail_lines=1, since_seconds=60)
     assert tail == "ERROR payment gateway timeout\n"
