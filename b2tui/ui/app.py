@@ -10,6 +10,7 @@ each poll finishes, so polls never overlap.
 from __future__ import annotations
 
 import asyncio
+import gc
 import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
@@ -48,6 +49,9 @@ POD_POLL = 2.0
 """Seconds between pod polls (real time) while the source answers."""
 POD_POLL_MAX = 30.0
 """Longest backoff between failing pod polls."""
+
+GC_PAUSE_AFTER_ROLLBACK = 2.0
+"""Seconds the cyclic garbage collector waits after R (see ``action_rollback``)."""
 
 SWITCH_INTERVAL = 0.001
 """Seconds between GIL hand-overs while the app runs (Python's default is 0.005)."""
@@ -231,6 +235,7 @@ class ControlRoom(App[None]):
         self._runner = runner
         self._unsubscribe: Callable[[], None] | None = None
         self._switch_interval = sys.getswitchinterval()
+        self._gc_paused = False
         self._pod_delay = POD_POLL
         self._binding_state: tuple[object, ...] = ()
         self._engine_error: str | None = None
@@ -274,8 +279,14 @@ class ControlRoom(App[None]):
         if self._runner is not None:
             self.run_worker(self._run_engine(), name="engine", group="engine", exit_on_error=False)
 
+    def _resume_gc(self) -> None:
+        if self._gc_paused:
+            self._gc_paused = False
+            gc.enable()
+
     def on_unmount(self) -> None:
         sys.setswitchinterval(self._switch_interval)
+        self._resume_gc()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -486,6 +497,13 @@ class ControlRoom(App[None]):
         self._intent("pause", lambda: self.session.toggle_pause(self.user))
 
     def action_rollback(self) -> None:
+        # A full garbage collection while this key's frame renders has delayed the
+        # rollback's first API request by ~200 ms (benchmarks/rollback_latency.py): hold
+        # collections for a moment so the request leaves at once.
+        if gc.isenabled():
+            gc.disable()
+            self._gc_paused = True
+            self.set_timer(GC_PAUSE_AFTER_ROLLBACK, self._resume_gc)
         self._intent("rollback", lambda: self.session.rollback(self.user, "operator request"))
 
     def action_sign_off(self) -> None:

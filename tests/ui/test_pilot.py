@@ -7,6 +7,7 @@ waiting is done by yielding to the app (``pilot.pause``), never by sleeping.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -165,6 +166,7 @@ async def test_rollback_key_emits_rollback_started_and_the_timeline_shows_it(roo
         await pilot.press("R")
         started = room.of(ev.RollbackStarted)
         assert len(started) == 1 and started[0].by == USER  # type: ignore[attr-defined]
+        assert not gc.isenabled(), "no GC pause may delay the rollback's first request"
         timeline = app.query_one(TimelinePanel)
         assert any(
             t.endswith("ROLLBACK (ana@jump): operator request by ana@jump")
@@ -177,6 +179,7 @@ async def test_rollback_key_emits_rollback_started_and_the_timeline_shows_it(roo
         assert len(room.of(ev.RollbackStarted)) == 1
         reason = room.run.conductor.why_not(Action.ROLLBACK)
         assert reason is not None and room.notices[-1] == reason
+    assert gc.isenabled(), "leaving the app must give the collector back"
 
 
 async def test_watcher_binds_no_dangerous_key_and_R_does_nothing(room_at) -> None:  # type: ignore[no-untyped-def]
