@@ -42,7 +42,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from b2tui.config import EnvironmentSettings, GateSettings, PrometheusSettings
+from b2tui.config import EnvironmentSettings, PrometheusSettings
 from b2tui.domain.gates import Reading
 from b2tui.ports import Series, SourceError
 
@@ -205,14 +205,13 @@ class PrometheusMetrics:
     """Gate readings and history from a Prometheus server (implements ``Metrics``).
 
     Args:
-        settings: ``[prometheus]``: URL, credentials, TLS, the gate queries.
-        gates: ``[gates]``; part of the adapter's constructor contract, but thresholds
-            are judged by the caller (:func:`~b2tui.domain.gates.judge_sample`), not here.
+        settings: ``[prometheus]``: URL, credentials, TLS, the gate queries. Thresholds
+            are not the adapter's business: the caller judges readings
+            (:func:`~b2tui.domain.gates.judge_sample`).
     """
 
-    def __init__(self, settings: PrometheusSettings, gates: GateSettings) -> None:
+    def __init__(self, settings: PrometheusSettings) -> None:
         self._settings = settings
-        self._gates = gates
         parts = urlsplit(settings.url.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise SourceError(

@@ -47,7 +47,7 @@ def gates_main(
         print(f"b2tui gates: {e.problems[0]}", file=sys.stderr)
         return 2
     try:
-        metrics = PrometheusMetrics(settings.prometheus, settings.gates)
+        metrics = PrometheusMetrics(settings.prometheus)
         readings = asyncio.run(metrics.sample(env, track))
     except SourceError as e:
         print(f"b2tui gates: {e}", file=sys.stderr)

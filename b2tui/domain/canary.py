@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 
@@ -57,17 +56,6 @@ def replica_split(percent: float, total: int) -> ReplicaSplit:
         # One replica cannot be split: keep a stable pod and add one canary pod.
         return ReplicaSplit(1, 1)
     return ReplicaSplit(canary, total - canary)
-
-
-def replicas_for_exact(percent: float, max_total: int = 100) -> int | None:
-    """Smallest total replica count that achieves ``percent`` exactly, if any ≤ max_total."""
-    if percent <= 0 or percent >= 100:
-        return 1
-    for total in range(2, max_total + 1):
-        c = total * percent / 100.0
-        if math.isclose(c, round(c)):
-            return total
-    return None
 
 
 def next_weight(steps: tuple[CanaryStep, ...] | list[CanaryStep], current: int) -> int | None:

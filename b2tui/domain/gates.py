@@ -188,9 +188,3 @@ class GateTracker:
 
     def unknown_for(self, now: float) -> float:
         return 0.0 if self.unknown_since is None else now - self.unknown_since
-
-    def reset(self) -> None:
-        self.consecutive_failures = 0
-        self.consecutive_unknowns = 0
-        self.unknown_since = None
-        self.last = GateStatus.UNKNOWN

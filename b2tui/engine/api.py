@@ -30,10 +30,6 @@ class Action(StrEnum):
     ROLLBACK = "rollback"
 
 
-DANGEROUS: frozenset[Action] = frozenset(Action)
-"""Every intent changes the run; a watcher binds none of them."""
-
-
 @dataclass(frozen=True)
 class IntentResult:
     accepted: bool

@@ -86,10 +86,6 @@ class SteppedClock(VirtualClock):
     def release(self) -> None:
         self._released.set()
 
-    @property
-    def held(self) -> bool:
-        return not self._released.is_set()
-
     async def sleep(self, seconds: float) -> None:
         await self._released.wait()
         await super().sleep(seconds)

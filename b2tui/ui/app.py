@@ -239,7 +239,6 @@ class ControlRoom(App[None]):
         self._pod_delay = POD_POLL
         self._binding_state: tuple[object, ...] = ()
         self._engine_error: str | None = None
-        self._dirty: set[str] = set()
 
     # --- layout ---------------------------------------------------------------------------
 

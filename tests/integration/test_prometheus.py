@@ -120,7 +120,7 @@ def judged(readings: dict[str, Reading]) -> dict[str, GateResult]:
 async def sample_until(
     stack: Stack, app: str, track: str | None, accept: Any, what: str
 ) -> dict[str, GateResult]:
-    metrics = PrometheusMetrics(stack.settings(), GATES)
+    metrics = PrometheusMetrics(stack.settings())
 
     async def probe() -> dict[str, GateResult]:
         return judged(await metrics.sample(env_for(app), track))
@@ -176,7 +176,7 @@ async def test_300ms_latency_fails_the_p95_gate(stack: Stack) -> None:
 
 
 async def test_no_traffic_is_unknown_with_its_reason(stack: Stack) -> None:
-    metrics = PrometheusMetrics(stack.settings(), GATES)
+    metrics = PrometheusMetrics(stack.settings())
     readings = await eventually(
         lambda: metrics.sample(env_for("idle"), None),
         lambda r: r["request_rate"].value == 0.0,
@@ -203,7 +203,7 @@ async def test_a_target_that_stops_answering_makes_the_sample_unknown(stack: Sta
         "the doomed service to be measured before it dies",
     )
     doomed.stop_serving()
-    metrics = PrometheusMetrics(stack.settings(), GATES)
+    metrics = PrometheusMetrics(stack.settings())
     readings = await eventually(
         lambda: metrics.sample(env_for("doomed"), None),
         lambda r: r["error_rate"].value is None,
@@ -247,7 +247,7 @@ async def test_history_returns_points_per_gate(stack: Stack) -> None:
         lambda r: r["request_rate"].status is GateStatus.PASS,
         "traffic on the healthy service",
     )
-    metrics = PrometheusMetrics(stack.settings(), GATES)
+    metrics = PrometheusMetrics(stack.settings())
     history = await metrics.history(env_for("healthy"), "stable", seconds=10, step=1)
     assert set(history) == {"error_rate", "p95_ms", "request_rate"}
     for series in history.values():
@@ -272,7 +272,7 @@ async def test_history_returns_points_per_gate(stack: Stack) -> None:
 
 async def test_unreachable_prometheus_raises_source_error_naming_the_url() -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    metrics = PrometheusMetrics(PrometheusSettings(url=url, timeout=2.0), GATES)
+    metrics = PrometheusMetrics(PrometheusSettings(url=url, timeout=2.0))
     with pytest.raises(SourceError) as err:
         await metrics.sample(env_for("healthy"), None)
     message = str(err.value)
@@ -283,7 +283,7 @@ async def test_unreachable_prometheus_raises_source_error_naming_the_url() -> No
 
 async def test_bad_promql_raises_source_error_with_prometheus_message(stack: Stack) -> None:
     settings = replace(stack.settings(), error_rate="sum(rate(http_requests_total{$selector}[5s])")
-    metrics = PrometheusMetrics(settings, GATES)
+    metrics = PrometheusMetrics(settings)
     with pytest.raises(SourceError) as err:
         await metrics.sample(env_for("healthy"), None)
     message = str(err.value)
@@ -360,7 +360,7 @@ async def test_bearer_token_from_env_is_sent(
     settings = PrometheusSettings(
         url=recorder.url, bearer_token=Secret("env:B2TUI_TEST_PROM_TOKEN")
     )
-    metrics = PrometheusMetrics(settings, GATES)
+    metrics = PrometheusMetrics(settings)
     readings = await metrics.sample(env_for("x"), None)
     assert readings["error_rate"] == Reading("error_rate", 0.5)
     assert readings["p95_ms"] == Reading("p95_ms", 500.0)
@@ -375,7 +375,7 @@ async def test_a_refused_token_is_not_in_the_error(
     token_file = tmp_path / "token"
     token_file.write_text("wrong-s3cr3t-value\n")
     settings = PrometheusSettings(url=recorder.url, bearer_token=Secret(f"file:{token_file}"))
-    metrics = PrometheusMetrics(settings, GATES)
+    metrics = PrometheusMetrics(settings)
     with pytest.raises(SourceError) as err:
         await metrics.sample(env_for("x"), None)
     message = str(err.value)
@@ -393,7 +393,7 @@ async def test_basic_auth_credentials_are_sent(monkeypatch: pytest.MonkeyPatch) 
         settings = PrometheusSettings(
             url=server.url, username="ops", password=Secret("env:B2TUI_TEST_PROM_PASSWORD")
         )
-        readings = await PrometheusMetrics(settings, GATES).sample(env_for("x"), "canary")
+        readings = await PrometheusMetrics(settings).sample(env_for("x"), "canary")
         assert readings["request_rate"].value == 0.5
         assert set(server.seen) == {"Basic b3BzOmh1bnRlcjI="}
     finally:
@@ -420,13 +420,11 @@ async def test_tls_is_verified_against_ca_file(self_signed: tuple[Path, Path]) -
     server = RecordingPrometheus(tls=self_signed)
     try:
         trusted = PrometheusSettings(url=server.url, ca_file=str(self_signed[0]))
-        readings = await PrometheusMetrics(trusted, GATES).sample(env_for("x"), None)
+        readings = await PrometheusMetrics(trusted).sample(env_for("x"), None)
         assert readings["error_rate"].value == 0.5
         # Without the CA the same server is refused, and the error says where.
         with pytest.raises(SourceError) as err:
-            await PrometheusMetrics(PrometheusSettings(url=server.url), GATES).sample(
-                env_for("x"), None
-            )
+            await PrometheusMetrics(PrometheusSettings(url=server.url)).sample(env_for("x"), None)
         assert server.url in str(err.value)
         assert "cannot verify the TLS certificate" in str(err.value)
         assert "ca_file" in str(err.value)
@@ -437,7 +435,7 @@ async def test_tls_is_verified_against_ca_file(self_signed: tuple[Path, Path]) -
 async def test_missing_ca_file_is_a_source_error(tmp_path: Path) -> None:
     settings = PrometheusSettings(url="https://127.0.0.1:1", ca_file=str(tmp_path / "nope.pem"))
     with pytest.raises(SourceError, match=r"ca_file .*nope\.pem"):
-        await PrometheusMetrics(settings, GATES).sample(env_for("x"), None)
+        await PrometheusMetrics(settings).sample(env_for("x"), None)
 
 
 # --- b2tui gates end to end ----------------------------------------------------------------

@@ -13,7 +13,6 @@ from b2tui.domain.canary import (
     next_weight,
     previous_weight,
     replica_split,
-    replicas_for_exact,
 )
 from b2tui.domain.checklist import (
     READINESS_ITEMS,
@@ -65,12 +64,6 @@ def test_a_canary_below_100_never_takes_every_replica() -> None:
     for total in range(2, 30):
         for pct in range(1, 100):
             assert replica_split(pct, total).stable >= 1
-
-
-def test_exact_replica_counts() -> None:
-    assert replicas_for_exact(5) == 20
-    assert replicas_for_exact(50) == 2
-    assert replicas_for_exact(33.3, max_total=50) is None
 
 
 def test_steps_navigation() -> None:
