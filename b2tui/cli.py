@@ -466,12 +466,15 @@ async def _real_run(args: argparse.Namespace, settings: Settings, store: Any, *,
         conductor.resume(rec.id)
     else:
         sha, commit_at = await git_head(settings.service.repo)
-        await conductor.start(
-            version=args.sha or sha,
-            emergency=args.emergency,
-            params={"config": settings.path, "env": args.env},
-            commit_at=commit_at,
-        )
+        try:
+            await conductor.start(
+                version=args.sha or sha,
+                emergency=args.emergency,
+                params={"config": settings.path, "env": args.env},
+                commit_at=commit_at,
+            )
+        except ValueError as e:  # image or sha that cannot make an image reference
+            raise UsageError(f"{e} ([service] image in {settings.path}, --version-sha)") from None
     if headless:
         _exit_on_sigterm()
         try:

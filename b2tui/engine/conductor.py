@@ -68,6 +68,7 @@ from b2tui.domain.gates import (
     judge_sample,
     overall,
 )
+from b2tui.domain.images import image_tag
 from b2tui.domain.monitoring import STAGE_NUMBER, stage_at, stages
 from b2tui.domain.phases import Outcome, Phase, Strategy
 from b2tui.domain.view import RunView, apply
@@ -214,6 +215,8 @@ class Conductor:
         If the known-good revision cannot be read the run is created and ends *blocked*:
         deploying without a rollback target is not safe.
         """
+        # The image reference must be valid before anything is recorded (raises ValueError).
+        image_tag(self.settings.service.image, self.env.name, version)
         now = self.clock.now()
         rid = run_id or f"r{now:%Y%m%d-%H%M%S}-{version[:7]}"
         base, n = rid, 1
@@ -244,7 +247,7 @@ class Conductor:
                 environment=st.environment,
                 strategy=strategy,
                 version=st.version,
-                image=self._image("production"),
+                image=self._image(self.env.name),
                 emergency=emergency,
                 params=dict(params or {}, scenario=scenario),
                 state=st.to_dict(),
@@ -266,7 +269,7 @@ class Conductor:
                 environment=st.environment,
                 strategy=strategy,
                 version=st.version,
-                image=self._image("production"),
+                image=self._image(self.env.name),
                 emergency=emergency,
                 scenario=scenario,
                 known_good=st.known_good,
@@ -1246,7 +1249,7 @@ class Conductor:
 
     def _image(self, env_name: str) -> str:
         st = self._st
-        return f"{st.image_repo}:{env_name}-{st.version}"
+        return image_tag(st.image_repo, env_name, st.version)
 
     def _steps(self) -> tuple[CanaryStep, ...]:
         return self.env.canary_steps

@@ -250,3 +250,23 @@ def test_a_second_process_watches_read_only(tmp_path: Path) -> None:
     assert seen[0]["event"] == "run_started"
     assert seen[-1]["event"] == "run_finished" and seen[-1]["outcome"] == "succeeded"
     assert not any(e["event"] == "run_resumed" for e in seen)
+
+
+def test_a_sha_that_makes_no_image_tag_is_bad_input(tmp_path: Path) -> None:
+    res = b2tui(
+        "run",
+        "--config",
+        "b2tui/example.toml",
+        "--headless",
+        "--version-sha",
+        "nothex",
+        "--state",
+        str(tmp_path / "s.db"),
+    )
+    assert res.returncode == 2
+    [line] = res.stderr.strip().splitlines()
+    assert "commit sha 'nothex' must have at least 7 hex digits" in line
+    assert (
+        json.loads(b2tui("history", "--json", "--state", str(tmp_path / "s.db")).stdout)["runs"]
+        == []
+    )

@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from b2tui.adapters.docker import DockerImages, image_tag
+from b2tui.adapters.docker import DockerImages
 from b2tui.config import DockerSettings
+from b2tui.domain.images import image_tag
 from b2tui.ports import Images, StepFailed
 from tests.support.docker_services import (
     MANIFEST_TYPES,

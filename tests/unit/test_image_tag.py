@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from b2tui.adapters.docker import image_tag
+from b2tui.domain.images import image_tag
 
 
 def test_tag_is_env_and_short_sha() -> None:
