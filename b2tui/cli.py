@@ -27,7 +27,7 @@ from b2tui.config import ConfigError, Settings, find_config, load_settings, sand
 from b2tui.domain import events as ev
 from b2tui.domain.durations import format_duration
 from b2tui.domain.gates import format_value
-from b2tui.domain.phases import EXIT_USAGE, Outcome, Strategy
+from b2tui.domain.phases import EXIT_USAGE, Outcome, Phase, Strategy
 
 EXAMPLE_CONFIG = Path(__file__).with_name("example.toml")
 
@@ -241,8 +241,8 @@ async def _demo(args: argparse.Namespace, store: Any, speed: float | None, headl
     }
     if rec is not None:
         params = dict(rec.params)
-        lease = store.lease(rec.id)
-        if lease is not None and not _lease_free(lease):
+        lease = store.driver(rec.id)
+        if lease is not None:
             return await _watch_sandbox(store, rec.id, params, args, headless, lease.owner)
     strategy = Strategy(params["strategy"])
     prod = dataclasses.replace(settings.environment("production"), strategy=strategy)
@@ -298,17 +298,18 @@ async def _demo(args: argparse.Namespace, store: Any, speed: float | None, headl
     from b2tui.ui.app import make_app
 
     def pods() -> Any:
-        phase = conductor.view.phase
-        env = (
-            "staging"
-            if phase is not None and phase.value in ("validate", "staging", "smoke")
-            else "production"
-        )
+        env = _pods_env(conductor.view.phase, "staging", "production")
         return sandbox.ports.cluster.pods(settings.environment(env))
 
     app = make_app(settings, conductor, clock=clock, pods=pods, runner=conductor.run, user=user)
     await app.run_async()
     return _tui_exit(conductor.view.outcome)
+
+
+def _pods_env(phase: Phase | None, staging: str, production: str) -> str:
+    """The environment whose pods matter now: staging's until production starts."""
+    early = (Phase.READINESS, Phase.VALIDATE, Phase.STAGING, Phase.SMOKE)
+    return staging if phase in early else production
 
 
 def _tui_exit(outcome: Outcome | None) -> int:
@@ -320,17 +321,6 @@ def _tui_exit(outcome: Outcome | None) -> int:
         )
         return 0
     return outcome.exit_code
-
-
-def _lease_free(lease: Any) -> bool:
-    import socket
-    import time
-
-    from b2tui.adapters.store import _pid_alive
-
-    if lease.expires < time.time():
-        return True
-    return lease.host == socket.gethostname() and not _pid_alive(lease.pid)
 
 
 async def _watch(
@@ -387,12 +377,7 @@ async def _watch_sandbox(
         snap = store.get_blob(run_id, "sandbox")
         if snap:
             sandbox.restore(snap)
-        phase = watcher.view.phase
-        env = (
-            "staging"
-            if phase is not None and phase.value in ("validate", "staging", "smoke")
-            else "production"
-        )
+        env = _pods_env(watcher.view.phase, "staging", "production")
         return await sandbox.ports.cluster.pods(settings.environment(env))
 
     return await _watch(watcher, args, headless, holder, settings=settings, pods=pods)
@@ -452,8 +437,8 @@ async def _real_run(args: argparse.Namespace, settings: Settings, store: Any, *,
     if rec is not None and rec.params.get("sandbox"):
         rec = None
     if rec is not None:
-        lease = store.lease(rec.id)
-        if lease is not None and not _lease_free(lease):
+        lease = store.driver(rec.id)
+        if lease is not None:
             watcher = Watcher(store, rec.id)
             return await _watch(
                 watcher,
@@ -461,7 +446,9 @@ async def _real_run(args: argparse.Namespace, settings: Settings, store: Any, *,
                 headless,
                 lease.owner,
                 settings=settings,
-                pods=lambda: ports.cluster.pods(settings.environment(args.env)),
+                pods=lambda: ports.cluster.pods(
+                    settings.environment(_pods_env(watcher.view.phase, args.staging, args.env))
+                ),
             )
         conductor.resume(rec.id)
     else:
@@ -484,12 +471,7 @@ async def _real_run(args: argparse.Namespace, settings: Settings, store: Any, *,
     from b2tui.ui.app import make_app
 
     def pods() -> Any:
-        phase = conductor.view.phase
-        env = (
-            args.staging
-            if phase is not None and phase.value in ("validate", "staging", "smoke")
-            else args.env
-        )
+        env = _pods_env(conductor.view.phase, args.staging, args.env)
         return ports.cluster.pods(settings.environment(env))
 
     app = make_app(settings, conductor, clock=clock, pods=pods, runner=conductor.run, user=user)

@@ -359,9 +359,7 @@ class Store:
             row = db.execute("SELECT * FROM leases WHERE run_id = ?", (run_id,)).fetchone()
             if row is not None:
                 holder = Lease(row["owner"], row["host"], row["pid"], row["expires"])
-                mine = holder.host == host and holder.pid == pid
-                dead = holder.host == host and not _pid_alive(holder.pid)
-                if not mine and not dead and holder.expires > now:
+                if _held_by_another(holder, now):
                     return False, holder
             db.execute(
                 "INSERT OR REPLACE INTO leases (run_id, owner, host, pid, expires)"
@@ -374,11 +372,26 @@ class Store:
         row = self._db.execute("SELECT * FROM leases WHERE run_id = ?", (run_id,)).fetchone()
         return Lease(row["owner"], row["host"], row["pid"], row["expires"]) if row else None
 
+    def driver(self, run_id: str) -> Lease | None:
+        """The lease of another live process driving ``run_id``, or None if it is free."""
+        lease = self.lease(run_id)
+        return lease if lease is not None and _held_by_another(lease, time.time()) else None
+
     def release_lease(self, run_id: str) -> None:
         self._db.execute(
             "DELETE FROM leases WHERE run_id = ? AND host = ? AND pid = ?",
             (run_id, socket.gethostname(), os.getpid()),
         )
+
+
+def _held_by_another(lease: Lease, now: float) -> bool:
+    """True unless the lease is expired, ours, or its process on this host is dead."""
+    host = socket.gethostname()
+    if lease.expires <= now:
+        return False
+    if lease.host == host and lease.pid == os.getpid():
+        return False
+    return not (lease.host == host and not _pid_alive(lease.pid))
 
 
 def _pid_alive(pid: int) -> bool:

@@ -91,6 +91,7 @@ def test_lease_is_exclusive_until_it_expires_or_its_process_dies(tmp_path: Path)
     store = Store(path)
     won, _ = store.acquire_lease("r1", "ana", ttl=60)
     assert won
+    assert store.driver("r1") is None  # our own lease: nobody else drives
     # Another live process holds it: a child that tries must lose and see the holder.
     code = (
         "import sys; from b2tui.adapters.store import Store;"
@@ -103,6 +104,13 @@ def test_lease_is_exclusive_until_it_expires_or_its_process_dies(tmp_path: Path)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     raw = sqlite3.connect(path)
+    raw.execute("UPDATE leases SET pid = ? WHERE run_id = 'r1'", (dead.pid,))
+    raw.commit()
+    assert store.driver("r1") is None  # its process is gone
+    raw.execute("UPDATE leases SET pid = ? WHERE run_id = 'r1'", (os.getppid(),))
+    raw.commit()
+    driver = store.driver("r1")  # a live process on this host holds it
+    assert driver is not None and driver.owner == "ana"
     raw.execute("UPDATE leases SET pid = ? WHERE run_id = 'r1'", (dead.pid,))
     raw.commit()
     won, holder = store.acquire_lease("r1", "carla", ttl=60)
