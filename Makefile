@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: demo test lint unit screenshots clean bench
+.PHONY: demo test lint unit screenshots clean bench kube
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "b2tui needs Python >= 3.11; set PYTHON=python3.11")'
@@ -35,6 +35,11 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.virtual_run
 	$(BIN)/python -m benchmarks.rollback_latency
 	$(BIN)/python -m benchmarks.idle_output
+
+# The real control plane (kube-apiserver + kube-controller-manager 1.20.2) the
+# real-cluster tests start: built once from Debian's source package into the XDG cache.
+kube:
+	tests/realkube/build.sh
 
 screenshots: $(STAMP)
 	$(BIN)/python -m b2tui.screenshots screenshots
