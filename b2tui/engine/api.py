@@ -28,6 +28,8 @@ class Action(StrEnum):
     PAUSE = "pause"
     SIGN_OFF = "sign_off"
     ROLLBACK = "rollback"
+    ABORT = "abort"
+    """End the run: ``aborted`` before production is touched, else a rollback."""
 
 
 @dataclass(frozen=True)
@@ -71,4 +73,10 @@ class RunSession(Protocol):
 
     def rollback(self, user: str, reason: str = "operator request") -> IntentResult:
         """Roll back now. A second request is a no-op that says so."""
+        ...
+
+    def abort(self, user: str) -> IntentResult:
+        """End the run now. Before production is touched the run ends ``aborted`` (reason
+        ``aborted by <user>``); after, it is a rollback to the known-good revision with
+        that reason. Audited; refused once the run finished or a rollback runs."""
         ...

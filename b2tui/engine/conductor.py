@@ -1046,6 +1046,12 @@ class Conductor:
         st = self.state
         if st is None:
             return "no run"
+        if action is Action.ABORT:
+            if st.outcome is not None:
+                return f"run finished: {st.outcome} — nothing to abort"
+            if st.rollback is not None:
+                return "rolling back already — the run ends when it completes"
+            return None
         if action is Action.ROLLBACK and st.rollback is not None:
             target = Revision.from_dict(st.known_good).describe()
             if st.outcome is not None:
@@ -1244,6 +1250,24 @@ class Conductor:
         self._begin_rollback(f"{reason} by {user}", user)
         target = Revision.from_dict(self._st.known_good)
         return self._intent("rollback", user, f"rolling back to {target.describe()}", None)
+
+    def abort(self, user: str) -> IntentResult:
+        refusal = self.why_not(Action.ABORT)
+        if refusal is not None:
+            return self._intent("abort", user, "", refusal)
+        st = self._st
+        reason = f"aborted by {user}"
+        if st.production_touched:
+            self._begin_rollback(reason, user)
+            target = Revision.from_dict(st.known_good)
+            return self._intent(
+                "abort", user, f"production touched: rolling back to {target.describe()}", None
+            )
+        result = self._intent("abort", user, "run aborted: production untouched", None)
+        self._finish(Outcome.ABORTED, reason)
+        if self._phase_task is not None and self._phase_task is not asyncio.current_task():
+            self._phase_task.cancel()
+        return result
 
     # --- helpers -------------------------------------------------------------------------
 

@@ -114,6 +114,9 @@ class Watcher:
     def rollback(self, user: str, reason: str = "operator request") -> IntentResult:
         return self._refuse()
 
+    def abort(self, user: str) -> IntentResult:
+        return self._refuse()
+
 
 class _FollowClock:
     """Run time seen from a watcher: the last event's time plus real time since it came."""

@@ -329,3 +329,51 @@ async def test_a_traffic_change_that_keeps_failing_rolls_back(make_rig: Make) ->
     alerts = [n.message for n in rig.of(ev.Notice) if n.level == "alert"]
     assert any("attempt 1/3" in a for a in alerts)
     assert await serving_images(rig) == {rig.conductor.view.known_good["image"]}
+
+
+async def test_abort_before_production_ends_the_run_aborted(make_rig: Make) -> None:
+    rig = make_rig("happy", autopilot=False)
+    c = rig.conductor
+    await c.start(version="1a2b3c4")
+    await c.run_until(lambda v: v.phase is Phase.READINESS and bool(v.checks))
+    assert c.why_not(Action.ABORT) is None
+    res = c.abort("ana@jump")
+    assert res.accepted and "production untouched" in res.message
+    rig.clock.release()
+    assert await c._run_task is Outcome.ABORTED  # type: ignore[misc]
+    finished = rig.of(ev.RunFinished)
+    assert [(f.outcome, f.reason) for f in finished] == [("aborted", "aborted by ana@jump")]
+    assert not rig.of(ev.RollbackStarted)
+    rec = rig.store.get_run(c.run_id)
+    assert rec is not None and rec.outcome == "aborted"
+    again = c.abort("bo@jump")
+    assert not again.accepted and "nothing to abort" in again.message
+    audit = [(a.user, a.action, a.accepted) for a in rig.store.audit_log(c.run_id)]
+    assert ("ana@jump", "abort", True) in audit and ("bo@jump", "abort", False) in audit
+
+
+async def test_abort_after_production_is_a_rollback(make_rig: Make) -> None:
+    rig = make_rig("happy", autopilot=True)
+    c = rig.conductor
+    await c.start(version="1a2b3c4")
+    await c.run_until(lambda v: v.canary_percent == 5 and v.hold_until is not None)
+    res = c.abort("ana@jump")
+    assert res.accepted and "rolling back to" in res.message
+    assert not c.abort("bo@jump").accepted  # the rollback runs: a second abort is a no-op
+    rig.clock.release()
+    assert await c._run_task is Outcome.ROLLED_BACK  # type: ignore[misc]
+    [rollback] = rig.of(ev.RollbackStarted)
+    assert (rollback.reason, rollback.by) == ("aborted by ana@jump", "ana@jump")
+    assert await serving_images(rig) == {c.view.known_good["image"]}
+    assert rig.of(ev.RunFinished)[0].reason == "aborted by ana@jump"
+
+
+async def test_a_watcher_cannot_abort(make_rig: Make, tmp_path: Any) -> None:
+    rig = make_rig("happy")
+    c = rig.conductor
+    await c.start(version="1a2b3c4")
+    await c.run_until(lambda v: v.phase is Phase.VALIDATE)
+    watcher = Watcher(Store(tmp_path / "state.db"), c.run_id, poll=0.01)
+    res = watcher.abort("bo")
+    assert not res.accepted and "read-only" in res.message
+    await c.stop()
