@@ -1,0 +1,232 @@
+"""GitHub's REST API: the CI verdict of a commit and closing the issues a deploy fixes.
+
+- :func:`ci_status` answers the readiness items ``tests_passing``/``build_ok`` from the
+  combined commit status and the check runs of HEAD.
+- :func:`close_issues` comments on and closes the issues named ``Fixes #N`` in the
+  commits deployed since the last deploy (kept in :data:`~.git.LAST_DEPLOYED_FILE`).
+
+The token only travels in the ``Authorization`` header; every detail is scrubbed of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from b2tui.adapters.http.errors import Channel, one_line
+from b2tui.adapters.http.git import (
+    LAST_DEPLOYED_FILE,
+    GitUnavailable,
+    deployed_commit,
+    head_commit,
+    read_marker,
+    run_git,
+    write_marker,
+)
+from b2tui.adapters.http.masking import mask_secret_text, redact_in_logs
+from b2tui.config import NotifySettings, Secret
+from b2tui.ports import CheckResult, Notification
+
+_GITHUB_VERSION = "2022-11-28"
+_PASSING = {"success", "neutral", "skipped"}
+_FIXES = re.compile(
+    r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?):?\s+(?:([\w.-]+/[\w.-]+))?#(\d+)\b", re.I
+)
+
+
+async def ci_status(notify: NotifySettings, git: str, repo_dir: str) -> CheckResult:
+    """The CI verdict of HEAD of ``repo_dir`` on GitHub; pending or absent CI is unknown.
+
+    Both readiness items read the same verdict: GitHub does not say which check is
+    "the tests".
+    """
+    if not (notify.github_repo and notify.github_token):
+        return CheckResult(None, "no CI status source configured; sign off by hand or run validate")
+    try:
+        token = notify.github_token.reveal()
+    except ValueError as e:
+        return CheckResult(None, f"github_token {notify.github_token.source}: {e}")
+    redact_in_logs(token)
+    try:
+        sha = await head_commit(git, repo_dir)
+    except GitUnavailable as e:
+        return CheckResult(None, f"cannot tell which commit to ask CI about: {e}")
+    short = sha[:7]
+    repo = notify.github_repo
+    try:
+        async with _github_client(notify, token) as gh:
+            status = await gh.get(f"/repos/{repo}/commits/{sha}/status")
+            runs = await gh.get(f"/repos/{repo}/commits/{sha}/check-runs", params={"per_page": 100})
+    except httpx.HTTPError as e:
+        reason = one_line(str(e)) or type(e).__name__
+        detail = f"cannot reach GitHub API {notify.github_api}: {reason}"
+        return CheckResult(None, mask_secret_text(detail, [token]))
+    for response in (status, runs):
+        if response.status_code != 200:
+            return CheckResult(
+                None, mask_secret_text(_github_problem(response, notify, short), [token])
+            )
+    return _ci_verdict(status.json(), runs.json(), short)
+
+
+def _github_client(notify: NotifySettings, token: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        base_url=notify.github_api.rstrip("/"),
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Accept": "application/vnd.github+json",
+            "X-GitHub-Api-Version": _GITHUB_VERSION,
+            "User-Agent": "b2tui",
+        },
+        timeout=10.0,
+    )
+
+
+def _github_problem(response: httpx.Response, notify: NotifySettings, short: str) -> str:
+    code = response.status_code
+    source = notify.github_token.source if notify.github_token else "github_token"
+    if code in (401, 403):
+        return (
+            f"GitHub answered {code}: check that the token ({source}) may read {notify.github_repo}"
+        )
+    if code in (404, 422):
+        return f"GitHub does not know commit {short} in {notify.github_repo} (is it pushed?)"
+    return f"GitHub answered {code}: {one_line(response.text, 100)}"
+
+
+_PASSING = {"success", "neutral", "skipped"}
+
+
+def _ci_verdict(status: dict[str, Any], runs: dict[str, Any], short: str) -> CheckResult:
+    """Combine a commit's statuses and check runs: any failure fails, any pending is unknown."""
+    outcomes: list[tuple[str, str, str]] = []  # (name, pass|fail|pending, raw state)
+    for s in status.get("statuses") or []:
+        state = str(s.get("state", ""))
+        kind = {"success": "pass", "pending": "pending"}.get(state, "fail")
+        outcomes.append((str(s.get("context", "status")), kind, state))
+    for r in runs.get("check_runs") or []:
+        if r.get("status") != "completed":
+            outcomes.append((str(r.get("name", "check")), "pending", str(r.get("status"))))
+        else:
+            conclusion = str(r.get("conclusion"))
+            kind = "pass" if conclusion in _PASSING else "fail"
+            outcomes.append((str(r.get("name", "check")), kind, conclusion))
+    if not outcomes:
+        return CheckResult(
+            None, f"no CI status reported for {short}; sign off by hand or run validate"
+        )
+
+    def names(kind: str) -> str:
+        found = [f"{n} ({raw})" for n, k, raw in outcomes if k == kind]
+        return ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+
+    failing = sum(1 for _, k, _ in outcomes if k == "fail")
+    pending = sum(1 for _, k, _ in outcomes if k == "pending")
+    if failing:
+        return CheckResult(False, f"CI of {short}: {failing} failing: {names('fail')}")
+    if pending:
+        return CheckResult(
+            None, f"CI of {short}: {pending} of {len(outcomes)} still running: {names('pending')}"
+        )
+    return CheckResult(True, f"CI of {short}: {len(outcomes)} checks green")
+
+
+def issues_fixed(messages: list[str], repo: str) -> list[int]:
+    """Issue numbers named by ``Fixes #N`` / ``Closes #N`` / ``Resolves #N`` (and the
+    other GitHub closing keywords) in commit messages, ``owner/name#N`` only for ``repo``."""
+    found: set[int] = set()
+    for message in messages:
+        for m in _FIXES.finditer(message):
+            if m.group(1) is None or m.group(1).lower() == repo.lower():
+                found.add(int(m.group(2)))
+    return sorted(found)
+
+
+async def close_issues(
+    notify: NotifySettings, secret: Secret, repo: str, note: Notification, git: str, repo_dir: str
+) -> list[Channel]:
+    """Close the issues of ``repo`` that the commits deployed by ``note`` fix.
+
+    The deployed range is ``<last deployed>..<deployed commit>`` in ``repo_dir``; the
+    first deploy only records the commit. Each issue gets a comment, then is closed; the
+    mark moves on only when all of them closed, so failed ones are tried again.
+    """
+    channel = "github issues"
+    try:
+        token = secret.reveal()
+    except ValueError as e:
+        return [(channel, False, f"github_token {secret.source}: {e}")]
+    redact_in_logs(token)
+    marker = Path(repo_dir) / LAST_DEPLOYED_FILE
+    try:
+        until = await deployed_commit(git, repo_dir, note.version)
+        since = await asyncio.to_thread(read_marker, marker)
+        if since is None:
+            await asyncio.to_thread(write_marker, marker, until)
+            detail = f"first deploy: recorded {until[:7]}; issues close from the next one"
+            return [(channel, True, detail)]
+        rc, out, err = await run_git(git, repo_dir, "log", "--format=%B%x00", f"{since}..{until}")
+        if rc != 0:
+            # The recorded commit is gone (history rewritten): start over from here
+            # rather than fail on every deploy.
+            await asyncio.to_thread(write_marker, marker, until)
+            detail = f"git log {since[:7]}..{until[:7]} failed: {err}"
+            return [(channel, False, f"{detail}; recorded {until[:7]} for the next deploy")]
+    except (GitUnavailable, OSError) as e:
+        return [(channel, False, f"cannot read the deployed commits: {e}")]
+    messages = [m for m in out.split("\x00") if m.strip()]
+    numbers = issues_fixed(messages, repo)
+    if not numbers:
+        await asyncio.to_thread(write_marker, marker, until)
+        return [(channel, True, f"no 'Fixes #N' in {len(messages)} commits since {since[:7]}")]
+    comment = (
+        f"Deployed to {note.environment} in {note.service} {note.version}"
+        f" (run {note.run_id}, by {note.by}); closed by b2tui."
+    )
+    results: list[Channel] = []
+    async with _github_client(notify, token) as gh:
+        for n in numbers:
+            results.append(await _close_one(gh, repo, n, comment, token))
+    if all(ok for _, ok, _ in results):
+        await asyncio.to_thread(write_marker, marker, until)
+    else:
+        # Keep the old mark so the next deploy tries the failed ones again.
+        results.append((channel, False, f"kept {since[:7]} as last deployed: will retry"))
+    return results
+
+
+async def _close_one(
+    gh: httpx.AsyncClient, repo: str, number: int, comment: str, token: str
+) -> Channel:
+    channel = f"github #{number}"
+    try:
+        posted = await gh.post(f"/repos/{repo}/issues/{number}/comments", json={"body": comment})
+        if not posted.is_success:
+            return (
+                channel,
+                False,
+                mask_secret_text(
+                    f"commenting on {repo}#{number}: GitHub answered {posted.status_code}",
+                    [token],
+                ),
+            )
+        closed = await gh.patch(
+            f"/repos/{repo}/issues/{number}",
+            json={"state": "closed", "state_reason": "completed"},
+        )
+    except httpx.HTTPError as e:
+        reason = one_line(str(e)) or type(e).__name__
+        return channel, False, mask_secret_text(f"cannot reach GitHub API: {reason}", [token])
+    if not closed.is_success:
+        return (
+            channel,
+            False,
+            mask_secret_text(
+                f"closing {repo}#{number}: GitHub answered {closed.status_code}", [token]
+            ),
+        )
+    return channel, True, f"closed {repo}#{number}"
