@@ -72,11 +72,14 @@ from b2tui.domain.images import image_tag
 from b2tui.domain.monitoring import STAGE_NUMBER, stage_at, stages
 from b2tui.domain.phases import Outcome, Phase, Strategy
 from b2tui.domain.view import RunView, apply
+from b2tui.engine import intents, policy
 from b2tui.engine.api import Action, IntentResult
 from b2tui.engine.clock import Clock, SteppedClock
+from b2tui.engine.policy import Decision, Verdict
 from b2tui.engine.state import RunState, ts
 from b2tui.gatespecs import gate_specs
 from b2tui.ports import (
+    CommandResult,
     Notification,
     Ports,
     Revision,
@@ -89,9 +92,6 @@ from b2tui.ports import (
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-NO_DATA_PAUSE = "engine:no-data"
-"""``RunState.pause_by`` of a pause the engine made because gates were unknown."""
 
 PODS_GATE = GateSpec("pods", 1.0, Comparison.MAX, "crashing")
 """Crash-looping pods of the new version: any is a fail."""
@@ -442,17 +442,15 @@ class Conductor:
                             item.key,
                             partial(ChecklistItem.answered, passed=res.passed, detail=res.detail),
                         )
-            items = [i for i in st.items() if i.group == "readiness"]
-            failed = [i for i in items if i.required and i.state is ItemState.FAILED]
-            if failed:
-                raise _Finish(Outcome.BLOCKED, "readiness " + blocker_text(items))
+            d = policy.readiness(st.items())
+            if d.verdict is Verdict.BLOCK:
+                raise _Finish(Outcome.BLOCKED, d.reason)
             self._autopilot_sign("readiness")
-            items = [i for i in st.items() if i.group == "readiness"]
-            if not blockers(items):
+            d = policy.readiness(st.items())
+            if d.green:
                 return
-            self._notice_once(
-                f"ready-wait-{len(blockers(items))}", "info", "readiness " + blocker_text(items)
-            )
+            pending = len(blockers([i for i in st.items() if i.group == "readiness"]))
+            self._notice_once(f"ready-wait-{pending}", "info", d.reason)
             await self._wait(self.settings.gates.poll)
 
     async def _validate(self) -> None:
@@ -462,13 +460,9 @@ class Conductor:
             if not command or name in self._st.done:
                 continue
             res = await self._command(name, command)
-            if not res.ok:
-                why = "timed out" if res.timed_out else f"exit {res.exit_code}"
-                last = res.tail.strip().splitlines()[-1:] if res.tail.strip() else []
-                raise _Finish(
-                    Outcome.BLOCKED,
-                    f"validate: {name} failed ({why})" + (f": {last[0]}" if last else ""),
-                )
+            d = policy.command(Phase.VALIDATE, name, res)
+            if d.verdict is Verdict.BLOCK:
+                raise _Finish(Outcome.BLOCKED, d.reason)
             self._mark(name)
         problems: list[str] = []
         for env in (self.staging_env, self.env):
@@ -503,16 +497,16 @@ class Conductor:
                     self._emit_item(item)
         if self.settings.commands.smoke and "smoke_cmd" not in st.done:
             res = await self._command("smoke", self.settings.commands.smoke)
-            if not res.ok:
-                why = "timed out" if res.timed_out else f"exit {res.exit_code}"
-                raise _Finish(Outcome.ABORTED, f"smoke: smoke tests failed ({why})")
+            d = policy.command(Phase.SMOKE, "smoke", res)
+            if d.verdict is Verdict.ABORT:
+                raise _Finish(Outcome.ABORTED, d.reason)
             self._mark("smoke_cmd")
         if smoke.http and "http" not in st.done:
             for check in smoke.http:
-                res = await self.ports.checks.http(check)
-                self._log("smoke", f"{check.method} {check.url}: {res.detail}")
-                if not res.passed:
-                    raise _Finish(Outcome.ABORTED, f"smoke: {check.url}: {res.detail}")
+                answer = await self.ports.checks.http(check)
+                self._log("smoke", f"{check.method} {check.url}: {answer.detail}")
+                if not answer.passed:
+                    raise _Finish(Outcome.ABORTED, f"smoke: {check.url}: {answer.detail}")
             self._mark("http")
         if smoke.log_patterns and "logs" not in st.done:
             since = max(
@@ -788,7 +782,7 @@ class Conductor:
                 raise _Finish(Outcome.ABORTED, f"{st.phase.value}: {e}") from None
             raise _Finish(fail, f"{st.phase.value}: {e}") from None
 
-    async def _command(self, name: str, command: str) -> Any:
+    async def _command(self, name: str, command: str) -> CommandResult:
         self._emit(
             ev.CommandStarted(ts=self.clock.now(), phase=self._st.phase, name=name, command=command)
         )
@@ -901,60 +895,31 @@ class Conductor:
             self._save()
         return results
 
-    def _decide(self, scope: str, results: list[GateResult], *, production: bool) -> None:
-        """Act on the tracker of ``scope`` after a sample: rollback, abort, pause, or nothing."""
+    def _decide(self, scope: str, results: list[GateResult], *, production: bool) -> Decision:
+        """Act on the policy's decision for ``scope`` after a sample (see :mod:`.policy`)."""
         st = self._st
-        g = self.settings.gates
-        tracker = st.tracker(scope)
-        now = self.clock.now()
-        if tracker.consecutive_failures >= g.consecutive_failures:
-            failing = [r for r in results if r.status is GateStatus.FAIL]
-            worst = failing[0] if failing else None
-            what = (
-                f"{worst.gate} {format_value(worst.value, worst.unit)}"
-                f" {'over' if worst.comparison is Comparison.MAX else 'under'}"
-                f" {format_value(worst.threshold, worst.unit)}"
-                if worst
-                else "gates failing"
-            )
-            reason = f"{what} for {tracker.consecutive_failures} samples"
-            if not production:
-                raise _Finish(Outcome.ABORTED, f"{st.phase.value}: {reason}")
-            if g.auto_rollback:
-                self._begin_rollback(reason, "engine")
-                raise _Stop
-            if not st.paused:
-                self._set_pause(True, f"rollback recommended: {reason} — press R")
-                self._notice("alert", f"rollback recommended: {reason} — press R")
-        if (
-            tracker.last is GateStatus.PASS
-            and st.paused
-            and st.pause_by == NO_DATA_PAUSE
-            and self.autopilot
-        ):
-            # Autopilot lifts its own no-data pause once data is back and green; an
-            # operator's pause (or one without autopilot) waits for a person.
-            self._set_pause(False, "data is back and green")
-        if tracker.last is GateStatus.UNKNOWN:
-            why = next((r.reason for r in results if r.status is GateStatus.UNKNOWN), "no data")
-            if tracker.consecutive_unknowns == g.unknown_pause_after and not st.paused:
-                self._set_pause(
-                    True,
-                    f"no data for {tracker.consecutive_unknowns} samples ({why})",
-                    by=NO_DATA_PAUSE,
-                )
-                self._notice(
-                    "alert",
-                    f"gates unknown for {tracker.consecutive_unknowns} samples"
-                    f" ({why}): promotion paused",
-                )
-            unknown_for = tracker.unknown_for(now.timestamp())
-            if unknown_for >= g.no_data_timeout:
-                reason = f"no data for {format_duration(unknown_for)} ({why})"
-                if not production:
-                    raise _Finish(Outcome.ABORTED, f"{st.phase.value}: {reason}")
-                self._begin_rollback(reason, "engine")
-                raise _Stop
+        d = policy.decide(
+            st.tracker(scope),
+            results,
+            self.settings.gates,
+            st.phase,
+            production=production,
+            now=self.clock.now().timestamp(),
+            paused=st.paused,
+            pause_by=st.pause_by,
+            autopilot=self.autopilot,
+        )
+        if d.verdict is Verdict.ABORT:
+            raise _Finish(Outcome.ABORTED, d.reason)
+        if d.verdict is Verdict.ROLL_BACK:
+            self._begin_rollback(d.reason, "engine")
+            raise _Stop
+        if d.verdict is Verdict.PAUSE:
+            self._set_pause(True, d.reason, by=d.pause_by)
+            self._notice("alert", d.alert)
+        elif d.verdict is Verdict.RESUME:
+            self._set_pause(False, d.reason)
+        return d
 
     # --- rollback ------------------------------------------------------------------------
 
@@ -1043,101 +1008,9 @@ class Conductor:
     # --- operator intents ----------------------------------------------------------------
 
     def why_not(self, action: Action, item: str | None = None) -> str | None:
-        st = self.state
-        if st is None:
-            return "no run"
-        if action is Action.ABORT:
-            if st.outcome is not None:
-                return f"run finished: {st.outcome} — nothing to abort"
-            if st.rollback is not None:
-                return "rolling back already — the run ends when it completes"
-            return None
-        if action is Action.ROLLBACK and st.rollback is not None:
-            target = Revision.from_dict(st.known_good).describe()
-            if st.outcome is not None:
-                return f"already rolled back to {target} — nothing to do"
-            return f"rollback to {target} already in progress — nothing more to do"
-        if st.outcome is not None:
-            return f"run finished: {st.outcome}"
-        if action is Action.ROLLBACK:
-            if not st.production_touched:
-                return "production untouched — nothing to roll back"
-            return None
-        if st.rollback is not None:
-            return "rolling back"
-        if action is Action.PAUSE:
-            return None
-        if action is Action.SIGN_OFF:
-            return self._sign_blocker(item)
-        canary_phase = st.phase is Phase.PRODUCTION and st.strategy == Strategy.CANARY.value
-        if action is Action.CANARY_DOWN:
-            if not canary_phase or "canary" not in st.done:
-                return "canary steps apply during the production canary"
-            if st.canary_percent <= 0:
-                return "canary already at 0%"
-            if st.canary_percent >= 100:
-                return "already promoted to 100%"
-            return None
-        if action is Action.CANARY_UP and not canary_phase:
-            return "canary steps apply during the production canary"
-        return self._advance_blocker()
-
-    def _advance_blocker(self) -> str | None:
-        st = self._st
-        if st.paused:
-            return f"paused ({st.pause_reason}) — press p to resume"
-        if st.awaiting:
-            return None
-        if (
-            st.phase is Phase.PRODUCTION
-            and st.strategy == Strategy.CANARY.value
-            and "canary" in st.done
-        ):
-            nxt = next_weight(self._steps(), st.canary_percent)
-            if nxt is None:
-                return "at 100%: promotion follows the first green sample"
-            left = self._hold_left()
-            if left > 0:
-                return f"holding {st.canary_percent}% for {format_duration(left)} more"
-            if st.canary_percent > 0:
-                tracker = st.tracker("canary")
-                if tracker.last is not GateStatus.PASS:
-                    bad = [
-                        f"{g.gate} {format_value(g.value, g.unit)}"
-                        for (track, _), g in self.view.gates.items()
-                        if track == "canary" and g.status != GateStatus.PASS.value
-                    ]
-                    what = ", ".join(bad) or tracker.last.value
-                    return f"gates not green at {st.canary_percent}%: {what}"
-            return None
-        if st.phase is Phase.READINESS:
-            text = blocker_text([i for i in st.items() if i.group == "readiness"])
-            return f"readiness {text}" if text else "readiness checks running"
-        if st.phase is Phase.SMOKE:
-            text = blocker_text([i for i in st.items() if i.group == "smoke"])
-            return f"smoke {text}" if text else "smoke: waiting for staging to be stable"
-        if st.phase is Phase.MONITORING:
-            return "monitoring window running — it ends on its own"
-        return f"{st.phase.value} in progress — nothing to approve yet"
-
-    def _sign_blocker(self, key: str | None) -> str | None:
-        st = self._st
-        group = "smoke" if st.phase is Phase.SMOKE else "readiness"
-        signable = [i for i in st.items() if _signable(i) and i.group == group]
-        if st.phase not in (Phase.READINESS, Phase.SMOKE):
-            return f"nothing to sign off during {st.phase.value}"
-        if key is None:
-            return None if signable else "no item waits for a sign-off"
-        item = next((i for i in st.items() if i.key == key), None)
-        if item is None:
-            return f"no checklist item {key!r}"
-        if item.state is ItemState.PASSED:
-            return f"{item.title} already signed off by {item.signed_by or 'its check'}"
-        if item not in signable:
-            if item.group != group:
-                return f"{item.title} belongs to {item.group}, not {st.phase.value}"
-            return f"{item.title} is answered by its automatic check"
-        return None
+        return intents.why_not(
+            self.state, self.view, action, item, steps=self._steps(), now=self.clock.now()
+        )
 
     def _intent(self, action: str, user: str, detail: str, refusal: str | None) -> IntentResult:
         st = self.state
@@ -1196,10 +1069,9 @@ class Conductor:
         if percent < st.canary_percent:
             refusal = self.why_not(Action.CANARY_DOWN)
         else:
-            refusal = self.why_not(Action.CANARY_UP)
-            nxt = next_weight(self._steps(), st.canary_percent)
-            if refusal is None and (nxt is None or percent > nxt):
-                refusal = f"at most the next step ({nxt}%) while gates allow"
+            refusal = self.why_not(Action.CANARY_UP) or intents.canary_limit(
+                st, percent, self._steps()
+            )
         if refusal is not None:
             return self._intent("set-canary", user, "", refusal)
         return self._set_percent("set-canary", user, percent)
@@ -1292,8 +1164,7 @@ class Conductor:
         self._emit(ev.HoldStarted(ts=now, phase=st.phase, seconds=seconds, until=until))
 
     def _hold_left(self) -> float:
-        until = ts(self._st.hold_until)
-        return 0.0 if until is None else (until - self.clock.now()).total_seconds()
+        return intents.hold_left(self._st, self.clock.now())
 
     async def _await_go(self, key: str, message: str) -> None:
         """Wait for the operator's advance (or autopilot) before a step that changes traffic."""
@@ -1314,7 +1185,7 @@ class Conductor:
         if not self.autopilot or self._st.paused:
             return
         for item in self._st.items():
-            if item.group == group and _signable(item):
+            if item.group == group and intents.signable(item):
                 self.sign_off(item.key, self.autopilot_user)
 
     def _update_item(self, key: str, change: Callable[[ChecklistItem], ChecklistItem]) -> str:
@@ -1489,13 +1360,6 @@ class Conductor:
     def _release_lease(self) -> None:
         if self.state is not None:
             self.store.release_lease(self.state.run_id)
-
-
-def _signable(item: ChecklistItem) -> bool:
-    """Manual items, and automatic ones whose check could not tell, may be signed off."""
-    if not item.required or item.state is not ItemState.PENDING:
-        return False
-    return item.kind is ItemKind.MANUAL or item.detail.startswith("unknown")
 
 
 def _with_detail(item: ChecklistItem, detail: str) -> ChecklistItem:
