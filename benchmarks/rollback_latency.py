@@ -37,8 +37,9 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from b2tui.adapters.kube import KubeCluster
+from b2tui.adapters.kube import KubeCluster, threaded
 from b2tui.adapters.sandbox import build_sandbox
 from b2tui.adapters.store import Store
 from b2tui.config import EnvironmentSettings, Settings, sandbox_settings
@@ -77,11 +78,13 @@ class TimedKubeCluster(KubeCluster):
 
     async def rollback(self, env: EnvironmentSettings, target: Revision) -> RollbackResult:
         self.rollback_called.append(time.monotonic())
-        return await super().rollback(env, target)
+        return await self._timed_rollback(env, target)
 
-    def _rollback(self, env: EnvironmentSettings, target: Revision) -> RollbackResult:
+    @threaded
+    def _timed_rollback(self, env: EnvironmentSettings, target: Revision) -> RollbackResult:
         self.rollback_thread.append(time.monotonic())
-        return super()._rollback(env, target)
+        blocking: Any = KubeCluster.rollback.__wrapped__  # type: ignore[attr-defined]
+        return blocking(self, env, target)  # type: ignore[no-any-return]
 
 
 @dataclasses.dataclass

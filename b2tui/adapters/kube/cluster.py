@@ -1,0 +1,429 @@
+"""``KubeCluster``: the :class:`~b2tui.ports.Cluster` port on a Kubernetes API server.
+
+Each port method is written once, blocking, and runs in a worker thread
+(:func:`~b2tui.adapters.kube.client.threaded`); workflow steps turn their failures into
+:class:`~b2tui.ports.StepFailed` (:func:`~b2tui.adapters.kube.errors.step`). The
+method picks the environment's :class:`~b2tui.adapters.kube.target.KubeTarget`, its
+connection and its traffic router (chosen once), and delegates to the module that owns
+the concern: :mod:`.apply`, :mod:`.canary`, :mod:`.traffic`, :mod:`.bluegreen`,
+:mod:`.logs`, :mod:`.watch`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from b2tui.adapters.kube import apply, bluegreen, canary, logs
+from b2tui.adapters.kube import objects as o
+from b2tui.adapters.kube.client import Api, Conn, connect, default_kubeconfig, threaded
+from b2tui.adapters.kube.errors import KubeApiError, Op, step
+from b2tui.adapters.kube.objects import COLOURS, Obj
+from b2tui.adapters.kube.pods import pod_info
+from b2tui.adapters.kube.target import KubeTarget
+from b2tui.adapters.kube.traffic.base import TrafficRouter
+from b2tui.adapters.kube.traffic.factory import router_for
+from b2tui.adapters.kube.watch import PodWatch
+from b2tui.config import EnvironmentSettings
+from b2tui.domain.phases import Strategy
+from b2tui.ports import (
+    PodInfo,
+    Revision,
+    RollbackResult,
+    RolloutState,
+    SourceError,
+    StepFailed,
+    TrafficSplit,
+)
+
+
+@dataclass(frozen=True)
+class DeploymentStatus:
+    """One Deployment of an environment, as ``b2tui status`` lists it."""
+
+    name: str
+    revision: str
+    image: str
+    ready: int
+    desired: int
+    track: str
+    """``stable``, ``canary``, ``blue`` or ``green``."""
+
+
+class KubeCluster:
+    """The :class:`~b2tui.ports.Cluster` port on a Kubernetes API server.
+
+    Args:
+        kubeconfig: kubeconfig path; None uses ``$KUBECONFIG`` or ``~/.kube/config``
+            (in-cluster config when neither exists and ``KUBERNETES_SERVICE_HOST`` is set).
+        dry_run: send ``dryRun=All`` with every change made by :meth:`deploy`.
+        request_timeout: seconds per API request.
+        watch_backoff_cap: longest retry delay of the pod watches, seconds.
+    """
+
+    def __init__(
+        self,
+        kubeconfig: str | None = None,
+        *,
+        dry_run: bool = False,
+        request_timeout: float = 10.0,
+        watch_backoff_cap: float = 30.0,
+    ) -> None:
+        self.kubeconfig = kubeconfig or default_kubeconfig()
+        self.dry_run = dry_run
+        self.request_timeout = request_timeout
+        self.watch_backoff_cap = watch_backoff_cap
+        self._apis: dict[str | None, Api] = {}
+        self._routers: dict[KubeTarget, TrafficRouter] = {}
+        self._watches: dict[tuple[str | None, str, str], PodWatch] = {}
+        self._selectors: dict[tuple[str | None, str, str], str] = {}
+        self._lock = threading.Lock()
+
+    # --- per environment: connection, target, router -----------------------------------
+
+    def _api(self, env: EnvironmentSettings) -> Api:
+        with self._lock:
+            api = self._apis.get(env.context)
+            if api is None:
+                api = Api(connect(self.kubeconfig, env.context), self.request_timeout)
+                self._apis[env.context] = api
+            return api
+
+    def _open(self, env: EnvironmentSettings) -> tuple[Api, KubeTarget]:
+        return self._api(env), KubeTarget.of(env)
+
+    def _router(self, target: KubeTarget) -> TrafficRouter:
+        with self._lock:
+            router = self._routers.get(target)
+            if router is None:
+                router = self._routers[target] = router_for(target)
+            return router
+
+    def _serving(self, api: Api, target: KubeTarget) -> tuple[str, str | None]:
+        """(Deployment, colour) serving now: stable, or the active colour."""
+        if target.strategy is Strategy.BLUE_GREEN:
+            colour = bluegreen.active_colour(api, target)
+            return target.colour_deployment(colour), colour
+        return target.deployment, None
+
+    # --- Cluster port -------------------------------------------------------------------
+
+    @threaded
+    def current_revision(self, env: EnvironmentSettings) -> Revision:
+        """The revision serving now (the stable Deployment, or the active colour)."""
+        api, target = self._open(env)
+        name, colour = self._serving(api, target)
+        deploy = api.deployment(target.namespace, name)
+        rs = o.current_rs(deploy, api.replicasets(target.namespace, deploy))
+        return Revision(
+            deployment=name,
+            revision=o.revision_of(deploy) or o.revision_of(rs) or "0",
+            image=o.image_of(deploy, target.deployment),
+            colour=colour,
+            replicas=o.replicas(deploy),
+            template_hash=o.template_hash(rs),
+        )
+
+    @threaded
+    def check_target(self, env: EnvironmentSettings) -> list[str]:
+        """Problems with the target: context, API server, namespace, Deployment, Service.
+
+        For an environment with ``manifests`` only the context, the API server and (when
+        readable) the namespace are checked: the manifests create the rest.
+        """
+        target = KubeTarget.of(env)
+        try:
+            api = self._api(env)
+            api.call(Op("get", "version"), api.conn.version.get_code)
+        except SourceError as e:
+            return [str(e)]
+        problems: list[str] = []
+        ns = target.namespace
+        try:
+            if api.get(Op("get", "namespaces", None, ns), api.conn.core.read_namespace, ns) is None:
+                return [f"namespace {ns} does not exist (context {api.conn.context})"]
+        except KubeApiError as e:
+            if e.status != 403:  # a namespaced Role cannot read namespaces: not a problem
+                problems.append(str(e))
+        if target.manifests:
+            # The environment's manifests create its Deployment and Service when the run
+            # applies them (after this check): their absence now is not a problem.
+            return problems
+        reads: list[tuple[str, str]] = []
+        if target.strategy is Strategy.BLUE_GREEN:
+            try:
+                reads.append(("deployments", self._serving(api, target)[0]))
+            except SourceError as e:
+                problems.append(str(e))
+        else:
+            reads += [("deployments", target.deployment), ("services", target.service)]
+        for kind, name in reads:
+            try:
+                if kind == "deployments":
+                    api.deployment(ns, name)
+                else:
+                    api.service(ns, name)
+            except SourceError as e:
+                problems.append(str(e))
+        if target.strategy is Strategy.CANARY:
+            problems += self._router(target).check(api)
+        return problems
+
+    @threaded
+    @step
+    def deploy(self, env: EnvironmentSettings, image: str) -> None:
+        """Server-side apply the environment's manifests with ``image`` set."""
+        api, target = self._open(env)
+        apply.apply_manifests(api, target, image, dry_run=self.dry_run)
+
+    @threaded
+    def rollout(self, env: EnvironmentSettings, track: str | None = None) -> RolloutState:
+        """Rollout progress of the Deployment of ``track`` (when None: stable, or for
+        blue-green the colour the Service selects)."""
+        api, target = self._open(env)
+        if track is None:
+            # A blue-green pair has no Deployment named env.deployment: the one serving is
+            # the active colour (what a rollback restores and recovery must wait for).
+            name = self._serving(api, target)[0]
+        else:
+            name = target.track_deployment(track)
+        return o.rollout_state(api.deployment(target.namespace, name))
+
+    # --- pods ---------------------------------------------------------------------------
+
+    def _selector(self, api: Api, target: KubeTarget) -> str:
+        """The workloads' label selector, without the track/colour label."""
+        key = (target.context, target.namespace, target.deployment)
+        with self._lock:
+            cached = self._selectors.get(key)
+        if cached is not None:
+            return cached
+        labels: dict[str, str] | None = None
+        for name in (target.deployment, *(target.colour_deployment(c) for c in COLOURS)):
+            d = api.maybe_deployment(target.namespace, name)
+            if d is not None:
+                labels = o.match_labels(d)
+                break
+        if labels is None:
+            svc = api.maybe_service(target.namespace, target.service)
+            if svc is None:
+                raise KubeApiError(
+                    f"deployment {target.deployment} not found in namespace {target.namespace}",
+                    404,
+                )
+            labels = o.service_selector(svc)
+        for drop in (target.track_label, target.colour_label):
+            labels.pop(drop, None)
+        sel = o.selector_string(labels)
+        with self._lock:
+            self._selectors[key] = sel
+        return sel
+
+    def watch(self, env: EnvironmentSettings) -> PodWatch:
+        """The pod watch of ``env`` (started on first use). Blocking: call from a thread."""
+        api, target = self._open(env)
+        sel = self._selector(api, target)
+        key = (target.context, target.namespace, sel)
+        with self._lock:
+            w = self._watches.get(key)
+            fresh = w is None
+            if w is None:
+                w = PodWatch(
+                    api.conn.core,
+                    target.namespace,
+                    sel,
+                    describe=api.conn.describe,
+                    request_timeout=self.request_timeout,
+                    backoff_cap=self.watch_backoff_cap,
+                ).start()
+                self._watches[key] = w
+        if fresh:
+            # The first list is the watch's own; wait briefly rather than list twice.
+            w.wait_live(min(2.0, self.request_timeout))
+        return w
+
+    def _list_pods(self, api: Api, target: KubeTarget) -> list[Obj]:
+        doc = api.call(
+            Op("list", "pods", target.namespace),
+            api.conn.core.list_namespaced_pod,
+            target.namespace,
+            label_selector=self._selector(api, target) or None,
+        )
+        return o.items(doc, "items")
+
+    @threaded
+    def pods(self, env: EnvironmentSettings) -> list[PodInfo]:
+        """Pods of the environment's workloads, served from a live watch when there is one."""
+        api, target = self._open(env)
+        w = self.watch(env)
+        raw = w.snapshot() if w.live else self._list_pods(api, target)
+        infos = [
+            pod_info(
+                p,
+                track_label=target.track_label,
+                colour_label=target.colour_label,
+                container=target.deployment,
+            )
+            for p in raw
+        ]
+        return sorted(infos, key=lambda p: (p.track, p.name))
+
+    @threaded
+    def scan_logs(
+        self, env: EnvironmentSettings, patterns: tuple[str, ...], since_seconds: float
+    ) -> dict[str, int]:
+        """Lines matching each pattern in the recent logs of the new pods."""
+        api, target = self._open(env)
+        sel = self._selector(api, target)
+        pods = logs.new_pods(api, target, self._list_pods(api, target), sel)
+        return logs.scan(api, target, pods, patterns, since_seconds)
+
+    # --- canary -------------------------------------------------------------------------
+
+    @threaded
+    @step
+    def set_canary(self, env: EnvironmentSettings, image: str, percent: int) -> TrafficSplit:
+        """Run ``image`` as the canary and give it ``percent`` of the traffic."""
+        api, target = self._open(env)
+        split = canary.ensure_canary(api, target, image, percent)
+        return self._router(target).set_weight(api, percent, split)
+
+    @threaded
+    @step
+    def promote(self, env: EnvironmentSettings, image: str) -> None:
+        """Stable runs ``image`` at full scale; then the canary and its traffic go away."""
+        api, target = self._open(env)
+        ns = target.namespace
+        stable = api.deployment(ns, target.deployment)
+        current = api.maybe_deployment(ns, target.canary)
+        total = canary.total_replicas(target, stable, current)
+        api.set_image(target, target.deployment, stable, image, replicas=total)
+        api.wait_rollout(ns, target.deployment, target.rollout_timeout)
+        self._reset_traffic(api, target)
+
+    def _reset_traffic(self, api: Api, target: KubeTarget) -> bool:
+        """All traffic to stable, canary scaled to 0; True when anything changed."""
+        changed = self._router(target).reset(api)
+        return canary.scale_down(api, target) or changed
+
+    # --- blue-green ---------------------------------------------------------------------
+
+    @threaded
+    @step
+    def stage_colour(self, env: EnvironmentSettings, image: str) -> str:
+        """Deploy ``image`` to the idle colour at the active colour's scale; return it."""
+        return bluegreen.stage(*self._open(env), image)
+
+    @threaded
+    @step
+    def switch_colour(self, env: EnvironmentSettings, colour: str) -> TrafficSplit:
+        """Point the Service selector at ``colour``."""
+        return bluegreen.switch(*self._open(env), colour)
+
+    @threaded
+    @step
+    def retire_colour(self, env: EnvironmentSettings, colour: str) -> None:
+        """Scale ``colour`` to 0 (after the monitoring window ended green)."""
+        bluegreen.retire(*self._open(env), colour)
+
+    # --- rollback -----------------------------------------------------------------------
+
+    @threaded
+    @step
+    def rollback(self, env: EnvironmentSettings, target: Revision) -> RollbackResult:
+        """Traffic back to ``target`` first, then its workload. Idempotent.
+
+        Each step reads the one object it may change and writes only when it differs, so
+        a second rollback (same process or another) is a no-op that says ``already on rev
+        N`` — never the flip back to the bad version that ``kubectl rollout undo`` twice
+        does.
+        """
+        api, where = self._open(env)
+        ns = where.namespace
+        notes: list[str] = []
+        # 1. Traffic. The first request reads the one traffic object and fixes it.
+        if target.colour:
+            if bluegreen.restore(api, where, target):
+                notes.append(f"traffic back to {target.colour}")
+        elif self._reset_traffic(api, where):
+            notes.append("canary out of traffic")
+        # 2. The workload: pod template and replicas of the target revision.
+        deploy = api.deployment(ns, target.deployment)
+        want = o.find_rs(api.replicasets(ns, deploy), target)
+        if want is None:
+            raise StepFailed(
+                f"revision {target.revision} of {target.deployment} ({target.image}) is gone:"
+                f" no ReplicaSet with pod-template-hash {target.template_hash} in namespace {ns}"
+                " (revisionHistoryLimit?); roll forward with a new deploy"
+            )
+        want_tmpl = o.template_without_hash(o.template(want))
+        ops: list[dict[str, Any]] = []
+        if not o.same_template(o.template(deploy), want_tmpl):
+            ops.append({"op": "add", "path": "/spec/template", "value": want_tmpl})
+        if o.replicas(deploy) != target.replicas:
+            ops.append({"op": "add", "path": "/spec/replicas", "value": target.replicas})
+        if ops:
+            api.patch_deployment(ns, target.deployment, ops, "application/json-patch+json")
+            if ops[0]["path"] == "/spec/template":
+                notes.append(f"{target.deployment} back to {target.image}")
+            else:
+                notes.append(f"{target.deployment} at {target.replicas} replicas")
+        if not notes:
+            rev = o.revision_of(deploy) or target.revision
+            return RollbackResult(False, f"already on rev {rev} ({target.image})")
+        return RollbackResult(True, "; ".join(notes))
+
+    # --- status (b2tui status) ----------------------------------------------------------
+
+    @threaded
+    def workloads(self, env: EnvironmentSettings) -> list[DeploymentStatus]:
+        """The environment's Deployments (stable, canary, blue, green) that exist."""
+        api, target = self._open(env)
+        doc = api.call(
+            Op("list", "deployments", target.namespace),
+            api.conn.apps.list_namespaced_deployment,
+            target.namespace,
+        )
+        tracks = {
+            target.deployment: "stable",
+            target.canary: "canary",
+            **{target.colour_deployment(c): c for c in COLOURS},
+        }
+        out = [
+            DeploymentStatus(
+                name=o.name(d),
+                revision=o.revision_of(d),
+                image=o.image_of(d, target.deployment),
+                ready=int(o.status(d).get("readyReplicas") or 0),
+                desired=o.replicas(d),
+                track=tracks[o.name(d)],
+            )
+            for d in o.items(doc, "items")
+            if o.name(d) in tracks
+        ]
+        return sorted(out, key=lambda s: list(tracks).index(s.name))
+
+    @threaded
+    def traffic(self, env: EnvironmentSettings) -> TrafficSplit:
+        """The traffic split now: on the canary, or on the active colour (blue-green)."""
+        api, target = self._open(env)
+        if target.strategy is Strategy.BLUE_GREEN:
+            return bluegreen.traffic(api, target)
+        return self._router(target).verify(api)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop every pod watch and close the API clients."""
+        with self._lock:
+            watches = list(self._watches.values())
+            conns: list[Conn] = [a.conn for a in self._apis.values()]
+            self._watches.clear()
+            self._apis.clear()
+        for w in watches:
+            w.stop()
+        for c in conns:
+            with contextlib.suppress(Exception):
+                c.api.close()

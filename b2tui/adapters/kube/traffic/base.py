@@ -1,0 +1,34 @@
+"""The protocol every traffic router implements."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from b2tui.adapters.kube.client import Api
+from b2tui.domain.canary import ReplicaSplit
+from b2tui.ports import TrafficSplit
+
+
+class TrafficRouter(Protocol):
+    """Moves traffic between ``<service>`` (stable) and the canary for one environment.
+
+    Every method is blocking (it runs in the adapter's worker thread) and reads the one
+    object it may change before writing, so calling it twice is harmless.
+    """
+
+    def check(self, api: Api) -> list[str]:
+        """Problems with the objects this router needs (one line each); empty when fine."""
+        ...
+
+    def set_weight(self, api: Api, percent: int, split: ReplicaSplit) -> TrafficSplit:
+        """Give the canary ``percent`` of the traffic; its pods run ``split.canary`` replicas
+        already (of ``split.canary + split.stable``)."""
+        ...
+
+    def verify(self, api: Api) -> TrafficSplit:
+        """The split as the cluster has it now."""
+        ...
+
+    def reset(self, api: Api) -> bool:
+        """All traffic back to stable (weight 0); True when anything changed."""
+        ...

@@ -1,0 +1,134 @@
+"""``traffic = "nginx"``: ingress-nginx canary weights, exact percentages.
+
+A Service ``<service>-canary`` (stable selector + ``track: canary``) and an Ingress
+``<ingress>-canary`` copied from the stable Ingress with its backends pointed at the
+canary Service, annotated ``nginx.ingress.kubernetes.io/canary: "true"`` and
+``nginx.ingress.kubernetes.io/canary-weight: "<percent>"``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any
+
+from b2tui.adapters.kube import objects as o
+from b2tui.adapters.kube.canary import ensure_canary_service
+from b2tui.adapters.kube.client import Api
+from b2tui.adapters.kube.errors import Op
+from b2tui.adapters.kube.objects import Obj
+from b2tui.adapters.kube.target import KubeTarget
+from b2tui.domain.canary import ReplicaSplit
+from b2tui.ports import SourceError, TrafficSplit
+
+NGINX_CANARY = "nginx.ingress.kubernetes.io/canary"
+NGINX_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
+
+
+def retarget_ingress(spec: dict[str, Any], old: str, new: str) -> dict[str, Any]:
+    """A copy of an Ingress spec whose backends on service ``old`` point at ``new``."""
+    spec = copy.deepcopy(spec)
+
+    def fix(backend: dict[str, Any] | None) -> None:
+        svc = (backend or {}).get("service")
+        if svc and svc.get("name") == old:
+            svc["name"] = new
+
+    fix(spec.get("defaultBackend"))
+    for rule in spec.get("rules") or []:
+        for path in o.items(rule, "http", "paths"):
+            fix(path.get("backend"))
+    return spec
+
+
+@dataclass(frozen=True)
+class NginxRouter:
+    """Traffic by the canary Ingress's weight annotation."""
+
+    target: KubeTarget
+    ingress: str
+    """The stable Ingress."""
+
+    @property
+    def canary_ingress(self) -> str:
+        return f"{self.ingress}-canary"
+
+    def _read(self, api: Api, name: str) -> Obj | None:
+        ns = self.target.namespace
+        got: Obj | None = api.get(
+            Op("get", "ingresses", ns, name), api.conn.net.read_namespaced_ingress, name, ns
+        )
+        return got
+
+    def check(self, api: Api) -> list[str]:
+        ns = self.target.namespace
+        try:
+            api.call(
+                Op("get", "ingresses", ns, self.ingress),
+                api.conn.net.read_namespaced_ingress,
+                self.ingress,
+                ns,
+            )
+        except SourceError as e:
+            return [str(e)]
+        return []
+
+    def set_weight(self, api: Api, percent: int, split: ReplicaSplit) -> TrafficSplit:
+        ensure_canary_service(api, self.target)
+        self._set(api, percent, create=True)
+        return TrafficSplit(percent, float(percent), f"canary-weight={percent}")
+
+    def verify(self, api: Api) -> TrafficSplit:
+        ing = self._read(api, self.canary_ingress)
+        w = o.annotations_of(ing).get(NGINX_WEIGHT, "0")
+        p = int(w) if str(w).isdigit() else 0
+        return TrafficSplit(p, float(p), f"canary-weight={p}")
+
+    def reset(self, api: Api) -> bool:
+        return self._set(api, 0, create=False)
+
+    def _set(self, api: Api, percent: int, *, create: bool) -> bool:
+        """Set the canary Ingress weight; returns True when it changed."""
+        ns = self.target.namespace
+        name = self.canary_ingress
+        cur = self._read(api, name)
+        if cur is None:
+            if not create:
+                return False
+            stable = api.call(
+                Op("get", "ingresses", ns, self.ingress),
+                api.conn.net.read_namespaced_ingress,
+                self.ingress,
+                ns,
+            )
+            spec = retarget_ingress(o.spec(stable), self.target.service, self.target.canary_service)
+            body = {
+                "apiVersion": "networking.k8s.io/v1",
+                "kind": "Ingress",
+                "metadata": {
+                    "name": name,
+                    "namespace": ns,
+                    "labels": o.labels(stable),
+                    "annotations": {NGINX_CANARY: "true", NGINX_WEIGHT: str(percent)},
+                },
+                "spec": spec,
+            }
+            api.call(
+                Op("create", "ingresses", ns, name),
+                api.conn.net.create_namespaced_ingress,
+                ns,
+                body,
+            )
+            return True
+        notes = o.annotations_of(cur)
+        if notes.get(NGINX_WEIGHT) == str(percent) and notes.get(NGINX_CANARY) == "true":
+            return False
+        api.call(
+            Op("patch", "ingresses", ns, name),
+            api.conn.net.patch_namespaced_ingress,
+            name,
+            ns,
+            {"metadata": {"annotations": {NGINX_CANARY: "true", NGINX_WEIGHT: str(percent)}}},
+            _content_type="application/merge-patch+json",
+        )
+        return True
