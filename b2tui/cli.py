@@ -28,6 +28,7 @@ from b2tui.domain import events as ev
 from b2tui.domain.durations import format_duration
 from b2tui.domain.gates import format_value
 from b2tui.domain.phases import EXIT_USAGE, Outcome, Phase, Strategy
+from b2tui.masking import mask, mask_data, register_settings
 
 EXAMPLE_CONFIG = Path(__file__).with_name("example.toml")
 
@@ -157,11 +158,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = build_parser().parse_args(["tui"])
         return handler(args)
     except UsageError as e:
-        print(f"b2tui: {e}", file=sys.stderr)
+        print(mask(f"b2tui: {e}"), file=sys.stderr)
         return EXIT_USAGE
     except ConfigError as e:
         for line in e.problems:
-            print(line, file=sys.stderr)
+            print(mask(line), file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("b2tui: interrupted; the run's state is kept", file=sys.stderr)
@@ -172,8 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("B2TUI_DEBUG"):
             raise
         print(
-            f"b2tui: internal error: {type(e).__name__}: {e} (set B2TUI_DEBUG=1 for the"
-            " traceback; the run's state is kept)",
+            mask(
+                f"b2tui: internal error: {type(e).__name__}: {e} (set B2TUI_DEBUG=1 for the"
+                " traceback; the run's state is kept)"
+            ),
             file=sys.stderr,
         )
         return 1
@@ -392,12 +395,14 @@ def _exit_on_sigterm() -> None:
 
 
 def _load(path: str | None) -> Settings:
-    if path:
-        return load_settings(path)
-    found = find_config()
-    if found is None:
-        raise UsageError("no --config given and no ./b2tui.toml; create one with `b2tui init`")
-    return load_settings(found)
+    if path is None:
+        found = find_config()
+        if found is None:
+            raise UsageError("no --config given and no ./b2tui.toml; create one with `b2tui init`")
+        path = str(found)
+    settings = load_settings(path)
+    register_settings(settings)  # before anything can print, store or send a secret
+    return settings
 
 
 def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
@@ -592,7 +597,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    settings = load_settings(args.path)
+    settings = _load(args.path)
     envs = ", ".join(sorted(settings.environments))
     print(f"{args.path}: ok ({len(settings.environments)} environments: {envs})")
     return 0
@@ -633,13 +638,13 @@ class _Printer:
 
     def __call__(self, e: ev.Event) -> None:
         if self.as_json:
-            self.out.write(json.dumps(e.to_dict()) + "\n")
+            self.out.write(json.dumps(mask_data(e.to_dict())) + "\n")
             self.out.flush()
             return
         line = self.describe(e)
         if line:
             phase = f"[{e.phase.value}]" if e.phase else ""
-            self.out.write(f"{e.ts:%H:%M:%S} {phase:13} {line}\n")
+            self.out.write(mask(f"{e.ts:%H:%M:%S} {phase:13} {line}") + "\n")
             self.out.flush()
 
     def describe(self, e: ev.Event) -> str | None:

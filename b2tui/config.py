@@ -17,6 +17,7 @@ from typing import Any
 from b2tui.domain.canary import DEFAULT_STEPS, CanaryStep
 from b2tui.domain.durations import parse_duration
 from b2tui.domain.phases import Strategy, Traffic
+from b2tui.masking import register_secret
 
 
 class ConfigError(Exception):
@@ -37,7 +38,16 @@ class Secret:
     ref: str
 
     def reveal(self) -> str:
-        """The secret's value. Raises ValueError naming the reference when unavailable."""
+        """The secret's value. Raises ValueError naming the reference when unavailable.
+
+        The value is registered with :mod:`b2tui.masking` first, so whatever it reaches
+        (a header a server echoes, an error, a log line) shows ``***`` instead.
+        """
+        value = self._read()
+        register_secret(value)
+        return value
+
+    def _read(self) -> str:
         if self.ref.startswith("env:"):
             name = self.ref[4:]
             value = os.environ.get(name)

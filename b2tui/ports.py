@@ -18,16 +18,24 @@ from b2tui.config import EnvironmentSettings, HttpCheck
 from b2tui.domain.checklist import ChecklistItem
 from b2tui.domain.events import Event
 from b2tui.domain.gates import Reading
+from b2tui.masking import mask
 
 LineSink = Callable[[str], None]
 """Receives one line of streamed output (build, push, command)."""
 
 
-class SourceError(Exception):
+class _MaskedError(Exception):
+    """An error whose message is masked when it is made: it often quotes a server."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(mask(a) if isinstance(a, str) else a for a in args))
+
+
+class SourceError(_MaskedError):
     """A data source or target failed; ``str()`` is one readable line."""
 
 
-class StepFailed(Exception):
+class StepFailed(_MaskedError):
     """A workflow step failed (build error, push denied, rollout failed)."""
 
 

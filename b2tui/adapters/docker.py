@@ -31,6 +31,7 @@ from docker.utils import kwargs_from_env, parse_repository_tag
 from docker.utils.config import config_path_from_environment, find_config_file
 
 from b2tui.config import DockerSettings
+from b2tui.masking import register
 from b2tui.ports import LineSink, StepFailed
 
 _DEFAULT_HOST = "unix:///var/run/docker.sock"
@@ -357,6 +358,8 @@ class DockerImages:
                 f"docker push failed: cannot read credentials for {registry}: {_one_line(e)}"
             ) from None
         if found:
+            for key in ("password", "identitytoken", "registrytoken", "auth"):
+                register(found.get(key) or found.get(key.capitalize()))
             # Say where the credentials came from, never what they are.
             emit(f"using credentials for {registry} from {find_config_file()}")
             return dict(found)

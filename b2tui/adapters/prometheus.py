@@ -44,6 +44,7 @@ import httpx
 
 from b2tui.config import EnvironmentSettings, PrometheusSettings
 from b2tui.domain.gates import Reading
+from b2tui.masking import Masker, mask
 from b2tui.ports import Series, SourceError
 
 __all__ = [
@@ -415,9 +416,16 @@ class PrometheusMetrics:
         return [v for v in values if len(v) >= 4]
 
     def _scrub(self, text: str) -> str:
+        """``text`` (often what the server answered) with every secret masked."""
+        masker = Masker()
         for secret in self._secrets():
-            text = text.replace(secret, "***")
-        return _one_line(text)
+            masker.add(secret)
+        if self._url_auth:
+            masker.add_basic(*self._url_auth)
+        if self._settings.password is not None:
+            with contextlib.suppress(ValueError):
+                masker.add_basic(self._settings.username or "", self._settings.password.reveal())
+        return _one_line(masker.text(mask(text)))
 
     async def _get(
         self, client: httpx.AsyncClient, path: str, params: dict[str, str], gate: str

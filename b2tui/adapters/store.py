@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from b2tui.domain.events import Event, event_from_dict
+from b2tui.masking import mask, mask_data
 from b2tui.ports import AuditEntry, Lease, RunRecord
 
 SCHEMA = """
@@ -89,6 +90,11 @@ CREATE TABLE IF NOT EXISTS blobs (
     PRIMARY KEY (run_id, key)
 );
 """
+
+
+def _json(value: Any) -> str:
+    """The JSON of a column, masked: nothing secret reaches the state file."""
+    return json.dumps(mask_data(value))
 
 
 class StoreError(Exception):
@@ -170,8 +176,8 @@ class Store:
                     rec.version,
                     rec.image,
                     int(rec.emergency),
-                    json.dumps(rec.params),
-                    json.dumps(rec.state),
+                    _json(rec.params),
+                    _json(rec.state),
                     rec.clock.isoformat() if rec.clock else None,
                     rec.started_at.isoformat(),
                     rec.commit_at.isoformat() if rec.commit_at else None,
@@ -182,13 +188,13 @@ class Store:
     def save_state(self, run_id: str, state: dict[str, Any], clock: datetime) -> None:
         self._db.execute(
             "UPDATE runs SET state = ?, clock = ? WHERE id = ?",
-            (json.dumps(state), clock.isoformat(), run_id),
+            (_json(state), clock.isoformat(), run_id),
         )
 
     def finish_run(self, run_id: str, outcome: str, reason: str, at: datetime) -> None:
         self._db.execute(
             "UPDATE runs SET outcome = ?, reason = ?, finished_at = ?, clock = ? WHERE id = ?",
-            (outcome, reason, at.isoformat(), at.isoformat(), run_id),
+            (outcome, mask(reason), at.isoformat(), at.isoformat(), run_id),
         )
 
     def _record(self, row: sqlite3.Row) -> RunRecord:
@@ -261,7 +267,7 @@ class Store:
         d = event.to_dict()
         cur = self._db.execute(
             "INSERT INTO events (run_id, ts, kind, phase, data) VALUES (?,?,?,?,?)",
-            (run_id, d["ts"], d["event"], d["phase"], json.dumps(d)),
+            (run_id, d["ts"], d["event"], d["phase"], _json(d)),
         )
         return int(cur.lastrowid or 0)
 
@@ -306,7 +312,7 @@ class Store:
                 run_ts.isoformat() if run_ts else None,
                 user,
                 action,
-                detail,
+                mask(detail),
                 int(accepted),
             ),
         )
@@ -336,7 +342,7 @@ class Store:
     def put_blob(self, run_id: str, key: str, value: dict[str, Any]) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO blobs (run_id, key, value) VALUES (?,?,?)",
-            (run_id, key, json.dumps(value)),
+            (run_id, key, _json(value)),
         )
 
     def get_blob(self, run_id: str, key: str) -> dict[str, Any] | None:

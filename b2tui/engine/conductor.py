@@ -78,6 +78,7 @@ from b2tui.engine.clock import Clock, SteppedClock
 from b2tui.engine.policy import Decision, Verdict
 from b2tui.engine.state import RunState, ts
 from b2tui.gatespecs import gate_specs
+from b2tui.masking import mask_data
 from b2tui.ports import (
     CommandResult,
     Notification,
@@ -1306,6 +1307,8 @@ class Conductor:
         self.store.save_state(st.run_id, st.to_dict(), self.clock.now())
 
     def _emit(self, event: ev.Event) -> None:
+        # The one fan-out: store, view, TUI and printers all get the masked event.
+        event = mask_data(event)
         if self.state is not None:
             self.store.append_event(self.state.run_id, event)
         apply(self.view, event)

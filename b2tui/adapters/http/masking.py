@@ -1,65 +1,52 @@
-"""Masking for the HTTP adapters: URLs, free text and httpx's own log lines.
+"""The HTTP adapters' side of :mod:`b2tui.masking`: what of a URL or header is secret.
 
 Secrets (webhook URLs, tokens, query strings) never leave the ``http`` adapters: every
-detail is scrubbed with :func:`mask_secret_text`, URLs are shown through
-:func:`mask_url` or as their ``env:NAME``/``file:PATH`` source, and httpx's request log
-lines are redacted by a logging filter (httpx logs each request URL at INFO level).
+detail goes through :func:`mask_secret_text` (which registers the values it is given
+with :mod:`b2tui.masking` and masks with it), URLs are shown through :func:`mask_url` or
+as their ``env:NAME``/``file:PATH`` source, and httpx's request log lines are masked by
+:mod:`b2tui.masking`'s log-record factory (httpx logs each request URL at INFO level).
 """
 
 from __future__ import annotations
 
-import logging
 import re
 import urllib.parse
 
-MASK = "***"
-"""What a secret value is replaced with."""
+from b2tui.masking import MASK, Masker, mask, mask_url, register
+
+__all__ = [
+    "LOGGER",
+    "MASK",
+    "SECRET_HEADER",
+    "mask_secret_text",
+    "mask_url",
+    "redact_in_logs",
+    "url_secrets",
+    "webhook_secrets",
+]
 
 LOGGER = "b2tui.adapters.http"
-"""The logger of these adapters; its records are redacted like httpx's."""
+"""The logger of these adapters."""
 
 SECRET_HEADER = re.compile(r"(?i)auth|token|key|secret|cookie|session|password")
 """Header names whose values are credentials."""
 
 
 def mask_secret_text(text: str, secrets: list[str]) -> str:
-    """``text`` with every occurrence of each secret replaced by ``***``.
+    """``text`` with each of ``secrets``, and everything :func:`b2tui.masking.mask` hides.
 
-    Longer secrets are replaced first, so a URL is masked whole before a token inside
-    it; the percent-encoded form of each secret is masked too (it shows up in URLs).
+    Every encoding of each value is hidden (percent, JSON, base64), as for registered
+    secrets; these values are not registered for the whole process (a smoke URL's query
+    values mean nothing outside its own messages).
 
     Args:
         text: An error message, a response body, a log line.
-        secrets: Values that must not appear; empty strings are ignored.
+        secrets: Values that must not appear; empty and very short ones are ignored.
     """
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, MASK)
-        quoted = urllib.parse.quote(secret, safe="")
-        if quoted != secret:
-            text = text.replace(quoted, MASK)
-    return text
-
-
-def mask_url(url: str) -> str:
-    """The URL fit for display: query values and any password replaced by ``***``.
-
-    ``https://u:pw@host/healthz?token=abc&x=1`` → ``https://u:***@host/healthz?token=***&x=***``.
-    """
-    try:
-        parts = urllib.parse.urlsplit(url)
-    except ValueError:
-        return MASK
-    netloc = parts.netloc
-    if parts.password is not None:
-        userinfo, _, hostport = netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:{MASK}@{hostport}"
-    query = "&".join(
-        f"{pair.split('=', 1)[0]}={MASK}" if "=" in pair else MASK
-        for pair in parts.query.split("&")
-        if pair
-    )
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    local = Masker()
+    for secret in secrets:
+        local.add(secret)
+    return local.text(mask(text))
 
 
 def url_secrets(url: str) -> list[str]:
@@ -91,42 +78,6 @@ def webhook_secrets(url: str) -> list[str]:
     return found + url_secrets(url)
 
 
-class _LogRedactor(logging.Filter):
-    """Rewrites httpx log records so registered secrets never reach a handler.
-
-    httpx logs ``HTTP Request: POST <full URL> ...`` at INFO; for a Slack webhook the
-    URL *is* the secret. Filters on a logger run before its records propagate, so one
-    filter on the ``httpx`` logger covers every handler (files, caplog, the TUI log).
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.shown_as: dict[str, str] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self.shown_as:
-            return True
-        try:
-            message = record.getMessage()
-        except (TypeError, ValueError):
-            return True
-        redacted = message
-        for secret in sorted(self.shown_as, key=len, reverse=True):
-            redacted = redacted.replace(secret, self.shown_as[secret])
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-_REDACTOR = _LogRedactor()
-
-
 def redact_in_logs(secret: str, shown_as: str = MASK) -> None:
-    """Make httpx (and this module's logger) show ``secret`` as ``shown_as``."""
-    if not secret or secret == shown_as:
-        return
-    _REDACTOR.shown_as[secret] = shown_as
-    for name in ("httpx", LOGGER):
-        logger = logging.getLogger(name)
-        if _REDACTOR not in logger.filters:
-            logger.addFilter(_REDACTOR)
+    """Make every log line (httpx's request lines included) show ``secret`` as ``shown_as``."""
+    register(secret, shown_as=shown_as)

@@ -20,6 +20,7 @@ from b2tui.adapters.http.slack import (
     slack_incident_message,
 )
 from b2tui.config import NotifySettings, Secret
+from b2tui.masking import mask_data
 from b2tui.ports import Notification
 
 log = logging.getLogger(LOGGER)
@@ -68,8 +69,15 @@ class WebhookNotifier:
         self._today = today
 
     async def notify(self, note: Notification) -> list[Channel]:
-        """Send ``note`` to every configured channel; one result per channel."""
+        """Send ``note`` to every configured channel; one result per channel.
+
+        The note is masked first (:func:`b2tui.masking.mask_data`): a reason quoting a
+        server's error must not carry a secret into Slack, a webhook, the changelog or
+        a GitHub comment.
+        """
         s = self._settings
+        self._secrets()  # registers every channel's secret before anything is masked
+        note = mask_data(note)
         results: list[Channel] = []
         if note.kind == "deployed" and s.deployments_webhook is not None:
             results.append(
