@@ -1,0 +1,1 @@
+"""The real Kubernetes control plane as a test service (see ``cluster.py``)."""
