@@ -29,6 +29,7 @@ from b2tui.domain.durations import format_duration
 from b2tui.domain.gates import format_value
 from b2tui.domain.phases import EXIT_USAGE, Outcome, Phase, Strategy
 from b2tui.masking import mask, mask_data, register_settings
+from b2tui.ports import StoreError
 
 EXAMPLE_CONFIG = Path(__file__).with_name("example.toml")
 
@@ -99,6 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--emergency", action="store_true", help="emergency path")
     demo.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    demo.add_argument(
+        "--take-over",
+        action="store_true",
+        help="headless watcher: drive the run once its driver is gone",
+    )
     state_arg(demo)
 
     for name, helptext in (
@@ -115,6 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "run":
             sp.add_argument("--headless", action="store_true")
             sp.add_argument("--json", action="store_true")
+            sp.add_argument(
+                "--take-over",
+                action="store_true",
+                help="headless watcher: drive the run once its driver is gone",
+            )
         state_arg(sp)
 
     hist = sub.add_parser("history", help="past runs and the DORA figures")
@@ -160,6 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(mask(f"b2tui: {e}"), file=sys.stderr)
         return EXIT_USAGE
+    except StoreError as e:
+        print(mask(f"b2tui: {e}"), file=sys.stderr)
+        return EXIT_USAGE
     except ConfigError as e:
         for line in e.problems:
             print(mask(line), file=sys.stderr)
@@ -185,14 +199,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- demo and runs -------------------------------------------------------------------------
 
 
-def _open_store(path: str | None) -> Any:
-    from b2tui.adapters.store import Store, StoreError, default_state_path
+def _open_store(path: str | None, *, read_only: bool = False) -> Any:
+    from b2tui.adapters.store import Store, default_state_path
 
-    target = Path(path) if path else default_state_path()
-    try:
-        return Store(target)
-    except StoreError as e:
-        raise UsageError(f"{e}; pass a writable --state PATH") from None
+    return Store(Path(path) if path else default_state_path(), read_only=read_only)
 
 
 def _sandbox_sha(seed: int) -> str:
@@ -224,18 +234,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(_demo(args, store, speed, headless))
 
 
+_AGAIN = -1
+"""Returned by one attempt to open a run when it must look again (the run it saw ended, or
+one appeared meanwhile that this process's sandbox was not built for)."""
+_TAKE_OVER = -2
+"""Returned by a headless ``--take-over`` watcher once the driver is gone: claim and drive."""
+
+
 async def _demo(args: argparse.Namespace, store: Any, speed: float | None, headless: bool) -> int:
+    take_over = False
+    while True:
+        code = await _demo_once(args, store, speed, headless, take_over=take_over)
+        if code not in (_AGAIN, _TAKE_OVER):
+            return code
+        take_over = code == _TAKE_OVER
+
+
+def _same_world(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return all(a.get(k) == b.get(k) for k in ("scenario", "strategy", "seed"))
+
+
+async def _demo_once(
+    args: argparse.Namespace,
+    store: Any,
+    speed: float | None,
+    headless: bool,
+    *,
+    take_over: bool,
+) -> int:
     from b2tui.adapters.sandbox import build_sandbox
     from b2tui.adapters.store import current_user
     from b2tui.engine.clock import ScaledClock, VirtualClock
     from b2tui.engine.conductor import Conductor, LeaseHeld
-    from b2tui.engine.watch import Watcher
 
     user = current_user()
     settings = sandbox_settings()
-    rec = store.unfinished_run(settings.service.name)
-    if rec is not None and not rec.params.get("sandbox"):
-        rec = None
+    # A first look decides which world to build; the claim below is the atomic decision.
+    rec = store.unfinished_run(settings.service.name, sandbox=True)
     params = {
         "sandbox": True,
         "scenario": args.scenario,
@@ -244,9 +279,6 @@ async def _demo(args: argparse.Namespace, store: Any, speed: float | None, headl
     }
     if rec is not None:
         params = dict(rec.params)
-        lease = store.driver(rec.id)
-        if lease is not None:
-            return await _watch_sandbox(store, rec.id, params, args, headless, lease.owner)
     strategy = Strategy(params["strategy"])
     prod = dataclasses.replace(settings.environment("production"), strategy=strategy)
     settings = dataclasses.replace(
@@ -269,25 +301,32 @@ async def _demo(args: argparse.Namespace, store: Any, speed: float | None, headl
     printer = _Printer(sys.stdout, args.json) if headless else None
     if printer:
         conductor.subscribe(printer)
-    if rec is not None:
+    seen = rec.id if rec is not None else None
+    claim = await conductor.claim(
+        version=None if rec is not None else _sandbox_sha(int(params["seed"])),
+        emergency=args.emergency,
+        scenario=params["scenario"],
+        params=params,
+        commit_at=clock.now() - timedelta(minutes=30),
+        accept=lambda found: found.id == seen or _same_world(found.params, params),
+        take_over=take_over,
+    )
+    if claim.run is None or (not claim.driver and claim.holder is None):
+        return _AGAIN  # the run we saw ended, or one we cannot drive appeared: look again
+    if claim.holder is not None:
+        return await _watch_sandbox(
+            store, claim.run.id, dict(claim.run.params), args, headless, claim.holder.owner
+        )
+    if not claim.created:
         if (args.scenario, args.strategy) != (params["scenario"], params["strategy"]):
             print(
-                f"b2tui: resuming unfinished run {rec.id} (scenario {params['scenario']},"
+                f"b2tui: resuming unfinished run {claim.run.id} (scenario {params['scenario']},"
                 f" strategy {params['strategy']}); the run's own settings win",
                 file=sys.stderr,
             )
-        snap = store.get_blob(rec.id, "sandbox")
+        snap = store.get_blob(claim.run.id, "sandbox")
         if snap:
             sandbox.restore(snap)
-        conductor.resume(rec.id)
-    else:
-        await conductor.start(
-            version=_sandbox_sha(int(params["seed"])),
-            emergency=args.emergency,
-            scenario=params["scenario"],
-            params=params,
-            commit_at=clock.now() - timedelta(minutes=30),
-        )
     run_id = conductor.run_id
     sandbox.on_change = lambda: store.put_blob(run_id, "sandbox", sandbox.snapshot())
     store.put_blob(run_id, "sandbox", sandbox.snapshot())
@@ -296,7 +335,7 @@ async def _demo(args: argparse.Namespace, store: Any, speed: float | None, headl
         try:
             outcome = await conductor.run()
         except LeaseHeld as e:
-            return await _watch(Watcher(store, run_id), args, headless, e.holder)
+            return await _watch_sandbox(store, run_id, params, args, headless, e.holder)
         return outcome.exit_code
     from b2tui.ui.app import make_app
 
@@ -335,14 +374,25 @@ async def _watch(
     settings: Settings | None = None,
     pods: Callable[[], Any] | None = None,
 ) -> int:
-    """Follow a run another process drives: printed events, or a read-only control room."""
+    """Follow a run another process drives: printed events, or a read-only control room.
+
+    With ``--take-over`` a headless watcher returns ``_TAKE_OVER`` once the driver is gone, so
+    the caller claims the run and drives it.
+    """
     print(f"b2tui: watching — run {watcher.run_id} is driven by {holder}", file=sys.stderr)
     if headless:
         printer = _Printer(sys.stdout, args.json)
         for e in watcher.history():
             printer(e)
         watcher.subscribe(printer)
-        await watcher.follow()
+        take_over = bool(getattr(args, "take_over", False))
+        await watcher.follow(until_gone=take_over)
+        if take_over and watcher.driver_gone and not watcher.view.finished:
+            print(
+                f"b2tui: taking over run {watcher.run_id} ({watcher.driver_gone})",
+                file=sys.stderr,
+            )
+            return _TAKE_OVER
     else:
         from b2tui.ui.app import make_app
 
@@ -414,6 +464,17 @@ def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
 
 
 async def _real_run(args: argparse.Namespace, settings: Settings, store: Any, *, tui: bool) -> int:
+    take_over = False
+    while True:
+        code = await _real_run_once(args, settings, store, tui=tui, take_over=take_over)
+        if code not in (_AGAIN, _TAKE_OVER):
+            return code
+        take_over = code == _TAKE_OVER
+
+
+async def _real_run_once(
+    args: argparse.Namespace, settings: Settings, store: Any, *, tui: bool, take_over: bool
+) -> int:
     from b2tui.adapters.real import build_ports, git_head
     from b2tui.adapters.store import current_user
     from b2tui.engine.clock import WallClock
@@ -438,41 +499,45 @@ async def _real_run(args: argparse.Namespace, settings: Settings, store: Any, *,
     )
     if headless:
         conductor.subscribe(_Printer(sys.stdout, getattr(args, "json", False)))
-    rec = store.unfinished_run(settings.service.name)
-    if rec is not None and rec.params.get("sandbox"):
-        rec = None
-    if rec is not None:
-        lease = store.driver(rec.id)
-        if lease is not None:
-            watcher = Watcher(store, rec.id)
-            return await _watch(
-                watcher,
-                args,
-                headless,
-                lease.owner,
-                settings=settings,
-                pods=lambda: ports.cluster.pods(
-                    settings.environment(_pods_env(watcher.view.phase, args.staging, args.env))
-                ),
-            )
-        conductor.resume(rec.id)
-    else:
+
+    def watch(run_id: str, holder: str) -> Any:
+        watcher = Watcher(store, run_id)
+        return _watch(
+            watcher,
+            args,
+            headless,
+            holder,
+            settings=settings,
+            pods=lambda: ports.cluster.pods(
+                settings.environment(_pods_env(watcher.view.phase, args.staging, args.env))
+            ),
+        )
+
+    rec = store.unfinished_run(settings.service.name, sandbox=False)
+    version = commit_at = None
+    if rec is None:
         sha, commit_at = await git_head(settings.service.repo)
-        try:
-            await conductor.start(
-                version=args.sha or sha,
-                emergency=args.emergency,
-                params={"config": settings.path, "env": args.env},
-                commit_at=commit_at,
-            )
-        except ValueError as e:  # image or sha that cannot make an image reference
-            raise UsageError(f"{e} ([service] image in {settings.path}, --version-sha)") from None
+        version = args.sha or sha
+    try:
+        claim = await conductor.claim(
+            version=version,
+            emergency=args.emergency,
+            params={"config": settings.path, "env": args.env},
+            commit_at=commit_at,
+            take_over=take_over,
+        )
+    except ValueError as e:  # image or sha that cannot make an image reference
+        raise UsageError(f"{e} ([service] image in {settings.path}, --version-sha)") from None
+    if claim.run is None:
+        return _AGAIN  # the unfinished run we saw has ended meanwhile: start a new one
+    if not claim.driver:
+        return await watch(claim.run.id, claim.holder.owner if claim.holder else "?")
     if headless:
         _exit_on_sigterm()
         try:
             return (await conductor.run()).exit_code
         except LeaseHeld as e:
-            return await _watch(Watcher(store, conductor.run_id), args, True, e.holder)
+            return await watch(conductor.run_id, e.holder)
     from b2tui.ui.app import make_app
 
     def pods() -> Any:
@@ -494,7 +559,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     from b2tui.domain.dora import RunSummary, dora
 
-    store = _open_store(args.state)
+    store = _open_store(args.state, read_only=True)
     runs = store.runs(args.limit)
     summaries = []
     rows = []

@@ -80,7 +80,10 @@ from b2tui.engine.state import RunState, ts
 from b2tui.gatespecs import gate_specs
 from b2tui.masking import mask_data
 from b2tui.ports import (
+    Claim,
     CommandResult,
+    Lease,
+    LeaseKeeper,
     Notification,
     Ports,
     Revision,
@@ -88,6 +91,7 @@ from b2tui.ports import (
     SourceError,
     StepFailed,
     Store,
+    StoreError,
 )
 
 log = logging.getLogger(__name__)
@@ -104,6 +108,10 @@ class LeaseHeld(Exception):
     def __init__(self, holder: str) -> None:
         super().__init__(f"run is driven by {holder}")
         self.holder = holder
+
+
+class LeaseLost(LeaseHeld):
+    """Another process took this run over while we drove it (our lease had lapsed)."""
 
 
 class _Finish(Exception):
@@ -171,6 +179,7 @@ class Conductor:
         self._rollback_task: asyncio.Task[None] | None = None
         self._run_task: asyncio.Task[Outcome] | None = None
         self._inflight: set[asyncio.Future[Any]] = set()
+        self._keeper: LeaseKeeper | None = None
         self._specs = gate_specs(settings.gates, settings.prometheus)
         self._driver = driver_id(user)
 
@@ -201,6 +210,80 @@ class Conductor:
 
     # --- starting and resuming -----------------------------------------------------------
 
+    async def _prepare(
+        self,
+        *,
+        version: str,
+        emergency: bool,
+        scenario: str | None,
+        params: dict[str, Any] | None,
+        commit_at: datetime | None,
+        run_id: str | None,
+    ) -> tuple[RunState, RunRecord, str]:
+        """A new run's state and record (nothing written yet), and why it cannot go on."""
+        # The image reference must be valid before anything is recorded (raises ValueError).
+        image_tag(self.settings.service.image, self.env.name, version)
+        now = self.clock.now()
+        rid = run_id or f"r{now:%Y%m%d-%H%M%S}-{version[:7]}"
+        strategy = self.env.strategy.value
+        st = RunState(
+            run_id=rid,
+            service=self.settings.service.name,
+            environment=self.env.name,
+            staging=self.staging_env.name,
+            strategy=strategy,
+            version=version[:7],
+            image_repo=self.settings.service.image,
+            emergency=emergency,
+        )
+        problem = ""
+        try:
+            st.known_good = (await self.ports.cluster.current_revision(self.env)).to_dict()
+        except (SourceError, StepFailed) as e:
+            problem = f"cannot record the rollback target: {e}"
+        rec = RunRecord(
+            id=rid,
+            service=st.service,
+            environment=st.environment,
+            strategy=strategy,
+            version=st.version,
+            image=image_tag(st.image_repo, self.env.name, st.version),
+            emergency=emergency,
+            params=dict(params or {}, scenario=scenario),
+            state=st.to_dict(),
+            clock=now,
+            started_at=now,
+            commit_at=commit_at,
+            finished_at=None,
+            outcome=None,
+            reason=None,
+            created_by=self.user,
+        )
+        return st, rec, problem
+
+    def _announce(self, st: RunState, rec: RunRecord, problem: str) -> None:
+        """A new run is recorded: audit it, emit ``run_started`` (and block it if unsafe)."""
+        st.run_id = rec.id
+        self.state = st
+        now = rec.started_at
+        self.store.audit(rec.id, self.user, "start", f"version {st.version}", run_ts=now)
+        self._emit(
+            ev.RunStarted(
+                ts=now,
+                run_id=rec.id,
+                service=st.service,
+                environment=st.environment,
+                strategy=st.strategy,
+                version=st.version,
+                image=rec.image,
+                emergency=st.emergency,
+                scenario=rec.params.get("scenario"),
+                known_good=st.known_good,
+            )
+        )
+        if problem:
+            self._finish(Outcome.BLOCKED, problem)
+
     async def start(
         self,
         *,
@@ -214,82 +297,107 @@ class Conductor:
         """Create a run, record the rollback target, and emit ``run_started``.
 
         If the known-good revision cannot be read the run is created and ends *blocked*:
-        deploying without a rollback target is not safe.
+        deploying without a rollback target is not safe. Raises :class:`StoreError` if
+        the service and environment already have an unfinished run (:meth:`claim` resumes
+        it instead); the lease is taken by :meth:`run`.
         """
-        # The image reference must be valid before anything is recorded (raises ValueError).
-        image_tag(self.settings.service.image, self.env.name, version)
-        now = self.clock.now()
-        rid = run_id or f"r{now:%Y%m%d-%H%M%S}-{version[:7]}"
-        base, n = rid, 1
-        while self.store.get_run(rid) is not None:  # two runs of one commit in one second
-            n += 1
-            rid = f"{base}-{n}"
-        strategy = self.env.strategy.value
-        st = RunState(
-            run_id=rid,
-            service=self.settings.service.name,
-            environment=self.env.name,
-            staging=self.staging_env.name,
-            strategy=strategy,
-            version=version[:7],
-            image_repo=self.settings.service.image,
+        st, rec, problem = await self._prepare(
+            version=version,
             emergency=emergency,
+            scenario=scenario,
+            params=params,
+            commit_at=commit_at,
+            run_id=run_id,
         )
-        self.state = st
-        problem = ""
-        try:
-            st.known_good = (await self.ports.cluster.current_revision(self.env)).to_dict()
-        except (SourceError, StepFailed) as e:
-            problem = f"cannot record the rollback target: {e}"
-        self.store.create_run(
-            RunRecord(
-                id=rid,
-                service=st.service,
-                environment=st.environment,
-                strategy=strategy,
-                version=st.version,
-                image=self._image(self.env.name),
-                emergency=emergency,
-                params=dict(params or {}, scenario=scenario),
-                state=st.to_dict(),
-                clock=now,
-                started_at=now,
-                commit_at=commit_at,
-                finished_at=None,
-                outcome=None,
-                reason=None,
-                created_by=self.user,
-            )
-        )
-        self.store.audit(rid, self.user, "start", f"version {st.version}", run_ts=now)
-        self._emit(
-            ev.RunStarted(
-                ts=now,
-                run_id=rid,
-                service=st.service,
-                environment=st.environment,
-                strategy=strategy,
-                version=st.version,
-                image=self._image(self.env.name),
+        n = 1
+        base = rec.id
+        while self.store.get_run(rec.id) is not None:  # two runs of one commit in one second
+            n += 1
+            rec = replace(rec, id=f"{base}-{n}")
+        self.store.create_run(rec)
+        self._announce(st, rec, problem)
+        return rec.id
+
+    async def claim(
+        self,
+        *,
+        version: str | None,
+        emergency: bool = False,
+        scenario: str | None = None,
+        params: dict[str, Any] | None = None,
+        commit_at: datetime | None = None,
+        accept: Callable[[RunRecord], bool] | None = None,
+        take_over: bool = False,
+    ) -> Claim:
+        """Drive the active run of this service and environment, or a new one.
+
+        Taking the run — an unfinished one, or the new run made of these arguments — and
+        its lease is one atomic store transaction, so two processes started at the same
+        moment never both drive. ``claim.driver`` False: another live process drives
+        ``claim.run`` (attach a :class:`~b2tui.engine.watch.Watcher`). ``accept`` may
+        refuse an unfinished run this conductor's ports were not built for (the lease is
+        then given back and ``claim.driver`` is False with no holder: look again).
+        ``take_over`` records the resume as a take-over in the audit log. ``version`` None:
+        only an unfinished run is taken (``claim.run`` None when there is none).
+        """
+        sandbox = bool((params or {}).get("sandbox"))
+        fresh = None
+        if version is not None:
+            fresh = await self._prepare(
+                version=version,
                 emergency=emergency,
                 scenario=scenario,
-                known_good=st.known_good,
+                params=params,
+                commit_at=commit_at,
+                run_id=None,
             )
+        claim = self.store.claim_run(
+            self.settings.service.name,
+            self.env.name,
+            sandbox=sandbox,
+            owner=self._driver,
+            ttl=self.lease_ttl,
+            new=fresh[1] if fresh else None,
         )
-        if problem:
-            self._finish(Outcome.BLOCKED, problem)
-        return rid
+        if not claim.driver or claim.run is None:
+            return claim
+        if claim.created and fresh is not None:
+            self._announce(fresh[0], claim.run, fresh[2])
+            return claim
+        if accept is not None and not accept(claim.run):
+            self.store.release_lease(claim.run.id)
+            return Claim(claim.run, False)
+        self.resume(claim.run.id, previous=claim.previous, take_over=take_over)
+        return claim
 
-    def resume(self, run_id: str) -> RunRecord:
-        """Load an unfinished run, replay its events into the view, emit ``run_resumed``."""
+    def resume(
+        self, run_id: str, *, previous: Lease | None = None, take_over: bool = False
+    ) -> RunRecord:
+        """Load an unfinished run, replay its events into the view, emit ``run_resumed``.
+
+        Raises :class:`StoreError` naming the file and run if its state cannot be read.
+        """
         rec = self.store.get_run(run_id)
         if rec is None:
             raise KeyError(run_id)
-        self.state = RunState.from_dict(rec.state)
+        try:
+            self.state = RunState.from_dict(rec.state)
+        except (ValueError, TypeError, KeyError, AttributeError) as bad:
+            raise StoreError(
+                f"state file {self.store.location}: run {run_id}: damaged state ({bad});"
+                " move it aside or pass another --state PATH"
+            ) from None
         for _, e in self.store.events(run_id):
             apply(self.view, e)
         if rec.outcome is None:
-            self.store.audit(run_id, self.user, "resume", run_ts=self.clock.now())
+            gone = f"from {previous.owner} (its lease lapsed)" if previous else ""
+            self.store.audit(
+                run_id,
+                self.user,
+                "take-over" if take_over else "resume",
+                gone,
+                run_ts=self.clock.now(),
+            )
             self._emit(
                 ev.RunResumed(
                     ts=self.clock.now(), phase=self._st.phase, run_id=run_id, by=self.user
@@ -300,14 +408,16 @@ class Conductor:
     # --- the loop ------------------------------------------------------------------------
 
     async def run(self) -> Outcome:
-        """Drive the run to its outcome. Raises :class:`LeaseHeld` if another process drives."""
+        """Drive the run to its outcome. Raises :class:`LeaseHeld` if another process drives
+        (or took the run over meanwhile: :class:`LeaseLost`)."""
         st = self._st
         if st.outcome is not None:
             return Outcome(st.outcome)
         won, holder = self.store.acquire_lease(st.run_id, self._driver, self.lease_ttl)
         if not won:
             raise LeaseHeld(holder.owner if holder else "another process")
-        renew = asyncio.create_task(self._renew_lease())
+        # Renewed by a thread of the store's: a busy event loop cannot lose the lease.
+        self._keeper = self.store.keep_lease(st.run_id, self._driver, self.lease_ttl)
         try:
             while st.outcome is None:
                 if st.rollback is not None:
@@ -329,9 +439,16 @@ class Conductor:
                 except _Finish as f:
                     self._finish(f.outcome, f.reason)
         finally:
-            renew.cancel()
+            self._keeper.stop()
+            self._keeper = None
             self._release_lease()
         return Outcome(st.outcome)
+
+    def _check_lease(self) -> None:
+        """Stop driving if another process took the run over (its lease is the truth)."""
+        keeper = self._keeper
+        if keeper is not None and keeper.lost is not None:
+            raise LeaseLost(keeper.lost.owner)
 
     async def run_until(self, predicate: Callable[[RunView], bool]) -> None:
         """Run in the background until ``predicate(view)`` holds after an event.
@@ -1339,6 +1456,7 @@ class Conductor:
 
     async def _wait(self, seconds: float) -> None:
         """Let run time pass, returning early when an intent wakes the run."""
+        self._check_lease()
         if self._wake.is_set():
             self._wake.clear()
             await asyncio.sleep(0)
@@ -1351,14 +1469,6 @@ class Conductor:
             sleeper.cancel()
             waker.cancel()
         self._wake.clear()
-
-    async def _renew_lease(self) -> None:
-        while True:
-            await asyncio.sleep(self.lease_ttl / 3)
-            st = self._st
-            won, holder = self.store.acquire_lease(st.run_id, self._driver, self.lease_ttl)
-            if not won:  # pragma: no cover - needs a clock jump beyond the TTL
-                log.error("lost the driver lease to %s", holder.owner if holder else "?")
 
     def _release_lease(self) -> None:
         if self.state is not None:

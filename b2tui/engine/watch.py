@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from b2tui.domain import events as ev
 from b2tui.domain.view import RunView, apply
 from b2tui.engine.api import Action, IntentResult
-from b2tui.ports import Store
+from b2tui.ports import Lease, Store
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,13 @@ class Watcher:
         self._last = 0
         self._subscribers: list[Callable[[ev.Event], None]] = []
         self._clock = _FollowClock(self.view)
+        self._holder: Lease | None = store.lease(run_id)
+        self._gone: str | None = None
+        self._news = ""
+        self._check_driver()
         self._catch_up()
+        if self.view.finished:
+            self._news = ""
 
     @property
     def clock(self) -> _FollowClock:
@@ -50,8 +58,52 @@ class Watcher:
 
     @property
     def driver(self) -> str:
+        if self._gone is not None:
+            return f"nobody ({self._gone})"
+        return self._holder.owner if self._holder else "nobody"
+
+    @property
+    def driver_gone(self) -> str | None:
+        """Why nobody drives the run now (``driver … is gone: …``), or None while a live
+        process holds its lease. Updated every poll by :meth:`follow`."""
+        return self._gone
+
+    def _check_driver(self) -> None:
+        """Read the lease: is the run still driven, and by whom? Call before reading new
+        events: a driver records the run's end before it gives its lease back."""
         lease = self.store.lease(self.run_id)
-        return lease.owner if lease else "nobody (the driver is gone)"
+        live = self.store.driver(self.run_id)
+        if live is None and lease is not None and _this_process(lease):
+            live = lease if lease.expires > time.time() else None  # a driver in our process
+        if live is not None:
+            if self._gone is not None or (self._holder and self._holder.owner != live.owner):
+                self._gone = None
+                self._news = f"now driven by {live.owner}"
+            self._holder = live
+            return
+        if self._gone is not None:
+            return
+        if lease is None:
+            self._gone = "no process holds the run's lease"
+        elif lease.expires <= time.time():
+            self._gone = f"driver {lease.owner} is gone: its lease lapsed"
+        else:
+            self._gone = f"driver {lease.owner} is gone: process {lease.pid} is not running"
+        self._news = f"{self._gone} — nobody drives this run; take it over to go on"
+
+    def _poll(self) -> list[ev.Event]:
+        """One look at the store: the driver, then the new events, then what to say."""
+        self._check_driver()
+        out = self._catch_up()
+        if self._news and not self.view.finished:
+            level = "alert" if self._gone else "info"
+            e = ev.Notice(
+                ts=self._clock.now(), phase=self.view.phase, level=level, message=self._news
+            )
+            apply(self.view, e)
+            out.append(e)
+        self._news = ""
+        return out
 
     def subscribe(self, callback: Callable[[ev.Event], None]) -> Callable[[], None]:
         self._subscribers.append(callback)
@@ -77,20 +129,23 @@ class Watcher:
         """The events already folded into the view (what happened before we attached)."""
         return [e for event_id, e in self.store.events(self.run_id) if event_id <= self._last]
 
-    async def follow(self) -> None:
-        """Tail events until the run finishes (cancel to stop earlier)."""
+    async def follow(self, *, until_gone: bool = False) -> None:
+        """Tail events until the run finishes (cancel to stop earlier); with
+        ``until_gone``, also return as soon as nobody drives it (to take it over)."""
         while not self.view.finished:
-            for e in self._catch_up():
+            for e in self._poll():
                 for cb in list(self._subscribers):
                     try:
                         cb(e)
                     except Exception:
                         log.exception("event subscriber failed")
-            if self.view.finished:
+            if self.view.finished or (until_gone and self._gone is not None):
                 return
             await asyncio.sleep(self.poll)
 
     def why_not(self, action: Action, item: str | None = None) -> str | None:
+        if self._gone is not None:
+            return f"watching — {self._gone}; take the run over to act"
         return f"watching — driven by {self.driver}"
 
     def _refuse(self) -> IntentResult:
@@ -116,6 +171,10 @@ class Watcher:
 
     def abort(self, user: str) -> IntentResult:
         return self._refuse()
+
+
+def _this_process(lease: Lease) -> bool:
+    return lease.pid == os.getpid() and lease.host == socket.gethostname()
 
 
 class _FollowClock:

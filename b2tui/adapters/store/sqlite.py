@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from b2tui.domain.events import Event, event_from_dict
+from b2tui.masking import mask, mask_data
 from b2tui.ports import AuditEntry, Claim, Lease, RunRecord, StoreError, StoreWriteFailed
 
 T = TypeVar("T")
@@ -157,6 +158,11 @@ COLUMNS: dict[str, set[str]] = {
 }
 """What every table must have; a file without them is damaged, not b2tui's to guess at."""
 
+def _json(value: Any) -> str:
+    """The JSON of a column, masked: nothing secret reaches the state file."""
+    return json.dumps(mask_data(value))
+
+
 FIX = "move it aside or pass another --state PATH"
 
 
@@ -194,20 +200,30 @@ class SqliteStore:
             is read-only, or its schema is damaged — one line naming the file.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, read_only: bool = False) -> None:
         self.path = str(path)
+        self.read_only = read_only
         self._depth = 0
+        target: str = self.path
+        uri = False
         if self.path != ":memory:":
+            file = Path(self.path)
+            if read_only and file.is_file() and not os.access(file, os.W_OK):
+                # Reading needs no lock on a file nobody can write (immutable, ro mount).
+                target, uri = f"{file.resolve().as_uri()}?mode=ro&immutable=1", True
+            elif not read_only:
+                self._check_writable(file)
             try:
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                if not file.exists():
+                    file.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise StoreError(
                     f"cannot create state directory for {self.path}: {e.strerror}"
                 ) from None
-            if Path(self.path).is_dir():
+            if file.is_dir():
                 raise StoreError(f"state file {self.path} is a directory; pass a file --state PATH")
         try:
-            self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+            self._db = sqlite3.connect(target, timeout=10, isolation_level=None, uri=uri)
         except sqlite3.Error as e:
             raise StoreError(f"cannot open state file {self.path}: {_why(e)}; {FIX}") from None
         self._db.row_factory = sqlite3.Row
@@ -219,6 +235,20 @@ class SqliteStore:
         except sqlite3.Error as e:
             self._db.close()
             raise StoreError(self._open_problem(e)) from None
+
+    def _check_writable(self, file: Path) -> None:
+        """A driver must be able to write: say so now, not at the first event."""
+        how = "make it writable (chmod, chattr -i, remount) or pass another --state PATH"
+        if file.is_file() and not os.access(file, os.W_OK):
+            raise StoreError(f"state file {self.path} is read-only: {how}")
+        folder = file.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if folder.is_dir() and not os.access(folder, os.W_OK | os.X_OK):
+            raise StoreError(
+                f"state file {self.path}: directory {folder} is read-only (SQLite writes its"
+                f" journal next to the file): {how}"
+            )
 
     def _open_problem(self, e: sqlite3.Error) -> str:
         why = _why(e)
@@ -242,6 +272,9 @@ class SqliteStore:
         app_id = db.execute("PRAGMA application_id").fetchone()[0]
         version = db.execute("PRAGMA user_version").fetchone()[0]
         self._refuse_foreign(app_id, version)
+        if self.read_only and app_id == APPLICATION_ID and version == SCHEMA_VERSION:
+            self._check_columns()
+            return
         for attempt in range(50):
             try:
                 db.execute("PRAGMA journal_mode=WAL")
@@ -255,9 +288,13 @@ class SqliteStore:
         if version != SCHEMA_VERSION or app_id != APPLICATION_ID:
             self._migrate()
         else:
-            # Writes must be possible before a run depends on them (read-only file, mount).
+            # Writes must be possible before a run depends on them (read-only file, mount):
+            # writing page 1 in a transaction that is then undone proves it.
             db.execute("BEGIN IMMEDIATE")
-            db.execute("ROLLBACK")
+            try:
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            finally:
+                db.execute("ROLLBACK")
         self._check_columns()
 
     def _tables(self) -> set[str]:
@@ -392,8 +429,8 @@ class SqliteStore:
                 rec.version,
                 rec.image,
                 int(rec.emergency),
-                json.dumps(rec.params),
-                json.dumps(rec.state),
+                _json(rec.params),
+                _json(rec.state),
                 rec.clock.isoformat() if rec.clock else None,
                 rec.started_at.isoformat(),
                 rec.commit_at.isoformat() if rec.commit_at else None,
@@ -477,7 +514,7 @@ class SqliteStore:
         self._write(
             lambda: self._db.execute(
                 "UPDATE runs SET state = ?, clock = ? WHERE id = ?",
-                (json.dumps(state), clock.isoformat(), run_id),
+                (_json(state), clock.isoformat(), run_id),
             ),
             f"state of run {run_id}",
         )
@@ -486,7 +523,7 @@ class SqliteStore:
         self._write(
             lambda: self._db.execute(
                 "UPDATE runs SET outcome = ?, reason = ?, finished_at = ?, clock = ? WHERE id = ?",
-                (outcome, reason, at.isoformat(), at.isoformat(), run_id),
+                (outcome, mask(reason), at.isoformat(), at.isoformat(), run_id),
             ),
             f"outcome of run {run_id}",
         )
@@ -611,7 +648,7 @@ class SqliteStore:
         cur = self._write(
             lambda: self._db.execute(
                 "INSERT INTO events (run_id, ts, kind, phase, data) VALUES (?,?,?,?,?)",
-                (run_id, d["ts"], d["event"], d["phase"], json.dumps(d)),
+                (run_id, d["ts"], d["event"], d["phase"], _json(d)),
             ),
             f"event of run {run_id}",
         )
@@ -683,7 +720,7 @@ class SqliteStore:
                     run_ts.isoformat() if run_ts else None,
                     user,
                     action,
-                    detail,
+                    mask(detail),
                     int(accepted),
                 ),
             ),
@@ -718,7 +755,7 @@ class SqliteStore:
         self._write(
             lambda: self._db.execute(
                 "INSERT OR REPLACE INTO blobs (run_id, key, value) VALUES (?,?,?)",
-                (run_id, key, json.dumps(value)),
+                (run_id, key, _json(value)),
             ),
             f"{key} of run {run_id}",
         )
