@@ -158,6 +158,7 @@ COLUMNS: dict[str, set[str]] = {
 }
 """What every table must have; a file without them is damaged, not b2tui's to guess at."""
 
+
 def _json(value: Any) -> str:
     """The JSON of a column, masked: nothing secret reaches the state file."""
     return json.dumps(mask_data(value))
