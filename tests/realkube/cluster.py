@@ -69,8 +69,10 @@ USERS: dict[str, tuple[str, ...]] = {
     "nobody": (),
 }
 """Users of the static token file, with their groups. The apiserver reads the file once
-at start, so every user a test may need is here; ``tester`` and ``nobody`` have no
-rights until a test binds a Role to them."""
+at start, so every user a test may need is here. ``tester`` is bound to the
+``cluster-admin`` ClusterRole (all rights, but its own name in the audit log: the
+requests b2tui made are those of ``tester``); ``nobody`` has no rights until a test binds
+a Role to it."""
 
 
 def binaries() -> dict[str, str] | None:
@@ -198,6 +200,7 @@ class RealKube:
         self.etcd_port = _free_port()
         self.port = _free_port()
         self.url = f"https://127.0.0.1:{self.port}"
+        self.audit_log = self.dir / "audit.log"
         self.etcd_url = f"http://127.0.0.1:{self.etcd_port}"
         self._procs: list[_Proc] = []
         self._client: httpx.Client | None = None
@@ -220,6 +223,21 @@ class RealKube:
             self._start_etcd()
             self._start_apiserver()
             self._start_controller_manager()
+            self.apply(
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "ClusterRoleBinding",
+                    "metadata": {"name": "b2tui-tests-tester"},
+                    "roleRef": {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "ClusterRole",
+                        "name": "cluster-admin",
+                    },
+                    "subjects": [
+                        {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "tester"}
+                    ],
+                }
+            )
             self.kubelet = FakeKubelet(self)
             self.kubelet.start()
         except BaseException:
@@ -292,6 +310,12 @@ class RealKube:
             group_field = f',"{",".join(groups)}"' if groups else ""
             lines.append(f"{self.tokens[user]},{user},uid-{user}{group_field}")
         (self.dir / "tokens.csv").write_text("\n".join(lines) + "\n")
+        # Metadata of every request once it has completed (or, for a watch, started): the
+        # tests read which requests a user made, in order, from it (audit()).
+        (self.dir / "audit-policy.yaml").write_text(
+            "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\n"
+            "rules:\n  - level: Metadata\n"
+        )
         self.write_kubeconfig(self.dir / "admin.kubeconfig", user=ADMIN, context="admin")
 
     def _start_etcd(self) -> None:
@@ -332,6 +356,10 @@ class RealKube:
                 f"--service-account-signing-key-file={self.dir / 'sa.key'}",
                 "--api-audiences=https://kubernetes.default.svc",
                 f"--token-auth-file={self.dir / 'tokens.csv'}",
+                f"--audit-policy-file={self.dir / 'audit-policy.yaml'}",
+                f"--audit-log-path={self.audit_log}",
+                "--audit-log-format=json",
+                "--audit-log-mode=blocking",
                 "--authorization-mode=RBAC",
                 "--profiling=false",
                 "--endpoint-reconciler-type=none",
@@ -574,6 +602,34 @@ class RealKube:
         p.chmod(0o600)
         return p
 
+    # --- the audit log -----------------------------------------------------------------
+
+    def audit_mark(self) -> int:
+        """A position in the audit log: ``audit(since=mark)`` reads what came after."""
+        try:
+            return self.audit_log.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def audit(self, user: str = "tester", since: int = 0) -> list[Request]:
+        """The requests ``user`` made (after ``since``), in the order the server took them."""
+        out = []
+        with self.audit_log.open("rb") as f:
+            f.seek(since)
+            for line in f:
+                event = json.loads(line)
+                if event.get("user", {}).get("username") != user:
+                    continue
+                out.append(
+                    Request(
+                        verb=str(event["verb"]),
+                        uri=str(event["requestURI"]),
+                        code=int(event.get("responseStatus", {}).get("code") or 0),
+                        stage=str(event.get("stage", "")),
+                    )
+                )
+        return out
+
     # --- etcd --------------------------------------------------------------------------
 
     def _etcdctl(self, *args: str) -> str:
@@ -613,6 +669,20 @@ class RealKube:
         """Stop making pods of ``namespace`` (all when None) crash-loop."""
         assert self.kubelet is not None
         self.kubelet.remove_rules(namespace)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as the apiserver's audit log records it."""
+
+    verb: str
+    """Kubernetes verb: ``get``, ``list``, ``watch``, ``create``, ``patch``, ``delete``…"""
+    uri: str
+    """Path and query as sent, e.g. ``/apis/apps/v1/namespaces/n/deployments/web?…``."""
+    code: int
+    """HTTP status of the response."""
+    stage: str
+    """``ResponseComplete``, or ``ResponseStarted`` for a watch stream."""
 
 
 class KubeError(RuntimeError):

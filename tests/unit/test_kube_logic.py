@@ -302,3 +302,32 @@ def test_not_found_and_unreachable_are_one_line() -> None:
     err = describe_error(refused, _Op("get", "version"), "http://127.0.0.1:1", "me", "ctx")
     assert str(err) == "API server unreachable at http://127.0.0.1:1: connection refused"
     assert err.status == 0
+
+
+def test_ports_without_protocol_get_tcp_before_server_side_apply() -> None:
+    from b2tui.adapters.kube.apply import fill_port_protocols
+
+    svc: dict[str, Any] = {
+        "kind": "Service",
+        "spec": {"ports": [{"port": 80}, {"port": 53, "protocol": "UDP"}]},
+    }
+    fill_port_protocols(svc)
+    assert [p["protocol"] for p in svc["spec"]["ports"]] == ["TCP", "UDP"]
+    deploy: dict[str, Any] = {
+        "kind": "Deployment",
+        "spec": {
+            "template": {
+                "spec": {
+                    "initContainers": [{"name": "i", "ports": [{"containerPort": 1}]}],
+                    "containers": [{"name": "web", "ports": [{"containerPort": 8080}]}],
+                }
+            }
+        },
+    }
+    fill_port_protocols(deploy)
+    pod = deploy["spec"]["template"]["spec"]
+    assert pod["initContainers"][0]["ports"][0]["protocol"] == "TCP"
+    assert pod["containers"][0]["ports"][0]["protocol"] == "TCP"
+    other: dict[str, Any] = {"kind": "ConfigMap", "data": {"ports": "80"}}
+    fill_port_protocols(other)
+    assert other == {"kind": "ConfigMap", "data": {"ports": "80"}}

@@ -3,6 +3,11 @@
 Every file of ``manifests`` (relative to the current directory, multi-document YAML) is
 applied with field manager ``b2tui``; the Deployment's app container gets the image
 *inside* the applied object, so one apply makes one rollout.
+
+Ports without ``protocol`` get ``protocol: TCP`` (the API's own default) before the
+apply: server-side apply before Kubernetes 1.20's successors rejects a Service port
+without it ("associative list with keys has an element that omits key field protocol",
+kubernetes/kubernetes#92332), and manifests written for newer clusters omit it.
 """
 
 from __future__ import annotations
@@ -37,6 +42,41 @@ APPLY_KINDS: dict[tuple[str, str], tuple[str, bool]] = {
     ("autoscaling/v2", "HorizontalPodAutoscaler"): ("horizontalpodautoscalers", True),
 }
 """(apiVersion, kind) → (resource, namespaced) known without asking discovery."""
+
+
+POD_TEMPLATE_KINDS = frozenset(
+    {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "ReplicationController"}
+)
+
+
+def fill_port_protocols(doc: dict[str, Any]) -> None:
+    """``protocol: TCP`` on every Service port and container port that has none."""
+
+    def fill(ports: Any) -> None:
+        for port in ports if isinstance(ports, list) else ():
+            if isinstance(port, dict) and not port.get("protocol"):
+                port["protocol"] = "TCP"
+
+    spec = doc.get("spec")
+    if not isinstance(spec, dict):
+        return
+    kind = doc.get("kind")
+    if kind == "Service":
+        fill(spec.get("ports"))
+        return
+    pod_spec: Any = None
+    if kind == "Pod":
+        pod_spec = spec
+    elif kind in POD_TEMPLATE_KINDS:
+        pod_spec = (spec.get("template") or {}).get("spec")
+    elif kind == "CronJob":
+        job = (spec.get("jobTemplate") or {}).get("spec") or {}
+        pod_spec = (job.get("template") or {}).get("spec")
+    if isinstance(pod_spec, dict):
+        for key in ("initContainers", "containers"):
+            for c in pod_spec.get(key) or ():
+                if isinstance(c, dict):
+                    fill(c.get("ports"))
 
 
 def load_manifests(files: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
@@ -97,6 +137,7 @@ def apply_manifests(api: Api, target: KubeTarget, image: str, *, dry_run: bool) 
         query.append(("dryRun", "All"))
     for file, doc in docs:
         doc = copy.deepcopy(doc)
+        fill_port_protocols(doc)
         api_version, kind = str(doc["apiVersion"]), str(doc["kind"])
         meta = doc.setdefault("metadata", {})
         name = meta.get("name")

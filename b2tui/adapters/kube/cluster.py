@@ -61,6 +61,8 @@ class KubeCluster:
         dry_run: send ``dryRun=All`` with every change made by :meth:`deploy`.
         request_timeout: seconds per API request.
         watch_backoff_cap: longest retry delay of the pod watches, seconds.
+        watch_timeout: ``timeoutSeconds`` each pod watch stream asks of the server; the
+            watch resumes from its last resourceVersion when the server closes it.
     """
 
     def __init__(
@@ -70,11 +72,13 @@ class KubeCluster:
         dry_run: bool = False,
         request_timeout: float = 10.0,
         watch_backoff_cap: float = 30.0,
+        watch_timeout: int = 240,
     ) -> None:
         self.kubeconfig = kubeconfig or default_kubeconfig()
         self.dry_run = dry_run
         self.request_timeout = request_timeout
         self.watch_backoff_cap = watch_backoff_cap
+        self.watch_timeout = watch_timeout
         self._apis: dict[str | None, Api] = {}
         self._routers: dict[KubeTarget, TrafficRouter] = {}
         self._watches: dict[tuple[str | None, str, str], PodWatch] = {}
@@ -237,6 +241,7 @@ class KubeCluster:
                     describe=api.conn.describe,
                     request_timeout=self.request_timeout,
                     backoff_cap=self.watch_backoff_cap,
+                    watch_timeout=self.watch_timeout,
                 ).start()
                 self._watches[key] = w
         if fresh:
