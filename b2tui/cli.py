@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import IO, Any, NoReturn
 
 from b2tui import __version__
-from b2tui.config import ConfigError, Settings, find_config, load_settings, sandbox_settings
+from b2tui.config import (
+    ConfigError,
+    Settings,
+    find_config,
+    load_settings,
+    sandbox_settings,
+    secret_problems,
+)
 from b2tui.domain import events as ev
 from b2tui.domain.durations import format_duration
 from b2tui.domain.gates import format_value
@@ -144,6 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--json", action="store_true")
         if name == "gates":
             sp.add_argument("--track", choices=["canary", "stable"])
+            sp.add_argument(
+                "--explain",
+                action="store_true",
+                help="list the series the configured names find and a config that matches",
+            )
         if name == "rollback":
             state_arg(sp)
 
@@ -459,6 +471,10 @@ def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
     settings = _load(args.config)
     settings.environment(args.env)
     settings.environment(args.staging)
+    # Every secret must resolve before anything is touched (no half-run for a typo).
+    secrets = secret_problems(settings)
+    if secrets:
+        raise ConfigError(secrets)
     store = _open_store(args.state)
     return asyncio.run(_real_run(args, settings, store, tui=tui))
 
@@ -630,7 +646,7 @@ def cmd_gates(args: argparse.Namespace) -> int:
 
     settings = _load(args.config)
     settings.environment(args.env)
-    return gates_main(settings, args.env, args.track, args.json, sys.stdout)
+    return gates_main(settings, args.env, args.track, args.json, sys.stdout, args.explain)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -663,6 +679,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     settings = _load(args.path)
+    secrets = secret_problems(settings)
+    if secrets:
+        raise ConfigError(secrets)
     envs = ", ".join(sorted(settings.environments))
     print(f"{args.path}: ok ({len(settings.environments)} environments: {envs})")
     return 0

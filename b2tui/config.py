@@ -6,6 +6,7 @@ prints each as ``file:line: message`` and exits 2.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from b2tui.domain.canary import DEFAULT_STEPS, CanaryStep
 from b2tui.domain.durations import parse_duration
@@ -36,6 +38,8 @@ class Secret:
     """
 
     ref: str
+    where: str = field(default="", compare=False)
+    """``file:line: table.key`` it was configured at (for check-config's messages)."""
 
     def reveal(self) -> str:
         """The secret's value. Raises ValueError naming the reference when unavailable.
@@ -121,19 +125,29 @@ class PrometheusSettings:
     ca_file: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     timeout: float = 10.0
-    error_rate: str = (
-        # `or vector(0)`: a service that never answered 5xx has no such series at all,
-        # which would read as "no data" forever instead of 0 %.
-        '(sum(rate(http_requests_total{status=~"5..",$selector}[1m])) or vector(0))'
-        " / sum(rate(http_requests_total{$selector}[1m]))"
-    )
-    p95_seconds: str = (
-        "histogram_quantile(0.95, sum(rate(http_request_duration_seconds_bucket{$selector}[1m]))"
-        " by (le))"
-    )
-    request_rate: str = "sum(rate(http_requests_total{$selector}[1m]))"
-    up: str = "up{$selector}"
-    """Target health; 0 makes every gate of the sample unknown ("target down")."""
+    # --- by name: b2tui writes the PromQL (see adapters.prometheus.gate_queries) ---
+    requests: str = "http_requests_total"
+    """Request counter (a Prometheus counter, usually ending in ``_total``)."""
+    status_label: str = "status"
+    """Label of ``requests`` holding the HTTP status code (``code`` in many libraries)."""
+    error_status: str = "5.."
+    """Regular expression (RE2) of the status values counted as errors."""
+    latency: str = "http_request_duration_seconds"
+    """Latency histogram in seconds (its base name; ``_bucket`` is appended)."""
+    job: str | None = None
+    """Scrape job of the service: the target check becomes ``up{job="…"}``."""
+    scrape_interval: float = 15.0
+    """How often Prometheus scrapes the service; rate windows are at least 4 of these."""
+    rate_window: float | None = None
+    """Window of ``rate()``; None: max(4 × scrape_interval, poll), in whole seconds."""
+    # --- raw PromQL per gate: overrides the generated query ---
+    error_rate: str | None = None
+    p95_seconds: str | None = None
+    request_rate: str | None = None
+    up: str | None = None
+    """Target health query; by default ``up{job="…"}`` (with ``job``) or ``up{$selector}``.
+    Judged on the series it matches: 0 makes the sample unknown ("target down"); matching
+    nothing is a notice, not a verdict."""
     extra: tuple[QuerySettings, ...] = ()
     """Optional gates (DB connections, memory, CPU)."""
 
@@ -149,6 +163,26 @@ class GateSettings:
     unknown_pause_after: int = 3
     """Consecutive unknown samples that pause promotion and alert."""
     auto_rollback: bool = True
+    # --- canary against baseline (stable over the same window) ---
+    rule: str = "absolute"
+    """Default rule of the canary's gates: ``absolute`` | ``relative``."""
+    error_rate_rule: str | None = None
+    """``absolute`` | ``relative``; None: ``rule``."""
+    p95_rule: str | None = None
+    """``absolute`` | ``relative`` | ``mann-whitney``; None: ``rule``."""
+    error_rate_factor: float = 1.5
+    error_rate_margin: float = 0.0005
+    error_rate_ceiling: float = 0.01
+    p95_factor: float = 1.2
+    p95_margin_ms: float = 20.0
+    p95_ceiling_ms: float = 500.0
+    min_requests: int = 50
+    """Requests each track needs in the window before canary and stable are compared."""
+    mw_confidence: float = 0.98
+    mw_tolerance: float = 0.25
+    mw_effect_min: float = 1.1
+    mw_min_shift_ms: float = 10.0
+    mw_min_samples: int = 10
 
 
 @dataclass(frozen=True)
@@ -276,12 +310,196 @@ def _bool(v: Any) -> bool:
     return v
 
 
-def _nonneg(v: Any) -> float:
+def _number(v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise TypeError("expected a number")
-    if v < 0:
-        raise ValueError("must not be negative")
+    if not math.isfinite(v):
+        raise ValueError(f"must be a finite number, not {v}")
     return float(v)
+
+
+def _nonneg(v: Any) -> float:
+    x = _number(v)
+    if x < 0:
+        raise ValueError("must not be negative")
+    return x
+
+
+def _positive(v: Any) -> float:
+    x = _number(v)
+    if x <= 0:
+        raise ValueError("must be greater than 0")
+    return x
+
+
+def _ratio(v: Any) -> float:
+    x = _number(v)
+    if not 0 <= x <= 1:
+        raise ValueError(f"is a ratio from 0 to 1 (0.001 = 0.1 %), not {v:g}")
+    return x
+
+
+def _open_unit(v: Any) -> float:
+    x = _number(v)
+    if not 0 < x < 1:
+        raise ValueError(f"must be between 0 and 1 (exclusive), not {v:g}")
+    return x
+
+
+def _at_least_one(v: Any) -> float:
+    x = _number(v)
+    if x < 1:
+        raise ValueError(f"must be at least 1 (a multiplier of stable's value), not {v:g}")
+    return x
+
+
+def _hold_factor(v: Any) -> float:
+    x = _number(v)
+    if not 0 < x <= 1:
+        raise ValueError(f"must be greater than 0 and at most 1, not {v:g}")
+    return x
+
+
+def _url(v: Any) -> str:
+    text = _str(v)
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f'{text!r} is not an http(s) URL; write e.g. "http://127.0.0.1:9090"')
+    try:
+        _ = parts.port
+    except ValueError:
+        raise ValueError(f"{text!r} has a bad port") from None
+    return text
+
+
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_MATCHER = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*(?:,|$)')
+
+
+def _metric(v: Any) -> str:
+    text = _str(v).strip()
+    if not _METRIC_NAME.fullmatch(text):
+        raise ValueError(
+            f"{text!r} is not a Prometheus metric name (letters, digits, _ and :),"
+            ' e.g. "http_requests_total"'
+        )
+    return text
+
+
+def _label(v: Any) -> str:
+    text = _str(v).strip()
+    if not _LABEL_NAME.fullmatch(text):
+        raise ValueError(f"{text!r} is not a Prometheus label name (letters, digits and _)")
+    return text
+
+
+def _regex(v: Any) -> str:
+    text = _str(v)
+    try:
+        re.compile(text)
+    except re.error as e:
+        raise ValueError(f"bad regular expression {text!r}: {e}") from None
+    return text
+
+
+def _selector(v: Any) -> str:
+    """Label matchers such as ``namespace="shop",app="web"`` (braces optional)."""
+    text = _str(v)
+    body = text.strip()
+    if body.startswith("{") and body.endswith("}"):
+        body = body[1:-1]
+    body = body.strip().strip(",").strip()
+    pos = 0
+    while pos < len(body):
+        m = _MATCHER.match(body, pos)
+        if m is None:
+            raise ValueError(
+                f"{text!r} is not a list of label matchers; write e.g."
+                ' \'namespace="shop",app="web"\' (at: {body[pos:pos + 20]!r})'
+            )
+        if m.group(2) in ("=~", "!~"):
+            try:
+                re.compile(m.group(3).encode().decode("unicode_escape"))
+            except re.error as e:
+                raise ValueError(f"bad regular expression in {m.group(0).strip()}: {e}") from None
+        pos = m.end()
+    return text
+
+
+PLACEHOLDERS = ("selector",)
+"""``$name``s a PromQL query may contain."""
+
+_CLOSERS = {")": "(", "]": "[", "}": "{"}
+
+
+def promql_problem(query: str, *, need_selector: bool) -> str | None:
+    """What is wrong with a PromQL template, as far as b2tui can tell without Prometheus:
+    unbalanced brackets (outside string literals), unknown ``$name``s, a missing
+    ``$selector``. None when it looks right."""
+    if not query.strip():
+        return "is empty"
+    stack: list[tuple[str, int]] = []
+    names: list[str] = []
+    i = 0
+    while i < len(query):
+        c = query[i]
+        if c in "\"'`":
+            end = i + 1
+            while end < len(query) and query[end] != c:
+                end += 2 if query[end] == "\\" and c != "`" else 1
+            if end >= len(query):
+                return f"has an unterminated string starting at column {i + 1}"
+            i = end + 1
+            continue
+        if c in "([{":
+            stack.append((c, i))
+        elif c in ")]}":
+            if not stack or stack[-1][0] != _CLOSERS[c]:
+                return f"has an unbalanced {c!r} at column {i + 1}"
+            stack.pop()
+        elif c == "$":
+            m = re.match(r"\$(\w*)", query[i:])
+            names.append(m.group(1) if m else "")
+        i += 1
+    if stack:
+        c, at = stack[-1]
+        return f"has an unclosed {c!r} at column {at + 1}"
+    unknown = [n for n in names if n not in PLACEHOLDERS]
+    if unknown:
+        return f"uses ${unknown[0]}, which b2tui does not know (the only placeholder is $selector)"
+    if need_selector and "selector" not in names:
+        return (
+            "has no $selector, so it would judge every service and track alike;"
+            " put $selector in each metric's braces, e.g. x{$selector}"
+        )
+    return None
+
+
+def _promql(v: Any) -> str:
+    text = _str(v)
+    why = promql_problem(text, need_selector=True)
+    if why:
+        raise ValueError(f"PromQL {why}")
+    return text
+
+
+def _promql_up(v: Any) -> str:
+    text = _str(v)
+    why = promql_problem(text, need_selector=False)
+    if why:
+        raise ValueError(f"PromQL {why}")
+    return text
+
+
+def _rule(*allowed: str) -> _Conv:
+    def conv(v: Any) -> str:
+        text = _str(v)
+        if text not in allowed:
+            raise ValueError(f"expected one of {' | '.join(allowed)}")
+        return text
+
+    return conv
 
 
 def _posint(v: Any) -> int:
@@ -296,12 +514,21 @@ def _duration(v: Any) -> float:
     if isinstance(v, bool):
         raise TypeError('expected a duration string such as "30s" or "5m"')
     if isinstance(v, int | float):
+        if not math.isfinite(v):
+            raise ValueError(f'must be a finite duration such as "30s", not {v}')
         if v < 0:
             raise ValueError("must not be negative")
         return float(v)
     if not isinstance(v, str):
         raise TypeError('expected a duration string such as "30s" or "5m"')
     return parse_duration(v)
+
+
+def _pos_duration(v: Any) -> float:
+    seconds = _duration(v)
+    if seconds <= 0:
+        raise ValueError(f'must be longer than 0 (got {v!r}); write e.g. "30s"')
+    return seconds
 
 
 def _secret(v: Any) -> Secret:
@@ -371,37 +598,59 @@ _SECTIONS: dict[str, dict[str, _Conv]] = {
         "test": _str,
         "build": _str,
         "smoke": _str,
-        "timeout": _duration,
+        "timeout": _pos_duration,
     },
     "docker": {"context": _str, "dockerfile": _str, "host": _opt_str},
     "prometheus": {
-        "url": _str,
+        "url": _url,
         "bearer_token": _secret,
         "username": _opt_str,
         "password": _secret,
         "ca_file": _opt_str,
         "headers": _str_map,
-        "timeout": _duration,
-        "error_rate": _str,
-        "p95_seconds": _str,
-        "request_rate": _str,
-        "up": _str,
-        "db_connections": _str,
-        "memory": _str,
-        "cpu": _str,
+        "timeout": _pos_duration,
+        "requests": _metric,
+        "status_label": _label,
+        "error_status": _regex,
+        "latency": _metric,
+        "job": _str,
+        "scrape_interval": _pos_duration,
+        "rate_window": _pos_duration,
+        "error_rate": _promql,
+        "p95_seconds": _promql,
+        "request_rate": _promql,
+        "up": _promql_up,
+        "db_connections": _promql,
+        "memory": _promql,
+        "cpu": _promql,
     },
     "gates": {
-        "error_rate_max": _nonneg,
-        "p95_max_ms": _nonneg,
+        "error_rate_max": _ratio,
+        "p95_max_ms": _positive,
         "min_request_rate": _nonneg,
         "consecutive_failures": _posint,
-        "poll": _duration,
-        "no_data_timeout": _duration,
+        "poll": _pos_duration,
+        "no_data_timeout": _pos_duration,
         "unknown_pause_after": _posint,
         "auto_rollback": _bool,
         "db_connections_max": _nonneg,
         "memory_max_bytes": _nonneg,
         "cpu_max_cores": _nonneg,
+        "rule": _rule("absolute", "relative"),
+        "error_rate_rule": _rule("absolute", "relative"),
+        "p95_rule": _rule("absolute", "relative", "mann-whitney"),
+        "error_rate_factor": _at_least_one,
+        "error_rate_margin": _ratio,
+        "error_rate_ceiling": _ratio,
+        "p95_factor": _at_least_one,
+        "p95_margin_ms": _nonneg,
+        "p95_ceiling_ms": _positive,
+        "min_requests": _posint,
+        "mw_confidence": _open_unit,
+        "mw_tolerance": _nonneg,
+        "mw_effect_min": _at_least_one,
+        "mw_min_shift_ms": _nonneg,
+        "mw_min_samples": _posint,
     },
     "smoke": {
         "http": lambda v: v,
@@ -409,7 +658,7 @@ _SECTIONS: dict[str, dict[str, _Conv]] = {
         "log_patterns": _regex_list,
         "stable_for": _duration,
     },
-    "readiness": {"pii": _bool, "migrations": _bool, "emergency_hold_factor": _nonneg},
+    "readiness": {"pii": _bool, "migrations": _bool, "emergency_hold_factor": _hold_factor},
     "notify": {
         "deployments_webhook": _secret,
         "incident_webhook": _secret,
@@ -417,7 +666,7 @@ _SECTIONS: dict[str, dict[str, _Conv]] = {
         "changelog": _str,
         "github_token": _secret,
         "github_repo": _str,
-        "github_api": _str,
+        "github_api": _url,
     },
 }
 
@@ -427,13 +676,13 @@ _ENV_KEYS: dict[str, _Conv] = {
     "deployment": _str,
     "service": _str,
     "manifests": _str_list,
-    "selector": _str,
-    "track_label": _str,
+    "selector": _selector,
+    "track_label": _label,
     "strategy": _enum(Strategy),
     "traffic": _enum(Traffic),
     "canary_steps": _steps,
-    "monitoring_window": _duration,
-    "rollout_timeout": _duration,
+    "monitoring_window": _pos_duration,
+    "rollout_timeout": _pos_duration,
     "colour_label": _str,
     "ingress": _str,
     "route": _str,
@@ -441,11 +690,11 @@ _ENV_KEYS: dict[str, _Conv] = {
 }
 
 _HTTP_KEYS: dict[str, _Conv] = {
-    "url": _str,
+    "url": _url,
     "method": _str,
     "expect_status": _posint,
     "body_contains": _str,
-    "timeout": _duration,
+    "timeout": _pos_duration,
     "retries": lambda v: int(_nonneg(v)),
     "headers": _str_map,
 }
@@ -502,6 +751,9 @@ def _convert_table(
             out[key] = conv(value)
         except (TypeError, ValueError) as e:
             problems.append(f"{file}:{line}: {table}.{key}: {e}")
+            continue
+        if isinstance(out[key], Secret):
+            out[key] = Secret(out[key].ref, where=f"{file}:{line}: {table}.{key}")
     return out
 
 
@@ -583,6 +835,20 @@ def parse_settings(text: str, file: str = "b2tui.toml") -> Settings:
 
     prom = dict(parsed.get("prometheus", {}))
     gates = dict(parsed.get("gates", {}))
+    g_defaults = GateSettings()
+    for limit_key, ceiling_key in (
+        ("error_rate_max", "error_rate_ceiling"),
+        ("p95_max_ms", "p95_ceiling_ms"),
+    ):
+        limit = gates.get(limit_key, getattr(g_defaults, limit_key))
+        ceiling = gates.get(ceiling_key, getattr(g_defaults, ceiling_key))
+        if ceiling < limit:
+            key = ceiling_key if ceiling_key in gates else limit_key
+            problems.append(
+                f"{file}:{loc.line_of('gates', key)}: gates.{ceiling_key} ({ceiling:g}) is below"
+                f" gates.{limit_key} ({limit:g}); the ceiling of the relative rule must be at"
+                " least the absolute limit"
+            )
     extra = []
     for name, limit_key, unit in (
         ("db_connections", "db_connections_max", ""),
@@ -612,6 +878,36 @@ def parse_settings(text: str, file: str = "b2tui.toml") -> Settings:
         notify=NotifySettings(**parsed.get("notify", {})),
         path=file,
     )
+
+
+def secret_problems(settings: Settings, sections: tuple[str, ...] | None = None) -> list[str]:
+    """``file:line: message`` for every secret reference that cannot be resolved now
+    (``env:`` variable unset, ``file:`` unreadable), never showing a value.
+
+    Args:
+        settings: Parsed settings.
+        sections: Only these tables (``prometheus``, ``notify``); None: all.
+    """
+    out = []
+    for section in ("prometheus", "notify"):
+        if sections is not None and section not in sections:
+            continue
+        obj = getattr(settings, section)
+        for name in obj.__dataclass_fields__:
+            secret = getattr(obj, name)
+            if not isinstance(secret, Secret):
+                continue
+            try:
+                secret.reveal()
+            except ValueError as e:
+                where = secret.where or f"{settings.path or 'b2tui.toml'}:1: {section}.{name}"
+                how = (
+                    f"export {secret.ref[4:]}=… or remove the key"
+                    if secret.ref.startswith("env:")
+                    else "fix the path or its permissions"
+                )
+                out.append(f"{where}: {e}; {how}")
+    return out
 
 
 def load_settings(path: str | os.PathLike[str]) -> Settings:

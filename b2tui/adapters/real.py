@@ -20,7 +20,7 @@ def build_ports(settings: Settings, *, kubeconfig: str | None = None) -> Ports:
     commands = ShellCommands()
     return Ports(
         cluster=KubeCluster(kubeconfig),
-        metrics=PrometheusMetrics(settings.prometheus),
+        metrics=PrometheusMetrics(settings.prometheus, settings.gates.poll),
         images=DockerImages(settings.docker),
         commands=commands,
         checks=HttpChecks(settings, commands),

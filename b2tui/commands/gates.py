@@ -2,6 +2,9 @@
 
 For scripts and for checking a configuration before a run: the exit code is 0 only
 when every gate passes, so ``b2tui gates --env production && deploy`` is a gate too.
+``--track canary`` judges the canary the way a run does — against stable over the same
+window when ``[gates] rule`` says so. ``--explain`` lists the series the configured
+names find and prints a config fragment that would match them.
 """
 
 from __future__ import annotations
@@ -9,24 +12,82 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import TextIO
+from dataclasses import replace
+from typing import Any, TextIO
 
-from b2tui.adapters.prometheus import PrometheusMetrics
-from b2tui.config import ConfigError, Settings
+from b2tui.adapters.prometheus import TARGET, PrometheusMetrics
+from b2tui.config import ConfigError, Settings, secret_problems
 from b2tui.domain.gates import (
-    Comparison,
     GateResult,
     GateStatus,
+    Reading,
+    comparison_sign,
     format_value,
     judge_sample,
+    limit_text,
     overall,
+    verdict_text,
 )
-from b2tui.gatespecs import gate_specs
+from b2tui.gatespecs import compares, gate_specs, uses_samples
 from b2tui.ports import SourceError
+
+# Backwards-compatible name: the limit column's text.
+threshold_text = limit_text
+
+
+async def _sample(
+    metrics: PrometheusMetrics, settings: Settings, env_name: str, track: str | None
+) -> tuple[dict[str, Reading], dict[str, Reading] | None]:
+    env = settings.environment(env_name)
+    specs = gate_specs(settings.gates, settings.prometheus)
+    if track != "canary" or not compares(specs):
+        return await metrics.sample(env, track), None
+    canary, stable = await asyncio.gather(
+        metrics.sample(env, "canary"), metrics.sample(env, "stable")
+    )
+    if uses_samples(specs):
+        g = settings.gates
+        seconds = max(300.0, 2 * g.mw_min_samples * g.poll)
+        hc, hs = await asyncio.gather(
+            metrics.history(env, "canary", seconds, g.poll),
+            metrics.history(env, "stable", seconds, g.poll),
+        )
+        for readings, hist in ((canary, hc), (stable, hs)):
+            if "p95_ms" in readings and "p95_ms" in hist:
+                values = tuple(v for _, v in hist["p95_ms"].points if v is not None)
+                readings["p95_ms"] = replace(readings["p95_ms"], series=values)
+    return canary, stable
+
+
+def result_dict(r: GateResult, track: str | None) -> dict[str, Any]:
+    """A verdict as JSON: every field a person needs to check it."""
+    return {
+        "gate": r.gate,
+        "value": r.value,
+        "threshold": r.threshold,
+        "sign": comparison_sign(r),
+        "status": r.status.value,
+        "reason": r.reason,
+        "track": track,
+        "rule": r.rule.value,
+        "absolute": r.absolute,
+        "baseline": r.baseline,
+        "requests": r.requests,
+        "baseline_requests": r.baseline_requests,
+        "detail": r.detail,
+        "query": r.query,
+        "unit": r.unit,
+        "verdict": verdict_text(r),
+    }
 
 
 def gates_main(
-    settings: Settings, env_name: str, track: str | None, as_json: bool, out: TextIO
+    settings: Settings,
+    env_name: str,
+    track: str | None,
+    as_json: bool,
+    out: TextIO,
+    explain: bool = False,
 ) -> int:
     """Sample Prometheus once for ``env_name`` (and ``track``), print every gate, judge.
 
@@ -36,68 +97,85 @@ def gates_main(
         track: ``canary`` / ``stable`` to judge one track, None for the whole service.
         as_json: One JSON object per gate line instead of a table.
         out: Where the report goes; errors go to stderr as one line.
+        explain: List the series found for the configured names instead of judging.
 
     Returns:
         0 when every gate passes; 1 when any fails or is unknown, or Prometheus cannot
-        answer; 2 when the environment is not configured.
+        answer; 2 when the environment is not configured or a secret cannot be read.
     """
     try:
         env = settings.environment(env_name)
     except ConfigError as e:
         print(f"b2tui gates: {e.problems[0]}", file=sys.stderr)
         return 2
+    bad = secret_problems(settings, ("prometheus",))
+    if bad:
+        print(bad[0], file=sys.stderr)
+        return 2
     try:
-        metrics = PrometheusMetrics(settings.prometheus)
-        readings = asyncio.run(metrics.sample(env, track))
+        metrics = PrometheusMetrics(settings.prometheus, settings.gates.poll)
+        if explain:
+            hints = tuple(h for h in (settings.service.name, env.service, env.deployment) if h)
+            found = asyncio.run(metrics.explain(env, hints))
+        else:
+            readings, baseline = asyncio.run(_sample(metrics, settings, env_name, track))
     except SourceError as e:
         print(f"b2tui gates: {e}", file=sys.stderr)
         return 1
-    results = judge_sample(gate_specs(settings.gates, settings.prometheus), readings)
+    if explain:
+        if as_json:
+            out.write(json.dumps({"found": list(found.lines), "fragment": found.fragment}) + "\n")
+        else:
+            out.write(f"{metrics.url} · for [environments.{env.name}]\n")
+            out.writelines(line + "\n" for line in found.lines)
+            if found.fragment:
+                out.write("\nA configuration that matches these series:\n\n" + found.fragment)
+        return 0 if found.fragment else 1
+    results = judge_sample(gate_specs(settings.gates, settings.prometheus), readings, baseline)
+    target = readings.get(TARGET)
+    notice = target.reason if target is not None and target.value is None else ""
     if as_json:
         for r in results:
-            line = {
-                "gate": r.gate,
-                "value": r.value,
-                "threshold": r.threshold,
-                "status": r.status.value,
-                "reason": r.reason,
-                "track": track,
-            }
-            out.write(json.dumps(line) + "\n")
+            out.write(json.dumps(result_dict(r, track)) + "\n")
+        if notice:
+            out.write(
+                json.dumps({"notice": notice, "query": target.query if target else ""}) + "\n"
+            )
     else:
         scope = f"track {track}" if track else "all tracks"
+        if baseline is not None:
+            scope += " against stable"
         out.write(f"{env.name} · {scope} · {metrics.url}\n")
         out.write(render_table(results))
+        if notice:
+            out.write(f"notice: {notice}\n")
         out.write(summary(results) + "\n")
     return 0 if overall(results) is GateStatus.PASS else 1
 
 
-def threshold_text(result: GateResult) -> str:
-    """``< 0.10%`` for a maximum, ``≥ 1.0 req/s`` for a minimum."""
-    sign = "<" if result.comparison is Comparison.MAX else "≥"
-    return f"{sign} {format_value(result.threshold, result.unit)}"
-
-
 def render_table(results: list[GateResult]) -> str:
-    """An aligned plain-text table: gate, value, threshold, status, reason."""
-    rows = [("GATE", "VALUE", "THRESHOLD", "STATUS", "REASON")]
+    """An aligned plain-text table — gate, value, limit, status, rule, and the verdict
+    explained — each gate followed by its expanded query."""
+    rows = [("GATE", "VALUE", "LIMIT", "STATUS", "RULE", "WHY")]
     rows += [
         (
             r.gate,
             format_value(r.value, r.unit),
-            threshold_text(r),
+            limit_text(r),
             r.status.value.upper(),
-            r.reason,
+            r.rule.value,
+            verdict_text(r),
         )
         for r in results
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True))
-        + ("  " + row[4] if row[4] else "")
-        for row in rows
-    ]
-    return "".join(line.rstrip() + "\n" for line in lines)
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    lines = []
+    for i, row in enumerate(rows):
+        cells = "  ".join(cell.ljust(w) for cell, w in zip(row[:5], widths, strict=True))
+        lines.append((cells + "  " + row[5]).rstrip())
+        if i > 0 and results[i - 1].query:
+            lines.append(f"    query: {results[i - 1].query}")
+    return "".join(line + "\n" for line in lines)
 
 
 def summary(results: list[GateResult]) -> str:

@@ -200,7 +200,7 @@ def test_check_config_and_init(tmp_path: Path) -> None:
     res = b2tui("check-config", str(bad))
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
-    assert any(":" in ln and "gates.p95_max_ms: must not be negative" in ln for ln in lines)
+    assert any(":" in ln and "gates.p95_max_ms: must be greater than 0" in ln for ln in lines)
     missing = b2tui("check-config", str(tmp_path / "absent.toml"))
     assert missing.returncode == 2 and "file not found" in missing.stderr
 

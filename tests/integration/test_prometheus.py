@@ -362,8 +362,8 @@ async def test_bearer_token_from_env_is_sent(
     )
     metrics = PrometheusMetrics(settings)
     readings = await metrics.sample(env_for("x"), None)
-    assert readings["error_rate"] == Reading("error_rate", 0.5)
-    assert readings["p95_ms"] == Reading("p95_ms", 500.0)
+    assert readings["error_rate"].value == 0.5
+    assert readings["p95_ms"].value == 500.0
     # Three gates and the up check, each with the token.
     assert recorder.seen == ["Bearer s3cr3t-token"] * 4
     assert "s3cr3t" not in repr(metrics)
@@ -466,10 +466,16 @@ def test_gates_command_exits_0_when_healthy(stack: Stack) -> None:
     _, text = gates_until(
         stack, "healthy", False, lambda code, _: code == 0, "`b2tui gates` to exit 0"
     )
-    rows = {line.split()[0]: line for line in text.splitlines()[2:5]}
+    rows = {
+        line.split()[0]: line for line in text.splitlines()[2:-1] if not line.startswith(" ")
+    }
     assert list(rows) == ["error_rate", "p95_ms", "request_rate"]
     assert "< 0.10%" in rows["error_rate"] and "PASS" in rows["error_rate"]
+    assert "0.00% < 0.10% (absolute" in rows["error_rate"]
     assert "≥ 1.0 req/s" in rows["request_rate"]
+    queries = [line for line in text.splitlines() if line.startswith("    query: ")]
+    assert len(queries) == 3
+    assert 'app="healthy"' in queries[0]
     assert text.splitlines()[-1] == "PASS: all 3 gates pass"
 
 
@@ -489,11 +495,15 @@ def test_gates_command_json_lines_parse(stack: Stack) -> None:
     assert code == 1
     assert [d["gate"] for d in lines] == ["error_rate", "p95_ms", "request_rate"]
     for d in lines:
-        assert set(d) == {"gate", "value", "threshold", "status", "reason", "track"}
+        assert {"gate", "value", "threshold", "sign", "status", "reason", "track", "rule"} <= set(d)
+        assert {"baseline", "requests", "query", "verdict", "detail", "absolute"} <= set(d)
         assert d["track"] is None
+        assert d["rule"] == "absolute"
     assert lines[0]["status"] == "fail"
     assert 0.015 < lines[0]["value"] < 0.025
     assert lines[0]["threshold"] == 0.001
+    assert lines[0]["sign"] == ">"
+    assert lines[0]["verdict"].startswith(f"{lines[0]['value'] * 100:.2f}% > 0.10% (absolute")
 
 
 def test_gates_command_prints_one_line_when_prometheus_is_down(

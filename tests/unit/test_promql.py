@@ -6,8 +6,11 @@ import pytest
 
 from b2tui.adapters.prometheus import (
     expand_selector,
+    gate_queries,
     health_reason,
+    no_target_notice,
     reading_from_result,
+    suggest_config,
     track_matchers,
 )
 from b2tui.config import EnvironmentSettings, GateSettings, PrometheusSettings, QuerySettings
@@ -164,11 +167,121 @@ def test_one_target_down_names_it() -> None:
     assert reason == "target down: 1 of 2 (b:80)"
 
 
-def test_no_target_matched() -> None:
-    reason = health_reason([], 'up{app="web"}')
-    assert reason is not None
-    assert reason.startswith("no scrape target")
-    assert 'up{app="web"}' in reason
+def test_no_target_matched_is_not_a_verdict_but_one_notice() -> None:
+    assert health_reason([], 'up{app="web"}') is None
+    notice = no_target_notice('up{app="web"}', job_set=False)
+    assert notice.startswith('no scrape target: up{app="web"} matched nothing')
+    assert "set [prometheus] job" in notice
+    assert "--explain" in notice
+
+
+# --- queries by name ---------------------------------------------------------------------
+
+
+def test_queries_by_name_use_the_services_own_names() -> None:
+    prom = PrometheusSettings(
+        requests="shop_http_requests_total",
+        status_label="code",
+        latency="shop_request_latency_seconds",
+        job="shop",
+        scrape_interval=15.0,
+    )
+    q = gate_queries(prom, poll=5.0)
+    assert q.window == 60.0
+    assert q.request_rate == "sum(rate(shop_http_requests_total{$selector}[1m]))"
+    assert q.error_rate == (
+        '(sum(rate(shop_http_requests_total{code=~"5..",$selector}[1m])) or vector(0))'
+        " / sum(rate(shop_http_requests_total{$selector}[1m]))"
+    )
+    assert q.p95_seconds == (
+        "histogram_quantile(0.95, sum by (le)"
+        " (rate(shop_request_latency_seconds_bucket{$selector}[1m])))"
+    )
+    assert q.up == 'up{job="shop"}'
+    assert q.generated == ("request_rate", "error_rate", "p95_seconds", "up")
+
+
+def test_without_a_job_up_is_judged_on_the_selector() -> None:
+    assert gate_queries(PrometheusSettings()).up == "up{$selector}"
+
+
+@pytest.mark.parametrize(
+    ("scrape", "poll", "window", "text"),
+    [
+        (15.0, 5.0, 60.0, "1m"),
+        (1.0, 1.0, 4.0, "4s"),
+        (30.0, 5.0, 120.0, "2m"),
+        (1.0, 7.5, 8.0, "8s"),
+    ],
+)
+def test_rate_window_is_four_scrapes_or_the_poll(
+    scrape: float, poll: float, window: float, text: str
+) -> None:
+    q = gate_queries(PrometheusSettings(scrape_interval=scrape), poll)
+    assert q.window == window
+    assert f"[{text}]" in q.request_rate
+
+
+def test_raw_promql_overrides_only_its_gate() -> None:
+    q = gate_queries(PrometheusSettings(error_rate="sum(x{$selector})", rate_window=90.0))
+    assert q.error_rate == "sum(x{$selector})"
+    assert "[90s]" in q.request_rate
+    assert "error_rate" not in q.generated
+
+
+def test_histogram_name_given_with_its_bucket_suffix() -> None:
+    q = gate_queries(PrometheusSettings(latency="lat_seconds_bucket"))
+    assert "rate(lat_seconds_bucket{$selector}" in q.p95_seconds
+
+
+def test_quotes_in_the_job_are_escaped() -> None:
+    assert gate_queries(PrometheusSettings(job='a"b')).up == 'up{job="a\\"b"}'
+
+
+# --- --explain ---------------------------------------------------------------------------
+
+
+def test_suggestion_from_a_strangers_series() -> None:
+    series = [
+        {"__name__": "shop_http_requests_total", "code": c, "service_name": "shop",
+         "variant": v, "job": "shop", "instance": f"127.0.0.1:{p}"}
+        for c in ("200", "500") for v, p in (("stable", 1), ("canary", 2))
+    ]  # fmt: skip
+    buckets = [{"__name__": "shop_request_latency_seconds_bucket", "le": "0.1"}]
+    s = suggest_config(
+        PrometheusSettings(),
+        EnvironmentSettings(name="production", selector='app="shop"'),
+        names=["shop_http_requests_total", "shop_request_latency_seconds_bucket", "up"],
+        counter_series=series,
+        histogram_series=buckets,
+        jobs=["shop"],
+        hints=("shop",),
+    )
+    assert s.fragment == (
+        "[prometheus]\n"
+        'requests = "shop_http_requests_total"\n'
+        'status_label = "code"\n'
+        'latency = "shop_request_latency_seconds"\n'
+        'job = "shop"\n'
+        "\n"
+        "[environments.production]\n"
+        "selector = 'service_name=\"shop\"'\n"
+        'track_label = "variant"\n'
+    )
+    assert any("label variant: canary, stable" in line for line in s.lines)
+
+
+def test_no_counter_no_fragment() -> None:
+    s = suggest_config(
+        PrometheusSettings(),
+        EnvironmentSettings(name="production"),
+        names=["up"],
+        counter_series=[],
+        histogram_series=[],
+        jobs=[],
+    )
+    assert s.fragment == ""
+    assert "no series" in s.lines[0]
 
 
 # --- gate specs --------------------------------------------------------------------------
