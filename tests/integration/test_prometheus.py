@@ -466,9 +466,7 @@ def test_gates_command_exits_0_when_healthy(stack: Stack) -> None:
     _, text = gates_until(
         stack, "healthy", False, lambda code, _: code == 0, "`b2tui gates` to exit 0"
     )
-    rows = {
-        line.split()[0]: line for line in text.splitlines()[2:-1] if not line.startswith(" ")
-    }
+    rows = {line.split()[0]: line for line in text.splitlines()[2:-1] if not line.startswith(" ")}
     assert list(rows) == ["error_rate", "p95_ms", "request_rate"]
     assert "< 0.10%" in rows["error_rate"] and "PASS" in rows["error_rate"]
     assert "0.00% < 0.10% (absolute" in rows["error_rate"]
