@@ -52,7 +52,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from b2tui.config import EnvironmentSettings, PrometheusSettings
-from b2tui.domain.gates import Reading
+from b2tui.domain.gates import TARGET, Reading
 from b2tui.masking import Masker, mask
 from b2tui.ports import Series, SourceError
 
@@ -68,8 +68,6 @@ __all__ = [
     "track_matchers",
 ]
 
-TARGET = "target"
-"""Name of the reading that reports the target check (not a gate)."""
 
 # Prometheus refuses range queries with more points than this per series.
 _MAX_POINTS = 11_000

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from b2tui.domain.gates import Comparison, GateResult, GateStatus, Rule
 from b2tui.domain.phases import Phase
 
 _REGISTRY: dict[str, type[Event]] = {}
@@ -166,6 +167,74 @@ class GateSampled(Event):
     unit: str = ""
     environment: str = ""
     """Environment sampled (``staging`` during smoke, else production)."""
+    comparison: str = "max"
+    """``max`` (the value must stay below ``threshold``) or ``min`` (reach at least it)."""
+    rule: str = "absolute"
+    """Rule that decided: ``absolute``, ``relative`` (against stable) or ``mann-whitney``."""
+    absolute: float | None = None
+    """The configured absolute limit (``threshold`` may be derived from the baseline)."""
+    baseline: float | None = None
+    """Stable's value over the same window, when the canary was compared with it."""
+    requests: float | None = None
+    """Requests behind ``value`` (sample size)."""
+    baseline_requests: float | None = None
+    """Requests behind ``baseline``."""
+    detail: str = ""
+    """How the limit was derived, or why the comparison fell back to the absolute limit."""
+    query: str = ""
+    """The query as sent (``$selector`` expanded)."""
+
+    def result(self) -> GateResult:
+        """The verdict as a :class:`~b2tui.domain.gates.GateResult` (for
+        :func:`~b2tui.domain.gates.verdict_text`)."""
+        return GateResult(
+            gate=self.gate,
+            value=self.value,
+            threshold=self.threshold,
+            status=GateStatus(self.status),
+            reason=self.reason,
+            unit=self.unit,
+            comparison=Comparison(self.comparison),
+            rule=Rule(self.rule),
+            absolute=self.absolute,
+            baseline=self.baseline,
+            requests=self.requests,
+            baseline_requests=self.baseline_requests,
+            detail=self.detail,
+            query=self.query,
+        )
+
+    @classmethod
+    def of(
+        cls,
+        r: GateResult,
+        *,
+        ts: datetime,
+        phase: Phase | None,
+        track: str | None,
+        environment: str,
+    ) -> GateSampled:
+        """The event of one judged gate."""
+        return cls(
+            ts=ts,
+            phase=phase,
+            gate=r.gate,
+            value=r.value,
+            threshold=r.threshold,
+            status=r.status.value,
+            track=track,
+            reason=r.reason,
+            unit=r.unit,
+            environment=environment,
+            comparison=r.comparison.value,
+            rule=r.rule.value,
+            absolute=r.absolute,
+            baseline=r.baseline,
+            requests=r.requests,
+            baseline_requests=r.baseline_requests,
+            detail=r.detail,
+            query=r.query,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

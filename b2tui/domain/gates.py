@@ -19,6 +19,11 @@ from enum import StrEnum
 
 from b2tui.domain.mannwhitney import judge_shift
 
+TARGET = "target"
+"""Name of the reading that reports the target check (``up``); not a gate. Its value is
+the number of matching targets, 0 when one is down, None (with the notice as reason)
+when the check matched nothing."""
+
 
 class GateStatus(StrEnum):
     PASS = "pass"

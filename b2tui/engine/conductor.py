@@ -57,6 +57,7 @@ from b2tui.domain.checklist import (
 )
 from b2tui.domain.durations import format_duration
 from b2tui.domain.gates import (
+    TARGET,
     Comparison,
     GateResult,
     GateSpec,
@@ -77,7 +78,7 @@ from b2tui.engine.api import Action, IntentResult
 from b2tui.engine.clock import Clock, SteppedClock
 from b2tui.engine.policy import Decision, Verdict
 from b2tui.engine.state import RunState, ts
-from b2tui.gatespecs import gate_specs
+from b2tui.gatespecs import compares, gate_specs, uses_samples
 from b2tui.masking import mask_data
 from b2tui.ports import (
     Claim,
@@ -181,6 +182,8 @@ class Conductor:
         self._inflight: set[asyncio.Future[Any]] = set()
         self._keeper: LeaseKeeper | None = None
         self._specs = gate_specs(settings.gates, settings.prometheus)
+        self._compares = compares(self._specs)
+        self._mann_whitney = uses_samples(self._specs)
         self._driver = driver_id(user)
 
     # --- session protocol ----------------------------------------------------------------
@@ -704,8 +707,20 @@ class Conductor:
                 await self._await_rollout(self.env, "canary", self._rollback_on)
                 self._mark(f"rollout:{pct}")
             if pct > 0:
-                results = await self._sample(self.env, "canary", "canary", pods=True)
-                await self._sample(self.env, "stable", "stable", pods=False, decide=False)
+                # Stable first: with a relative rule the canary is judged against stable's
+                # readings of the same window.
+                stable = await self._readings(self.env, "stable", hold_for(steps, pct))
+                await self._sample(
+                    self.env, "stable", "stable", pods=False, decide=False, readings=stable
+                )
+                results = await self._sample(
+                    self.env,
+                    "canary",
+                    "canary",
+                    pods=True,
+                    readings=await self._readings(self.env, "canary", hold_for(steps, pct)),
+                    baseline=stable if self._compares else None,
+                )
                 self._decide("canary", results, production=True)
             hold_left = self._hold_left()
             last = st.tracker("canary").last
@@ -967,6 +982,27 @@ class Conductor:
         self._begin_rollback(reason, "engine")
         raise _Stop
 
+    async def _readings(
+        self, env: EnvironmentSettings, track: str | None, step_seconds: float = 0.0
+    ) -> dict[str, Reading]:
+        """One sample's readings; a source error becomes an unknown reading per gate. With
+        the Mann–Whitney rule the P95 reading carries the step's samples (one per poll)."""
+        try:
+            readings = await self.ports.metrics.sample(env, track)
+        except SourceError as e:
+            return {s.name: Reading(s.name, None, f"source error: {e}") for s in self._specs}
+        if self._mann_whitney and track is not None and "p95_ms" in readings:
+            g = self.settings.gates
+            seconds = max(step_seconds, g.mw_min_samples * g.poll)
+            try:
+                history = await self.ports.metrics.history(env, track, seconds, g.poll)
+            except SourceError:
+                history = {}  # too few samples: the absolute limit decides, and says so
+            points = history.get("p95_ms")
+            values = tuple(v for _, v in points.points if v is not None) if points else ()
+            readings["p95_ms"] = replace(readings["p95_ms"], series=values)
+        return readings
+
     async def _sample(
         self,
         env: EnvironmentSettings,
@@ -975,13 +1011,22 @@ class Conductor:
         *,
         pods: bool,
         decide: bool = True,
+        readings: dict[str, Reading] | None = None,
+        baseline: dict[str, Reading] | None = None,
     ) -> list[GateResult]:
-        """One sample of every gate (and crash-looping pods), emitted as ``gate`` events."""
-        try:
-            readings = await self.ports.metrics.sample(env, track)
-        except SourceError as e:
-            readings = {s.name: Reading(s.name, None, f"source error: {e}") for s in self._specs}
-        results = judge_sample(self._specs, readings)
+        """One sample of every gate (and crash-looping pods), emitted as ``gate`` events.
+
+        Args:
+            readings: Already fetched readings (else sampled now).
+            baseline: Stable's readings of the same window: the canary's gates are judged
+                by their rule against it.
+        """
+        if readings is None:
+            readings = await self._readings(env, track)
+        target = readings.get(TARGET)
+        if target is not None and target.value is None and target.reason:
+            self._notice_once(f"no-target-{env.name}", "warn", target.reason)
+        results = judge_sample(self._specs, readings, baseline)
         if pods:
             try:
                 all_pods = await self.ports.cluster.pods(env)
@@ -993,17 +1038,8 @@ class Conductor:
         now = self.clock.now()
         for r in results:
             self._emit(
-                ev.GateSampled(
-                    ts=now,
-                    phase=self._st.phase,
-                    gate=r.gate,
-                    value=r.value,
-                    threshold=r.threshold,
-                    status=r.status.value,
-                    track=track,
-                    reason=r.reason,
-                    unit=r.unit,
-                    environment=env.name,
+                ev.GateSampled.of(
+                    r, ts=now, phase=self._st.phase, track=track, environment=env.name
                 )
             )
         if decide:

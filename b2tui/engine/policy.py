@@ -27,7 +27,14 @@ from enum import StrEnum
 from b2tui.config import GateSettings
 from b2tui.domain.checklist import ChecklistItem, ItemState, blocker_text, blockers
 from b2tui.domain.durations import format_duration
-from b2tui.domain.gates import Comparison, GateResult, GateStatus, GateTracker, format_value
+from b2tui.domain.gates import (
+    Comparison,
+    GateResult,
+    GateStatus,
+    GateTracker,
+    Rule,
+    format_value,
+)
 from b2tui.domain.phases import Phase
 from b2tui.ports import CommandResult
 
@@ -164,4 +171,8 @@ def _worst(results: list[GateResult]) -> str:
         return "gates failing"
     side = "over" if worst.comparison is Comparison.MAX else "under"
     value, limit = format_value(worst.value, worst.unit), format_value(worst.threshold, worst.unit)
-    return f"{worst.gate} {value} {side} {limit}"
+    how = ""
+    if worst.rule is not Rule.ABSOLUTE:
+        # Say which rule decided: a relative limit is not the configured one.
+        how = f" ({worst.rule.value}: {worst.detail})" if worst.detail else f" ({worst.rule.value})"
+    return f"{worst.gate} {value} {side} {limit}{how}"
