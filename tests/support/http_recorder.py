@@ -33,6 +33,10 @@ class Reply:
     delay: float = 0.0
     """Seconds to wait before answering (timeouts)."""
     headers: dict[str, str] = field(default_factory=dict)
+    echo: str | None = None
+    """``"text"`` or ``"json"``: answer with the request itself (request line, every
+    header, the body), as servers do that quote a bad request back in their error
+    (``invalid header Basic …``); ``body`` is then ignored."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,11 @@ class _Server(ThreadingHTTPServer):
         pass
 
 
+def _credentials_first(header: tuple[str, str]) -> bool:
+    """Sort key: credential headers first (clients cut long error bodies short)."""
+    return header[0].lower() not in ("authorization", "cookie")
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -87,7 +96,23 @@ class _Handler(BaseHTTPRequestHandler):
         reply = self.server.recorder._record(rec)
         if reply.delay:
             time.sleep(reply.delay)
-        if isinstance(reply.body, dict | list):
+        if reply.echo is not None:
+            headers = [f"{k}: {v}" for k, v in sorted(self.headers.items(), key=_credentials_first)]
+            said = f"{self.command} {self.path}"
+            if reply.echo == "json":
+                body_text = body.decode("utf-8", errors="replace")
+                echoed = {"error": f"bad request {said}", "headers": headers, "body": body_text}
+                payload, ctype = json.dumps(echoed).encode(), "application/json"
+            else:
+                # As a proxy does: "invalid header Basic YjJ0dWk6…" (no header name).
+                quoted = [
+                    f"invalid header {v}" if k.lower() == "authorization" else f"{k}: {v}"
+                    for k, v in sorted(self.headers.items(), key=_credentials_first)
+                ]
+                # The headers first: clients cut long errors, and these are the point.
+                text = "bad request: " + "; ".join(quoted) + f"; in {said}; body: "
+                payload, ctype = text.encode() + body, "text/plain; charset=utf-8"
+        elif isinstance(reply.body, dict | list):
             payload = json.dumps(reply.body).encode()
             ctype = "application/json"
         elif isinstance(reply.body, str):
