@@ -65,6 +65,9 @@ class RunView:
     """Latest sample per (track, gate)."""
     history: dict[tuple[str | None, str], deque[float | None]] = field(default_factory=dict)
     """Recent values per (track, gate), None for no data."""
+    gate_since: dict[tuple[str | None, str], datetime] = field(default_factory=dict)
+    """Per (track, gate): since when its status has been the latest sample's status (the
+    start of a NO DATA streak, or of a green one) — the screen's countdowns."""
     canary_percent: int = 0
     achieved_percent: float = 0.0
     traffic_detail: str = ""
@@ -116,6 +119,7 @@ def apply(view: RunView, e: ev.Event) -> RunView:
                     for key in [k for k in view.gates if k[0] is None]:
                         view.gates.pop(key, None)
                         view.history.pop(key, None)
+                        view.gate_since.pop(key, None)
                 view.hold_until = None
                 view.timeline.append(TimelineEntry(e.ts, f"{e.phase.value} started", "phase"))
         case ev.PhaseCompleted():
@@ -136,6 +140,9 @@ def apply(view: RunView, e: ev.Event) -> RunView:
             )
         case ev.GateSampled():
             key = (e.track, e.gate)
+            prev = view.gates.get(key)
+            if prev is None or prev.status != e.status or prev.phase is not e.phase:
+                view.gate_since[key] = e.ts
             view.gates[key] = e
             view.history.setdefault(key, deque(maxlen=HISTORY)).append(e.value)
         case ev.TrafficChanged():

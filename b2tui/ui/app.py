@@ -22,7 +22,9 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container
 from textual.css.query import NoMatches
-from textual.widgets import DataTable, Footer, Tab, Tabs
+from textual.notifications import SeverityLevel
+from textual.widget import Widget
+from textual.widgets import DataTable, Footer, Input, Tab, Tabs
 
 from b2tui.config import Settings
 from b2tui.domain import events as ev
@@ -32,7 +34,7 @@ from b2tui.engine.clock import Clock
 from b2tui.ports import PodInfo
 from b2tui.ui.commands import RunCommands
 from b2tui.ui.messages import PodsPolled, RunChanged, SourceFailed
-from b2tui.ui.render import one_line, rollback_target_text
+from b2tui.ui.render import Timing, one_line, rollback_target_text
 from b2tui.ui.widgets.canary import CanaryPanel
 from b2tui.ui.widgets.checklist import ChecklistPanel
 from b2tui.ui.widgets.header import RunHeader
@@ -57,13 +59,24 @@ SWITCH_INTERVAL = 0.001
 """Seconds between GIL hand-overs while the app runs (Python's default is 0.005)."""
 
 TABS = ("overview", "pods", "checklist", "log")
-"""Tabs of the narrow layout."""
+"""Tabs of the narrow layout (and what the number keys 1–4 focus at every width)."""
+
+NAVIGATION_HELP: tuple[tuple[str, str, str], ...] = (
+    ("1–4", "Overview / Pods / Checklist / Log", "Show that view and focus it (any width)"),
+    ("tab", "Next panel", "Move the focus to the next panel (shift+tab: previous)"),
+    ("↑ ↓", "Move", "Move the cursor in the focused table or the gates list"),
+    ("enter", "Gate details", "On the gates: the selected gate's verdict and last values"),
+    ("esc", "Close / clear", "Close a dialog; in the pods filter: clear the filter"),
+    (":", "Commands", "Command palette (as ctrl+p)"),
+)
+"""Keys that are not app bindings (or are hidden from the footer) but a newcomer needs."""
 
 INTENTS: dict[str, Action] = {
     "advance": Action.ADVANCE,
     "canary_up": Action.CANARY_UP,
     "canary_down": Action.CANARY_DOWN,
     "pause": Action.PAUSE,
+    "resume": Action.PAUSE,
     "sign_off": Action.SIGN_OFF,
     "rollback": Action.ROLLBACK,
 }
@@ -130,7 +143,7 @@ SAFE_BINDINGS: list[BindingType] = [
         "Overview",
         show=False,
         id="view.tab.overview",
-        tooltip="Narrow layout: overview tab",
+        tooltip="Overview (gates, timeline, canary) and focus the gates",
     ),
     Binding(
         "2",
@@ -138,7 +151,7 @@ SAFE_BINDINGS: list[BindingType] = [
         "Pods",
         show=False,
         id="view.tab.pods",
-        tooltip="Narrow layout: pods tab",
+        tooltip="Show and focus the pods table",
     ),
     Binding(
         "3",
@@ -146,7 +159,7 @@ SAFE_BINDINGS: list[BindingType] = [
         "Checklist",
         show=False,
         id="view.tab.checklist",
-        tooltip="Narrow layout: checklist tab",
+        tooltip="Show and focus the checklist (arrows pick an item, space signs it)",
     ),
     Binding(
         "4",
@@ -154,7 +167,16 @@ SAFE_BINDINGS: list[BindingType] = [
         "Log",
         show=False,
         id="view.tab.log",
-        tooltip="Narrow layout: log tab",
+        tooltip="Show and focus the log",
+    ),
+    Binding(
+        "colon",
+        "palette",
+        "Commands",
+        show=False,
+        key_display=":",
+        id="app.palette.colon",
+        tooltip="Command palette (as ctrl+p)",
     ),
 ]
 """Keys every session gets."""
@@ -191,7 +213,14 @@ DANGEROUS_BINDINGS: list[BindingType] = [
         id="run.rollback",
         tooltip="Roll back to the known-good revision now (one key, no dialog)",
     ),
-    Binding("p", "pause", "Pause", id="run.pause", tooltip="Pause or resume the run"),
+    Binding("p", "pause", "Pause", id="run.pause", tooltip="Pause the run (promotion stops)"),
+    Binding(
+        "p",
+        "resume",
+        "Resume",
+        id="run.resume",
+        tooltip="Resume the paused run",
+    ),
     Binding(
         "space",
         "sign_off",
@@ -239,25 +268,49 @@ class ControlRoom(App[None]):
         self._pod_delay = POD_POLL
         self._binding_state: tuple[object, ...] = ()
         self._engine_error: str | None = None
+        self._shown_phase: object = None
+        # Panels are held by reference, never looked up: a timer or poll that fires while
+        # the screen is being built or torn down writes to a widget object, which is
+        # harmless, instead of querying a DOM that may not hold it (NoMatches).
+        self._header = RunHeader(id="header")
+        self._pods_panel = PodsPanel(id="pods")
+        self._metrics = MetricsPanel(id="metrics")
+        self._metrics.stale_after = settings.gates.poll * 2.5
+        self._checklist = ChecklistPanel(id="checklist")
+        self._timeline = TimelinePanel(id="timeline")
+        self._canary = CanaryPanel(id="canary")
+        self._log_panel = LogPanel(id="log")
+        self._panels: tuple[Panel, ...] = (
+            self._pods_panel,
+            self._metrics,
+            self._checklist,
+            self._timeline,
+            self._canary,
+            self._log_panel,
+        )
 
     # --- layout ---------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield RunHeader(id="header")
-        yield Tabs(
+        yield self._header
+        tabs = Tabs(
             Tab("1 Overview", id="overview"),
             Tab("2 Pods", id="pods-tab"),
             Tab("3 Checklist", id="checklist-tab"),
             Tab("4 Log", id="log-tab"),
             id="layout-tabs",
         )
+        # The number keys switch tabs; a focused tab bar would swallow the arrows meant
+        # for the table below it.
+        tabs.can_focus = False
+        yield tabs
         with Container(id="body", classes="-tab-overview"):
-            yield PodsPanel(id="pods")
-            yield MetricsPanel(id="metrics")
-            yield ChecklistPanel(id="checklist")
-            yield TimelinePanel(id="timeline")
-            yield CanaryPanel(id="canary")
-            yield LogPanel(id="log")
+            yield self._pods_panel
+            yield self._metrics
+            yield self._checklist
+            yield self._timeline
+            yield self._canary
+            yield self._log_panel
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -271,10 +324,11 @@ class ControlRoom(App[None]):
         self._redraw(set(ALL_PANELS))
         self._tick()
         self.set_interval(1.0, self._tick, name="clock")
+        self._metrics.focus()
         if self._pods_source is not None:
             self._poll_pods()
         else:
-            self.query_one(PodsPanel).error = "no pod source in this session"
+            self._pods_panel.error = "no pod source in this session"
         if self._runner is not None:
             self.run_worker(self._run_engine(), name="engine", group="engine", exit_on_error=False)
 
@@ -301,9 +355,42 @@ class ControlRoom(App[None]):
     @on(Tabs.TabActivated, "#layout-tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
         active = (event.tab.id or "overview").removesuffix("-tab")
+        self._show_body(active)
+        # A click on a tab lands in it, as its number key does.
+        if not self._focus_within(active):
+            self._focus_view(active)
+
+    def _show_body(self, name: str) -> None:
         body = self.query_one("#body")
-        for name in TABS:
-            body.set_class(name == active, f"-tab-{name}")
+        for tab in TABS:
+            body.set_class(tab == name, f"-tab-{tab}")
+
+    def _view_target(self, name: str) -> Widget:
+        """The widget a view's number key focuses."""
+        match name:
+            case "pods":
+                return self._pods_panel.table
+            case "checklist":
+                return self._checklist.table
+            case "log":
+                return self._log_panel.log_view
+            case _:
+                return self._metrics
+
+    def _focus_within(self, name: str) -> bool:
+        focused = self.focused
+        panel = {
+            "pods": self._pods_panel,
+            "checklist": self._checklist,
+            "log": self._log_panel,
+        }.get(name, self._metrics)
+        return focused is not None and (focused is panel or panel in focused.ancestors)
+
+    def _focus_view(self, name: str) -> None:
+        if name == "checklist":
+            # Land on something space can sign: the first pending item of the phase.
+            self._checklist.select_first_signable(self.session.view, self._signable)
+        self._view_target(name).focus()
 
     @property
     def wide(self) -> bool:
@@ -334,21 +421,41 @@ class ControlRoom(App[None]):
             # A driver shows who acts here (stable text); a watcher names the driver.
             read_only = self.session.read_only
             driver = self.session.driver if read_only else self.user
-            self.query_one(RunHeader).show_run(view, driver=driver, read_only=read_only)
+            self._header.show_run(view, driver=driver, read_only=read_only)
         if "metrics" in kinds:
-            self.query_one(MetricsPanel).show_view(view)
+            self._metrics.show_view(view, now)
         if "checklist" in kinds:
-            self.query_one(ChecklistPanel).show_view(view)
+            self._checklist.show_view(view)
         if "timeline" in kinds:
-            self.query_one(TimelinePanel).show_view(view, now)
+            self._timeline.show_view(view, now, self._timing())
         if "canary" in kinds:
-            canary = self.query_one(CanaryPanel)
-            canary.steps = self._steps()
-            canary.show_view(view, now)
+            self._canary.steps = self._steps()
+            self._canary.show_view(view, now, can_advance=self._can_advance())
         if "log" in kinds:
-            self.query_one(LogPanel).show_view(view)
+            self._log_panel.show_view(view)
+        if view.phase != self._shown_phase or view.finished:
+            # A toast about the previous phase ("press n to start production") is stale
+            # once the phase moved on.
+            if self._shown_phase is not None and view.phase != self._shown_phase:
+                self._clear_toasts()
+            self._shown_phase = view.phase
         # Phase, hold, pause and gates all decide what is allowed: re-ask the engine.
         self._refresh_binding_state()
+
+    def _can_advance(self) -> bool:
+        return not self.session.read_only and self.session.why_not(Action.ADVANCE) is None
+
+    def _timing(self) -> Timing:
+        view = self.session.view
+        stable_for = self.settings.smoke.stable_for
+        if view.emergency:
+            stable_for *= self.settings.readiness.emergency_hold_factor
+        return Timing(
+            no_data_timeout=self.settings.gates.no_data_timeout,
+            stable_for=stable_for,
+            can_advance=self._can_advance(),
+            stale_after=self._metrics.stale_after,
+        )
 
     def _steps(self) -> tuple[CanaryStep, ...]:
         env = self.settings.environments.get(self.session.view.environment or "production")
@@ -356,13 +463,16 @@ class ControlRoom(App[None]):
 
     def _tick(self) -> None:
         """Once a second: the clock, ages and countdowns (small labels only)."""
+        if not self.is_running:
+            return
         now = self.clock.now()
         view = self.session.view
-        self.query_one(RunHeader).show_clock(now, self._engine_error)
-        for panel in self.query(Panel):
+        self._header.show_clock(now, self._engine_error)
+        for panel in self._panels:
             panel.show_age(now)
-        self.query_one(TimelinePanel).show_time(view, now)
-        self.query_one(CanaryPanel).show_view(view, now)
+        self._timeline.show_time(view, now, self._timing())
+        self._canary.show_view(view, now, can_advance=self._can_advance())
+        self._metrics.show_time(view, now)
         # Holds end with time, not with an event: the footer must follow.
         self._refresh_binding_state()
 
@@ -379,20 +489,21 @@ class ControlRoom(App[None]):
         else:
             self.post_message(PodsPolled(pods, self.clock.now()))
             self._pod_delay = POD_POLL
-        self.set_timer(self._pod_delay, self._poll_pods, name="poll-pods")
+        if self.is_running:
+            self.set_timer(self._pod_delay, self._poll_pods, name="poll-pods")
 
     def on_pods_polled(self, message: PodsPolled) -> None:
-        self.query_one(PodsPanel).show_pods(message.pods, message.at)
+        self._pods_panel.show_pods(message.pods, message.at)
 
     def on_source_failed(self, message: SourceFailed) -> None:
         if message.source == "pods":
-            self.query_one(PodsPanel).show_error(message.error)
+            self._pods_panel.show_error(message.error)
             return
         self._engine_error = message.error
-        for panel in self.query(Panel):
-            if not isinstance(panel, PodsPanel):
+        for panel in self._panels:
+            if panel is not self._pods_panel:
                 panel.error = message.error
-        self.query_one(RunHeader).show_clock(self.clock.now(), message.error)
+        self._header.show_clock(self.clock.now(), message.error)
         self.notify(message.error, title="engine stopped", severity="error", timeout=30)
 
     async def _run_engine(self) -> None:
@@ -407,7 +518,10 @@ class ControlRoom(App[None]):
     # --- keys -----------------------------------------------------------------------------
 
     def _selected_item(self) -> str | None:
-        return self.query_one(ChecklistPanel).selected_item
+        return self._checklist.selected_item
+
+    def _signable(self, item: str) -> bool:
+        return not self.session.read_only and self.session.why_not(Action.SIGN_OFF, item) is None
 
     def _why_not(self, action: str) -> str | None:
         if self.session.read_only:
@@ -422,13 +536,20 @@ class ControlRoom(App[None]):
         return self.session.why_not(intent)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Dim (None) an intent the engine refuses now, so the footer tells the truth."""
+        """Dim (None) an intent the engine refuses now, so the footer tells the truth.
+
+        While the pods filter has the focus every app key is a letter the filter types:
+        none of them is listed then (the footer shows what works: esc, enter).
+        """
+        if isinstance(self.focused, Input) and action in APP_ACTIONS:
+            return False
+        # One key, two names: the footer says Resume while the run is paused.
+        if action in ("pause", "resume") and self.session.view.paused != (action == "resume"):
+            return False
         if action in INTENTS:
             if self.session.read_only:
                 return False
             return None if self._why_not(action) else True
-        if action == "show_tab":
-            return not self.wide
         return True
 
     async def run_action(
@@ -453,7 +574,41 @@ class ControlRoom(App[None]):
 
     def _refuse(self, action: str) -> None:
         reason = self._why_not(action) or "not allowed now"
+        if action == "sign_off" and self._checklist.selected_item is not None:
+            reason = self._sign_hint(reason)
         self.notify(reason, title=f"{action.replace('_', ' ')}: not now", severity="warning")
+
+    def _sign_hint(self, reason: str) -> str:
+        """Add how to sign when another item could be signed now."""
+        pending = [k for k in self.session.view.checks if self._signable(k)]
+        if not pending:
+            return reason
+        title = self.session.view.checks[pending[0]].title
+        return f"{reason} — press 3, pick {title!r} with ↑/↓, then space"
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """One toast at a time: a new one replaces the last (errors stay until read).
+
+        Five sign-offs in a row must not stack five toasts over the table and header.
+        """
+        for old in list(self._notifications):
+            if old.severity != "error":
+                self._unnotify(old, refresh=False)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    def _clear_toasts(self) -> None:
+        for old in list(self._notifications):
+            if old.severity != "error":
+                self._unnotify(old, refresh=False)
+        self._refresh_notifications()
 
     def _refresh_binding_state(self) -> None:
         """Refresh the footer when what the engine allows changed (and only then)."""
@@ -495,6 +650,9 @@ class ControlRoom(App[None]):
     def action_pause(self) -> None:
         self._intent("pause", lambda: self.session.toggle_pause(self.user))
 
+    def action_resume(self) -> None:
+        self._intent("resume", lambda: self.session.toggle_pause(self.user))
+
     def action_rollback(self) -> None:
         # A full garbage collection while this key's frame renders has delayed the
         # rollback's first API request by ~200 ms (benchmarks/rollback_latency.py): hold
@@ -518,7 +676,7 @@ class ControlRoom(App[None]):
             return
         reason = self.session.why_not(Action.SIGN_OFF, item)
         if reason:
-            self.notify(reason, title="sign off: not now", severity="warning")
+            self.notify(self._sign_hint(reason), title="sign off: not now", severity="warning")
             return
         result = self.session.sign_off(item, self.user)
         self.notify(
@@ -529,22 +687,29 @@ class ControlRoom(App[None]):
         self._redraw(set(ALL_PANELS))
 
     def action_show_tab(self, name: str) -> None:
-        tab_id = "overview" if name == "overview" else f"{name}-tab"
-        self.query_one("#layout-tabs", Tabs).active = tab_id
+        """Show view ``name`` (a tab below 120 columns) and focus it, at every width."""
+        if not self.wide:
+            tab_id = "overview" if name == "overview" else f"{name}-tab"
+            self.query_one("#layout-tabs", Tabs).active = tab_id
+            # Now, not when TabActivated arrives: the focus below needs it displayed.
+            self._show_body(name)
+        self._focus_view(name)
+
+    def action_palette(self) -> None:
+        self.action_command_palette()
 
     def action_focus_log(self) -> None:
-        if not self.wide:
-            self.action_show_tab("log")
-        self.query_one(LogPanel).log_view.focus()
+        self.action_show_tab("log")
 
     def action_sort_pods(self) -> None:
-        column = self.query_one(PodsPanel).cycle_sort()
+        column = self._pods_panel.cycle_sort()
         self.notify(f"pods sorted by {column}", timeout=2)
 
     def action_filter_pods(self) -> None:
         if not self.wide:
-            self.action_show_tab("pods")
-        self.query_one(PodsPanel).open_filter()
+            self.query_one("#layout-tabs", Tabs).active = "pods-tab"
+            self._show_body("pods")
+        self._pods_panel.open_filter()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.help_lines()))
@@ -552,15 +717,26 @@ class ControlRoom(App[None]):
     def help_lines(self) -> list[tuple[str, str, str]]:
         """(key, description, tooltip) of every key bound in this session."""
         out = []
+        seen: set[str] = set()
         for binding in self._all_bindings():
             key = binding.key_display or self.get_key_display(binding)
-            out.append((key, binding.description, binding.tooltip))
+            if key in seen:
+                continue  # p: Pause / Resume is one line
+            seen.add(key)
+            desc = binding.description
+            if binding.action == "pause":
+                desc, tip = "Pause / Resume", "Pause the run (promotion stops) or resume it"
+            else:
+                tip = binding.tooltip
+            out.append((key, desc, tip))
         out.append(("^p", "Commands", "Command palette: every action the run allows now"))
+        out.extend(NAVIGATION_HELP)
         return out
 
     def _all_bindings(self) -> list[Binding]:
         bindings = [b for b in self.BINDINGS if isinstance(b, Binding)]
-        return [b for b in bindings if not b.action.startswith("show_tab")]
+        hidden = ("show_tab", "palette")
+        return [b for b in bindings if not b.action.startswith(hidden)]
 
     @on(DataTable.RowHighlighted, "#checklist-table")
     def _checklist_moved(self) -> None:
@@ -627,6 +803,21 @@ class DrivingControlRoom(ControlRoom, inherit_bindings=False):
 
     # Intent keys first: the footer lists bindings in order and may be cut at 80 columns.
     BINDINGS: ClassVar[list[BindingType]] = DANGEROUS_BINDINGS + SAFE_BINDINGS
+
+
+APP_ACTIONS = frozenset(
+    {
+        *INTENTS,
+        "focus_log",
+        "sort_pods",
+        "filter_pods",
+        "help",
+        "quit",
+        "show_tab",
+        "palette",
+    }
+)
+"""Actions of the app's own (letter) keys."""
 
 
 def _error_line(e: BaseException) -> str:

@@ -7,13 +7,14 @@ frozen clock gives a frozen screen (snapshot tests depend on it).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from b2tui.domain.canary import CanaryStep, next_weight
 from b2tui.domain.durations import format_duration
 from b2tui.domain.events import GateSampled
 from b2tui.domain.gates import GateStatus, format_value
-from b2tui.domain.phases import PHASE_ORDER
+from b2tui.domain.phases import PHASE_ORDER, Phase
 from b2tui.domain.view import CheckView, RunView
 from b2tui.ports import PodInfo
 
@@ -22,11 +23,21 @@ POD_COLUMNS: tuple[tuple[str, str], ...] = (
     ("track", "Track"),
     ("status", "Status"),
     ("ready", "Ready"),
-    ("restarts", "Rst"),
+    ("restarts", "Restarts"),
     ("age", "Age"),
     ("tag", "Image tag"),
 )
 """(column key, header) of the pods table, in display order."""
+
+POD_DROP_ORDER: tuple[str, ...] = ("tag", "age", "track")
+"""Columns left out, in this order, when the table does not fit its panel; name,
+status, ready and restarts always stay (restarts matter most when pods crash)."""
+
+MIN_NAME = 12
+"""Narrowest the name column gets before another column is dropped."""
+
+CELL_PADDING = 2
+"""Columns a DataTable cell adds to its text (one each side)."""
 
 SORTABLE_POD_COLUMNS: tuple[str, ...] = ("name", "track", "status", "restarts", "age")
 """Columns the ``s`` key cycles through."""
@@ -83,8 +94,52 @@ def one_line(text: str, limit: int = 200) -> str:
 
 
 def pod_status(pod: PodInfo) -> str:
-    """Phase, and the reason when there is one: ``Running``, ``Pending/ImagePullBackOff``."""
-    return f"{pod.phase.value}/{pod.reason}" if pod.reason else pod.phase.value
+    """The reason when there is one (``CrashLoopBackOff``), else the phase, as kubectl."""
+    return pod.reason or pod.phase.value
+
+
+def middle_ellipsis(text: str, width: int) -> str:
+    """``b2connect-canary-5d8f7c6b9-x2k4p`` → ``b2connect-ca…6b9-x2k4p``: both ends of a
+    pod name tell pods apart (deployment at the start, the random suffix at the end)."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    head = (width - 1) // 2
+    tail = width - 1 - head
+    return text[:head] + "…" + (text[-tail:] if tail else "")
+
+
+def fit_pod_columns(width: int, natural: dict[str, int]) -> tuple[tuple[str, ...], int]:
+    """Which pod columns fit in ``width`` cells, and how wide the name may be.
+
+    Args:
+        width: Cells available to the table (no horizontal scrolling, ever).
+        natural: Widest text per column key (headers included).
+
+    Returns:
+        Column keys to show (display order) and the name column's width; names longer
+        than it are shortened in the middle.
+    """
+    keys = [k for k, _ in POD_COLUMNS]
+    name = natural.get("name", 0)
+
+    def room(cols: list[str]) -> int:
+        used = sum(natural.get(k, 0) + CELL_PADDING for k in cols if k != "name")
+        return width - used - CELL_PADDING
+
+    # Whole names with every column; else without the image tag; only then shorten
+    # names, and drop age, then track, before a name gets narrower than MIN_NAME.
+    everything, no_tag = keys, [k for k in keys if k != "tag"]
+    for cols in (everything, no_tag):
+        if room(cols) >= name:
+            return tuple(cols), name
+    cols = no_tag
+    for drop in POD_DROP_ORDER[1:]:
+        if room(cols) >= min(MIN_NAME, name):
+            break
+        cols = [k for k in cols if k != drop]
+    return tuple(cols), max(1, min(name, room(cols)))
 
 
 def pod_row(pod: PodInfo, now: datetime) -> tuple[str, ...]:
@@ -167,15 +222,58 @@ def gate_status_text(status: str) -> str:
 
 
 def threshold_text(sample: GateSampled) -> str:
-    """``< 0.10%`` for a maximum, ``≥ 1.0 req/s`` for a minimum."""
-    op = "≥" if sample.gate in MIN_GATES else "<"
-    return f"{op} {format_value(sample.threshold, sample.unit)}"
+    """The limit as a rule: ``max 0.10%`` for a maximum, ``min 1.0 req/s`` for a minimum."""
+    word = "min" if sample.gate in MIN_GATES else "max"
+    return f"{word} {format_value(sample.threshold, sample.unit)}"
+
+
+def comparison_sign(sample: GateSampled) -> str:
+    """How the value compares with the limit, as arithmetic: ``<`` or ``≥``.
+
+    The sign is always true of the two numbers shown (``5.02% ≥ 0.10%``), whatever
+    the verdict; the verdict (pass / FAIL) sits next to it.
+    """
+    if sample.value is None:
+        return ""
+    return "<" if sample.value < sample.threshold else "≥"
 
 
 def gate_value_text(sample: GateSampled) -> str:
-    """Current value and threshold: ``0.05% < 0.10%``; ``– < 0.10%`` with no data."""
-    value = "–" if sample.value is None else format_value(sample.value, sample.unit)
-    return f"{value} {threshold_text(sample)}"
+    """Value against limit: ``0.05% < 0.10%``, ``5.02% ≥ 0.10%``; ``– max 0.10%`` with no data."""
+    if sample.value is None:
+        return f"– {threshold_text(sample)}"
+    value = format_value(sample.value, sample.unit)
+    return f"{value} {comparison_sign(sample)} {format_value(sample.threshold, sample.unit)}"
+
+
+SPARK_BARS = "▁▂▃▄▅▆▇█"
+"""Eight bar heights; the limit sits between the 4th and the 5th."""
+
+
+def spark_cells(
+    history: Iterable[float | None], threshold: float, width: int, *, minimum: bool = False
+) -> list[tuple[str, bool]]:
+    """The newest ``width`` samples as (bar, breaks the limit) cells, on a fixed scale.
+
+    The scale is 0 → 2× the limit, so the limit is always at half height: a steady
+    0.01 % under a 0.10 % limit draws as the lowest bar, and anything over the limit
+    draws in the upper half (and is flagged, so the widget can colour it). A gap (no
+    data) is a blank cell, never a zero bar.
+    """
+    values = list(history)[-width:] if width > 0 else []
+    cells = []
+    top = 2 * threshold if threshold > 0 else None
+    for v in values:
+        if v is None:
+            cells.append((" ", False))
+            continue
+        if top is None:
+            level = 0 if v <= 0 else len(SPARK_BARS) - 1
+        else:
+            level = min(len(SPARK_BARS) - 1, int(max(0.0, v) / top * len(SPARK_BARS)))
+        broken = v < threshold if minimum else v >= threshold
+        cells.append((SPARK_BARS[level], broken))
+    return cells
 
 
 def gate_summary(samples: list[GateSampled]) -> str:
@@ -192,6 +290,51 @@ def sparkline_points(history: Iterable[float | None]) -> list[float]:
     """Sparkline data: gaps (no data) are dropped rather than drawn as zero, which would
     look like a healthy service."""
     return [v for v in history if v is not None]
+
+
+def current_gates(view: RunView, stale_after: float) -> dict[tuple[str | None, str], GateSampled]:
+    """The samples that describe the run now, ordered canary, stable, others, service.
+
+    A sample is current when it was taken in the run's phase and within ``stale_after``
+    seconds of that phase's newest sample: staging's samples are not production's, and
+    a track that stopped being sampled (the canary once promoted or rolled back) is gone.
+    """
+    mine = {k: s for k, s in view.gates.items() if s.phase is view.phase}
+    if not mine:
+        return {}
+    newest = max(s.ts for s in mine.values())
+    fresh = {k: s for k, s in mine.items() if (newest - s.ts).total_seconds() <= stale_after}
+    order = track_order(t for t, _ in fresh)
+    return dict(sorted(fresh.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])))
+
+
+def gates_empty_text(view: RunView) -> str:
+    """What the Gates panel says when no sample is current."""
+    phase = view.phase.value if view.phase else "the run"
+    if view.finished:
+        outcome = view.outcome.value.replace("_", " ") if view.outcome else "over"
+        return f"no gate samples: run {outcome} in {phase}"
+    if view.phase is None or view.phase.value in ("readiness", "validate", "staging"):
+        return "no samples yet: gates are sampled from smoke (staging) on"
+    return f"no samples yet in {phase}"
+
+
+def gate_detail_lines(sample: GateSampled, history: Iterable[float | None]) -> list[str]:
+    """The verdict spelled out for the gate details dialog."""
+    lines = [
+        f"{track_label(sample.track)} {sample.gate} ({sample.environment or 'production'})",
+        f"verdict   {gate_status_text(sample.status)}",
+        f"value     {gate_value_text(sample)}",
+        f"limit     {threshold_text(sample)}"
+        + ("" if sample.gate in MIN_GATES else " (fails at or above)"),
+        f"sampled   {sample.ts:%H:%M:%S}",
+    ]
+    if sample.reason:
+        lines.append(f"reason    {one_line(sample.reason)}")
+    last = [("–" if v is None else format_value(v, sample.unit)) for v in list(history)[-10:]]
+    if last:
+        lines.append("last      " + " ".join(last) + "  (oldest first)")
+    return lines
 
 
 # --- checklist ----------------------------------------------------------------------------
@@ -250,8 +393,53 @@ def phase_summary(view: RunView, now: datetime) -> str:
     return " › ".join(parts) if parts else "not started"
 
 
-def status_line(view: RunView, now: datetime) -> str:
-    """What the run waits on right now: hold countdown, monitoring stage, pause, rollback."""
+@dataclass(frozen=True)
+class Timing:
+    """What the countdowns need besides the view (from the settings and the engine)."""
+
+    no_data_timeout: float | None = None
+    """Seconds of NO DATA after which the engine rolls back (production) or aborts."""
+    stable_for: float | None = None
+    """Seconds staging must stay green in smoke."""
+    can_advance: bool = False
+    """``n`` would be accepted now (the status line then says "press n")."""
+    stale_after: float = 12.5
+    """Seconds after which a sample no longer counts as current."""
+
+
+def no_data_left(view: RunView, now: datetime, timing: Timing) -> float | None:
+    """Seconds until the no-data rollback (abort in smoke) while some current gate has
+    NO DATA; None when every current gate has data."""
+    if timing.no_data_timeout is None or view.finished or view.rollback_started is not None:
+        return None
+    gates = current_gates(view, timing.stale_after)
+    since = [
+        view.gate_since[k]
+        for k, s in gates.items()
+        if s.status == "unknown" and k in view.gate_since
+    ]
+    if not since:
+        return None
+    return timing.no_data_timeout - (now - min(since)).total_seconds()
+
+
+def stable_left(view: RunView, now: datetime, timing: Timing) -> float | None:
+    """Smoke: seconds staging must stay green yet; None outside smoke or while not green."""
+    if timing.stable_for is None or view.phase is not Phase.SMOKE or view.finished:
+        return None
+    gates = current_gates(view, timing.stale_after)
+    if not gates or any(s.status != "pass" for s in gates.values()):
+        return None
+    since = [view.gate_since[k] for k in gates if k in view.gate_since]
+    if not since:
+        return None
+    return max(0.0, timing.stable_for - (now - max(since)).total_seconds())
+
+
+def status_line(view: RunView, now: datetime, timing: Timing | None = None) -> str:
+    """What the run waits on right now: hold countdown, monitoring stage, pause, rollback,
+    the no-data countdown, smoke's stability wait, and "press n" when that is next."""
+    timing = timing or Timing()
     if view.rolling_back:
         return f"ROLLING BACK ({view.rollback_by}): {view.rollback_reason}"
     if view.finished:
@@ -266,8 +454,17 @@ def status_line(view: RunView, now: datetime) -> str:
         at = f"hold at {view.canary_percent}%" if view.canary_percent else "hold"
         if left > 0:
             parts.append(f"{at}: {format_duration(left)} left (until {view.hold_until:%H:%M:%S})")
+        elif timing.can_advance:
+            parts.append(f"{at}: hold over — press n")
         else:
             parts.append(f"{at}: hold over")
+    no_data = no_data_left(view, now, timing)
+    if no_data is not None:
+        what = "rollback" if view.phase in (Phase.PRODUCTION, Phase.MONITORING) else "abort"
+        parts.append(f"NO DATA: {what} in {format_duration(max(0.0, no_data))} unless data returns")
+    stable = stable_left(view, now, timing)
+    if stable is not None and stable > 0:
+        parts.append(f"staging green: stable in {format_duration(stable)}")
     if view.stage is not None and view.phase is not None and view.phase.value == "monitoring":
         left = (view.stage_until - now).total_seconds() if view.stage_until else 0.0
         parts.append(
@@ -275,7 +472,12 @@ def status_line(view: RunView, now: datetime) -> str:
         )
     if not parts and view.phase is not None and view.phase.value in ("readiness", "smoke"):
         # What the run waits on, on the overview too (the checklist may be another tab).
-        parts.append(blockers_text(view.checks.values(), view.phase.value))
+        text = blockers_text(view.checks.values(), view.phase.value)
+        if text.startswith("blocked by"):
+            text += " — press 3, ↑/↓, space to sign"
+        parts.append(text)
+    if timing.can_advance and view.hold_until is None and not view.paused:
+        parts.append(f"{view.phase.value if view.phase else 'run'}: ready — press n")
     return " · ".join(parts) if parts else (view.phase.value if view.phase else "waiting")
 
 
@@ -284,10 +486,30 @@ def timeline_line(ts: datetime, text: str) -> str:
     return f"{ts:%H:%M:%S} {text}"
 
 
-def canary_lines(view: RunView, steps: tuple[CanaryStep, ...], now: datetime) -> list[str]:
-    """Asked vs achieved, next step, rollback target."""
+def repeated_line(last: datetime, text: str, times: int) -> str:
+    """``14:09:55 monitoring started (×3)``: one line for an entry repeated ``times``."""
+    return f"{last:%H:%M:%S} {text} (×{times})"
+
+
+def canary_lines(
+    view: RunView, steps: tuple[CanaryStep, ...], now: datetime, *, can_advance: bool = False
+) -> list[str]:
+    """Asked vs achieved, next step, rollback target.
+
+    Once a rollback started the canary's traffic is what the rollback leaves: none.
+    """
     lines = []
-    if view.strategy in ("", "canary"):
+    if view.rollback_started is not None:
+        state = "removed by the rollback" if view.rollback_done else "being removed (rollback)"
+        lines.append(f"canary {state} · was {view.canary_percent}%")
+        lines.append("next: – (run over)" if view.finished else "next: – (rolling back)")
+    elif view.finished and view.strategy in ("", "canary"):
+        if view.outcome is not None and view.outcome.value == "succeeded":
+            lines.append(f"promoted: {view.canary_percent}% (achieved {view.achieved_percent:g}%)")
+        else:
+            lines.append(f"production untouched · canary {view.canary_percent}%")
+        lines.append("next: – (run over)")
+    elif view.strategy in ("", "canary"):
         detail = f" ({view.traffic_detail})" if view.traffic_detail else ""
         lines.append(f"asked {view.canary_percent}% · achieved {view.achieved_percent:g}%{detail}")
         nxt = next_weight(steps, view.canary_percent)
@@ -299,6 +521,8 @@ def canary_lines(view: RunView, steps: tuple[CanaryStep, ...], now: datetime) ->
             wait = ""
             if view.hold_until is not None and view.hold_until > now:
                 wait = f" after hold ({format_duration((view.hold_until - now).total_seconds())})"
+            elif can_advance and view.phase is Phase.PRODUCTION:
+                wait = " — press n"
             lines.append(f"next: {nxt}%{wait}")
     else:
         lines.append(f"strategy {view.strategy}")
@@ -316,11 +540,20 @@ def rollback_target_text(known_good: dict[str, object]) -> str:
     return f"rev {rev}{colour} {image}"
 
 
-def header_text(view: RunView, *, driver: str, read_only: bool) -> str:
-    """``b2connect · production · run 1a2b · PRODUCTION · canary · driven by …``."""
-    phase = view.phase.value.upper() if view.phase else "STARTING"
+def run_state_text(view: RunView) -> str:
+    """What the header leads with: ``ROLLING BACK``, the outcome, ``PAUSED · PRODUCTION``,
+    or the phase."""
+    if view.rolling_back:
+        return "ROLLING BACK"
     if view.outcome is not None:
-        phase = view.outcome.value.upper().replace("_", " ")
+        return view.outcome.value.upper().replace("_", " ")
+    phase = view.phase.value.upper() if view.phase else "STARTING"
+    return f"PAUSED · {phase}" if view.paused else phase
+
+
+def header_text(view: RunView, *, driver: str, read_only: bool) -> str:
+    """``PRODUCTION · b2connect · production · canary · run 1a2b · driving as …``."""
+    phase = run_state_text(view)
     who = f"watching — driven by {driver}" if read_only else f"driving as {driver}"
     # Most important first: a narrow terminal cuts the end of the line.
     parts = [phase, view.service or "–", view.environment or "–", view.strategy or "–"]

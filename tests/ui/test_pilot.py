@@ -202,7 +202,7 @@ async def test_watcher_binds_no_dangerous_key_and_R_does_nothing(room_at) -> Non
         assert not [t for t in titles if t.startswith(("Roll", "Advance", "Sign", "Pause"))]
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
-        help_text = app.screen.query_one("#help-text").text  # type: ignore[attr-defined]
+        help_text = app.screen.text  # type: ignore[attr-defined]
         assert "Rollback" not in help_text and "Help" in help_text
 
 
@@ -266,7 +266,7 @@ async def test_pods_table_updates_in_place_sorts_and_filters_2000_pods(room_at) 
         await pilot.pause()
         # Same rows (no clear/re-add), the changed pod updated in place, cursor kept.
         assert {str(r.key.value) for r in table.ordered_rows} == keys_before
-        assert table.get_row("b2connect-1500")[2] == "Running/CrashLoopBackOff"
+        assert table.get_cell("b2connect-1500", "status") == "CrashLoopBackOff"
         cursor_row = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         assert cursor_row == "b2connect-0042"
         await pilot.press("s")  # name → track
@@ -330,3 +330,71 @@ async def test_layout_tabs_below_120_columns_and_grid_above(room_at) -> None:  #
         assert app.wide and app.query_one(PodsPanel).display
         # Same widget in both layouts: nothing was recomposed.
         assert app.query_one(PodsPanel).table is pods_table
+
+
+async def _sign_pending_with_arrows(pilot, app, group: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """As the README says: `3`, the arrow keys to each pending item, `space` on it."""
+    await pilot.press("3")
+    checklist = app.query_one(ChecklistPanel)
+    assert app.focused is checklist.table, "3 must focus the checklist"
+    signed = []
+    for _ in range(40):
+        pending = [
+            c.key
+            for c in app.session.view.checks.values()
+            if c.group == group and c.manual and c.state == "pending"
+        ]
+        if not pending:
+            return signed
+        item = checklist.selected_item
+        if item in pending:
+            await pilot.press("space")
+            signed.append(item)
+        else:
+            await pilot.press("down")
+    pytest.fail(f"the arrows never reached every pending {group} item")
+
+
+@pytest.mark.parametrize("size", [NARROW, WIDE], ids=["80x24", "120x40"])
+async def test_readme_first_steps_reach_the_canary(room_at, size) -> None:  # type: ignore[no-untyped-def]
+    room = await room_at("readiness-blocked")
+    conductor = room.run.conductor
+    app = room.app()
+    async with app.run_test(size=size) as pilot:
+        signed = await _sign_pending_with_arrows(pilot, app, "readiness")
+        assert signed == ["review_approved", "docs_updated", "rollback_plan"]
+        assert [e.accepted for e in acted(room, "sign-off")] == [True, True, True]
+        assert not [n for n in room.notices if "not now" in n]
+        # The run goes on to smoke, whose manual checks wait for the operator too.
+        room.run.clock.release()
+        await asyncio.wait_for(
+            conductor.run_until(
+                lambda v: (
+                    v.phase is Phase.SMOKE
+                    and any(c.group == "smoke" and c.manual for c in v.checks.values())
+                )
+            ),
+            30,
+        )
+        await pilot.pause()
+        signed = await _sign_pending_with_arrows(pilot, app, "smoke")
+        assert signed, "smoke's manual checks are signed the same way"
+        room.run.clock.release()
+        await asyncio.wait_for(
+            conductor.run_until(lambda v: conductor.why_not(Action.ADVANCE) is None), 30
+        )
+        await pilot.pause()
+        # The screen says what to press next.
+        assert "press n" in app.query_one("#timeline-now").text  # type: ignore[attr-defined]
+        await pilot.press("n")
+        assert [e.accepted for e in acted(room, "advance")] == [True]
+        room.run.clock.release()
+        await asyncio.wait_for(
+            conductor.run_until(lambda v: v.phase is Phase.PRODUCTION and v.canary_percent > 0),
+            30,
+        )
+        await until(
+            pilot,
+            lambda: "asked 5%" in app.query_one("#canary-text").text,  # type: ignore[attr-defined]
+            "the canary panel shows the first step",
+        )

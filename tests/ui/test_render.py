@@ -41,7 +41,7 @@ def test_pod_row_shows_reason_age_and_tag() -> None:
     assert row == (
         "b2connect-canary-x",
         "canary",
-        "Running/CrashLoopBackOff",
+        "CrashLoopBackOff",
         "no",
         "4",
         "3m",
@@ -114,7 +114,7 @@ def test_gate_texts_never_make_unknown_look_like_pass() -> None:
         reason="target down",
     )
     assert render.gate_status_text(sample.status) == "NO DATA"
-    assert render.gate_value_text(sample) == "– < 200ms"
+    assert render.gate_value_text(sample) == "– max 200ms"
     ok = ev.GateSampled(
         ts=T0, gate="error_rate", value=0.0005, threshold=0.001, status="pass", unit="%"
     )
@@ -122,8 +122,41 @@ def test_gate_texts_never_make_unknown_look_like_pass() -> None:
     rate = ev.GateSampled(
         ts=T0, gate="request_rate", value=0.2, threshold=1.0, status="unknown", unit="req/s"
     )
-    assert render.threshold_text(rate) == "≥ 1.0 req/s"
+    assert render.threshold_text(rate) == "min 1.0 req/s"
     assert render.sparkline_points([0.1, None, 0.3]) == [0.1, 0.3]
+
+
+def test_comparison_sign_is_true_of_the_numbers_shown() -> None:
+    bad = ev.GateSampled(
+        ts=T0, gate="error_rate", value=0.0502, threshold=0.001, status="fail", unit="%"
+    )
+    assert render.gate_value_text(bad) == "5.02% ≥ 0.10%"
+    low = ev.GateSampled(
+        ts=T0, gate="request_rate", value=0.2, threshold=1.0, status="unknown", unit="req/s"
+    )
+    assert render.gate_value_text(low) == "0.2 req/s < 1.0 req/s"
+
+
+def test_sparkline_is_scaled_to_the_limit_not_to_its_own_range() -> None:
+    # A steady 0.01 % under a 0.10 % limit is the lowest bar, not a full one.
+    assert render.spark_cells([0.0001] * 4, 0.001, 10) == [("▁", False)] * 4
+    # A failing 4.39 % is a full bar and flagged; the limit itself sits at half height.
+    cells = render.spark_cells([0.0001, None, 0.001, 0.0439], 0.001, 10)
+    assert cells == [("▁", False), (" ", False), ("▅", True), ("█", True)]
+    # Only the newest samples that fit.
+    assert len(render.spark_cells([0.0001] * 50, 0.001, 8)) == 8
+
+
+def test_pod_columns_drop_the_image_first_then_shorten_names() -> None:
+    natural = {"name": 32, "track": 6, "status": 16, "ready": 5, "restarts": 8, "age": 4, "tag": 18}
+    assert render.fit_pod_columns(200, natural) == (tuple(k for k, _ in render.POD_COLUMNS), 32)
+    cols, name = render.fit_pod_columns(90, natural)
+    assert "tag" not in cols and "restarts" in cols and name == 32
+    cols, name = render.fit_pod_columns(66, natural)
+    assert cols == ("name", "track", "status", "ready", "restarts", "age") and name < 32
+    cols, name = render.fit_pod_columns(40, natural)
+    assert "restarts" in cols and "status" in cols and "age" not in cols
+    assert render.middle_ellipsis("b2connect-canary-5d8f7c6b9-x2k4p", 20) == "b2connect…c6b9-x2k4p"
 
 
 def _holding_view():

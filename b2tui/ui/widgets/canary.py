@@ -23,14 +23,14 @@ class CanaryPanel(Panel):
         super().__init__(id=id)
         self.steps: tuple[CanaryStep, ...] = DEFAULT_STEPS
         """The environment's canary steps (set by the app from the settings)."""
+        self._text = QuietLabel("", id="canary-text")
 
     def compose(self) -> ComposeResult:
-        yield QuietLabel("", id="canary-text")
+        yield self._text
 
-    def show_view(self, view: RunView, now: datetime) -> None:
+    def show_view(self, view: RunView, now: datetime, *, can_advance: bool = False) -> None:
         """Redraw from the view (also on the clock tick: the hold countdown)."""
-        self.query_one("#canary-text", QuietLabel).set_text(
-            "\n".join(canary_lines(view, self.steps, now))
-        )
+        lines = canary_lines(view, self.steps, now, can_advance=can_advance)
+        self._text.set_text("\n".join(lines))
         self.set_class(view.rollback_started is not None, "-alert")
         self.data_at = view.last_ts

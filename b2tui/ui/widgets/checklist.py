@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.app import ComposeResult
 from textual.widgets import DataTable
 
@@ -23,17 +25,53 @@ class ChecklistPanel(Panel):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._shown: dict[str, tuple[str, ...]] = {}
+        self._columns: tuple[str, ...] = tuple(k for k, _ in CHECK_COLUMNS)
+        self._blockers = QuietLabel("no checklist yet", id="blockers")
+        self._table: DataTable[str] = DataTable(id="checklist-table", cursor_type="row")
 
     def compose(self) -> ComposeResult:
-        yield QuietLabel("no checklist yet", id="blockers")
-        table: DataTable[str] = DataTable(id="checklist-table", cursor_type="row")
+        # Columns are added here, not in __init__: a DataTable needs its app for that.
         for key, label in CHECK_COLUMNS:
-            table.add_column(label, key=key)
-        yield table
+            self._table.add_column(label, key=key)
+        yield self._blockers
+        yield self._table
 
     @property
     def table(self) -> DataTable[str]:
-        return self.query_one("#checklist-table", DataTable)
+        return self._table
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _cells(self, row: tuple[str, ...]) -> tuple[str, ...]:
+        keys = [k for k, _ in CHECK_COLUMNS]
+        return tuple(cell for key, cell in zip(keys, row, strict=True) if key in self._columns)
+
+    def _fit(self) -> None:
+        """Leave the owner out when the table would not fit (the blockers line above
+        names the owners): never a horizontal scrollbar."""
+        width = self.content_region.width - 2
+        if width <= 0:
+            return
+        natural = [
+            max([len(label), *(len(r[i]) for r in self._shown.values())]) + 2
+            for i, (_, label) in enumerate(CHECK_COLUMNS)
+        ]
+        keys = tuple(k for k, _ in CHECK_COLUMNS)
+        columns = keys if sum(natural) <= width else keys[:-1]
+        if columns == self._columns:
+            return
+        table = self._table
+        keep = self.selected_item
+        self._columns = columns
+        table.clear(columns=True)
+        for key, label in CHECK_COLUMNS:
+            if key in columns:
+                table.add_column(label, key=key)
+        for key, row in self._shown.items():
+            table.add_row(*self._cells(row), key=key)
+        if keep is not None:
+            self.select_item(keep)
 
     @property
     def selected_item(self) -> str | None:
@@ -48,6 +86,16 @@ class ChecklistPanel(Panel):
         """Move the cursor to ``key``."""
         self.table.move_cursor(row=self.table.get_row_index(key))
 
+    def select_first_signable(self, view: RunView, signable: Callable[[str], bool]) -> None:
+        """Put the cursor on the first item ``space`` can sign, unless it is on one."""
+        current = self.selected_item
+        if current is not None and signable(current):
+            return
+        for key in view.checks:
+            if key in self._shown and signable(key):
+                self.select_item(key)
+                return
+
     def show_view(self, view: RunView) -> None:
         """Merge the view's checklist into the table."""
         table = self.table
@@ -55,13 +103,14 @@ class ChecklistPanel(Panel):
             row = check_row(check)
             old = self._shown.get(key)
             if old is None:
-                table.add_row(*row, key=key)
+                table.add_row(*self._cells(row), key=key)
             elif old != row:
                 for (col, _), before, after in zip(CHECK_COLUMNS, old, row, strict=True):
-                    if before != after:
-                        table.update_cell(key, col, after)
+                    if before != after and col in self._columns:
+                        table.update_cell(key, col, after, update_width=True)
             self._shown[key] = row
-        blockers = self.query_one("#blockers", QuietLabel)
+        self._fit()
+        blockers = self._blockers
         group = "smoke" if view.phase is not None and view.phase.value == "smoke" else "readiness"
         text = blockers_text(view.checks.values(), group)
         blockers.set_text(text)

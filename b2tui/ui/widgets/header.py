@@ -19,19 +19,25 @@ class RunHeader(Horizontal):
     whole screen, this repaints one line.
     """
 
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._info = QuietLabel(id="run-info")
+        self._clock = QuietLabel(id="run-clock")
+
     def compose(self) -> ComposeResult:
-        yield QuietLabel(id="run-info")
-        yield QuietLabel(id="run-clock")
+        yield self._info
+        yield self._clock
 
     def show_run(self, view: RunView, *, driver: str, read_only: bool) -> None:
-        """Redraw the run description (after a phase or outcome change)."""
-        self.query_one("#run-info", QuietLabel).set_text(
-            header_text(view, driver=driver, read_only=read_only)
-        )
-        self.set_class(view.rolling_back or view.outcome is not None, "-alert")
+        """Redraw the run description (after a phase, pause or outcome change)."""
+        self._info.set_text(header_text(view, driver=driver, read_only=read_only))
+        failed = view.outcome is not None and view.outcome.value != "succeeded"
+        self.set_class(view.rolling_back or failed, "-alert")
+        self.set_class(view.outcome is not None and not failed, "-done")
+        self.set_class(view.paused and not view.finished and not view.rolling_back, "-paused")
         self.set_class(read_only, "-watching")
 
     def show_clock(self, now: datetime, engine_error: str | None = None) -> None:
         """The run clock (``14:03:21 UTC``), or why the engine stopped."""
         text = f"engine stopped: {engine_error}" if engine_error else f"{now:%H:%M:%S} UTC"
-        self.query_one("#run-clock", QuietLabel).set_text(text)
+        self._clock.set_text(text)

@@ -6,14 +6,18 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 
 from b2tui.ui.widgets.quiet_label import QuietLabel
 
 
 class HelpScreen(ModalScreen[None]):
-    """Lists the bindings it is given (a watcher's help shows no dangerous key)."""
+    """Lists the bindings it is given (a watcher's help shows no dangerous key).
+
+    One row per key: the key in its own column, the description wrapping beside it,
+    so nothing is cut at 80 columns.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
@@ -28,13 +32,16 @@ class HelpScreen(ModalScreen[None]):
         super().__init__()
         self._bindings_text = bindings
 
+    @property
+    def text(self) -> str:
+        """Everything the screen lists, one line per key (for tests and search)."""
+        return "\n".join(f"{k}  {d} — {t}" if t else f"{k}  {d}" for k, d, t in self._bindings_text)
+
     def compose(self) -> ComposeResult:
-        width = max((len(k) for k, _, _ in self._bindings_text), default=4)
-        lines = [
-            f"{key:>{width}}  {desc} — {tip}" if tip else f"{key:>{width}}  {desc}"
-            for key, desc, tip in self._bindings_text
-        ]
         with VerticalScroll(id="help-body") as body:
             body.border_title = "Keys"
             body.border_subtitle = "esc to close"
-            yield QuietLabel("\n".join(lines), id="help-text")
+            for key, desc, tip in self._bindings_text:
+                with Horizontal(classes="help-line"):
+                    yield QuietLabel(key, classes="help-key")
+                    yield QuietLabel(f"{desc} — {tip}" if tip else desc, classes="help-text")

@@ -24,9 +24,12 @@ class LogPanel(Panel):
         super().__init__(id=id)
         self._last: tuple[datetime, str, str] | None = None
         self._pending: RunView | None = None
+        self._view = RichLog(
+            id="log-view", max_lines=MAX_LINES, wrap=True, markup=False, min_width=20
+        )
 
     def compose(self) -> ComposeResult:
-        yield RichLog(id="log-view", max_lines=MAX_LINES, wrap=True, markup=False, min_width=20)
+        yield self._view
 
     def on_resize(self) -> None:
         if self._pending is not None:
@@ -38,7 +41,7 @@ class LogPanel(Panel):
 
     @property
     def log_view(self) -> RichLog:
-        return self.query_one("#log-view", RichLog)
+        return self._view
 
     def show_view(self, view: RunView) -> None:
         """Write lines added to ``view.log`` since the last call.

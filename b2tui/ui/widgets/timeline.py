@@ -8,8 +8,8 @@ from datetime import datetime
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 
-from b2tui.domain.view import RunView
-from b2tui.ui.render import phase_summary, status_line, timeline_line
+from b2tui.domain.view import RunView, TimelineEntry
+from b2tui.ui.render import Timing, phase_summary, repeated_line, status_line, timeline_line
 from b2tui.ui.widgets.panel import Panel
 from b2tui.ui.widgets.quiet_label import QuietLabel
 
@@ -19,44 +19,63 @@ MAX_ENTRIES = 200
 
 class TimelinePanel(Panel):
     """Where the run stands in time. The countdown line is redrawn by the clock tick;
-    entries are appended as they arrive, never redrawn."""
+    entries are appended as they arrive; an entry equal to the one before it (a resumed
+    run starting the same phase again) is counted on that line instead of repeated."""
 
     BORDER_TITLE = "Timeline"
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._entries = 0
+        self._phases = QuietLabel("not started", id="timeline-phases")
+        self._now = QuietLabel("", id="timeline-now")
+        self._scroller = VerticalScroll(id="timeline-entries", can_focus=False)
+        self._labels: list[QuietLabel] = []
+        self._last: tuple[str, str] | None = None
+        self._first_ts: datetime | None = None
+        self._repeats = 0
 
     def compose(self) -> ComposeResult:
-        yield QuietLabel("not started", id="timeline-phases")
-        yield QuietLabel("", id="timeline-now")
-        yield VerticalScroll(id="timeline-entries")
+        yield self._phases
+        yield self._now
+        yield self._scroller
 
-    def show_view(self, view: RunView, now: datetime) -> None:
+    def show_view(self, view: RunView, now: datetime, timing: Timing | None = None) -> None:
         """Redraw phases and status; append new timeline entries."""
-        self.show_time(view, now)
+        self.show_time(view, now, timing)
         new = view.timeline[self._entries :]
         if new:
-            scroller = self.query_one("#timeline-entries", VerticalScroll)
-            labels = []
-            for entry in new:
-                label = QuietLabel(classes=f"entry -{entry.level}")
-                label.set_text(timeline_line(entry.ts, entry.text))
-                labels.append(label)
-            labels = labels[-MAX_ENTRIES:]
-            excess = len(scroller.children) + len(labels) - MAX_ENTRIES
-            if excess > 0:
-                scroller.remove_children(list(scroller.children)[:excess])
-            scroller.mount_all(labels)
             self._entries = len(view.timeline)
-            scroller.scroll_end(animate=False)
+            labels = [label for entry in new if (label := self._entry(entry)) is not None]
+            labels = labels[-MAX_ENTRIES:]
+            excess = len(self._labels) + len(labels) - MAX_ENTRIES
+            if excess > 0:
+                for old in self._labels[:excess]:
+                    old.remove()
+                self._labels = self._labels[excess:]
+            self._labels += labels
+            if labels:
+                self._scroller.mount_all(labels)
+            self._scroller.scroll_end(animate=False)
         self.data_at = view.last_ts
 
-    def show_time(self, view: RunView, now: datetime) -> None:
+    def _entry(self, entry: TimelineEntry) -> QuietLabel | None:
+        """A new label for ``entry``, or None when it only repeats the last line."""
+        key = (entry.text, entry.level)
+        if key == self._last and self._labels:
+            self._repeats += 1
+            self._labels[-1].set_text(repeated_line(entry.ts, entry.text, self._repeats))
+            return None
+        self._last, self._repeats = key, 1
+        label = QuietLabel(classes=f"entry -{entry.level}")
+        label.set_text(timeline_line(entry.ts, entry.text))
+        return label
+
+    def show_time(self, view: RunView, now: datetime, timing: Timing | None = None) -> None:
         """Redraw what depends on the clock: running phase duration, hold and stage left."""
-        self.query_one("#timeline-phases", QuietLabel).set_text(phase_summary(view, now))
-        status = self.query_one("#timeline-now", QuietLabel)
-        status.set_text(status_line(view, now))
+        self._phases.set_text(phase_summary(view, now))
+        status = self._now
+        status.set_text(status_line(view, now, timing))
         alert = view.rollback_started is not None or (
             view.outcome is not None and view.outcome.value != "succeeded"
         )
@@ -66,4 +85,4 @@ class TimelinePanel(Panel):
     @property
     def entry_texts(self) -> list[str]:
         """Texts of the entries on screen (oldest first)."""
-        return [w.text for w in self.query(".entry").results(QuietLabel)]
+        return [label.text for label in self._labels]
