@@ -507,14 +507,12 @@ class PrometheusMetrics:
                     counter = rows
                 else:
                     histogram = rows
-        jobs = sorted({x["job"] for x in counter if "job" in x})
         return suggest_config(
             s,
             env,
             names=names,
-            counter_series=counter[:500],
-            histogram_series=histogram[:500],
-            jobs=jobs,
+            counter_series=counter[:2000],
+            histogram_series=histogram[:1],
             hints=hints,
         )
 
@@ -747,7 +745,6 @@ def suggest_config(
     names: list[str],
     counter_series: list[dict[str, str]],
     histogram_series: list[dict[str, str]],
-    jobs: list[str],
     hints: tuple[str, ...] = (),
 ) -> Suggestion:
     """Propose ``[prometheus]`` and environment keys from the series Prometheus holds.
@@ -758,7 +755,6 @@ def suggest_config(
         names: Every metric name Prometheus knows (to find candidates).
         counter_series: Label sets of the request counter (configured or candidate).
         histogram_series: Label sets of the latency histogram's ``_bucket`` series.
-        jobs: Scrape jobs whose targets export the counter.
         hints: Names of the service (``service.name``, the deployment) to pick the
             selector value by.
     """
@@ -780,7 +776,7 @@ def suggest_config(
     elif hist != prom.latency.removesuffix("_bucket"):
         lines.append(f"latency histogram {prom.latency}: no series; candidate {hist}")
     else:
-        lines.append(f"latency histogram {hist}: {len(histogram_series)} bucket series")
+        lines.append(f"latency histogram {hist}: found")
     values = _label_values(counter_series)
     for k in sorted(values):
         if k != "__name__":
@@ -822,6 +818,8 @@ def suggest_config(
             if len(vals) == 1 and k in _SERVICE_LABELS:
                 selector[k] = next(iter(vals))
                 break
+    mine = [x for x in counter_series if all(x.get(k) == v for k, v in selector.items())]
+    jobs = sorted({x["job"] for x in mine if "job" in x})
     frag = ["[prometheus]", f"requests = {_toml(counter)}"]
     if status:
         frag.append(f"status_label = {_toml(status)}")

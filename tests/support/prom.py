@@ -102,12 +102,15 @@ def prometheus_config(targets: list[ScrapeTarget]) -> str:
     return json.dumps(config, indent=2)
 
 
-def start_prometheus(targets: list[ScrapeTarget], workdir: Path) -> PromServer:
-    """Start Prometheus scraping ``targets``; return once it answers ``/-/ready``."""
+def start_prometheus(
+    targets: list[ScrapeTarget], workdir: Path, config_text: str | None = None
+) -> PromServer:
+    """Start Prometheus scraping ``targets`` (or with ``config_text``, a whole
+    configuration of the test's own); return once it answers ``/-/ready``."""
     binary = require_binary("prometheus", "prometheus")
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
-    config.write_text(prometheus_config(targets))
+    config.write_text(config_text if config_text is not None else prometheus_config(targets))
     log = workdir / "prometheus.log"
     port = free_port()
     with log.open("wb") as log_file:

@@ -254,7 +254,6 @@ def test_suggestion_from_a_strangers_series() -> None:
         names=["shop_http_requests_total", "shop_request_latency_seconds_bucket", "up"],
         counter_series=series,
         histogram_series=buckets,
-        jobs=["shop"],
         hints=("shop",),
     )
     assert s.fragment == (
@@ -278,7 +277,6 @@ def test_no_counter_no_fragment() -> None:
         names=["up"],
         counter_series=[],
         histogram_series=[],
-        jobs=[],
     )
     assert s.fragment == ""
     assert "no series" in s.lines[0]
