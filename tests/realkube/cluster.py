@@ -611,21 +611,29 @@ class RealKube:
         except FileNotFoundError:
             return 0
 
-    def audit(self, user: str = "tester", since: int = 0) -> list[Request]:
-        """The requests ``user`` made (after ``since``), in the order the server took them."""
+    def audit(self, user: str | None = "tester", since: int = 0) -> list[Request]:
+        """The requests ``user`` (every user when None) made after ``since``, in the order
+        the server took them."""
         out = []
         with self.audit_log.open("rb") as f:
             f.seek(since)
             for line in f:
                 event = json.loads(line)
-                if event.get("user", {}).get("username") != user:
+                if user is not None and event.get("user", {}).get("username") != user:
                     continue
+                ref = event.get("objectRef") or {}
+                resource = str(ref.get("resource") or "")
+                if ref.get("subresource"):
+                    resource += "/" + str(ref["subresource"])
                 out.append(
                     Request(
                         verb=str(event["verb"]),
                         uri=str(event["requestURI"]),
                         code=int(event.get("responseStatus", {}).get("code") or 0),
                         stage=str(event.get("stage", "")),
+                        group=str(ref.get("apiGroup") or ""),
+                        resource=resource,
+                        namespace=str(ref.get("namespace") or ""),
                     )
                 )
         return out
@@ -683,6 +691,11 @@ class Request:
     """HTTP status of the response."""
     stage: str
     """``ResponseComplete``, or ``ResponseStarted`` for a watch stream."""
+    group: str = ""
+    """API group of the object (``""`` for the core group, ``apps``…)."""
+    resource: str = ""
+    """Resource, with ``/subresource`` when there is one (``deployments/scale``)."""
+    namespace: str = ""
 
 
 class KubeError(RuntimeError):

@@ -32,7 +32,6 @@ from tests.support.services import free_port, wait_until
 pytestmark = pytest.mark.integration
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
-HTTPROUTE_CRD = Path(__file__).parent / "manifests" / "httproute-crd.yaml"
 OLD = "registry.local/web:prod-0000000"
 NEW = "registry.local/web:prod-1111111"
 
@@ -65,25 +64,6 @@ def prod(realkube: RealKube, kube_ns: str) -> EnvironmentSettings:
     """Production seeded from ``production.yaml`` in the test's namespace."""
     realkube.apply_yaml((FIXTURES / "production.yaml").read_text(), namespace=kube_ns)
     return production(kube_ns)
-
-
-@pytest.fixture(scope="session")
-def httproute_crd(realkube: RealKube) -> None:
-    """Gateway API's HTTPRoute CRD, installed once and Established."""
-    realkube.apply_yaml(HTTPROUTE_CRD.read_text())
-
-    def established() -> bool:
-        crd = realkube.get(
-            "apiextensions.k8s.io/v1",
-            "CustomResourceDefinition",
-            None,
-            "httproutes.gateway.networking.k8s.io",
-        )
-        conds = (crd or {}).get("status", {}).get("conditions") or []
-        return any(c["type"] == "Established" and c["status"] == "True" for c in conds)
-
-    wait_until(established, 30, "the HTTPRoute CRD to be Established")
-    realkube.resource("gateway.networking.k8s.io/v1", "HTTPRoute")  # in discovery now
 
 
 def deployment(kube: RealKube, ns: str, name: str) -> dict[str, Any]:
@@ -407,8 +387,11 @@ async def test_forbidden_rollback_is_one_readable_line(
 # --- direct / staging --------------------------------------------------------------------
 
 
-def staging_manifest(ns: str, tmp_path: Path, **deployment_spec: Any) -> str:
-    """``staging.yaml`` moved to namespace ``ns`` (its Namespace document dropped)."""
+def staging_manifest(
+    ns: str, tmp_path: Path, extra: tuple[dict[str, Any], ...] = (), **deployment_spec: Any
+) -> str:
+    """``staging.yaml`` moved to namespace ``ns`` (its Namespace document dropped), with
+    ``extra`` documents after it."""
     docs = [d for d in yaml.safe_load_all((FIXTURES / "staging.yaml").read_text()) if d]
     out = []
     for d in docs:
@@ -418,6 +401,7 @@ def staging_manifest(ns: str, tmp_path: Path, **deployment_spec: Any) -> str:
         if d["kind"] == "Deployment":
             d["spec"].update(deployment_spec)
         out.append(d)
+    out.extend({**d, "metadata": {**d["metadata"], "namespace": ns}} for d in extra)
     path = tmp_path / "staging.yaml"
     path.write_text(yaml.safe_dump_all(out))
     return str(path)

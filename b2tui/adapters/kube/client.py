@@ -10,6 +10,7 @@ methods run in a worker thread through :func:`threaded`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import json
 import os
@@ -93,7 +94,8 @@ def connect(kubeconfig: str, context: str | None) -> Conn:
                 config.load_incluster_config(client_configuration=cfg)
             except ConfigException as e:
                 raise KubeApiError(f"in-cluster configuration failed: {e}") from None
-            return Conn(client.ApiClient(cfg), context or "in-cluster", "serviceaccount")
+            api = client.ApiClient(cfg)
+            return Conn(api, context or "in-cluster", token_subject(api) or "serviceaccount")
         raise KubeApiError(
             f"kubeconfig {path} not found and not running in a cluster;"
             " set KUBECONFIG or pass the kubeconfig path"
@@ -112,8 +114,26 @@ def connect(kubeconfig: str, context: str | None) -> Conn:
         api = config.new_client_from_config(config_file=path, context=name, persist_config=False)
     except (ConfigException, OSError, ValueError) as e:
         raise KubeApiError(f"kubeconfig {path}, context {name}: {e}") from None
-    user = str((entry.get("context") or {}).get("user") or "unknown")
+    user = token_subject(api) or str((entry.get("context") or {}).get("user") or "unknown")
     return Conn(api, str(name), user)
+
+
+def token_subject(api: client.ApiClient) -> str | None:
+    """The user a ServiceAccount token (a JWT) authenticates as, from its ``sub`` claim:
+    ``system:serviceaccount:<namespace>:<name>``. Not verified (the server does that); it
+    only names the user in error messages the server sends without one. None for any
+    other credential."""
+    keys = api.configuration.api_key or {}
+    auth = str(keys.get("BearerToken") or keys.get("authorization") or "")
+    parts = auth.removeprefix("Bearer ").split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    sub = payload.get("sub") if isinstance(payload, dict) else None
+    return sub if isinstance(sub, str) and sub.startswith("system:serviceaccount:") else None
 
 
 class Api:

@@ -80,8 +80,16 @@ def describe_error(exc: BaseException, op: Op, url: str, user: str, context: str
         if status == 403:
             m = re.search(r'User "([^"]+)"', msg)
             who = m.group(1) if m else user
+            # The server names the RBAC verb and resource it refused; an apply that would
+            # create the object is refused for `create` with no reason in the message.
+            m = re.search(r'cannot (\S+) resource "([^"]+)"', msg)
+            if m:
+                verb, resource = m.group(1), m.group(2)
+            else:
+                verb = "create" if op.verb == "apply" else op.verb
+                resource = op.resource
             return KubeApiError(
-                f"forbidden: cannot {op.verb} {op.resource} in namespace {ns} (as user {who});"
+                f"forbidden: cannot {verb} {resource} in namespace {ns} (as user {who});"
                 " grant it in the Role (see deploy/rbac.yaml)",
                 status,
             )

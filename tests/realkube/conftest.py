@@ -1,0 +1,31 @@
+"""Fixtures of the real-cluster tests (``realkube`` and ``kube_ns`` are in tests/conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.realkube.cluster import RealKube
+from tests.support.services import wait_until
+
+HTTPROUTE_CRD = Path(__file__).parent / "manifests" / "httproute-crd.yaml"
+
+
+@pytest.fixture(scope="session")
+def httproute_crd(realkube: RealKube) -> None:
+    """Gateway API's HTTPRoute CRD, installed once and Established."""
+    realkube.apply_yaml(HTTPROUTE_CRD.read_text())
+
+    def established() -> bool:
+        crd = realkube.get(
+            "apiextensions.k8s.io/v1",
+            "CustomResourceDefinition",
+            None,
+            "httproutes.gateway.networking.k8s.io",
+        )
+        conds = (crd or {}).get("status", {}).get("conditions") or []
+        return any(c["type"] == "Established" and c["status"] == "True" for c in conds)
+
+    wait_until(established, 30, "the HTTPRoute CRD to be Established")
+    realkube.resource("gateway.networking.k8s.io/v1", "HTTPRoute")  # in discovery now
