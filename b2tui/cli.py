@@ -296,8 +296,10 @@ async def _demo_once(
     settings = dataclasses.replace(
         settings, environments={**settings.environments, "production": prod}
     )
-    # A resumed run's clock continues from its newest record; a new one starts now.
-    start = store.last_time(rec.id) if rec is not None else datetime.now(UTC)
+    # A resumed run's clock continues from its newest record (or the clock the last
+    # process saved while it waited: a run waiting for sign-offs records nothing); a new
+    # one starts now. Either way it never goes backwards after a kill -9.
+    start = _resume_time(store, rec.id) if rec is not None else datetime.now(UTC)
     clock = VirtualClock(start) if speed is None else ScaledClock(speed, start)
     sandbox = build_sandbox(params["scenario"], int(params["seed"]), clock, settings, strategy)
     autopilot = headless or args.autopilot
@@ -342,6 +344,10 @@ async def _demo_once(
     run_id = conductor.run_id
     sandbox.on_change = lambda: store.put_blob(run_id, "sandbox", sandbox.snapshot())
     store.put_blob(run_id, "sandbox", sandbox.snapshot())
+    if speed is not None:
+        keeper = asyncio.create_task(_keep_clock(store, run_id, clock))
+        _BACKGROUND.add(keeper)  # a strong reference; asyncio.run cancels it at the end
+        keeper.add_done_callback(_BACKGROUND.discard)
     if headless:
         _exit_on_sigterm()
         try:
@@ -356,8 +362,8 @@ async def _demo_once(
         return sandbox.ports.cluster.pods(settings.environment(env))
 
     app = make_app(settings, conductor, clock=clock, pods=pods, runner=conductor.run, user=user)
-    await app.run_async()
-    return _tui_exit(conductor.view.outcome)
+    signalled = await _run_app(app)
+    return signalled or _tui_exit(conductor.view.outcome)
 
 
 def _pods_env(phase: Phase | None, staging: str, production: str) -> str:
@@ -415,7 +421,9 @@ async def _watch(
             pods=pods,
             runner=watcher.follow,
         )
-        await app.run_async()
+        signalled = await _run_app(app)
+        if signalled:
+            return signalled
     return watcher.view.outcome.exit_code if watcher.view.outcome else 0
 
 
@@ -446,6 +454,74 @@ async def _watch_sandbox(
         return await sandbox.ports.cluster.pods(settings.environment(env))
 
     return await _watch(watcher, args, headless, holder, settings=settings, pods=pods)
+
+
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+CLOCK_SAVE_EVERY = 2.0
+"""Seconds (real time) between saves of a demo run's clock."""
+
+SIGNAL_GRACE = 3.0
+"""Seconds a signalled control room gets to restore the terminal before a hard exit."""
+
+TERMINAL_RESET = (
+    "\x1b[?1000l\x1b[?1002l\x1b[?1003l\x1b[?1006l\x1b[?1015l\x1b[?2004l\x1b[?25h\x1b[?1049l"
+)
+"""Mouse tracking off, bracketed paste off, cursor shown, main screen back."""
+
+
+def _resume_time(store: Any, run_id: str) -> datetime:
+    times = [t for t in (store.last_time(run_id),) if t is not None]
+    saved = store.get_blob(run_id, "clock")
+    if saved and isinstance(saved.get("at"), str):
+        with contextlib.suppress(ValueError):
+            times.append(datetime.fromisoformat(saved["at"]))
+    return max(times) if times else datetime.now(UTC)
+
+
+async def _keep_clock(store: Any, run_id: str, clock: Any) -> None:
+    """Save the run clock now and then: a kill -9 then costs at most a few seconds."""
+    while True:
+        await asyncio.sleep(CLOCK_SAVE_EVERY)
+        try:
+            store.put_blob(run_id, "clock", {"at": clock.now().isoformat()})
+        except Exception:
+            return  # the store says so elsewhere; the clock save is a convenience
+
+
+async def _run_app(app: Any) -> int | None:
+    """Run the control room; SIGTERM and SIGHUP leave it the normal way, so Textual gives
+    the terminal back (main screen, cursor shown, mouse tracking off).
+
+    Returns:
+        ``128 + signal`` when a signal ended it, None after a normal quit.
+    """
+    loop = asyncio.get_running_loop()
+    got: list[int] = []
+
+    def stop(sig: int) -> None:
+        got.append(sig)
+        app.exit(return_code=128 + sig)
+        # Should the exit hang (the terminal gone with SIGHUP), reset and leave anyway.
+        loop.call_later(SIGNAL_GRACE, _hard_exit, 128 + sig)
+
+    signals = (signal.SIGTERM, signal.SIGHUP)
+    for sig in signals:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop, sig)
+    try:
+        await app.run_async()
+    finally:
+        for sig in signals:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+    return 128 + got[0] if got else None
+
+
+def _hard_exit(code: int) -> None:
+    with contextlib.suppress(Exception):
+        os.write(sys.__stdout__.fileno() if sys.__stdout__ else 1, TERMINAL_RESET.encode())
+    os._exit(code)
 
 
 def _exit_on_sigterm() -> None:
@@ -561,8 +637,8 @@ async def _real_run_once(
         return ports.cluster.pods(settings.environment(env))
 
     app = make_app(settings, conductor, clock=clock, pods=pods, runner=conductor.run, user=user)
-    await app.run_async()
-    return _tui_exit(conductor.view.outcome)
+    signalled = await _run_app(app)
+    return signalled or _tui_exit(conductor.view.outcome)
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
