@@ -50,26 +50,64 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
+SPEED_RANGE = (0.01, 10_000.0)
+"""``--speed`` bounds: slower never gets anywhere, faster is what ``max`` is for."""
+SEED_RANGE = (0, 2**32 - 1)
+LIMIT_RANGE = (1, 1_000_000)
+
+
 def _speed(text: str) -> float | None:
-    """``max`` → None (virtual time, no sleeping); otherwise a positive finite number."""
+    """``max`` → None (virtual time, no sleeping); otherwise a number in :data:`SPEED_RANGE`."""
     if text == "max":
         return None
+    lo, hi = SPEED_RANGE
     try:
         value = float(text)
     except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
+        value = float("nan")
+    if not lo <= value <= hi:  # also false for nan
         raise UsageError(
-            f"bad --speed {text!r}: expected simulated seconds per real second (e.g. 10) or 'max'"
+            f"bad --speed {text!r}: expected simulated seconds per real second from {lo:g}"
+            f" to {hi:g} (e.g. 10), or 'max' to run without sleeping"
         )
     return value
 
 
-def _seed(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"bad --seed {text!r}: expected an integer") from None
+def _whole(flag: str, bounds: tuple[int, int]) -> Callable[[str], int]:
+    """An argparse ``type`` for a whole number within ``bounds`` (inclusive)."""
+    lo, hi = bounds
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not lo <= value <= hi:
+            shown = text if len(text) <= 24 else text[:23] + "…"
+            raise UsageError(f"bad {flag} {shown!r}: expected a whole number from {lo} to {hi}")
+        return value
+
+    return parse
+
+
+def _state_path(text: str) -> str:
+    """``--state``: a non-empty path (an empty one must not mean the default file)."""
+    if not text.strip():
+        raise UsageError(
+            "--state is empty: pass the path of a state file, or leave --state out for"
+            " $XDG_STATE_HOME/b2tui/b2tui.db"
+        )
+    return text
+
+
+def _config_path(text: str) -> str:
+    """``--config``: a non-empty path (an empty one must not mean ./b2tui.toml)."""
+    if not text.strip():
+        raise UsageError(
+            "--config is empty: pass the path of a b2tui.toml, or leave --config out for"
+            " ./b2tui.toml"
+        )
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     def state_arg(sp: argparse.ArgumentParser) -> None:
         sp.add_argument(
             "--state",
+            type=_state_path,
             metavar="PATH",
             help="state database (default: $XDG_STATE_HOME/b2tui/b2tui.db)",
         )
@@ -97,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated seconds per real second; max = no sleeping "
         "(default: 10, max when --headless)",
     )
-    demo.add_argument("--seed", type=_seed, default=7)
+    demo.add_argument("--seed", type=_whole("--seed", SEED_RANGE), default=7)
     demo.add_argument("--headless", action="store_true", help="no TUI (implies --autopilot)")
     demo.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
     demo.add_argument(
@@ -119,7 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
         ("tui", "the control room on the real environment"),
     ):
         sp = sub.add_parser(name, help=helptext)
-        sp.add_argument("--config", metavar="FILE", help="b2tui.toml (default: ./b2tui.toml)")
+        sp.add_argument(
+            "--config", type=_config_path, metavar="FILE", help="b2tui.toml (default: ./b2tui.toml)"
+        )
         sp.add_argument("--env", default="production")
         sp.add_argument("--staging", default="staging", help="staging environment name")
         sp.add_argument("--emergency", action="store_true")
@@ -137,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     hist = sub.add_parser("history", help="past runs and the DORA figures")
     hist.add_argument("--json", action="store_true")
-    hist.add_argument("--limit", type=int, default=50)
+    hist.add_argument("--limit", type=_whole("--limit", LIMIT_RANGE), default=50)
     state_arg(hist)
 
     for name, helptext in (
@@ -146,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("rollback", "idempotent rollback to the recorded known-good revision"),
     ):
         sp = sub.add_parser(name, help=helptext)
-        sp.add_argument("--config", metavar="FILE")
+        sp.add_argument("--config", type=_config_path, metavar="FILE")
         sp.add_argument("--env", default="production")
         sp.add_argument("--json", action="store_true")
         if name == "gates":
@@ -754,6 +795,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    if not args.path.strip():
+        raise UsageError("check-config: the path is empty; pass a b2tui.toml")
     settings = _load(args.path)
     secrets = secret_problems(settings)
     if secrets:
@@ -764,10 +807,21 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    if not args.path.strip():
+        raise UsageError("init: the path is empty; pass a file such as b2tui.toml")
     path = Path(args.path)
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory; pass a file path such as {path / 'b2tui.toml'}")
     if path.exists() and not args.force:
         raise UsageError(f"{path} exists; pass --force to overwrite it")
-    path.write_text(EXAMPLE_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot write {path}: directory {path.parent} does not exist; create it")
+    try:
+        path.write_text(EXAMPLE_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    except OSError as e:
+        raise UsageError(
+            f"cannot write {path}: {e.strerror or e}; pass a path in a writable directory"
+        ) from None
     print(f"wrote {path}; check it with `b2tui check-config {path}`")
     return 0
 

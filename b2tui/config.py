@@ -913,12 +913,19 @@ def secret_problems(settings: Settings, sections: tuple[str, ...] | None = None)
 def load_settings(path: str | os.PathLike[str]) -> Settings:
     """Read and parse a configuration file."""
     p = Path(path)
+    if p.is_dir():
+        where = p / "b2tui.toml"
+        raise ConfigError([f"{p}:0: is a directory, not a config file; pass a file like {where}"])
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError([f"{p}:0: file not found; create one with `b2tui init`"]) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError([f"{p}:0: cannot read: {e}"]) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError([f"{p}:0: not UTF-8 text (byte {e.start}); save it as UTF-8"]) from None
+    except OSError as e:
+        why = e.strerror or type(e).__name__
+        problem = f"{p}:0: cannot read ({why}); check the path and its permissions"
+        raise ConfigError([problem]) from None
     return parse_settings(text, str(p))
 
 
