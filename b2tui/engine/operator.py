@@ -1,0 +1,187 @@
+"""Operator intents applied to a run: refuse (and say why), or act and record it.
+
+The refusals themselves are pure (:mod:`b2tui.engine.intents`); this mixin of the
+:class:`~b2tui.engine.conductor.Conductor` applies an accepted intent: it writes the audit
+entry and the ``operator`` event at once, changes the run's state, and wakes the run loop.
+Slow work (a rollback's API calls) starts as a task, so the screen can say so in the same
+frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from b2tui.config import EnvironmentSettings
+from b2tui.domain import events as ev
+from b2tui.domain.canary import next_weight, previous_weight
+from b2tui.domain.gates import GateStatus
+from b2tui.domain.phases import Outcome, Phase
+from b2tui.domain.view import RunView
+from b2tui.engine import intents
+from b2tui.engine.api import Action, IntentResult
+from b2tui.engine.clock import Clock
+from b2tui.engine.context import RunContext
+from b2tui.engine.state import RunState
+from b2tui.ports import Revision, Store
+
+
+class OperatorIntents:
+    """The :class:`~b2tui.engine.api.RunSession` intents of the driving process."""
+
+    if TYPE_CHECKING:  # provided by the Conductor
+        state: RunState | None
+        store: Store
+        clock: Clock
+        view: RunView
+        env: EnvironmentSettings
+        _wake: asyncio.Event
+        _phase_task: asyncio.Task[None] | None
+
+        @property
+        def _st(self) -> RunState: ...
+
+        @property
+        def _ctx(self) -> RunContext: ...
+
+        def _save(self) -> None: ...
+
+        def _emit(self, event: ev.Event) -> None: ...
+
+        def _begin_rollback(self, reason: str, by: str) -> bool: ...
+
+        def _finish(self, outcome: Outcome, reason: str) -> None: ...
+
+    def why_not(self, action: Action, item: str | None = None) -> str | None:
+        return intents.why_not(
+            self.state, self.view, action, item, steps=self.env.canary_steps, now=self.clock.now()
+        )
+
+    def _intent(self, action: str, user: str, detail: str, refusal: str | None) -> IntentResult:
+        st = self.state
+        now = self.clock.now()
+        accepted = refusal is None
+        message = detail if accepted else refusal or ""
+        self.store.audit(
+            st.run_id if st else None, user, action, message, accepted=accepted, run_ts=now
+        )
+        if st is not None:
+            self._emit(
+                ev.OperatorActed(
+                    ts=now,
+                    phase=st.phase,
+                    user=user,
+                    action=action,
+                    detail=message,
+                    accepted=accepted,
+                )
+            )
+        return IntentResult(accepted, message)
+
+    def advance(self, user: str) -> IntentResult:
+        refusal = self.why_not(Action.ADVANCE)
+        if refusal is None:
+            st = self._st
+            st.advance_requested = True
+            self._save()
+            self._wake.set()
+            what = st.awaiting or (
+                f"promote to {next_weight(self.env.canary_steps, st.canary_percent)}%"
+                if st.phase is Phase.PRODUCTION
+                else "advance"
+            )
+            return self._intent("advance", user, what, None)
+        return self._intent("advance", user, "", refusal)
+
+    def step_canary(self, delta: int, user: str) -> IntentResult:
+        if delta > 0:
+            refusal = self.why_not(Action.CANARY_UP)
+            if refusal is not None:
+                return self._intent("canary+", user, "", refusal)
+            st = self._st
+            nxt = next_weight(self.env.canary_steps, st.canary_percent)
+            return self._set_percent("canary+", user, nxt or 100)
+        refusal = self.why_not(Action.CANARY_DOWN)
+        if refusal is not None:
+            return self._intent("canary-", user, "", refusal)
+        prev = previous_weight(self.env.canary_steps, self._st.canary_percent)
+        return self._set_percent("canary-", user, prev)
+
+    def set_canary(self, percent: int, user: str) -> IntentResult:
+        st = self.state
+        if st is None or not 0 <= percent <= 100:
+            return self._intent("set-canary", user, "", "percent must be 0–100")
+        if percent < st.canary_percent:
+            refusal = self.why_not(Action.CANARY_DOWN)
+        else:
+            refusal = self.why_not(Action.CANARY_UP) or intents.canary_limit(
+                st, percent, self.env.canary_steps
+            )
+        if refusal is not None:
+            return self._intent("set-canary", user, "", refusal)
+        return self._set_percent("set-canary", user, percent)
+
+    def _set_percent(self, action: str, user: str, percent: int) -> IntentResult:
+        st = self._st
+        st.requested_percent = percent
+        self._save()
+        self._wake.set()
+        return self._intent(action, user, f"canary {st.canary_percent}% → {percent}%", None)
+
+    def toggle_pause(self, user: str) -> IntentResult:
+        refusal = self.why_not(Action.PAUSE)
+        if refusal is not None:
+            return self._intent("pause", user, "", refusal)
+        st = self._st
+        if st.paused:
+            self._ctx.set_pause(False, f"resumed by {user}")
+            if (
+                st.tracker("canary").consecutive_unknowns
+                or st.tracker("service").last is GateStatus.UNKNOWN
+            ):
+                self._ctx.notice(
+                    "warn",
+                    "resumed while gates are unknown: promotion still waits for a green sample",
+                )
+            result = self._intent("resume", user, "run resumed", None)
+        else:
+            self._ctx.set_pause(True, f"paused by {user}")
+            result = self._intent("pause", user, "run paused: no promotion until resumed", None)
+        self._wake.set()
+        return result
+
+    def sign_off(self, item: str, user: str) -> IntentResult:
+        refusal = self.why_not(Action.SIGN_OFF, item)
+        if refusal is not None:
+            return self._intent("sign-off", user, item, refusal)
+        now = self.clock.now()
+        self.store.sign_off(self._st.run_id, item, user, now)
+        title = self._ctx.update_item(item, lambda i: i.signed(user, now))
+        self._wake.set()
+        return self._intent("sign-off", user, f"{title} signed off", None)
+
+    def rollback(self, user: str, reason: str = "operator request") -> IntentResult:
+        refusal = self.why_not(Action.ROLLBACK)
+        if refusal is not None:
+            return self._intent("rollback", user, "", refusal)
+        self._begin_rollback(f"{reason} by {user}", user)
+        target = Revision.from_dict(self._st.known_good)
+        return self._intent("rollback", user, f"rolling back to {target.describe()}", None)
+
+    def abort(self, user: str) -> IntentResult:
+        refusal = self.why_not(Action.ABORT)
+        if refusal is not None:
+            return self._intent("abort", user, "", refusal)
+        st = self._st
+        reason = f"aborted by {user}"
+        if st.production_touched:
+            self._begin_rollback(reason, user)
+            target = Revision.from_dict(st.known_good)
+            return self._intent(
+                "abort", user, f"production touched: rolling back to {target.describe()}", None
+            )
+        result = self._intent("abort", user, "run aborted: production untouched", None)
+        self._finish(Outcome.ABORTED, reason)
+        if self._phase_task is not None and self._phase_task is not asyncio.current_task():
+            self._phase_task.cancel()
+        return result

@@ -1,0 +1,80 @@
+"""Rollback: restore the known-good revision recorded when the run started, then verify.
+
+The conductor records the rollback (:meth:`Conductor._begin_rollback`) and starts
+:func:`restore` as a task at once, so the first API request leaves within milliseconds of
+the keystroke. The cluster's ``rollback`` is idempotent: restoring twice, or after a
+traffic change that was still in flight, lands on the same target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from b2tui.domain import events as ev
+from b2tui.domain.gates import GateStatus, overall
+from b2tui.engine.context import RunContext
+from b2tui.engine.state import ts
+from b2tui.ports import Revision, SourceError, StepFailed
+
+
+async def restore(ctx: RunContext) -> None:
+    """Send the rollback until it is accepted, verify recovery, notify the incident channel."""
+    st = ctx.st
+    assert st.rollback is not None
+    target = Revision.from_dict(st.known_good)
+    started = ts(st.rollback["started"]) or ctx.clock.now()
+    attempt = 0
+    changed = False
+    while True:
+        try:
+            res = await ctx.ports.cluster.rollback(ctx.env, target)
+            changed = changed or res.changed
+            # A traffic change already in flight when the rollback began may land after
+            # it; rolling back again (idempotent) restores the target regardless.
+            while ctx.inflight:
+                await asyncio.wait(set(ctx.inflight))
+                res = await ctx.ports.cluster.rollback(ctx.env, target)
+                changed = changed or res.changed
+            break
+        except (SourceError, StepFailed) as e:
+            attempt += 1
+            ctx.notice("alert", f"rollback attempt {attempt} failed: {e}; retrying")
+            await ctx.clock.sleep(min(30.0, 2.0 ** min(attempt, 5)))
+    ctx.log("kube", f"rollback to {target.describe()}: {res.detail or 'done'}")
+    recovered = await verify_recovery(ctx)
+    now = ctx.clock.now()
+    ctx.emit(
+        ev.RollbackCompleted(
+            ts=now,
+            phase=st.phase,
+            target=st.known_good,
+            changed=changed,
+            duration=(now - started).total_seconds(),
+            recovered=recovered,
+            detail=res.detail,
+        )
+    )
+    await ctx.notify("incident", st.rollback["reason"])
+
+
+async def verify_recovery(ctx: RunContext) -> bool:
+    """Wait for the rollout of the restored revision, then for a green sample."""
+    deadline = ctx.clock.now() + timedelta(seconds=ctx.env.rollout_timeout)
+    poll = ctx.poll
+    while ctx.clock.now() < deadline:
+        try:
+            state = await ctx.ports.cluster.rollout(ctx.env, None)
+        except SourceError:
+            state = None
+        if state is not None and state.complete:
+            break
+        await ctx.clock.sleep(poll)
+    for _ in range(ctx.settings.gates.consecutive_failures * 2):
+        results = await ctx.sample(ctx.env, None, "recovery", pods=True)
+        if overall(results) is GateStatus.PASS:
+            ctx.log("engine", "service recovered: gates green after rollback")
+            return True
+        await ctx.clock.sleep(poll)
+    ctx.notice("alert", "service not verified green after rollback — investigate")
+    return False

@@ -1,0 +1,108 @@
+"""Canary: step the new version's share of traffic up (5 % → 50 % → 100 % by default),
+holding each step until its hold ended and a sample of the canary is green; then promote
+the canary to stable.
+
+Steps (each idempotent):
+
+1. ``start``: ask for the first step's weight (once: ``canary`` in ``state.done``).
+2. ``step``: apply an asked weight (operator ``+``/``-``/``n``, or autopilot), wait for
+   the canary's pods, start the step's hold; then sample canary and stable and let the
+   gate policy decide (roll back, pause, hold or promote).
+3. ``promote``: at 100 % with the hold over and gates green, make the new version stable.
+"""
+
+from __future__ import annotations
+
+from b2tui.domain.canary import hold_for, next_weight
+from b2tui.domain.gates import GateStatus, GateTracker
+from b2tui.engine.context import RunContext
+
+
+async def run(ctx: RunContext) -> None:
+    image = ctx.image(ctx.env.name)
+    _start(ctx)
+    await _step_until_full(ctx, image)
+    await _promote(ctx, image)
+
+
+def _start(ctx: RunContext) -> None:
+    st = ctx.st
+    if st.requested_percent is None and st.canary_percent == 0 and "canary" not in st.done:
+        st.requested_percent = ctx.steps()[0].weight
+        ctx.mark("canary")
+
+
+async def _step_until_full(ctx: RunContext, image: str) -> None:
+    st = ctx.st
+    steps = ctx.steps()
+    while True:
+        target = st.requested_percent
+        if target is not None and target != st.canary_percent:
+            await _set_weight(ctx, image, target)
+            continue
+        pct = st.canary_percent
+        if pct > 0 and f"rollout:{pct}" not in st.done:
+            # Resumed before the canary's pods were ready: judging them now would
+            # read "no traffic", so wait for the rollout as a fresh step would.
+            await ctx.await_rollout(ctx.env, "canary", ctx.rollback_on)
+            ctx.mark(f"rollout:{pct}")
+        if pct > 0:
+            await _judge(ctx, hold_for(steps, pct))
+        hold_left = ctx.hold_left()
+        green = pct == 0 or st.tracker("canary").last is GateStatus.PASS
+        if pct >= 100 and hold_left <= 0 and green:
+            return
+        if hold_left <= 0 and green and pct < 100:
+            nxt = next_weight(steps, pct)
+            if nxt is not None and not st.paused and (ctx.autopilot or st.advance_requested):
+                st.advance_requested = False
+                st.requested_percent = nxt
+                ctx.save()
+                continue
+            if nxt is not None:
+                ctx.notice_once(
+                    f"ready-{pct}", "info", f"gates green at {pct}% — press n to go to {nxt}%"
+                )
+        await ctx.wait(min(ctx.poll, max(hold_left, 0.001)) if hold_left > 0 else ctx.poll)
+
+
+async def _judge(ctx: RunContext, step_seconds: float) -> None:
+    """Sample stable, then the canary (against stable's readings of the same window when a
+    rule compares), and let the gate policy decide."""
+    stable = await ctx.readings(ctx.env, "stable", step_seconds)
+    await ctx.sample(ctx.env, "stable", "stable", pods=False, decide=False, readings=stable)
+    results = await ctx.sample(
+        ctx.env,
+        "canary",
+        "canary",
+        pods=True,
+        readings=await ctx.readings(ctx.env, "canary", step_seconds),
+        baseline=stable if ctx.compares else None,
+    )
+    ctx.decide("canary", results, production=True)
+
+
+async def _set_weight(ctx: RunContext, image: str, target: int) -> None:
+    st = ctx.st
+    st.production_touched = True
+    ctx.save()
+    split = await ctx.production_change(
+        f"traffic change to {target}%",
+        lambda: ctx.ports.cluster.set_canary(ctx.env, image, target),
+    )
+    st.requested_percent = None
+    st.put_tracker("canary", GateTracker())
+    ctx.traffic_changed(target, round(split.achieved_percent, 2), split.detail)
+    # At 0 % nothing is exposed, so there is nothing to hold for.
+    ctx.start_hold(ctx.scaled(hold_for(ctx.steps(), target)) if target > 0 else 0.0)
+    if target > 0:
+        await ctx.await_rollout(ctx.env, "canary", ctx.rollback_on)
+        ctx.mark(f"rollout:{target}")
+
+
+async def _promote(ctx: RunContext, image: str) -> None:
+    await ctx.production_change(
+        "promotion to stable", lambda: ctx.ports.cluster.promote(ctx.env, image)
+    )
+    ctx.log("kube", f"promoted {image} to stable; canary scaled down")
+    await ctx.await_rollout(ctx.env, None, ctx.rollback_on)

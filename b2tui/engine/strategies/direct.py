@@ -1,0 +1,28 @@
+"""Direct: a rolling update of the production Deployment (a critical fix, with the tech
+lead's approval recorded in readiness), then hold and watch the whole service until a
+sample is green.
+
+Steps (each idempotent): ``deploy`` → its rollout → watch.
+"""
+
+from __future__ import annotations
+
+from b2tui.engine.context import RunContext
+
+
+async def run(ctx: RunContext) -> None:
+    image = ctx.image(ctx.env.name)
+    await _deploy(ctx, image)
+    await ctx.await_rollout(ctx.env, None, ctx.rollback_on)
+    await ctx.watch_until_green("service")
+
+
+async def _deploy(ctx: RunContext, image: str) -> None:
+    st = ctx.st
+    if "deploy" in st.done:
+        return
+    st.production_touched = True
+    ctx.save()
+    await ctx.production_change("rolling update", lambda: ctx.ports.cluster.deploy(ctx.env, image))
+    ctx.mark("deploy")
+    ctx.traffic_changed(100, 100.0, "rolling update")
