@@ -3,13 +3,16 @@
 Nothing here is faked at the client level: the run goes through the real adapters
 (``build_ports``) to
 
-* the test Kubernetes API server (``tests.kubeapi.KubeApiServer``) through the official
-  client, with production seeded from ``tests/fixtures/production.yaml`` and
-  ``bluegreen.yaml`` and staging created by the run's own server-side apply of
-  ``tests/fixtures/staging.yaml``;
+* the real Kubernetes control plane (``tests/realkube``: etcd + kube-apiserver +
+  kube-controller-manager 1.20.2, a fake kubelet marking pods Ready) through the official
+  client, with the token of the ``b2tui`` ServiceAccount that ``deploy/rbac.yaml`` makes
+  (its Role and a RoleBinding in each namespace of the run, nothing more); production
+  seeded from ``tests/fixtures/production.yaml`` and ``bluegreen.yaml``, staging created by
+  the run's own server-side apply of ``tests/fixtures/staging.yaml`` (moved to its
+  namespace; its Service ports have no ``protocol``, which b2tui fills in);
 * a real ``dockerd`` and ``docker-registry`` (build from a ``FROM scratch`` context, push);
-* a real Prometheus scraping three ``prometheus_client`` apps (staging, ``prod`` with a
-  ``stable`` and a ``canary`` track, ``prod-bg``), whose error ratios the tests change;
+* a real Prometheus scraping three ``prometheus_client`` apps (staging, production with a
+  ``stable`` and a ``canary`` track, blue-green), whose error ratios the tests change;
 * an HTTP recorder standing in for the smoke target and the Slack webhooks;
 * real git (readiness) and real shell commands (validate, smoke).
 
@@ -41,7 +44,8 @@ from b2tui.adapters.kube import KubeCluster
 from b2tui.adapters.store import Store
 from b2tui.config import EnvironmentSettings
 from b2tui.domain.phases import Strategy
-from tests.kubeapi import KubeApiServer
+from tests.realkube.cluster import RealKube
+from tests.realkube.seed import rbac_docs, staging_manifest
 from tests.support.docker_services import (
     DockerEngine,
     Registry,
@@ -73,7 +77,10 @@ HOOK_SECRET = "s3cr3tXYZ"
 DEPLOY_HOOK_PATH = f"/services/T0/B0/{HOOK_SECRET}"
 INCIDENT_HOOK_PATH = f"/services/T0/B1/{HOOK_SECRET}"
 
-TRACKS = {"staging": ("stable",), "prod": ("stable", "canary"), "prod-bg": ("stable",)}
+STAGING, PROD, BG = "e2e-staging", "e2e-prod", "e2e-prod-bg"
+"""The run's namespaces on the session's real control plane."""
+
+TRACKS = {STAGING: ("stable",), PROD: ("stable", "canary"), BG: ("stable",)}
 """Metrics app per namespace and the ``track`` label values of its series."""
 
 PHASES = ["readiness", "validate", "staging", "smoke", "production", "monitoring"]
@@ -86,7 +93,7 @@ PHASES = ["readiness", "validate", "staging", "smoke", "production", "monitoring
 class Rig:
     """The module's running services."""
 
-    api: KubeApiServer
+    kube: RealKube
     kubeconfig: Path
     docker: DockerEngine
     registry: Registry
@@ -96,9 +103,7 @@ class Rig:
     bg_app: MetricsApp
 
     def deployment(self, ns: str, name: str) -> dict[str, Any]:
-        obj = self.api.get_object(f"/apis/apps/v1/namespaces/{ns}/deployments/{name}")
-        assert obj is not None, f"deployment {ns}/{name} does not exist"
-        return obj
+        return self.kube.deployment(ns, name)
 
     def image(self, ns: str, name: str) -> str:
         spec = self.deployment(ns, name)["spec"]
@@ -118,26 +123,43 @@ def _healthy(app: MetricsApp) -> None:
         app.set_track(track, rate=50.0, error_ratio=0.0, latency=0.04)
 
 
+def run_kubeconfig(kube: RealKube, work: Path) -> Path:
+    """deploy/rbac.yaml for the run: the ServiceAccount ``b2tui`` in production's namespace,
+    the Role and a RoleBinding to that ServiceAccount in every namespace of the run (as the
+    file's header says a user extends ``subjects``); a kubeconfig with its token."""
+    for ns in (STAGING, PROD, BG):
+        for doc in rbac_docs(ns):
+            if doc["kind"] == "ServiceAccount" and ns != PROD:
+                continue
+            for subject in doc.get("subjects") or []:
+                subject["namespace"] = PROD
+            kube.apply(doc)
+    token = kube.service_account_token(PROD, "b2tui")
+    return kube.write_kubeconfig(
+        work / "kubeconfig", token=token, context="test", namespace=PROD, user_name="b2tui"
+    )
+
+
 @pytest.fixture(scope="module")
 def rig(
+    realkube: RealKube,
     dockerd: DockerEngine,  # noqa: F811
     registry: Registry,  # noqa: F811
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Rig]:
-    """Kube API server, dockerd + registry, Prometheus scraping three metrics apps."""
+    """The real control plane, dockerd + registry, Prometheus scraping three metrics apps."""
     require_binary("git", "git")
     work = tmp_path_factory.mktemp("real-run")
+    for ns in (STAGING, PROD, BG):  # only the namespace for staging: the run applies the rest
+        realkube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    realkube.apply_yaml((FIXTURES / "production.yaml").read_text(), namespace=PROD)
+    realkube.apply_yaml((FIXTURES / "bluegreen.yaml").read_text(), namespace=BG)
+    kubeconfig = run_kubeconfig(realkube, work)
     # Staging and blue-green are judged as a whole service (no track in $selector); the
     # canary namespace exports both tracks, so $selector + track="canary" picks one.
     apps = [MetricsApp("web", namespace=ns, tracks=tracks).start() for ns, tracks in TRACKS.items()]
     prom: PromServer | None = None
-    api = KubeApiServer(ready_delay=0.2).start()
     try:
-        api.apply_yaml((FIXTURES / "production.yaml").read_text())
-        api.apply_yaml((FIXTURES / "bluegreen.yaml").read_text())
-        # Only the namespace: the run's own apply creates the staging Deployment/Service.
-        api.apply_yaml("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: staging\n")
-        kubeconfig = api.write_kubeconfig(work / "kubeconfig", context="test")
         prom = start_prometheus(
             [ScrapeTarget(a.target, a.app, a.namespace) for a in apps], work / "prometheus"
         )
@@ -150,11 +172,10 @@ def rig(
             "Prometheus to rate the requests of every metrics app",
             step=0.25,
         )
-        yield Rig(api, kubeconfig, dockerd, registry, prom, *apps)
+        yield Rig(realkube, kubeconfig, dockerd, registry, prom, *apps)
     finally:
         if prom is not None:
             prom.stop()
-        api.stop()
         for a in apps:
             a.stop()
 
@@ -224,29 +245,29 @@ def make_workspace(
     (ctx / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /\n")
     changelog = root / "CHANGELOG.md"
     if blue_green:
-        production = """
+        production = f"""
 [environments.production]
 context = "test"
-namespace = "prod-bg"
+namespace = "{BG}"
 deployment = "web"
 service = "web"
-selector = 'namespace="prod-bg",app="web"'
+selector = 'namespace="{BG}",app="web"'
 strategy = "blue-green"
-canary_steps = [{ weight = 100, hold = "3s" }]
+canary_steps = [{{ weight = 100, hold = "3s" }}]
 monitoring_window = "8s"
 rollout_timeout = "30s"
 """
     else:
-        production = """
+        production = f"""
 [environments.production]
 context = "test"
-namespace = "prod"
+namespace = "{PROD}"
 deployment = "web"
 service = "web"
-selector = 'namespace="prod",app="web"'
+selector = 'namespace="{PROD}",app="web"'
 strategy = "canary"
 traffic = "replicas"
-canary_steps = [{ weight = 5, hold = "3s" }, { weight = 50, hold = "3s" }, { weight = 100 }]
+canary_steps = [{{ weight = 5, hold = "3s" }}, {{ weight = 50, hold = "3s" }}, {{ weight = 100 }}]
 monitoring_window = "8s"
 rollout_timeout = "30s"
 """
@@ -289,11 +310,11 @@ expect_status = 200
 
 [environments.staging]
 context = "test"
-namespace = "staging"
+namespace = "{STAGING}"
 deployment = "web"
 service = "web"
-manifests = [{_toml_str(str(FIXTURES / "staging.yaml"))}]
-selector = 'namespace="staging",app="web"'
+manifests = [{_toml_str(staging_manifest(STAGING, root))}]
+selector = 'namespace="{STAGING}",app="web"'
 rollout_timeout = "30s"
 {production}
 [notify]
@@ -480,6 +501,7 @@ def test_canary_run_succeeds_end_to_end(
 ) -> None:
     ws = make_workspace(tmp_path, rig, recorder)
     sha = "1a2b3c4d5e6f"
+    mark = rig.kube.audit_mark()
     res = real_run(ws, sha)
 
     assert res.code == 0, res.tail()
@@ -505,10 +527,10 @@ def test_canary_run_succeeds_end_to_end(
     staging_tag, prod_tag = f"staging-{short}", f"production-{short}"
     assert {staging_tag, prod_tag} <= set(rig.tags())
     repo = f"{rig.registry.host}/b2connect"
-    assert rig.image("staging", "web") == f"{repo}:{staging_tag}"
-    assert rig.image("prod", "web") == f"{repo}:{prod_tag}"
-    assert rig.replicas("prod", "web") == 4
-    assert rig.replicas("prod", "web-canary") == 0
+    assert rig.image(STAGING, "web") == f"{repo}:{staging_tag}"
+    assert rig.image(PROD, "web") == f"{repo}:{prod_tag}"
+    assert rig.replicas(PROD, "web") == 4
+    assert rig.replicas(PROD, "web-canary") == 0
 
     hooks = recorder.requests_to(DEPLOY_HOOK_PATH, "POST")
     assert len(hooks) == 1
@@ -518,6 +540,15 @@ def test_canary_run_succeeds_end_to_end(
     assert recorder.requests_to("/healthz", "GET")
     assert f"## [{short}]" in ws.changelog.read_text()
     assert HOOK_SECRET not in res.stdout + res.stderr
+
+    # Every kube call went with the ServiceAccount's token, and its Role refused none
+    # (reading the Namespace object is cluster-scoped; check_target does without it).
+    calls = rig.kube.audit(user=f"system:serviceaccount:{PROD}:b2tui", since=mark)
+    assert {(r.verb, r.namespace) for r in calls if r.verb == "patch"} >= {
+        ("patch", STAGING),
+        ("patch", PROD),
+    }
+    assert {(r.verb, r.resource) for r in calls if r.code == 403} <= {("get", "namespaces")}
 
 
 # --- case 2: errors in the canary --------------------------------------------------------
@@ -570,19 +601,19 @@ def test_canary_errors_roll_back_end_to_end(rig: Rig, rolled_back: RolledBack) -
     assert res.one("rollback_completed")["changed"] is True
 
     kg = rolled_back.known_good
-    assert rig.image("prod", "web") == kg["image"]
-    assert rig.replicas("prod", "web") == kg["replicas"]
-    assert rig.replicas("prod", "web-canary") == 0
+    assert rig.image(PROD, "web") == kg["image"]
+    assert rig.replicas(PROD, "web") == kg["replicas"]
+    assert rig.replicas(PROD, "web-canary") == 0
     live = {
         p["metadata"]["labels"].get("pod-template-hash")
-        for p in rig.api.list_objects("Pod", "prod")
+        for p in rig.kube.pods(PROD)
         if p["metadata"]["labels"].get("track") == "stable"
         and not p["metadata"].get("deletionTimestamp")
     }
     assert live == {kg["template_hash"]}
-    current = rig.deployment("prod", "web")
+    current = rig.deployment(PROD, "web")
     assert current["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == kg["revision"]
-    assert "bad0c0d" not in rig.image("prod", "web")
+    assert "bad0c0d" not in rig.image(PROD, "web")
 
     assert len(rec.requests_to(INCIDENT_HOOK_PATH, "POST")) == 1
     assert rec.requests_to(DEPLOY_HOOK_PATH) == []
@@ -608,7 +639,7 @@ def test_blue_green_switches_then_rolls_back(
     rig: Rig, recorder: HttpRecorder, healthy_metrics: None, tmp_path: Path
 ) -> None:
     def selector() -> dict[str, str]:
-        svc = rig.api.get_object("/api/v1/namespaces/prod-bg/services/web")
+        svc = rig.kube.get("v1", "Service", BG, "web")
         assert svc is not None
         return dict(svc["spec"]["selector"])
 
@@ -620,9 +651,9 @@ def test_blue_green_switches_then_rolls_back(
     new = "green" if old == "blue" else "blue"
     assert [e["canary_percent"] for e in first.of("traffic")] == [100]
     assert selector()["color"] == new
-    assert rig.image("prod-bg", f"web-{new}").endswith(":production-0b1e001")
-    assert rig.replicas("prod-bg", f"web-{new}") == 3
-    assert rig.replicas("prod-bg", f"web-{old}") == 0
+    assert rig.image(BG, f"web-{new}").endswith(":production-0b1e001")
+    assert rig.replicas(BG, f"web-{new}") == 3
+    assert rig.replicas(BG, f"web-{old}") == 0
     # The old colour is scaled down only after the monitoring window ended green.
     kinds = [(e["event"], e.get("line", "")) for e in first.events]
     retired = kinds.index(("log", f"old colour {old} scaled down"))
@@ -644,8 +675,8 @@ def test_blue_green_switches_then_rolls_back(
     switched = second.of("traffic")[0]["detail"]
     assert switched == f"selector color={old}", switched
     assert selector()["color"] == new, "selector not back on the known-good colour"
-    assert rig.image("prod-bg", f"web-{new}").endswith(":production-0b1e001")
-    assert rig.replicas("prod-bg", f"web-{new}") == 3
+    assert rig.image(BG, f"web-{new}").endswith(":production-0b1e001")
+    assert rig.replicas(BG, f"web-{new}") == 3
     assert len(recorder.requests_to(INCIDENT_HOOK_PATH, "POST")) == 1
 
 
@@ -676,13 +707,13 @@ def test_status_and_idempotent_rollback(rig: Rig, rolled_back: RolledBack) -> No
     assert out["changed"] is False, out
     assert out["detail"].startswith("already on"), out
     assert out["target"]["image"] == kg["image"]
-    assert rig.image("prod", "web") == kg["image"]
-    assert rig.replicas("prod", "web-canary") == 0
+    assert rig.image(PROD, "web") == kg["image"]
+    assert rig.replicas(PROD, "web-canary") == 0
 
     # The API server unreachable: one line on stderr, no traceback, non-zero exit.
     dead = ws.root / "dead-kubeconfig"
     port = free_port()
-    dead.write_text(rig.kubeconfig.read_text().replace(rig.api.url, f"http://127.0.0.1:{port}"))
+    dead.write_text(rig.kubeconfig.read_text().replace(rig.kube.url, f"https://127.0.0.1:{port}"))
     env = {**ws.env, "KUBECONFIG": str(dead)}
     for argv in (
         ["status", *base, "--json"],
@@ -708,11 +739,11 @@ async def test_kube_target_check_and_blue_green_rollout(rig: Rig) -> None:
     * ``rollout(env)`` of a blue-green environment is the active colour's rollout
       (there is no Deployment named ``env.deployment``), which rollback recovery awaits.
     """
-    rig.api.apply_yaml("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: fresh\n")
+    fresh_ns = rig.kube.namespace("fresh")
     fresh = EnvironmentSettings(
         name="staging",
         context="test",
-        namespace="fresh",
+        namespace=fresh_ns,
         deployment="web",
         service="web",
         manifests=(str(FIXTURES / "staging.yaml"),),
@@ -720,25 +751,30 @@ async def test_kube_target_check_and_blue_green_rollout(rig: Rig) -> None:
     bg = EnvironmentSettings(
         name="production",
         context="test",
-        namespace="prod-bg",
+        namespace=BG,
         deployment="web",
         service="web",
         strategy=Strategy.BLUE_GREEN,
     )
-    kube = KubeCluster(str(rig.kubeconfig))
+    # A user who may read namespaces (the run's ServiceAccount may not: its Role is
+    # namespaced), so a missing namespace is named as such.
+    kubeconfig = rig.kube.write_kubeconfig(
+        rig.kubeconfig.with_name("tester-kubeconfig"), user="tester"
+    )
+    kube = KubeCluster(str(kubeconfig))
     try:
         assert await kube.check_target(fresh) == []
         without = await kube.check_target(replace(fresh, manifests=()))
         assert without == [
-            "deployment web not found in namespace fresh",
-            "service web not found in namespace fresh",
+            f"deployment web not found in namespace {fresh_ns}",
+            f"service web not found in namespace {fresh_ns}",
         ]
         missing_ns = await kube.check_target(replace(fresh, namespace="nowhere"))
         assert len(missing_ns) == 1 and "namespace nowhere" in missing_ns[0]
 
         colour = (await kube.current_revision(bg)).colour
         state = await kube.rollout(bg)
-        assert state.desired == rig.replicas("prod-bg", f"web-{colour}")
+        assert state.desired == rig.replicas(BG, f"web-{colour}")
     finally:
         kube.close()
 

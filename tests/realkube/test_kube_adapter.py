@@ -27,24 +27,13 @@ from b2tui.config import EnvironmentSettings
 from b2tui.domain.phases import Strategy, Traffic
 from b2tui.ports import Cluster, SourceError, StepFailed
 from tests.realkube.cluster import RealKube
+from tests.realkube.seed import FIXTURES, production, staging_manifest
 from tests.support.services import free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
-FIXTURES = Path(__file__).parent.parent / "fixtures"
 OLD = "registry.local/web:prod-0000000"
 NEW = "registry.local/web:prod-1111111"
-
-
-def production(ns: str) -> EnvironmentSettings:
-    return EnvironmentSettings(
-        name="production",
-        context="test",
-        namespace=ns,
-        deployment="web",
-        service="web",
-        rollout_timeout=30.0,
-    )
 
 
 @pytest.fixture
@@ -385,26 +374,6 @@ async def test_forbidden_rollback_is_one_readable_line(
 
 
 # --- direct / staging --------------------------------------------------------------------
-
-
-def staging_manifest(
-    ns: str, tmp_path: Path, extra: tuple[dict[str, Any], ...] = (), **deployment_spec: Any
-) -> str:
-    """``staging.yaml`` moved to namespace ``ns`` (its Namespace document dropped), with
-    ``extra`` documents after it."""
-    docs = [d for d in yaml.safe_load_all((FIXTURES / "staging.yaml").read_text()) if d]
-    out = []
-    for d in docs:
-        if d["kind"] == "Namespace":
-            continue
-        d["metadata"]["namespace"] = ns
-        if d["kind"] == "Deployment":
-            d["spec"].update(deployment_spec)
-        out.append(d)
-    out.extend({**d, "metadata": {**d["metadata"], "namespace": ns}} for d in extra)
-    path = tmp_path / "staging.yaml"
-    path.write_text(yaml.safe_dump_all(out))
-    return str(path)
 
 
 async def test_deploy_staging_manifests_then_rollout_completes(

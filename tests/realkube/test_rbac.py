@@ -16,36 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from b2tui.adapters.kube import KubeCluster
 from b2tui.domain.phases import Strategy, Traffic
 from b2tui.ports import StepFailed
 from tests.realkube.cluster import RealKube
-from tests.realkube.test_kube_adapter import (
-    FIXTURES,
-    HTTPROUTE,
-    NEW,
-    OLD,
-    production,
-    settle,
-    staging_manifest,
-)
+from tests.realkube.seed import FIXTURES, production, rbac_docs, staging_manifest
+from tests.realkube.test_kube_adapter import HTTPROUTE, NEW, OLD, settle
 
 pytestmark = pytest.mark.integration
-
-RBAC = Path(__file__).resolve().parents[2] / "deploy" / "rbac.yaml"
-
-
-def rbac_docs(ns: str) -> list[dict[str, Any]]:
-    """deploy/rbac.yaml as a user applies it to namespace ``ns``."""
-    docs = [d for d in yaml.safe_load_all(RBAC.read_text()) if d]
-    for d in docs:
-        d["metadata"]["namespace"] = ns
-        for s in d.get("subjects") or []:
-            if s.get("kind") == "ServiceAccount":
-                s["namespace"] = ns
-    return docs
 
 
 def granted(docs: list[dict[str, Any]]) -> set[tuple[str, str, str]]:

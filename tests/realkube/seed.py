@@ -1,0 +1,56 @@
+"""Objects the real-cluster tests seed: environments, manifests, deploy/rbac.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from b2tui.config import EnvironmentSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "fixtures"
+RBAC = ROOT / "deploy" / "rbac.yaml"
+
+
+def production(ns: str) -> EnvironmentSettings:
+    return EnvironmentSettings(
+        name="production",
+        context="test",
+        namespace=ns,
+        deployment="web",
+        service="web",
+        rollout_timeout=30.0,
+    )
+
+
+def staging_manifest(
+    ns: str, tmp_path: Path, extra: tuple[dict[str, Any], ...] = (), **deployment_spec: Any
+) -> str:
+    """``staging.yaml`` moved to namespace ``ns`` (its Namespace document dropped), with
+    ``extra`` documents after it."""
+    docs = [d for d in yaml.safe_load_all((FIXTURES / "staging.yaml").read_text()) if d]
+    out = []
+    for d in docs:
+        if d["kind"] == "Namespace":
+            continue
+        d["metadata"]["namespace"] = ns
+        if d["kind"] == "Deployment":
+            d["spec"].update(deployment_spec)
+        out.append(d)
+    out.extend({**d, "metadata": {**d["metadata"], "namespace": ns}} for d in extra)
+    path = tmp_path / "staging.yaml"
+    path.write_text(yaml.safe_dump_all(out))
+    return str(path)
+
+
+def rbac_docs(ns: str) -> list[dict[str, Any]]:
+    """deploy/rbac.yaml as a user applies it to namespace ``ns``."""
+    docs = [d for d in yaml.safe_load_all(RBAC.read_text()) if d]
+    for d in docs:
+        d["metadata"]["namespace"] = ns
+        for s in d.get("subjects") or []:
+            if s.get("kind") == "ServiceAccount":
+                s["namespace"] = ns
+    return docs
