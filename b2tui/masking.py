@@ -250,6 +250,9 @@ def mask_url(url: str) -> str:
         password = parts.password
     except ValueError:
         return MASK
+    if password is None and "@" not in parts.netloc and not parts.query and not parts.fragment:
+        # Nothing to hide: keep the text exactly (urlunsplit would turn unix:///x into unix:/x).
+        return url
     netloc = parts.netloc
     if password is not None or "@" in netloc:
         userinfo, _, hostport = netloc.rpartition("@")
