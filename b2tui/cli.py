@@ -24,6 +24,7 @@ from typing import IO, Any, NoReturn
 
 from b2tui import __version__
 from b2tui.config import (
+    SANDBOX_RULES,
     ConfigError,
     Settings,
     find_config,
@@ -33,7 +34,7 @@ from b2tui.config import (
 )
 from b2tui.domain import events as ev
 from b2tui.domain.durations import format_duration
-from b2tui.domain.gates import format_value
+from b2tui.domain.gates import verdict_text
 from b2tui.domain.phases import EXIT_USAGE, Outcome, Phase, Strategy
 from b2tui.masking import mask, mask_data, register_settings
 from b2tui.ports import StoreError
@@ -137,6 +138,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: 10, max when --headless)",
     )
     demo.add_argument("--seed", type=_whole("--seed", SEED_RANGE), default=7)
+    demo.add_argument(
+        "--rule",
+        default="absolute",
+        choices=list(SANDBOX_RULES),
+        help="how the canary is judged: absolute limits (default), relative to stable,"
+        " or relative errors + Mann–Whitney latency (the scenarios' baseline variants)",
+    )
     demo.add_argument("--headless", action="store_true", help="no TUI (implies --autopilot)")
     demo.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
     demo.add_argument(
@@ -304,7 +312,11 @@ async def _demo(args: argparse.Namespace, store: Any, speed: float | None, headl
 
 
 def _same_world(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    return all(a.get(k) == b.get(k) for k in ("scenario", "strategy", "seed"))
+    return all(
+        a.get(k, "absolute" if k == "rule" else None)
+        == b.get(k, "absolute" if k == "rule" else None)
+        for k in ("scenario", "strategy", "seed", "rule")
+    )
 
 
 async def _demo_once(
@@ -329,9 +341,11 @@ async def _demo_once(
         "scenario": args.scenario,
         "strategy": args.strategy,
         "seed": args.seed,
+        "rule": args.rule,
     }
     if rec is not None:
         params = dict(rec.params)
+    settings = sandbox_settings(params.get("rule", "absolute"))
     strategy = Strategy(params["strategy"])
     prod = dataclasses.replace(settings.environment("production"), strategy=strategy)
     settings = dataclasses.replace(
@@ -481,7 +495,7 @@ async def _watch_sandbox(
     from b2tui.engine.watch import Watcher
 
     watcher = Watcher(store, run_id)
-    settings = sandbox_settings()
+    settings = sandbox_settings(params.get("rule", "absolute"))
     strategy = Strategy(params["strategy"])
     sandbox = build_sandbox(
         params["scenario"], int(params["seed"]), watcher.clock, settings, strategy
@@ -877,11 +891,8 @@ class _Printer:
                     return None
                 self._gate_status[key] = e.status
                 track = f"{e.track} " if e.track else ""
-                why = f" ({e.reason})" if e.reason and e.status != "pass" else ""
-                return (
-                    f"gate {track}{e.gate} {format_value(e.value, e.unit)}"
-                    f" → {e.status.upper()}{why}"
-                )
+                # One place words a verdict: value, sign, limit, the rule that decided.
+                return f"gate {track}{e.gate} {e.status.upper()}: {verdict_text(e.result())}"
             case ev.TrafficChanged():
                 return f"traffic {e.canary_percent}% (achieved {e.achieved_percent:g}%, {e.detail})"
             case ev.HoldStarted():

@@ -938,8 +938,21 @@ def find_config(start: Path | None = None) -> Path | None:
     return p if p.exists() else None
 
 
-def sandbox_settings() -> Settings:
-    """Built-in settings for the embedded sandbox (no file needed)."""
+SANDBOX_RULES: dict[str, dict[str, str]] = {
+    "absolute": {},
+    "relative": {"rule": "relative"},
+    "mann-whitney": {"rule": "relative", "p95_rule": "mann-whitney"},
+}
+"""``b2tui demo --rule``: how the canary is judged (the scenarios' baseline variants)."""
+
+
+def sandbox_settings(rule: str = "absolute") -> Settings:
+    """Built-in settings for the embedded sandbox (no file needed).
+
+    Args:
+        rule: A key of :data:`SANDBOX_RULES`: the canary against absolute limits, or
+            against stable (relative; Mann–Whitney for latency).
+    """
     staging = EnvironmentSettings(
         name="staging",
         context="sandbox",
@@ -960,6 +973,7 @@ def sandbox_settings() -> Settings:
         replicas=10,
     )
     return Settings(
+        gates=GateSettings(**SANDBOX_RULES[rule]),  # type: ignore[arg-type]
         service=ServiceSettings(name="b2connect", image="registry.sandbox/b2connect", repo="."),
         environments={"staging": staging, "production": production},
         notify=NotifySettings(changelog=None),

@@ -30,6 +30,8 @@ PRODUCTION_RPS = 60.0
 """Total production traffic, requests per second."""
 STAGING_RPS = 5.0
 """Synthetic smoke traffic on staging (and any other non-production environment)."""
+WINDOW = 60.0
+"""Seconds of the simulated rate window (the sample size of a reading is rate × this)."""
 SIGMA = 0.35
 """Spread of the log-normal latency distribution of one group of pods."""
 _Z95 = 1.6448536269514722
@@ -124,8 +126,8 @@ class SandboxMetrics:
         rps = (PRODUCTION_RPS if production else STAGING_RPS) * (0.95 + 0.1 * noise)
         groups = [(k, n) for k, n in serving.items() if track is None or k[0] == track]
         if not groups or pods == 0:
-            out = {g: Reading(g, None, "no traffic") for g in self.gates}
-            out["request_rate"] = Reading("request_rate", 0.0)
+            out = {g: Reading(g, None, "no traffic", requests=0) for g in self.gates}
+            out["request_rate"] = Reading("request_rate", 0.0, requests=0)
             return out
         rate = 0.0
         errors = 0.0
@@ -143,10 +145,12 @@ class SandboxMetrics:
             rate += r
             errors += r * err
             parts.append((r, p95))
+        # The sample size of a one-minute rate window, as Prometheus' [1m] would see.
+        n = round(rate * WINDOW)
         out = {
-            "error_rate": Reading("error_rate", round(errors / rate, 7)),
-            "p95_ms": Reading("p95_ms", round(mixture_p95(parts), 1)),
-            "request_rate": Reading("request_rate", round(rate, 2)),
+            "error_rate": Reading("error_rate", round(errors / rate, 7), requests=n),
+            "p95_ms": Reading("p95_ms", round(mixture_p95(parts), 1), requests=n),
+            "request_rate": Reading("request_rate", round(rate, 2), requests=n),
         }
         for g in self.extra:
             span = _EXTRA.get(g)
