@@ -13,13 +13,18 @@ import asyncio
 import base64
 import functools
 import json
+import logging
 import os
+import re
+import threading
 import time
+import warnings
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
+import urllib3
 import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -34,6 +39,7 @@ from b2tui.ports import RolloutState, StepFailed
 P = ParamSpec("P")
 S = TypeVar("S")
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def threaded(
@@ -115,7 +121,36 @@ def connect(kubeconfig: str, context: str | None) -> Conn:
     except (ConfigException, OSError, ValueError) as e:
         raise KubeApiError(f"kubeconfig {path}, context {name}: {e}") from None
     user = token_subject(api) or str((entry.get("context") or {}).get("user") or "unknown")
+    if not api.configuration.verify_ssl and str(api.configuration.host).startswith("https:"):
+        warn_unverified(str(name), path, str(api.configuration.host))
     return Conn(api, str(name), user)
+
+
+_WARNED: set[tuple[str, str]] = set()
+_WARNED_LOCK = threading.Lock()
+
+
+def warn_unverified(context: str, kubeconfig: str, url: str) -> None:
+    """Say once per process, in one line, that ``context`` skips TLS verification, and
+    silence urllib3's ``InsecureRequestWarning`` for that server: it would otherwise print
+    a multi-line warning for every request."""
+    host = urllib3.util.parse_url(url).host or ""
+    with _WARNED_LOCK:
+        if (kubeconfig, context) in _WARNED:
+            return
+        _WARNED.add((kubeconfig, context))
+        warnings.filterwarnings(
+            "ignore",
+            message=f"Unverified HTTPS request is being made to host '{re.escape(host)}'",
+            category=urllib3.exceptions.InsecureRequestWarning,
+        )
+    log.warning(
+        "b2tui: warning: kube context %s skips TLS verification (insecure-skip-tls-verify"
+        " in %s): the identity of %s is not checked",
+        context,
+        kubeconfig,
+        url,
+    )
 
 
 def token_subject(api: client.ApiClient) -> str | None:
