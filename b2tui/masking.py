@@ -51,6 +51,7 @@ _HEADER_CRED = re.compile(
     r"""(?i)\b((?:proxy-)?authorization|set-cookie|cookie|x-api-key|api-key|private-token)"""
     r"""(["']?\s*[:=]\s*["']?)([^"'\r\n]+)"""
 )
+_HEADER_WORDS = ("authorization", "cookie", "api-key", "private-token")
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_-]{8,}={0,2}")
 
 T = TypeVar("T")
@@ -150,8 +151,11 @@ class Masker:
             return text
         if "://" in text:
             text = _URL.sub(lambda m: _mask_url_in_text(m.group(0)), text)
-        text = _HEADER_CRED.sub(_keep_prefix(3), text)
-        text = _SCHEME_CRED.sub(_scheme_masked, text)
+        lower = text.lower()  # cheap keyword checks spare the regexes most texts
+        if any(w in lower for w in _HEADER_WORDS):
+            text = _HEADER_CRED.sub(_keep_prefix(3), text)
+        if "basic" in lower or "bearer" in lower:
+            text = _SCHEME_CRED.sub(_scheme_masked, text)
         pattern, forms = self._pattern, self._forms
         if pattern is not None:
             # Base64 runs first: a secret inside one (Basic user:password) hides it whole.
@@ -179,16 +183,58 @@ class Masker:
         return run
 
     def data(self, obj: T) -> T:
-        """``obj`` with every string in it masked: dicts, lists, tuples, dataclasses."""
+        """``obj`` with every string in it masked: dicts, lists, tuples, dataclasses.
+
+        The value of a credential-named key (``Authorization``, ``Cookie``, ``password``,
+        ``token``…) is masked whole.
+        """
+        if isinstance(obj, dict | list) and obj:
+            try:
+                if self._clean_json(json.dumps(obj, ensure_ascii=False)):
+                    return obj
+            except (TypeError, ValueError):
+                pass
         result: T = _walk(obj, self.text)
         return result
+
+    def json(self, obj: Any) -> str:
+        """``json.dumps(obj)`` of the masked ``obj``, dumping only once when nothing changes."""
+        text = json.dumps(obj, ensure_ascii=False)
+        if self._clean_json(text):
+            return text
+        return json.dumps(_walk(obj, self.text), ensure_ascii=False)
+
+    def _clean_json(self, text: str) -> bool:
+        """Would masking leave the value whose JSON is ``text`` unchanged?
+
+        One pass over the JSON finds anything a walk would change: JSON escaping keeps
+        every rule's match, and every registered value has a JSON-escaped form.
+        """
+        if self.text(text) != text:
+            return False
+        lower = text.lower()
+        keys = ("auth", "cookie", "passw", "token", "secret", "key")
+        return not (any(k in lower for k in keys) and _CREDENTIAL_KEY_IN_JSON.search(text))
+
+
+_CREDENTIAL_KEYS = (
+    r"(?:(?:proxy-)?authorization|(?:set-)?cookie|password|passwd|token|secret"
+    r"|(?:x-)?api[-_]?key|private-token|bearer_token|access_token|refresh_token)"
+)
+_CREDENTIAL_KEY = re.compile(rf"(?i)^{_CREDENTIAL_KEYS}$")
+_CREDENTIAL_KEY_IN_JSON = re.compile(rf'(?i)"{_CREDENTIAL_KEYS}": "(?!")')
 
 
 def _walk(obj: Any, fn: Any) -> Any:
     if isinstance(obj, str):
         return fn(obj)
     if isinstance(obj, Mapping):
-        return {k: _walk(v, fn) for k, v in obj.items()}
+        return {
+            k: MASK
+            if isinstance(v, str) and v and isinstance(k, str) and _CREDENTIAL_KEY.match(k)
+            else _walk(v, fn)
+            for k, v in obj.items()
+        }
     if isinstance(obj, list):
         return [_walk(v, fn) for v in obj]
     if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
@@ -279,6 +325,11 @@ def mask(text: str) -> str:
 def mask_data(obj: T) -> T:
     """``obj`` (event, dict, list, dataclass) with every string in it masked."""
     return MASKER.data(obj)
+
+
+def mask_json(obj: Any) -> str:
+    """The JSON text of ``obj`` masked (for what is written: state file, payloads)."""
+    return MASKER.json(obj)
 
 
 def register(*values: str | None, shown_as: str = MASK) -> None:

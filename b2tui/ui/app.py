@@ -31,6 +31,7 @@ from b2tui.domain import events as ev
 from b2tui.domain.canary import DEFAULT_STEPS, CanaryStep
 from b2tui.engine.api import Action, RunSession
 from b2tui.engine.clock import Clock
+from b2tui.masking import mask
 from b2tui.ports import PodInfo
 from b2tui.ui.commands import RunCommands
 from b2tui.ui.messages import PodsPolled, RunChanged, SourceFailed
@@ -821,7 +822,8 @@ APP_ACTIONS = frozenset(
 
 
 def _error_line(e: BaseException) -> str:
-    return one_line(str(e)) or type(e).__name__
+    # Masked before it is cut: a source's error may quote a credential back.
+    return one_line(mask(str(e))) or type(e).__name__
 
 
 def make_app(

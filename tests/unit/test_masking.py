@@ -162,3 +162,19 @@ def test_a_local_masker_does_not_touch_the_process_registry() -> None:
     local.add("only-here-123")
     assert local.text("only-here-123") == "***"
     assert mask("only-here-123") == "only-here-123"
+
+
+def test_credential_keys_are_masked_whole_in_data() -> None:
+    data = {"headers": {"Authorization": "tok", "Accept": "json"}, "rows": [{"token": "abc"}]}
+    assert mask_data(data) == {
+        "headers": {"Authorization": "***", "Accept": "json"},
+        "rows": [{"token": "***"}],
+    }
+
+
+def test_big_clean_data_comes_back_as_is() -> None:
+    register(SECRET)
+    state = {"pods": [{"name": f"web-{i}", "phase": "Running"} for i in range(500)]}
+    assert mask_data(state) is state
+    state["pods"][7]["reason"] = f"pulled with {SECRET}"
+    assert mask_data(state)["pods"][7]["reason"] == "pulled with ***"

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from b2tui.domain.events import Event, event_from_dict
-from b2tui.masking import mask, mask_data
+from b2tui.masking import mask, mask_json
 from b2tui.ports import AuditEntry, Claim, Lease, RunRecord, StoreError, StoreWriteFailed
 
 T = TypeVar("T")
@@ -161,7 +161,7 @@ COLUMNS: dict[str, set[str]] = {
 
 def _json(value: Any) -> str:
     """The JSON of a column, masked: nothing secret reaches the state file."""
-    return json.dumps(mask_data(value))
+    return mask_json(value)
 
 
 FIX = "move it aside or pass another --state PATH"
