@@ -149,6 +149,11 @@ def gates_main(
         out.write(render_table(results))
         if notice:
             out.write(f"notice: {notice}\n")
+        if all(r.value is None and r.reason == "no series yet" for r in results if r.query):
+            out.write(
+                "hint: no query found a series; `b2tui gates --explain` lists the metric"
+                " names and labels this Prometheus has\n"
+            )
         out.write(summary(results) + "\n")
     return 0 if overall(results) is GateStatus.PASS else 1
 

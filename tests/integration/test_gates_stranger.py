@@ -325,6 +325,10 @@ url = "{shop.prom.url}"
 [environments.production]
 service = "healthy"
 """
+    judged = io.StringIO()
+    assert gates_main(parse_settings(text), "production", None, False, judged) == 1
+    assert "NO DATA: no series yet" in judged.getvalue()
+    assert "hint: no query found a series; `b2tui gates --explain`" in judged.getvalue()
     out = io.StringIO()
     code = gates_main(parse_settings(text), "production", None, False, out, explain=True)
     report = out.getvalue()
