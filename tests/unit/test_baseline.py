@@ -244,3 +244,28 @@ def test_mann_whitney_with_too_few_samples_uses_the_absolute_limit() -> None:
     assert res.status is GateStatus.FAIL
     assert res.rule is Rule.ABSOLUTE
     assert "3 samples < 10 for Mann–Whitney" in res.detail
+
+
+# --- the gate event carries the whole verdict ---------------------------------------------
+
+
+def test_gate_event_round_trips_the_verdict_and_old_records_still_load() -> None:
+    from datetime import UTC, datetime
+
+    from b2tui.domain import events as ev
+    from b2tui.domain.phases import Phase
+
+    res = judge_against(ERR, r(0.003, query="q{x}"), r(0.003))
+    e = ev.GateSampled.of(
+        res, ts=datetime(2026, 1, 5, tzinfo=UTC), phase=Phase.PRODUCTION, track="canary",
+        environment="production",
+    )  # fmt: skip
+    back = ev.event_from_dict(e.to_dict())
+    assert isinstance(back, ev.GateSampled)
+    assert back.rule == "relative" and back.baseline == 0.003 and back.query == "q{x}"
+    assert verdict_text(back.result()) == verdict_text(res)
+    # A record written before these fields existed replays with the defaults.
+    old = {k: v for k, v in e.to_dict().items() if k not in ("rule", "baseline", "comparison")}
+    legacy = ev.event_from_dict(old)
+    assert isinstance(legacy, ev.GateSampled)
+    assert legacy.result().rule is Rule.ABSOLUTE
