@@ -178,3 +178,21 @@ def test_big_clean_data_comes_back_as_is() -> None:
     assert mask_data(state) is state
     state["pods"][7]["reason"] = f"pulled with {SECRET}"
     assert mask_data(state)["pods"][7]["reason"] == "pulled with ***"
+
+
+def test_kubeconfig_credentials_are_registered(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from kubernetes import client, config
+
+    from b2tui.adapters.kube.client import register_credentials
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {token: kubeTok-Qw81Er45Ty}}]\n"
+        "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+    )
+    cfg = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=cfg)
+    register_credentials(cfg)
+    assert mask("server said: invalid token kubeTok-Qw81Er45Ty") == "server said: invalid token ***"

@@ -34,6 +34,7 @@ from b2tui.adapters.kube import objects as o
 from b2tui.adapters.kube.errors import KubeApiError, Op, describe_error, is_request_error
 from b2tui.adapters.kube.objects import Obj
 from b2tui.adapters.kube.target import KubeTarget
+from b2tui.masking import register, register_basic
 from b2tui.ports import RolloutState, StepFailed
 
 P = ParamSpec("P")
@@ -101,6 +102,7 @@ def connect(kubeconfig: str, context: str | None) -> Conn:
             except ConfigException as e:
                 raise KubeApiError(f"in-cluster configuration failed: {e}") from None
             api = client.ApiClient(cfg)
+            register_credentials(cfg)
             return Conn(api, context or "in-cluster", token_subject(api) or "serviceaccount")
         raise KubeApiError(
             f"kubeconfig {path} not found and not running in a cluster;"
@@ -120,6 +122,7 @@ def connect(kubeconfig: str, context: str | None) -> Conn:
         api = config.new_client_from_config(config_file=path, context=name, persist_config=False)
     except (ConfigException, OSError, ValueError) as e:
         raise KubeApiError(f"kubeconfig {path}, context {name}: {e}") from None
+    register_credentials(api.configuration)
     user = token_subject(api) or str((entry.get("context") or {}).get("user") or "unknown")
     if not api.configuration.verify_ssl and str(api.configuration.host).startswith("https:"):
         warn_unverified(str(name), path, str(api.configuration.host))
@@ -151,6 +154,16 @@ def warn_unverified(context: str, kubeconfig: str, url: str) -> None:
         kubeconfig,
         url,
     )
+
+
+def register_credentials(cfg: client.Configuration) -> None:
+    """The kubeconfig's credentials are secrets too: hide them wherever they turn up
+    (an API server or proxy quoting a bad token back, a log line)."""
+    for value in (cfg.api_key or {}).values():
+        if isinstance(value, str):
+            register(value, value.partition(" ")[2].strip())
+    if cfg.password:
+        register_basic(cfg.username or "", cfg.password)
 
 
 def token_subject(api: client.ApiClient) -> str | None:
