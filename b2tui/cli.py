@@ -397,14 +397,15 @@ async def _demo_once(
         if snap:
             sandbox.restore(snap)
     run_id = conductor.run_id
-    sandbox.on_change = lambda: store.put_blob(run_id, "sandbox", sandbox.snapshot())
-    store.put_blob(run_id, "sandbox", sandbox.snapshot())
+    # Snapshots go through the conductor's journal: a failing store holds them too.
+    sandbox.on_change = lambda: conductor.keep_blob("sandbox", sandbox.snapshot())
+    conductor.keep_blob("sandbox", sandbox.snapshot())
     if speed is not None:
-        keeper = asyncio.create_task(_keep_clock(store, run_id, clock))
+        keeper = asyncio.create_task(_keep_clock(conductor, clock))
         _BACKGROUND.add(keeper)  # a strong reference; asyncio.run cancels it at the end
         keeper.add_done_callback(_BACKGROUND.discard)
     if headless:
-        _exit_on_sigterm()
+        _exit_on_sigterm(conductor)
         try:
             outcome = await conductor.run()
         except LeaseHeld as e:
@@ -534,14 +535,11 @@ def _resume_time(store: Any, run_id: str) -> datetime:
     return max(times) if times else datetime.now(UTC)
 
 
-async def _keep_clock(store: Any, run_id: str, clock: Any) -> None:
+async def _keep_clock(conductor: Any, clock: Any) -> None:
     """Save the run clock now and then: a kill -9 then costs at most a few seconds."""
     while True:
         await asyncio.sleep(CLOCK_SAVE_EVERY)
-        try:
-            store.put_blob(run_id, "clock", {"at": clock.now().isoformat()})
-        except Exception:
-            return  # the store says so elsewhere; the clock save is a convenience
+        conductor.keep_blob("clock", {"at": clock.now().isoformat()})
 
 
 async def _run_app(app: Any) -> int | None:
@@ -579,12 +577,24 @@ def _hard_exit(code: int) -> None:
     os._exit(code)
 
 
-def _exit_on_sigterm() -> None:
-    # The state is saved after every transition; SIGTERM only needs a clean exit.
+def _exit_on_sigterm(conductor: Any) -> None:
+    # The state is saved after every transition; SIGTERM only needs a clean exit — and
+    # one line if the state file could not take the newest records.
     loop = asyncio.get_running_loop()
+
+    def stop(sig: int) -> None:
+        unsaved = conductor.unsaved
+        if unsaved:
+            print(
+                mask(f"b2tui: stopped by signal {sig}; the state file is behind: {unsaved}"),
+                file=sys.stderr,
+                flush=True,
+            )
+        os._exit(128 + sig)
+
     for sig in (signal.SIGTERM, signal.SIGHUP):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, os._exit, 128 + sig)
+            loop.add_signal_handler(sig, stop, sig)
 
 
 def _load(path: str | None) -> Settings:
@@ -680,7 +690,7 @@ async def _real_run_once(
     if not claim.driver:
         return await watch(claim.run.id, claim.holder.owner if claim.holder else "?")
     if headless:
-        _exit_on_sigterm()
+        _exit_on_sigterm(conductor)
         try:
             return (await conductor.run()).exit_code
         except LeaseHeld as e:

@@ -297,7 +297,8 @@ class Notification:
     """What a notifier sends; never carries a secret."""
 
     kind: str
-    """``deployed`` or ``incident``."""
+    """``deployed``, ``incident`` (a rollback) or ``alert`` (needs a person now: the state
+    cannot be saved)."""
     service: str
     environment: str
     version: str

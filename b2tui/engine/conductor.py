@@ -38,6 +38,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from b2tui.config import EnvironmentSettings, Settings
@@ -48,6 +49,7 @@ from b2tui.domain.view import RunView, apply
 from b2tui.engine import rollback, strategies, workflow
 from b2tui.engine.clock import Clock, SteppedClock
 from b2tui.engine.context import Finish, RunContext, Services, Stop
+from b2tui.engine.journal import Journal
 from b2tui.engine.operator import OperatorIntents
 from b2tui.engine.state import RunState, ts
 from b2tui.masking import mask_data
@@ -131,6 +133,9 @@ class Conductor(OperatorIntents):
         self._run_task: asyncio.Task[Outcome] | None = None
         self._keeper: LeaseKeeper | None = None
         self._context: RunContext | None = None
+        self._journal = Journal(store)
+        self._flusher: asyncio.Task[None] | None = None
+        self._notes: set[asyncio.Task[None]] = set()
         self._driver = driver_id(user)
 
     # --- session protocol ----------------------------------------------------------------
@@ -216,7 +221,11 @@ class Conductor(OperatorIntents):
         st.run_id = rec.id
         self.state = st
         now = rec.started_at
-        self.store.audit(rec.id, self.user, "start", f"version {st.version}", run_ts=now)
+        self._write(
+            partial(
+                self.store.audit, rec.id, self.user, "start", f"version {st.version}", run_ts=now
+            )
+        )
         self._emit(
             ev.RunStarted(
                 ts=now,
@@ -341,12 +350,15 @@ class Conductor(OperatorIntents):
             apply(self.view, e)
         if rec.outcome is None:
             gone = f"from {previous.owner} (its lease lapsed)" if previous else ""
-            self.store.audit(
-                run_id,
-                self.user,
-                "take-over" if take_over else "resume",
-                gone,
-                run_ts=self.clock.now(),
+            self._write(
+                partial(
+                    self.store.audit,
+                    run_id,
+                    self.user,
+                    "take-over" if take_over else "resume",
+                    gone,
+                    run_ts=self.clock.now(),
+                )
             )
             self._emit(
                 ev.RunResumed(
@@ -388,11 +400,85 @@ class Conductor(OperatorIntents):
                     pass
                 except Finish as f:
                     self._finish(f.outcome, f.reason)
+            # A safe state is reached; leave only once it is saved too.
+            await self._drain()
         finally:
             self._keeper.stop()
             self._keeper = None
-            self._release_lease()
+            if self._flusher is not None:
+                self._flusher.cancel()
+            if not self._journal.failing:
+                with contextlib.suppress(StoreError):
+                    self._release_lease()
         return Outcome(st.outcome)
+
+    # --- writes that survive a failing store -----------------------------------------
+
+    @property
+    def unsaved(self) -> str | None:
+        """Why the state file is behind the run (writes held in memory), or None."""
+        j = self._journal
+        if not j.failing:
+            return None
+        return f"{j.held} records not saved: {j.failing}"
+
+    def _unsaved(self) -> bool:
+        return self._journal.failing is not None
+
+    def _write(self, write: Callable[[], object], *, key: str | None = None) -> None:
+        """Write through the journal; the first failure alerts and starts the retries."""
+        failing = self._journal.failing
+        if self._journal.write(write, key=key) or failing is not None:
+            return
+        self._on_store_failed()
+
+    def keep_blob(self, key: str, value: dict[str, Any]) -> None:
+        """Keep a snapshot with the run (the sandbox world), through the journal."""
+        run_id = self._st.run_id
+        self._write(partial(self.store.put_blob, run_id, key, value), key=f"blob:{key}")
+
+    def _say(self, level: str, message: str) -> None:
+        self._emit(
+            ev.Notice(ts=self.clock.now(), phase=self._st.phase, level=level, message=message)
+        )
+
+    def _on_store_failed(self) -> None:
+        message = (
+            f"the state could not be saved ({self._journal.failing}): deciding from memory,"
+            " promotion held, a breach still rolls back; retrying"
+        )
+        self._say("alert", message)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        note = loop.create_task(self._ctx.notify("alert", message))
+        self._notes.add(note)
+        note.add_done_callback(self._notes.discard)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush_loop())
+
+    async def _flush_loop(self) -> None:
+        """Retry the held writes with backoff (real time: a virtual clock must not spin)."""
+        j = self._journal
+        while j.failing:
+            await asyncio.sleep(j.backoff())
+            held = j.held
+            if j.flush():
+                self._say("info", f"the state is saved again ({held} held records written)")
+                self._wake.set()
+                return
+
+    async def _drain(self) -> None:
+        """At the run's end: wait until what was held is written."""
+        j = self._journal
+        if not j.failing:
+            return
+        self._say("alert", f"run {self._st.outcome}; waiting for the state file: {j.failing}")
+        while j.failing:
+            if self._flusher is None or self._flusher.done():
+                self._flusher = asyncio.create_task(self._flush_loop())
+            await asyncio.shield(self._flusher)
 
     def _check_lease(self) -> None:
         """Stop driving if another process took the run over (its lease is the truth)."""
@@ -462,6 +548,9 @@ class Conductor(OperatorIntents):
             Phase.MONITORING: workflow.monitoring,
         }[phase]
         await handler(self._ctx)
+        while phase.position < Phase.PRODUCTION.position and self._unsaved():
+            # Before production nothing needs watching: wait here until the state is saved.
+            await self._ctx.wait(self.settings.gates.poll)
         started = ts(st.phase_started) or self.clock.now()
         self._emit(
             ev.PhaseCompleted(
@@ -532,6 +621,7 @@ class Conductor(OperatorIntents):
                     sign_off=self.sign_off,
                     autopilot=lambda: self.autopilot,
                     check_lease=self._check_lease,
+                    unsaved=self._unsaved,
                 ),
             )
         return self._context
@@ -544,19 +634,21 @@ class Conductor(OperatorIntents):
         st.outcome, st.reason = outcome.value, reason
         st.hold_until = None
         self._save()
-        self.store.finish_run(st.run_id, outcome.value, reason, now)
+        self._write(partial(self.store.finish_run, st.run_id, outcome.value, reason, now))
         self._emit(ev.RunFinished(ts=now, phase=st.phase, outcome=outcome.value, reason=reason))
         self._wake.set()
 
     def _save(self) -> None:
         st = self._st
-        self.store.save_state(st.run_id, st.to_dict(), self.clock.now())
+        self._write(
+            partial(self.store.save_state, st.run_id, st.to_dict(), self.clock.now()), key="state"
+        )
 
     def _emit(self, event: ev.Event) -> None:
         # The one fan-out: store, view, TUI and printers all get the masked event.
         event = mask_data(event)
         if self.state is not None:
-            self.store.append_event(self.state.run_id, event)
+            self._write(partial(self.store.append_event, self.state.run_id, event))
         apply(self.view, event)
         for cb in list(self._subscribers):
             try:

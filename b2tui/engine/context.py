@@ -88,6 +88,8 @@ class Services:
     """Whether the run advances on its own right now (the operator may switch it)."""
     check_lease: Callable[[], None]
     """Raise if another process took the run over (called before every wait)."""
+    unsaved: Callable[[], bool] = lambda: False
+    """True while the state file cannot take writes: no promotion until it can."""
 
 
 class RunContext:
@@ -142,6 +144,11 @@ class RunContext:
     @property
     def autopilot(self) -> bool:
         return self.services.autopilot()
+
+    @property
+    def unsaved(self) -> bool:
+        """The state file is behind (writes held in memory): promotion waits."""
+        return self.services.unsaved()
 
     @property
     def poll(self) -> float:
@@ -276,7 +283,7 @@ class RunContext:
         st.advance_requested = False
         self.save()
         self.notice_once(f"await-{key}", "info", message)
-        while not (st.advance_requested or (self.autopilot and not st.paused)):
+        while not (st.advance_requested or (self.autopilot and not st.paused)) or self.unsaved:
             await self.wait(self.poll)
         st.awaiting = None
         st.advance_requested = False

@@ -10,6 +10,8 @@ frame.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 from b2tui.config import EnvironmentSettings
@@ -52,7 +54,16 @@ class OperatorIntents:
 
         def _finish(self, outcome: Outcome, reason: str) -> None: ...
 
+        def _write(self, write: Callable[[], object], *, key: str | None = None) -> None: ...
+
+        @property
+        def unsaved(self) -> str | None: ...
+
     def why_not(self, action: Action, item: str | None = None) -> str | None:
+        st = self.state
+        held = self.unsaved and st is not None and st.outcome is None
+        if held and action in (Action.ADVANCE, Action.CANARY_UP):
+            return f"the state cannot be saved ({self.unsaved}) — promotion held"
         return intents.why_not(
             self.state, self.view, action, item, steps=self.env.canary_steps, now=self.clock.now()
         )
@@ -62,8 +73,16 @@ class OperatorIntents:
         now = self.clock.now()
         accepted = refusal is None
         message = detail if accepted else refusal or ""
-        self.store.audit(
-            st.run_id if st else None, user, action, message, accepted=accepted, run_ts=now
+        self._write(
+            partial(
+                self.store.audit,
+                st.run_id if st else None,
+                user,
+                action,
+                message,
+                accepted=accepted,
+                run_ts=now,
+            )
         )
         if st is not None:
             self._emit(
@@ -155,7 +174,7 @@ class OperatorIntents:
         if refusal is not None:
             return self._intent("sign-off", user, item, refusal)
         now = self.clock.now()
-        self.store.sign_off(self._st.run_id, item, user, now)
+        self._write(partial(self.store.sign_off, self._st.run_id, item, user, now))
         title = self._ctx.update_item(item, lambda i: i.signed(user, now))
         self._wake.set()
         return self._intent("sign-off", user, f"{title} signed off", None)

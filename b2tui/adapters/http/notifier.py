@@ -16,6 +16,7 @@ from b2tui.adapters.http.github import close_issues
 from b2tui.adapters.http.masking import LOGGER, mask_secret_text, webhook_secrets
 from b2tui.adapters.http.slack import (
     post_webhook,
+    slack_alert_message,
     slack_deployed_message,
     slack_incident_message,
 )
@@ -89,14 +90,15 @@ class WebhookNotifier:
                     slack_deployed_message(note),
                 )
             )
-        if note.kind == "incident" and s.incident_webhook is not None:
+        if note.kind in ("incident", "alert") and s.incident_webhook is not None:
+            message = slack_incident_message if note.kind == "incident" else slack_alert_message
             results.append(
                 await self._guard(
                     "slack incident",
                     self._post,
                     "slack incident",
                     s.incident_webhook,
-                    slack_incident_message(note),
+                    message(note),
                 )
             )
         if s.webhook is not None:

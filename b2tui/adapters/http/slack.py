@@ -129,3 +129,21 @@ def slack_incident_message(note: Notification) -> dict[str, Any]:
         + (f" ({gates})" if gates else ""),
         "blocks": blocks,
     }
+
+
+def slack_alert_message(note: Notification) -> dict[str, Any]:
+    """Block Kit payload for an alert that needs a person (the state cannot be saved)."""
+    text = f"{note.service} in {note.environment}, run {note.run_id}: {note.reason}"
+    return {
+        "text": f"Alert: {text}",
+        "blocks": [
+            _header(f"⚠️ b2tui alert: {note.service} in {note.environment}"),
+            {"type": "section", "text": {"type": "mrkdwn", "text": _mrkdwn(note.reason)}},
+            {
+                "type": "context",
+                "elements": [
+                    {"type": "mrkdwn", "text": _mrkdwn(f"run {note.run_id} · driver {note.by}")}
+                ],
+            },
+        ],
+    }

@@ -451,5 +451,5 @@ class SandboxNotifier:
         """Record ``note``; report the channel it would have gone to."""
         self.notes.append(note)
         self.changed()
-        channel = "#incidents" if note.kind == "incident" else "#deployments"
+        channel = "#incidents" if note.kind in ("incident", "alert") else "#deployments"
         return [(channel, True, f"recorded by the sandbox (#{len(self.notes)})")]

@@ -285,6 +285,9 @@ class SqliteStore:
                     raise
                 time.sleep(0.05)
         db.execute("PRAGMA synchronous=NORMAL")
+        # Give the WAL back after each checkpoint: it stays small, and a full disk shows
+        # at the next write instead of whenever the reused WAL runs out.
+        db.execute("PRAGMA journal_size_limit=0")
         db.execute("PRAGMA foreign_keys=ON")
         if version != SCHEMA_VERSION or app_id != APPLICATION_ID:
             self._migrate()

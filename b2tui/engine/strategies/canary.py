@@ -37,6 +37,8 @@ async def _step_until_full(ctx: RunContext, image: str) -> None:
     steps = ctx.steps()
     while True:
         target = st.requested_percent
+        if target is not None and target > st.canary_percent and ctx.unsaved:
+            target = None  # no more exposure while the state cannot be saved
         if target is not None and target != st.canary_percent:
             await _set_weight(ctx, image, target)
             continue
@@ -50,9 +52,11 @@ async def _step_until_full(ctx: RunContext, image: str) -> None:
             await _judge(ctx, hold_for(steps, pct))
         hold_left = ctx.hold_left()
         green = pct == 0 or st.tracker("canary").last is GateStatus.PASS
-        if pct >= 100 and hold_left <= 0 and green:
+        if hold_left <= 0 and green and ctx.unsaved:
+            pass  # promotion waits for the state file; the gates keep being judged
+        elif pct >= 100 and hold_left <= 0 and green:
             return
-        if hold_left <= 0 and green and pct < 100:
+        elif hold_left <= 0 and green and pct < 100:
             nxt = next_weight(steps, pct)
             if nxt is not None and not st.paused and (ctx.autopilot or st.advance_requested):
                 st.advance_requested = False
