@@ -1,4 +1,4 @@
-"""Command line: ``b2tui demo | run | tui | history | gates | status | rollback``,
+"""Command line: ``b2tui demo | run | tui | attach | history | gates | status | rollback``,
 ``check-config``, ``init``.
 
 Exit status (the contract scripts rely on): 0 succeeded, 3 rolled back, 4 blocked,
@@ -187,7 +187,25 @@ def build_parser() -> argparse.ArgumentParser:
     hist = sub.add_parser("history", help="past runs and the DORA figures")
     hist.add_argument("--json", action="store_true")
     hist.add_argument("--limit", type=_whole("--limit", LIMIT_RANGE), default=50)
+    hist.add_argument(
+        "--config",
+        type=_config_path,
+        metavar="FILE",
+        help="read the runs from this file's [store] (e.g. kube)",
+    )
+    hist.add_argument("--env", default="production")
     state_arg(hist)
+
+    att = sub.add_parser(
+        "attach", help="the control room on a run another host drives ([store] backend = kube)"
+    )
+    att.add_argument(
+        "--config", type=_config_path, metavar="FILE", help="b2tui.toml (default: ./b2tui.toml)"
+    )
+    att.add_argument("--env", default="production")
+    att.add_argument("--staging", default="staging", help="staging environment name")
+    att.add_argument("--headless", action="store_true", help="print the run's events, no TUI")
+    att.add_argument("--json", action="store_true")
 
     for name, helptext in (
         ("gates", "each gate's value, threshold and status once"),
@@ -260,9 +278,24 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- demo and runs -------------------------------------------------------------------------
 
 
-def _open_store(path: str | None, *, read_only: bool = False) -> Any:
+def _open_store(
+    path: str | None,
+    *,
+    read_only: bool = False,
+    settings: Settings | None = None,
+    env: str = "production",
+) -> Any:
+    """The configured store: ``[store] backend = "kube"`` of ``settings``, else SQLite."""
     from b2tui.adapters.store import Store, default_state_path
 
+    if settings is not None and settings.store.backend == "kube":
+        from b2tui.adapters.kube_store import open_kube_store
+
+        if path:
+            raise UsageError(
+                f'--state is for the SQLite store; {settings.path} sets [store] backend = "kube"'
+            )
+        return open_kube_store(settings, env)
     return Store(Path(path) if path else default_state_path(), read_only=read_only)
 
 
@@ -616,8 +649,11 @@ def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
     secrets = secret_problems(settings)
     if secrets:
         raise ConfigError(secrets)
-    store = _open_store(args.state)
-    return asyncio.run(_real_run(args, settings, store, tui=tui))
+    store = _open_store(args.state, settings=settings, env=args.env)
+    try:
+        return asyncio.run(_real_run(args, settings, store, tui=tui))
+    finally:
+        store.close()
 
 
 async def _real_run(args: argparse.Namespace, settings: Settings, store: Any, *, tui: bool) -> int:
@@ -636,7 +672,6 @@ async def _real_run_once(
     from b2tui.adapters.store import current_user
     from b2tui.engine.clock import WallClock
     from b2tui.engine.conductor import Conductor, LeaseHeld
-    from b2tui.engine.watch import Watcher
 
     user = current_user()
     headless = getattr(args, "headless", False) and not tui
@@ -658,7 +693,7 @@ async def _real_run_once(
         conductor.subscribe(_Printer(sys.stdout, getattr(args, "json", False)))
 
     def watch(run_id: str, holder: str) -> Any:
-        watcher = Watcher(store, run_id)
+        watcher = _follower(store, settings, args.env, run_id)
         return _watch(
             watcher,
             args,
@@ -689,12 +724,15 @@ async def _real_run_once(
         return _AGAIN  # the unfinished run we saw has ended meanwhile: start a new one
     if not claim.driver:
         return await watch(claim.run.id, claim.holder.owner if claim.holder else "?")
+    stop_intents = _serve_intents(store, settings, args.env, conductor)
     if headless:
         _exit_on_sigterm(conductor)
         try:
             return (await conductor.run()).exit_code
         except LeaseHeld as e:
             return await watch(conductor.run_id, e.holder)
+        finally:
+            stop_intents()
     from b2tui.ui.app import make_app
 
     def pods() -> Any:
@@ -702,12 +740,95 @@ async def _real_run_once(
         return ports.cluster.pods(settings.environment(env))
 
     app = make_app(settings, conductor, clock=clock, pods=pods, runner=conductor.run, user=user)
-    signalled = await _run_app(app)
+    try:
+        signalled = await _run_app(app)
+    finally:
+        stop_intents()
     return signalled or _tui_exit(conductor.view.outcome)
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
     return cmd_run(args, tui=True)
+
+
+def _follower(store: Any, settings: Settings, env: str, run_id: str) -> Any:
+    """Who follows a run another process drives: with the kube store an attached session
+    (intents as records, if RBAC allows), else a read-only watcher."""
+    from b2tui.engine.watch import Watcher
+
+    if settings.store.backend != "kube":
+        return Watcher(store, run_id)
+    from b2tui.adapters.kube_store import KubeIntents
+    from b2tui.engine.remote import AttachedSession
+
+    return AttachedSession(store, run_id, KubeIntents(store, settings.service.name, env))
+
+
+def _serve_intents(store: Any, settings: Settings, env: str, session: Any) -> Callable[[], None]:
+    """Driver side of the kube store: apply intents other hosts send (on the event loop)."""
+    if settings.store.backend != "kube":
+        return lambda: None
+    from b2tui.adapters.kube_store import KubeIntents
+    from b2tui.engine.remote import apply_intent
+    from b2tui.ports import Intent
+
+    loop = asyncio.get_running_loop()
+    inbox = KubeIntents(store, settings.service.name, env)
+
+    def arrived(intent: Intent) -> None:
+        loop.call_soon_threadsafe(apply_intent, session, intent)
+
+    return inbox.serve(session.run_id, arrived)
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    settings = _load(args.config)
+    settings.environment(args.env)
+    if settings.store.backend != "kube":
+        raise UsageError(
+            f'attach follows runs in the cluster: set [store] backend = "kube" in'
+            f" {settings.path} (the SQLite store is one host's: use `b2tui tui` there)"
+        )
+    store = _open_store(None, settings=settings, env=args.env)
+    try:
+        return asyncio.run(_attach(args, settings, store))
+    finally:
+        store.close()
+
+
+async def _attach(args: argparse.Namespace, settings: Settings, store: Any) -> int:
+    from b2tui.adapters.real import build_ports
+
+    rec = await asyncio.to_thread(
+        store.unfinished_run, settings.service.name, sandbox=False, environment=args.env
+    )
+    if rec is None:
+        print(
+            f"b2tui: no unfinished run of {settings.service.name} to {args.env} in"
+            f" {store.location} (`b2tui history --config {settings.path}` lists the others)",
+            file=sys.stderr,
+        )
+        return 1
+    session = await asyncio.to_thread(_follower, store, settings, args.env, rec.id)
+    if session.refusal:
+        print(f"b2tui: {session.refusal}", file=sys.stderr)
+    if args.headless:
+        return await _watch(session, args, True, session.driver)
+    from b2tui.ui.app import make_app
+
+    ports = build_ports(settings)
+    staging = args.staging if args.staging in settings.environments else args.env
+
+    def pods() -> Any:
+        env = _pods_env(session.view.phase, staging, args.env)
+        return ports.cluster.pods(settings.environment(env))
+
+    print(f"b2tui: attached to run {rec.id}, driven by {session.driver}", file=sys.stderr)
+    app = make_app(
+        settings, session, clock=session.clock, pods=pods, runner=session.follow, user=session.user
+    )
+    signalled = await _run_app(app)
+    return signalled or (session.view.outcome.exit_code if session.view.outcome else 0)
 
 
 # --- one-shot commands ---------------------------------------------------------------------
@@ -716,7 +837,8 @@ def cmd_tui(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     from b2tui.domain.dora import RunSummary, dora
 
-    store = _open_store(args.state, read_only=True)
+    settings = _load(args.config) if args.config else None
+    store = _open_store(args.state, read_only=True, settings=settings, env=args.env)
     runs = store.runs(args.limit)
     summaries = []
     rows = []
@@ -805,7 +927,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
     settings = _load(args.config)
     settings.environment(args.env)
-    store = _open_store(args.state)
+    store = _open_store(args.state, settings=settings, env=args.env)
     recorded = store.last_known_good(settings.service.name, args.env)
     target = Revision.from_dict(recorded) if recorded else None
     store.audit(
@@ -855,6 +977,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run,
     "tui": cmd_tui,
     "history": cmd_history,
+    "attach": cmd_attach,
     "gates": cmd_gates,
     "status": cmd_status,
     "rollback": cmd_rollback,

@@ -262,6 +262,16 @@ class ReadinessSettings:
 
 
 @dataclass(frozen=True)
+class StoreSettings:
+    backend: str = "sqlite"
+    """``sqlite`` (embedded default, one host) or ``kube`` (Lease + ConfigMaps)."""
+    namespace: str | None = None
+    """kube: namespace of the run's objects; default: the production environment's."""
+    context: str | None = None
+    """kube: kubeconfig context; default: the production environment's."""
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     commands: CommandSettings = field(default_factory=CommandSettings)
@@ -272,6 +282,7 @@ class Settings:
     readiness: ReadinessSettings = field(default_factory=ReadinessSettings)
     environments: dict[str, EnvironmentSettings] = field(default_factory=dict)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
     path: str | None = None
     """File the settings came from (None for built-in defaults)."""
 
@@ -557,6 +568,12 @@ def _str_map(v: Any) -> dict[str, str]:
     return dict(v)
 
 
+def _choice(v: Any, allowed: tuple[str, ...]) -> str:
+    if v not in allowed:
+        raise ValueError(f"expected one of {' | '.join(allowed)}")
+    return str(v)
+
+
 def _enum(cls: Any) -> _Conv:
     def conv(v: Any) -> Any:
         try:
@@ -657,6 +674,11 @@ _SECTIONS: dict[str, dict[str, _Conv]] = {
         "manual": _str_list,
         "log_patterns": _regex_list,
         "stable_for": _duration,
+    },
+    "store": {
+        "backend": lambda v: _choice(v, ("sqlite", "kube")),
+        "namespace": _str,
+        "context": _str,
     },
     "readiness": {"pii": _bool, "migrations": _bool, "emergency_hold_factor": _hold_factor},
     "notify": {
@@ -876,6 +898,7 @@ def parse_settings(text: str, file: str = "b2tui.toml") -> Settings:
         readiness=ReadinessSettings(**parsed.get("readiness", {})),
         environments=envs,
         notify=NotifySettings(**parsed.get("notify", {})),
+        store=StoreSettings(**parsed.get("store", {})),
         path=file,
     )
 

@@ -33,6 +33,8 @@ class Watcher:
     """
 
     read_only = True
+    lease_check = 5.0
+    """Seconds between looks at the lease when the store pushes events."""
 
     def __init__(self, store: Store, run_id: str, poll: float = 0.5) -> None:
         self.store = store
@@ -91,10 +93,14 @@ class Watcher:
             self._gone = f"driver {lease.owner} is gone: process {lease.pid} is not running"
         self._news = f"{self._gone} — nobody drives this run; take it over to go on"
 
-    def _poll(self) -> list[ev.Event]:
-        """One look at the store: the driver, then the new events, then what to say."""
-        self._check_driver()
-        out = self._catch_up()
+    def _poll(self, fetched: list[tuple[int, ev.Event]] | None = None) -> list[ev.Event]:
+        """One look at the store: the driver, then the new events, then what to say
+        (``fetched``: what :meth:`_fetch` read in a thread)."""
+        if fetched is None:
+            self._check_driver()
+            out = self._catch_up()
+        else:
+            out = self._fold(fetched)
         if self._news and not self.view.finished:
             level = "alert" if self._gone else "info"
             e = ev.Notice(
@@ -115,7 +121,9 @@ class Watcher:
         return unsubscribe
 
     def _catch_up(self) -> list[ev.Event]:
-        new = self.store.events(self.run_id, after=self._last)
+        return self._fold(self.store.events(self.run_id, after=self._last))
+
+    def _fold(self, new: list[tuple[int, ev.Event]]) -> list[ev.Event]:
         out = []
         for event_id, e in new:
             self._last = event_id
@@ -131,17 +139,48 @@ class Watcher:
 
     async def follow(self, *, until_gone: bool = False) -> None:
         """Tail events until the run finishes (cancel to stop earlier); with
-        ``until_gone``, also return as soon as nobody drives it (to take it over)."""
-        while not self.view.finished:
-            for e in self._poll():
-                for cb in list(self._subscribers):
-                    try:
-                        cb(e)
-                    except Exception:
-                        log.exception("event subscriber failed")
-            if self.view.finished or (until_gone and self._gone is not None):
-                return
-            await asyncio.sleep(self.poll)
+        ``until_gone``, also return as soon as nobody drives it (to take it over).
+
+        A store that pushes changes (the kube store's watch) wakes the follower, and the
+        lease is looked at every ``lease_check`` seconds besides; a local file is read
+        every ``poll`` seconds.
+        """
+        loop = asyncio.get_running_loop()
+        changed = asyncio.Event()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(changed.set)
+
+        stop = self.store.follow(self.run_id, wake)
+        try:
+            while not self.view.finished:
+                changed.clear()
+                if stop is None:
+                    new = self._poll()
+                else:  # a remote store reads over the network: off the event loop
+                    new = self._poll(await asyncio.to_thread(self._fetch))
+                for e in new:
+                    for cb in list(self._subscribers):
+                        try:
+                            cb(e)
+                        except Exception:
+                            log.exception("event subscriber failed")
+                if self.view.finished or (until_gone and self._gone is not None):
+                    return
+                if stop is None:
+                    await asyncio.sleep(self.poll)
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(changed.wait(), self.lease_check)
+        finally:
+            if stop is not None:
+                stop()
+
+    def _fetch(self) -> list[tuple[int, ev.Event]]:
+        """The blocking half of a poll (lease, then new events) for a worker thread."""
+        self._check_driver()
+        new = self.store.events(self.run_id, after=self._last)
+        return [(i, e) for i, e in new if i > self._last]
 
     def why_not(self, action: Action, item: str | None = None) -> str | None:
         if self._gone is not None:

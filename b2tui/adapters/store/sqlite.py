@@ -821,6 +821,10 @@ class SqliteStore:
         lease = self.lease(run_id)
         return lease if lease is not None and _held_by_another(lease, time.time()) else None
 
+    def follow(self, run_id: str, on_change: Callable[[], None]) -> Callable[[], None] | None:
+        """A local file cannot push changes: followers read it on a timer."""
+        return None
+
     def release_lease(self, run_id: str) -> None:
         self._write(
             lambda: self._db.execute(

@@ -1,0 +1,191 @@
+"""Operator intents from other hosts: an inbox ConfigMap the driver watches.
+
+``ConfigMap b2tui-intents-<service>-<env>`` holds one key per pending intent (JSON: run,
+action, argument, user, host, time). An attached control room adds its key with a merge
+patch under the resourceVersion it read; the driver follows the inbox with a watch,
+*claims* each intent for its run by deleting the key (again under the resourceVersion —
+of two claimers one wins), then applies it. Claim before apply: a driver killed in
+between loses that intent (the operator sees nothing happen and presses again) but never
+applies one twice.
+
+Who may act is RBAC on this one object: ``patch`` on ``configmaps`` with
+``resourceNames: [b2tui-intents-<service>-<env>]`` (deploy/rbac.yaml). The attaching
+process asks the API server with a SelfSubjectAccessReview; without that right it opens
+a watcher with no dangerous keys.
+
+The name in the audit log is the Kubernetes user of the attaching client: for a
+ServiceAccount token the ``sub`` claim of the token (``system:serviceaccount:NS:NAME``,
+exactly the name the API server authenticates), otherwise the user name of the
+kubeconfig entry in use. Kubernetes 1.20 has no SelfSubjectReview to ask the server.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from b2tui.adapters.kube.client import Conn
+from b2tui.adapters.kube.errors import KubeApiError, Op
+from b2tui.adapters.kube_store.journal import dumps
+from b2tui.adapters.kube_store.store import KIND, MANAGED, KubeStore, slug
+from b2tui.adapters.kube_store.watch import ConfigMapWatch
+from b2tui.ports import Intent, SourceError
+
+
+def kube_user(conn: Conn) -> str:
+    """The Kubernetes user name of this connection (see the module docstring)."""
+    auth = conn.api.configuration.api_key.get(
+        "authorization"
+    ) or conn.api.configuration.api_key.get("BearerToken", "")
+    token = str(auth).removeprefix("Bearer ").strip()
+    parts = token.split(".")
+    if len(parts) == 3:
+        with contextlib.suppress(ValueError, TypeError):
+            payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+            sub = payload.get("sub")
+            if isinstance(sub, str) and sub:
+                return sub
+    return conn.user
+
+
+class KubeIntents:
+    """The intent inbox of one service and environment.
+
+    Args:
+        store: the kube store (connection and namespace).
+        service: service name.
+        environment: environment name.
+    """
+
+    def __init__(self, store: KubeStore, service: str, environment: str) -> None:
+        self.store = store
+        self.name = f"b2tui-intents-{slug(service, 25)}-{slug(environment, 25)}"
+        self.user = kube_user(store.conn)
+
+    def ensure(self) -> None:
+        """Create the inbox if it is missing (the driver does, at start)."""
+        if self.store.get_configmap(self.name) is not None:
+            return
+        with contextlib.suppress(KubeApiError):  # 409: another process made it
+            self.store.create_configmap(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": self.name, "labels": {**MANAGED, KIND: "intents"}},
+                    "data": {},
+                }
+            )
+
+    def why_not(self) -> str | None:
+        """None when this user may send intents, else one line saying why not."""
+        body = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {
+                "resourceAttributes": {
+                    "namespace": self.store.namespace,
+                    "verb": "patch",
+                    "resource": "configmaps",
+                    "name": self.name,
+                }
+            },
+        }
+        try:
+            got = self.store._req(
+                Op("create", "selfsubjectaccessreviews"),
+                "POST",
+                "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                body=body,
+            )
+        except KubeApiError as e:
+            return f"cannot tell whether {self.user} may act: {e}"
+        if (got.get("status") or {}).get("allowed"):
+            return None
+        return (
+            f"{self.user} may not patch configmap {self.name} in namespace"
+            f" {self.store.namespace}: watching only (grant it as in deploy/rbac.yaml)"
+        )
+
+    def submit(self, intent: Intent) -> None:
+        """Add ``intent`` to the inbox. Raises :class:`SourceError` with one line."""
+        rec = {
+            "id": intent.id or uuid.uuid4().hex[:12],
+            "run_id": intent.run_id,
+            "action": intent.action,
+            "arg": intent.arg,
+            "user": intent.user,
+            "host": f"{socket.gethostname()} pid {os.getpid()}",
+            "at": datetime.now(UTC).isoformat(),
+        }
+        key = f"i{time.time_ns()}-{rec['id']}"
+        for _ in range(10):
+            cur = self.store.get_configmap(self.name)
+            if cur is None:
+                raise SourceError(
+                    f"no intent inbox {self.name} in namespace {self.store.namespace}:"
+                    ' is a driver running with [store] backend = "kube"?'
+                )
+            rv = cur["metadata"]["resourceVersion"]
+            try:
+                self.store.patch_configmap(
+                    self.name, {"metadata": {"resourceVersion": rv}, "data": {key: dumps(rec)}}
+                )
+                return
+            except KubeApiError as e:
+                if e.status != 409:
+                    raise
+        raise SourceError(f"configmap {self.name}: ten conflicting writes in a row; try again")
+
+    def serve(self, run_id: str, on_intent: Callable[[Intent], None]) -> Callable[[], None]:
+        """Follow the inbox; claim and hand over every intent for ``run_id`` (from a
+        thread). Returns the function that stops it."""
+        self.ensure()
+
+        def seen(obj: dict[str, Any]) -> None:
+            for key, text in sorted((obj.get("data") or {}).items()):
+                try:
+                    rec = json.loads(text)
+                except ValueError:
+                    continue
+                if rec.get("run_id") != run_id:
+                    continue
+                if self._claim(obj, key):
+                    on_intent(
+                        Intent(
+                            run_id=run_id,
+                            action=str(rec.get("action", "")),
+                            user=str(rec.get("user", "")),
+                            arg=str(rec.get("arg", "")),
+                            id=str(rec.get("id", "")),
+                        )
+                    )
+                    obj = self.store.get_configmap(self.name) or obj
+
+        w = ConfigMapWatch(self.store, "", seen, field_selector=f"metadata.name={self.name}")
+        w.start()
+        return w.stop
+
+    def _claim(self, obj: dict[str, Any], key: str) -> bool:
+        rv = obj["metadata"]["resourceVersion"]
+        for _ in range(10):
+            try:
+                self.store.patch_configmap(
+                    self.name, {"metadata": {"resourceVersion": rv}, "data": {key: None}}
+                )
+                return True
+            except KubeApiError as e:
+                if e.status != 409:
+                    return False
+            cur = self.store.get_configmap(self.name)
+            if cur is None or key not in (cur.get("data") or {}):
+                return False  # claimed by someone else
+            rv = cur["metadata"]["resourceVersion"]
+        return False

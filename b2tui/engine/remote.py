@@ -1,0 +1,104 @@
+"""A control room on a run another host drives: intents travel as records.
+
+:class:`AttachedSession` follows the run like a :class:`~b2tui.engine.watch.Watcher`
+(events from the store, pushed by a watch) and sends each operator action to the
+driver through an :class:`~b2tui.ports.IntentInbox`. The driver decides and audits; its
+answer comes back as the ``operator_acted`` event. Whether this user may send intents at
+all is the cluster's RBAC: without it the session is read-only and the UI binds no
+dangerous keys.
+
+:func:`apply_intent` is the driver's half: one intent record onto the session's methods.
+"""
+
+from __future__ import annotations
+
+from b2tui.engine.api import Action, IntentResult, RunSession
+from b2tui.engine.watch import Watcher
+from b2tui.ports import Intent, IntentInbox, SourceError, Store
+
+
+class AttachedSession(Watcher):
+    """A watcher whose intents go to the driver (when RBAC allows).
+
+    Args:
+        store: the shared store (kube).
+        run_id: the run.
+        inbox: where intents are sent.
+    """
+
+    def __init__(self, store: Store, run_id: str, inbox: IntentInbox) -> None:
+        super().__init__(store, run_id)
+        self.inbox = inbox
+        self.user = inbox.user
+        self.refusal = inbox.why_not()
+        """None when this user may act; else why not (shown as the reason keys are off)."""
+        self.read_only = self.refusal is not None
+
+    def why_not(self, action: Action, item: str | None = None) -> str | None:
+        if self.refusal is not None:
+            return self.refusal
+        if self.driver_gone is not None:
+            return f"{self.driver_gone}: no driver to apply it (take the run over to act)"
+        if self.view.finished:
+            return "the run has finished"
+        if action in (Action.ROLLBACK, Action.ABORT) and self.view.rollback_started:
+            return "a rollback is already running"
+        return None
+
+    def _send(self, action: Action, arg: str = "") -> IntentResult:
+        refusal = self.why_not(action, arg or None)
+        if refusal is not None:
+            return IntentResult(False, refusal)
+        try:
+            self.inbox.submit(Intent(self.run_id, action.value, self.user, arg))
+        except SourceError as e:
+            return IntentResult(False, f"not sent: {e}")
+        return IntentResult(True, f"{action.value} sent to {self.driver}")
+
+    # The user argument is ignored on purpose: the cluster's name for us is what counts.
+    def advance(self, user: str) -> IntentResult:
+        return self._send(Action.ADVANCE)
+
+    def step_canary(self, delta: int, user: str) -> IntentResult:
+        return self._send(Action.CANARY_UP if delta > 0 else Action.CANARY_DOWN)
+
+    def set_canary(self, percent: int, user: str) -> IntentResult:
+        return IntentResult(False, "set the canary with +/- from an attached control room")
+
+    def toggle_pause(self, user: str) -> IntentResult:
+        return self._send(Action.PAUSE)
+
+    def sign_off(self, item: str, user: str) -> IntentResult:
+        return self._send(Action.SIGN_OFF, item)
+
+    def rollback(self, user: str, reason: str = "operator request") -> IntentResult:
+        return self._send(Action.ROLLBACK)
+
+    def abort(self, user: str) -> IntentResult:
+        return self._send(Action.ABORT)
+
+
+def apply_intent(session: RunSession, intent: Intent) -> IntentResult:
+    """The driver applies an intent from another host as if its operator had pressed the
+    key: the same checks, the same audit entry (with the sender's cluster user name)."""
+    user = intent.user or "unknown"
+    try:
+        action = Action(intent.action)
+    except ValueError:
+        return IntentResult(False, f"unknown intent {intent.action!r} from {user}")
+    match action:
+        case Action.ADVANCE:
+            return session.advance(user)
+        case Action.CANARY_UP:
+            return session.step_canary(+1, user)
+        case Action.CANARY_DOWN:
+            return session.step_canary(-1, user)
+        case Action.PAUSE:
+            return session.toggle_pause(user)
+        case Action.SIGN_OFF:
+            return session.sign_off(intent.arg, user)
+        case Action.ROLLBACK:
+            return session.rollback(user, "operator request")
+        case Action.ABORT:
+            return session.abort(user)
+    return IntentResult(False, f"unknown intent {intent.action!r} from {user}")  # pragma: no cover

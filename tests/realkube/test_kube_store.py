@@ -1,0 +1,312 @@
+"""The kube store on the real control plane: Lease, ConfigMap journals, intents, RBAC."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from b2tui.adapters.kube.client import connect
+from b2tui.adapters.kube_store import KubeStore
+from b2tui.adapters.kube_store.store import RunDriven
+from b2tui.domain import events as ev
+from b2tui.domain.phases import Phase
+from b2tui.ports import RunRecord
+from tests.realkube.cluster import RealKube
+from tests.support.services import wait_until
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+DRIVER_RULES = [
+    {
+        "apiGroups": [""],
+        "resources": ["configmaps"],
+        "verbs": ["get", "list", "watch", "create", "patch"],
+    },
+    {
+        "apiGroups": ["coordination.k8s.io"],
+        "resources": ["leases"],
+        "verbs": ["get", "create", "update", "patch"],
+    },
+]
+WATCHER_RULES = [
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]},
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get"]},
+]
+
+
+def grant(kube: RealKube, ns: str, name: str, rules: list[dict], subject: dict) -> None:
+    kube.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": {"name": name},
+            "rules": rules,
+        },
+        ns,
+    )
+    kube.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [subject],
+        },
+        ns,
+    )
+
+
+def user(name: str) -> dict:
+    return {"kind": "User", "name": name, "apiGroup": "rbac.authorization.k8s.io"}
+
+
+@pytest.fixture
+def two_drivers(realkube: RealKube, kube_ns: str, tmp_path: Path) -> tuple[Path, Path]:
+    """Kubeconfigs of two drivers: user ``tester`` and ServiceAccount ``driver2``."""
+    grant(realkube, kube_ns, "b2tui-driver", DRIVER_RULES, user("tester"))
+    realkube.apply(
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "driver2"}}, kube_ns
+    )
+    grant(
+        realkube,
+        kube_ns,
+        "b2tui-driver2",
+        DRIVER_RULES,
+        {"kind": "ServiceAccount", "name": "driver2", "namespace": kube_ns},
+    )
+    token = realkube.service_account_token(kube_ns, "driver2")
+    a = realkube.write_kubeconfig(tmp_path / "a.kubeconfig", user="tester", namespace=kube_ns)
+    b = realkube.write_kubeconfig(
+        tmp_path / "b.kubeconfig", token=token, user_name="driver2", namespace=kube_ns
+    )
+    return a, b
+
+
+def record(run_id: str, service: str = "web") -> RunRecord:
+    now = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
+    return RunRecord(
+        id=run_id,
+        service=service,
+        environment="production",
+        strategy="canary",
+        version="1a2b3c4",
+        image="registry.local/web:production-1a2b3c4",
+        emergency=False,
+        params={"config": "b2tui.toml"},
+        state={"phase": "readiness"},
+        clock=now,
+        started_at=now,
+        commit_at=None,
+        finished_at=None,
+        outcome=None,
+        reason=None,
+        created_by="tester@jump1",
+    )
+
+
+def test_store_keeps_a_run_past_one_mebibyte_of_events(
+    realkube: RealKube, kube_ns: str, two_drivers: tuple[Path, Path]
+) -> None:
+    a, b = two_drivers
+    store = KubeStore(connect(str(a), None), kube_ns)
+    store.create_run(record("r1"))
+    t0 = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
+    line = "x" * 1000
+    n = 1300  # 1300 events of ~1.1 kB: past 1 MiB in all
+    for i in range(n):
+        store.append_event(
+            "r1",
+            ev.LogLine(
+                ts=t0 + timedelta(seconds=i),
+                phase=Phase.VALIDATE,
+                source="build",
+                line=f"{i} {line}",
+            ),
+        )
+    store.save_state("r1", {"phase": "validate", "n": n}, t0 + timedelta(seconds=n))
+
+    chunks = realkube.list("v1", "ConfigMap", kube_ns, "b2tui.io/kind=events")
+    sizes = [sum(len(v) for v in (c.get("data") or {}).values()) for c in chunks]
+    assert sum(sizes) > 1024 * 1024, "the run's events pass 1 MiB in all"
+    assert max(sizes) < 1024 * 1024 and len(chunks) > 1
+
+    # Another process (another user) reads the same run: every event, in order.
+    other = KubeStore(connect(str(b), None), kube_ns)
+    got = other.events("r1")
+    assert [int(e.line.split()[0]) for _, e in got] == list(range(n))
+    assert [i for i, _ in got] == list(range(1, n + 1))
+    assert [int(e.line.split()[0]) for _, e in other.events("r1", after=n - 3)] == [
+        n - 3,
+        n - 2,
+        n - 1,
+    ]
+    rec = other.get_run("r1")
+    assert rec is not None and rec.state == {"phase": "validate", "n": n}
+
+    # And the run keeps working: one more event, a finish, history.
+    store.append_event(
+        "r1",
+        ev.Notice(ts=t0 + timedelta(seconds=n), phase=Phase.VALIDATE, level="info", message="done"),
+    )
+    store.finish_run("r1", "succeeded", "", t0 + timedelta(seconds=n + 1))
+    store.flush()
+    assert other.events("r1", after=n)[0][1].message == "done"  # type: ignore[union-attr]
+    assert other.unfinished_run("web") is None
+    assert [r.outcome for r in other.runs()] == ["succeeded"]
+    store.close()
+    other.close()
+
+
+def test_the_lease_has_one_holder_and_a_lapsed_one_is_taken_over(
+    realkube: RealKube, kube_ns: str, two_drivers: tuple[Path, Path]
+) -> None:
+    a, b = two_drivers
+    sa = KubeStore(connect(str(a), None), kube_ns)
+    sb = KubeStore(connect(str(b), None), kube_ns)
+    kw = {"sandbox": False, "ttl": 15.0}
+    first = sa.claim_run("web", "production", owner="tester pid 1 on a", new=record("r2"), **kw)
+    assert first.driver and first.created and first.run is not None and first.run.id == "r2"
+    path = ("coordination.k8s.io/v1", "Lease", kube_ns, "b2tui-web-production")
+    lease = realkube.get(*path)
+    assert lease is not None and lease["spec"]["holderIdentity"] == "tester pid 1 on a"
+    assert lease["spec"]["leaseDurationSeconds"] == 15
+    # Both stores live in this test's process; the annotation makes the holder another host.
+    realkube.patch(*path, {"metadata": {"annotations": {"b2tui.io/host": "jump1"}}})
+    # The other host neither drives nor records a run of its own…
+    second = sb.claim_run("web", "production", owner="driver2 pid 2 on b", new=record("r3"), **kw)
+    assert not second.driver and second.run is not None and second.run.id == "r2"
+    assert second.holder is not None and second.holder.owner == "tester pid 1 on a"
+    with pytest.raises(RunDriven):
+        sb.create_run(record("r4"))
+    assert sb.get_run("r3") is None and sb.get_run("r4") is None
+    # …until the holder has not renewed the lease for longer than its duration: the run is
+    # taken over, and the claim names the lapsed lease (the conductor audits it).
+    stale = (datetime.now(UTC) - timedelta(seconds=16)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    realkube.patch(*path, {"spec": {"renewTime": stale}})
+    third = sb.claim_run("web", "production", owner="driver2 pid 2 on b", new=record("r5"), **kw)
+    assert third.driver and not third.created and third.run is not None
+    assert third.run.id == "r2"
+    assert third.previous is not None and third.previous.owner == "tester pid 1 on a"
+    lease = realkube.get(*path)
+    assert lease is not None and lease["spec"]["holderIdentity"] == "driver2 pid 2 on b"
+    assert lease["spec"]["leaseTransitions"] == 1
+    assert [r.id for r in sb.runs()] == ["r2"]
+    sa.close()
+    sb.close()
+
+
+def _driver(
+    kubeconfig: Path, ns: str, name: str, speed: float, log: Path
+) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "B2TUI_USER": name, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.realkube.kube_driver", str(kubeconfig), ns, str(speed)],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _first_line(log: Path) -> str:
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith(("DRIVING", "WATCHING")):
+            return line
+    return ""
+
+
+@pytest.fixture
+def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+        p.wait(10)
+
+
+def test_two_drivers_on_two_users_race_and_one_drives(
+    realkube: RealKube, kube_ns: str, two_drivers: tuple[Path, Path], tmp_path: Path, procs: list
+) -> None:
+    a, b = two_drivers
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    procs += [_driver(a, kube_ns, "alice", 20, logs[0]), _driver(b, kube_ns, "bob", 20, logs[1])]
+    wait_until(lambda: all(_first_line(p) for p in logs), 60, "both processes to decide")
+    firsts = sorted(_first_line(p).split()[0] for p in logs)
+    assert firsts == ["DRIVING", "WATCHING"], [p.read_text()[-2000:] for p in logs]
+    runs = realkube.list("v1", "ConfigMap", kube_ns, "b2tui.io/kind=run")
+    assert len(runs) == 1, "the loser recorded no run of its own"
+    winner = 0 if _first_line(logs[0]).startswith("DRIVING") else 1
+    lease = realkube.get("coordination.k8s.io/v1", "Lease", kube_ns, "b2tui-b2connect-production")
+    assert lease is not None
+    assert lease["spec"]["holderIdentity"].startswith(["alice", "bob"][winner] + "@")
+
+
+def _state(realkube: RealKube, ns: str) -> dict:
+    runs = realkube.list("v1", "ConfigMap", ns, "b2tui.io/kind=run")
+    return json.loads(runs[0]["data"]["state"]) if runs else {}
+
+
+SPEED = 30.0
+"""Simulated seconds per real second: a 5-minute hold lasts 10 s."""
+
+
+def test_a_sigkilled_driver_is_resumed_by_another_user_with_its_hold_deadline(
+    realkube: RealKube, kube_ns: str, two_drivers: tuple[Path, Path], tmp_path: Path, procs: list
+) -> None:
+    a, b = two_drivers
+    procs.append(_driver(a, kube_ns, "alice", SPEED, tmp_path / "a.log"))
+
+    def holding() -> bool:
+        st = _state(realkube, kube_ns)
+        return (
+            st.get("phase") == "production"
+            and bool(st.get("hold_until"))
+            and st.get("canary_percent", 0) > 0
+        )
+
+    wait_until(holding, 180, "the first driver to hold a canary step")
+    procs[0].send_signal(signal.SIGKILL)
+    procs[0].wait(10)
+    before = _state(realkube, kube_ns)  # what the killed driver left in the store
+
+    procs.append(_driver(b, kube_ns, "bob", SPEED, tmp_path / "b.log"))
+    wait_until(lambda: bool(_first_line(tmp_path / "b.log")), 60, "the second driver to decide")
+    assert _first_line(tmp_path / "b.log").startswith("DRIVING"), (tmp_path / "b.log").read_text()
+    assert procs[1].wait(300) == 0, (tmp_path / "b.log").read_text()[-3000:]
+
+    store = KubeStore(connect(str(b), None), kube_ns)
+    run_id = store.runs()[0].id
+    events = [e for _, e in store.events(run_id)]
+    i = next(i for i, e in enumerate(events) if isinstance(e, ev.RunResumed))
+    assert events[i].by.startswith("bob@")  # type: ignore[attr-defined]
+    # The hold kept its deadline: no hold restarted after the resume, and the next step
+    # came at (not before) the deadline the killed driver had recorded.
+    later = events[i + 1 :]
+    step = next(
+        e
+        for e in later
+        if isinstance(e, ev.TrafficChanged) and e.canary_percent > before["canary_percent"]
+    )
+    held_again = [
+        e for e in later[: later.index(step)] if isinstance(e, ev.HoldStarted) and e.seconds
+    ]
+    assert held_again == []
+    assert step.ts >= datetime.fromisoformat(before["hold_until"])
+    actions = [(e.action, e.user) for e in store.audit_log(run_id)]
+    assert ("start", actions[0][1]) == actions[0] and actions[0][1].startswith("alice@")
+    resumed_by_bob = [e for e in store.audit_log(run_id) if e.user.startswith("bob@")]
+    assert resumed_by_bob[0].action in ("resume", "take-over")
+    assert "alice@" in resumed_by_bob[0].detail, "the lapsed lease it took over is named"
+    assert store.get_run(run_id).outcome == "succeeded"  # type: ignore[union-attr]
+    store.close()
