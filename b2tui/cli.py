@@ -226,6 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "rollback":
             state_arg(sp)
 
+    ab = sub.add_parser(
+        "abort",
+        help="end the unfinished run: aborted, or rolled back once production was touched",
+    )
+    ab.add_argument("--config", type=_config_path, metavar="FILE", help="b2tui.toml of a real run")
+    ab.add_argument("--env", default="production")
+    ab.add_argument("--demo", action="store_true", help="the sandbox run of `b2tui demo`")
+    ab.add_argument("--json", action="store_true", help="the rollback's events as JSON lines")
+    state_arg(ab)
+
     cc = sub.add_parser("check-config", help="validate a b2tui.toml")
     cc.add_argument("path", nargs="?", default="b2tui.toml")
     init = sub.add_parser("init", help="write a commented example b2tui.toml")
@@ -940,6 +950,81 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return rollback_main(settings, args.env, target, args.json, sys.stdout)
 
 
+def cmd_abort(args: argparse.Namespace) -> int:
+    demo = args.demo or (args.config is None and find_config() is None)
+    if demo:
+        settings = sandbox_settings()
+    else:
+        settings = _load(args.config)
+    settings.environment(args.env)
+    store = _open_store(args.state)
+    return asyncio.run(_abort(args, settings, store, demo=demo))
+
+
+async def _abort(args: argparse.Namespace, settings: Settings, store: Any, *, demo: bool) -> int:
+    """Take the unfinished run (as a driver would) and abort it: before production it ends
+    ``aborted``; after, it rolls back to the known-good revision (reason ``aborted by U``)."""
+    from b2tui.adapters.store import current_user
+    from b2tui.engine.clock import VirtualClock, WallClock
+    from b2tui.engine.conductor import Conductor
+
+    user = current_user()
+    where = f"{settings.service.name} in {args.env} ({store.location})"
+    rec = store.unfinished_run(settings.service.name, sandbox=demo)
+    if rec is None or rec.environment != args.env:
+        print(f"b2tui: no unfinished run of {where}: nothing to abort", file=sys.stderr)
+        return 0
+    sandbox = None
+    if demo:
+        from b2tui.adapters.sandbox import build_sandbox
+
+        strategy = Strategy(rec.params.get("strategy", "canary"))
+        prod = dataclasses.replace(settings.environment(args.env), strategy=strategy)
+        settings = dataclasses.replace(
+            settings, environments={**settings.environments, args.env: prod}
+        )
+        clock: Any = VirtualClock(_resume_time(store, rec.id))
+        sandbox = build_sandbox(
+            rec.params.get("scenario", "happy"),
+            int(rec.params.get("seed", 7)),
+            clock,
+            settings,
+            strategy,
+        )
+        ports = sandbox.ports
+    else:
+        from b2tui.adapters.real import build_ports
+
+        clock = WallClock()
+        ports = build_ports(settings)
+    conductor = Conductor(settings, ports, store, clock, env=args.env, user=user)
+    claim = await conductor.claim(version=None, params={"sandbox": demo})
+    if claim.run is None:
+        print(f"b2tui: no unfinished run of {where}: nothing to abort", file=sys.stderr)
+        return 0
+    if not claim.driver:
+        holder = claim.holder.owner if claim.holder else "another process"
+        raise UsageError(
+            f"run {claim.run.id} is driven by {holder}: abort it in that control room, or"
+            " stop that process (its state is kept) and run `b2tui abort` again"
+        )
+    if sandbox is not None:
+        snap = store.get_blob(claim.run.id, "sandbox")
+        if snap:
+            sandbox.restore(snap)
+        sandbox.on_change = lambda: conductor.keep_blob("sandbox", sandbox.snapshot())
+    conductor.subscribe(_Printer(sys.stdout, args.json))
+    try:
+        result = conductor.abort(user)
+        if not result.accepted:
+            raise UsageError(f"run {claim.run.id}: {result.message}")
+        outcome = await conductor.run()  # a rollback runs to its end; an abort is done
+    finally:
+        conductor.release()
+    print(f"b2tui: run {claim.run.id} {outcome.value}: aborted by {user}", file=sys.stderr)
+    return outcome.exit_code
+
+
 def cmd_check_config(args: argparse.Namespace) -> int:
     if not args.path.strip():
         raise UsageError("check-config: the path is empty; pass a b2tui.toml")
@@ -981,6 +1066,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "gates": cmd_gates,
     "status": cmd_status,
     "rollback": cmd_rollback,
+    "abort": cmd_abort,
     "check-config": cmd_check_config,
     "init": cmd_init,
 }

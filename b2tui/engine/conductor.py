@@ -349,7 +349,9 @@ class Conductor(OperatorIntents):
         for _, e in self.store.events(run_id):
             apply(self.view, e)
         if rec.outcome is None:
-            gone = f"from {previous.owner} (its lease lapsed)" if previous else ""
+            gone = (
+                f"from {previous.owner} (gone: process ended or lease lapsed)" if previous else ""
+            )
             self._write(
                 partial(
                     self.store.audit,
@@ -655,6 +657,11 @@ class Conductor(OperatorIntents):
                 cb(event)
             except Exception:  # a broken subscriber must not stop the run
                 log.exception("event subscriber failed")
+
+    def release(self) -> None:
+        """Give the run's lease back (after driving it without :meth:`run`)."""
+        with contextlib.suppress(StoreError):
+            self._release_lease()
 
     def _release_lease(self) -> None:
         if self.state is not None:
