@@ -16,7 +16,6 @@ import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 
 from b2tui.adapters.sandbox import build_sandbox
@@ -69,6 +68,10 @@ def _rolled_back(v: RunView) -> bool:
     return v.outcome is Outcome.ROLLED_BACK
 
 
+def _aborted(v: RunView) -> bool:
+    return v.outcome is Outcome.ABORTED
+
+
 @dataclass(frozen=True)
 class Scene:
     """A named state of a sandbox run."""
@@ -89,6 +92,7 @@ SCENES: tuple[Scene, ...] = (
     Scene("gates-no-data", "metrics-outage", True, _no_data),
     Scene("monitoring-stage-2", "happy", True, _stage_2),
     Scene("rolled-back", "prod-error-spike", True, _rolled_back),
+    Scene("staging-crashloop", "staging-crashloop", True, _aborted),
 )
 """The key states the README shows and the snapshot tests pin."""
 
@@ -108,6 +112,7 @@ class SceneRun:
         session: RunSession | None = None,
         pods: Callable[[], Awaitable[list[PodInfo]]] | None = None,
         runner: Callable[[], Awaitable[object]] | None = None,
+        colours: str = "auto",
     ) -> ControlRoom:
         """A fresh control room over the held run (an App instance runs once).
 
@@ -123,6 +128,7 @@ class SceneRun:
             pods=pods if pods is not None else self.pods,
             runner=runner,
             user=USER,
+            colours=colours,
         )
 
 
@@ -148,8 +154,15 @@ async def open_scene(which: Scene | str, *, seed: int = SEED) -> SceneRun:
     )
     await conductor.start(version="1a2b3c4d", scenario=sc.scenario)
     await conductor.run_until(sc.until)
-    env = settings.environment("production")
-    return SceneRun(settings, conductor, clock, partial(sandbox.ports.cluster.pods, env))
+    cluster = sandbox.ports.cluster
+
+    async def pods() -> list[PodInfo]:
+        # Staging's pods until production starts, as the CLI shows them.
+        early = (Phase.READINESS, Phase.VALIDATE, Phase.STAGING, Phase.SMOKE)
+        name = "staging" if conductor.view.phase in early else "production"
+        return await cluster.pods(settings.environment(name))
+
+    return SceneRun(settings, conductor, clock, pods)
 
 
 async def shoot(directory: Path) -> list[Path]:

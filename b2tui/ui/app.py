@@ -80,6 +80,7 @@ INTENTS: dict[str, Action] = {
     "resume": Action.PAUSE,
     "sign_off": Action.SIGN_OFF,
     "rollback": Action.ROLLBACK,
+    "abort": Action.ABORT,
 }
 """Binding actions that are engine intents (all of them change the run)."""
 
@@ -109,8 +110,18 @@ def _css_path() -> Path:
     return Path(__file__).parent.parent.parent / "styles" / name
 
 
+CANARY_GROUP = Binding.Group("Canary", compact=True)
+"""``+`` and ``-`` share one footer entry (``+- Canary``): 80 columns are few."""
+
 SAFE_BINDINGS: list[BindingType] = [
-    Binding("l", "focus_log", "Log", id="view.logs", tooltip="Show and focus the log"),
+    Binding(
+        "l",
+        "focus_log",
+        "Log",
+        show=False,  # 80 columns: the footer keeps the keys that change the run
+        id="view.logs",
+        tooltip="Show and focus the log (as 4)",
+    ),
     Binding(
         "s",
         "sort_pods",
@@ -197,6 +208,7 @@ DANGEROUS_BINDINGS: list[BindingType] = [
         key_display="+",
         id="run.canary_up",
         tooltip="Next canary step (when gates allow)",
+        group=CANARY_GROUP,
     ),
     Binding(
         "minus",
@@ -205,6 +217,7 @@ DANGEROUS_BINDINGS: list[BindingType] = [
         key_display="-",
         id="run.canary_down",
         tooltip="Previous canary step",
+        group=CANARY_GROUP,
     ),
     Binding(
         "R",
@@ -213,6 +226,14 @@ DANGEROUS_BINDINGS: list[BindingType] = [
         key_display="R",
         id="run.rollback",
         tooltip="Roll back to the known-good revision now (one key, no dialog)",
+    ),
+    Binding(
+        "A",
+        "abort",
+        "Abort",
+        key_display="A",
+        id="run.abort",
+        tooltip="End the run: aborted before production is touched, else a rollback",
     ),
     Binding("p", "pause", "Pause", id="run.pause", tooltip="Pause the run (promotion stops)"),
     Binding(
@@ -255,8 +276,16 @@ class ControlRoom(App[None]):
         pods: Callable[[], Awaitable[list[PodInfo]]] | None = None,
         runner: Callable[[], Awaitable[object]] | None = None,
         user: str = "operator",
+        colours: str = "auto",
     ) -> None:
         super().__init__()
+        if colours == "16" or (
+            colours == "auto" and self.console.color_system in ("standard", "windows")
+        ):
+            # A 16-colour terminal (TERM=xterm): truecolor theme colours rounded to the
+            # nearest of 16 turn the footer's accent into bright red; the ANSI theme uses
+            # the terminal's own palette instead.
+            self.theme = "ansi-dark"
         self.settings = settings
         self.session = session
         self.clock = clock
@@ -654,6 +683,9 @@ class ControlRoom(App[None]):
     def action_resume(self) -> None:
         self._intent("resume", lambda: self.session.toggle_pause(self.user))
 
+    def action_abort(self) -> None:
+        self._intent("abort", lambda: self.session.abort(self.user))
+
     def action_rollback(self) -> None:
         # A full garbage collection while this key's frame renders has delayed the
         # rollback's first API request by ~200 ms (benchmarks/rollback_latency.py): hold
@@ -777,6 +809,12 @@ class ControlRoom(App[None]):
                     self.action_pause,
                 ),
                 (
+                    "abort",
+                    "Abort the run",
+                    "Aborted before production is touched, else a rollback",
+                    self.action_abort,
+                ),
+                (
                     "rollback",
                     "Roll back now",
                     "Restore " + rollback_target_text(view.known_good),
@@ -834,6 +872,7 @@ def make_app(
     pods: Callable[[], Awaitable[list[PodInfo]]] | None = None,
     runner: Callable[[], Awaitable[object]] | None = None,
     user: str = "operator",
+    colours: str = "auto",
 ) -> ControlRoom:
     """The control room for ``session``; the CLI, the tests and the screenshots use it.
 
@@ -846,6 +885,8 @@ def make_app(
         runner: Returns the engine's run coroutine; run as a worker from mount, and
             cancelled (nothing else) on quit.
         user: Who signs off and acts (``user@host``), recorded by the engine.
+        colours: ``auto`` (the terminal's), or ``16`` to draw as on a 16-colour
+            terminal (the snapshot tests).
     """
     cls = ControlRoom if session.read_only else DrivingControlRoom
-    return cls(settings, session, clock=clock, pods=pods, runner=runner, user=user)
+    return cls(settings, session, clock=clock, pods=pods, runner=runner, user=user, colours=colours)

@@ -13,7 +13,8 @@ from datetime import datetime
 from b2tui.domain.canary import CanaryStep, next_weight
 from b2tui.domain.durations import format_duration
 from b2tui.domain.events import GateSampled
-from b2tui.domain.gates import GateStatus, format_value
+from b2tui.domain.gates import GateStatus, format_value, verdict_text
+from b2tui.domain.gates import comparison_sign as gate_comparison_sign
 from b2tui.domain.phases import PHASE_ORDER, Phase
 from b2tui.domain.view import CheckView, RunView
 from b2tui.ports import PodInfo
@@ -223,19 +224,25 @@ def gate_status_text(status: str) -> str:
 
 def threshold_text(sample: GateSampled) -> str:
     """The limit as a rule: ``max 0.10%`` for a maximum, ``min 1.0 req/s`` for a minimum."""
-    word = "min" if sample.gate in MIN_GATES else "max"
+    word = "min" if is_minimum(sample) else "max"
     return f"{word} {format_value(sample.threshold, sample.unit)}"
 
 
-def comparison_sign(sample: GateSampled) -> str:
-    """How the value compares with the limit, as arithmetic: ``<`` or ``≥``.
+def is_minimum(sample: GateSampled) -> bool:
+    """The limit is a minimum (the value must reach it), e.g. the request rate."""
+    return sample.comparison == "min" or sample.gate in MIN_GATES
 
-    The sign is always true of the two numbers shown (``5.02% ≥ 0.10%``), whatever
-    the verdict; the verdict (pass / FAIL) sits next to it.
+
+def comparison_sign(sample: GateSampled) -> str:
+    """How the value compares with the limit, as arithmetic (``<``, ``>``, ``=``, ``≥``).
+
+    The sign is always true of the two numbers shown (``5.02% > 0.10%``), whatever
+    the verdict; the verdict (pass / FAIL) sits next to it. The domain's rule, shared
+    with ``b2tui gates``.
     """
     if sample.value is None:
         return ""
-    return "<" if sample.value < sample.threshold else "≥"
+    return gate_comparison_sign(sample.result())
 
 
 def gate_value_text(sample: GateSampled) -> str:
@@ -319,18 +326,29 @@ def gates_empty_text(view: RunView) -> str:
     return f"no samples yet in {phase}"
 
 
+def _verdict_line(sample: GateSampled) -> str:
+    text = verdict_text(sample.result())
+    if sample.value is None:
+        return text  # "NO DATA: <why>" already
+    return f"{gate_status_text(sample.status)}: {text}"
+
+
 def gate_detail_lines(sample: GateSampled, history: Iterable[float | None]) -> list[str]:
     """The verdict spelled out for the gate details dialog."""
     lines = [
         f"{track_label(sample.track)} {sample.gate} ({sample.environment or 'production'})",
-        f"verdict   {gate_status_text(sample.status)}",
-        f"value     {gate_value_text(sample)}",
-        f"limit     {threshold_text(sample)}"
-        + ("" if sample.gate in MIN_GATES else " (fails at or above)"),
-        f"sampled   {sample.ts:%H:%M:%S}",
+        f"verdict   {_verdict_line(sample)}",
+        f"limit     {threshold_text(sample)} ({sample.rule})",
     ]
+    if sample.baseline is not None:
+        lines.append(f"baseline  stable {format_value(sample.baseline, sample.unit)}")
+    if sample.requests is not None:
+        lines.append(f"sample    {sample.requests:.0f} requests")
+    lines.append(f"sampled   {sample.ts:%H:%M:%S}")
     if sample.reason:
         lines.append(f"reason    {one_line(sample.reason)}")
+    if sample.query:
+        lines.append(f"query     {sample.query}")
     last = [("–" if v is None else format_value(v, sample.unit)) for v in list(history)[-10:]]
     if last:
         lines.append("last      " + " ".join(last) + "  (oldest first)")

@@ -398,3 +398,80 @@ async def test_readme_first_steps_reach_the_canary(room_at, size) -> None:  # ty
             lambda: "asked 5%" in app.query_one("#canary-text").text,  # type: ignore[attr-defined]
             "the canary panel shows the first step",
         )
+
+
+async def test_abort_key_ends_an_untouched_run_and_a_watcher_has_no_abort(room_at) -> None:  # type: ignore[no-untyped-def]
+    room = await room_at("readiness-blocked")
+    app = room.app()
+    async with app.run_test(size=NARROW) as pilot:
+        assert app.check_action("abort", ()) is True
+        await pilot.press("A")
+        assert [e.accepted for e in acted(room, "abort")] == [True]
+        await until(pilot, lambda: room.run.conductor.view.finished, "run finished")
+        assert room.run.conductor.view.outcome.value == "aborted"  # type: ignore[union-attr]
+        await pilot.pause()
+        assert app.query_one("#run-info").text.startswith("ABORTED")  # type: ignore[attr-defined]
+        assert app.check_action("abort", ()) is None  # dimmed once the run is over
+    watcher = Watcher(room.run.conductor.store, room.run.conductor.run_id)
+    app = room.app(session=watcher)
+    async with app.run_test(size=NARROW):
+        assert "A" not in {b.binding.key for b in app.screen.active_bindings.values()}
+
+
+async def test_paused_run_says_resume_in_footer_and_header(room_at) -> None:  # type: ignore[no-untyped-def]
+    room = await room_at("canary-holding-5")
+    app = room.app()
+    async with app.run_test(size=NARROW) as pilot:
+        await pilot.press("2")  # the pods tab: the header still tells
+        await pilot.press("p")
+        await pilot.pause()
+        shown = {b.binding.key: b.binding.description for b in app.screen.active_bindings.values()}
+        assert shown["p"] == "Resume"
+        assert app.query_one("#run-info").text.startswith("PAUSED · PRODUCTION")  # type: ignore[attr-defined]
+        await pilot.press("p")
+        await pilot.pause()
+        shown = {b.binding.key: b.binding.description for b in app.screen.active_bindings.values()}
+        assert shown["p"] == "Pause"
+        assert [e.paused for e in room.of(ev.PauseChanged)] == [True, False]  # type: ignore[attr-defined]
+
+
+async def test_filter_typing_lists_no_letter_keys_and_esc_clears(room_at) -> None:  # type: ignore[no-untyped-def]
+    room = await room_at("canary-holding-5")
+    app = room.app()
+    async with app.run_test(size=NARROW) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("slash", "c", "a", "n")
+        panel = app.query_one(PodsPanel)
+        assert panel.filter_text == "can"
+        footer = {b.binding.key for b in app.screen.active_bindings.values() if b.binding.show}
+        assert not footer & {"n", "plus", "minus", "R", "p", "space", "q", "A"}
+        assert "escape" in footer
+        assert acted(room, "advance") == []  # `n` typed, it did not advance
+        await pilot.press("escape")
+        assert panel.filter_text == "" and not panel.has_class("-filtering")
+        assert len(panel.shown_names) == 10
+
+
+async def test_number_keys_focus_at_every_width_and_colon_opens_the_palette(room_at) -> None:  # type: ignore[no-untyped-def]
+    room = await room_at("gates-no-data")
+    app = room.app()
+    async with app.run_test(size=WIDE) as pilot:
+        await app.workers.wait_for_complete()
+        targets = {
+            "2": app.query_one(PodsPanel).table,
+            "3": app.query_one(ChecklistPanel).table,
+            "4": app.query_one("#log-view"),
+            "1": app.query_one("#metrics"),
+        }
+        for key, widget in targets.items():
+            await pilot.press(key)
+            assert app.focused is widget, key
+        # Arrows move the gate cursor; enter shows the selected gate's verdict.
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        text = app.screen.query_one("#gate-detail-text").text  # type: ignore[attr-defined]
+        assert text.startswith("canary p95") and "NO DATA" in text
+        await pilot.press("escape")
+        await pilot.press("colon")
+        await pilot.pause()
+        assert app.screen.id == "--command-palette"

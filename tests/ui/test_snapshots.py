@@ -1,8 +1,11 @@
-"""Snapshots of the key states, on the real Conductor and sandbox, at 80×24 and 120×40.
+"""Snapshots of the key states, on the real Conductor and sandbox, at 80×24 and 120×40,
+and in 16 colours.
 
 Each scene is driven to its state on a held :class:`SteppedClock` and the engine is then
-stopped, so the clock is frozen and nothing on screen depends on real time. Update with
-``pytest --snapshot-update`` only after reading the report.
+stopped, so the clock is frozen and nothing on screen depends on real time. States that
+an operator reaches by keys (paused, a tab, the filter, help, gate details, abort) press
+those keys on the held run. Update with ``pytest --snapshot-update`` only after reading
+the report (the SVGs are text: ``grep``-able).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from b2tui.screenshots import SCENES, SIZES, SceneRun, open_scene
 from b2tui.ui.app import ControlRoom
 
 
-def _held_app(name: str) -> ControlRoom:
+def _held_app(name: str, colours: str = "auto") -> ControlRoom:
     # snap_compare runs the app in its own event loop: drive the run in another one,
     # then stop the engine (its state and view stay) so the picture cannot move.
     async def build() -> SceneRun:
@@ -23,7 +26,7 @@ def _held_app(name: str) -> ControlRoom:
         await run.conductor.stop()
         return run
 
-    return asyncio.run(build()).make_app()
+    return asyncio.run(build()).make_app(colours=colours)
 
 
 async def _settle(pilot) -> None:  # type: ignore[no-untyped-def]
@@ -31,7 +34,46 @@ async def _settle(pilot) -> None:  # type: ignore[no-untyped-def]
     await pilot.pause()
 
 
+def _pressing(*keys: str):  # type: ignore[no-untyped-def]
+    async def run_before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await _settle(pilot)
+        for key in keys:
+            await pilot.press(key)
+            await pilot.pause()
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+
+    return run_before
+
+
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 @pytest.mark.parametrize("scene", [s.name for s in SCENES])
 def test_scene(snap_compare, scene: str, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     assert snap_compare(_held_app(scene), terminal_size=size, run_before=_settle)
+
+
+@pytest.mark.parametrize("scene", [s.name for s in SCENES])
+def test_scene_in_16_colours(snap_compare, scene: str) -> None:  # type: ignore[no-untyped-def]
+    # TERM=xterm: the ANSI theme; allowed keys bold reversed, dimmed ones struck through.
+    app = _held_app(scene, colours="16")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_settle)
+
+
+STATES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "paused": ("canary-holding-5", ("p",)),
+    "pods-tab": ("canary-holding-5", ("2",)),
+    "filter-typing": ("canary-holding-5", ("slash", "c", "a")),
+    "help": ("canary-holding-5", ("question_mark",)),
+    "gate-details": ("gates-no-data", ("1", "enter")),
+    "checklist-focused": ("readiness-blocked", ("3",)),
+    "signed-three": ("readiness-blocked", ("3", "space", "down", "down", "space")),
+    "aborted": ("readiness-blocked", ("A",)),
+}
+"""State name → (scene, keys pressed on it)."""
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+@pytest.mark.parametrize("state", list(STATES))
+def test_state(snap_compare, state: str, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
+    scene, keys = STATES[state]
+    assert snap_compare(_held_app(scene), terminal_size=size, run_before=_pressing(*keys))

@@ -10,9 +10,9 @@ from textual.containers import Horizontal
 from b2tui.domain.events import GateSampled
 from b2tui.ui.render import (
     GATE_NAMES,
-    MIN_GATES,
     gate_status_text,
     gate_value_text,
+    is_minimum,
     track_label,
 )
 from b2tui.ui.widgets.gate_spark import GateSpark
@@ -55,7 +55,7 @@ class GateRow(Horizontal):
             return
         self.sample = sample
         self.history = tuple(history)
-        self._spark.show(self.history, sample.threshold, minimum=sample.gate in MIN_GATES)
+        self._spark.show(self.history, sample.threshold, minimum=is_minimum(sample))
         self._value.set_text(gate_value_text(sample))
         self._status.set_text(gate_status_text(sample.status))
         status = f"-{sample.status}" if f"-{sample.status}" in STATUS_CLASSES else "-unknown"
