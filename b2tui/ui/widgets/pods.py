@@ -77,6 +77,8 @@ class PodsPanel(Panel):
         self._input = Input(
             placeholder="filter pods: enter keeps it, esc clears it", id="pods-filter"
         )
+        # A blinking cursor repaints twice a second: bytes on a slow SSH link for nothing.
+        self._input.cursor_blink = False
         self._table: DataTable[str] = DataTable(
             id="pods-table", cursor_type="row", zebra_stripes=True
         )
