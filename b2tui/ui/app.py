@@ -299,6 +299,7 @@ class ControlRoom(App[None]):
         self._binding_state: tuple[object, ...] = ()
         self._engine_error: str | None = None
         self._shown_phase: object = None
+        self._shown_driver = ""
         # Panels are held by reference, never looked up: a timer or poll that fires while
         # the screen is being built or torn down writes to a widget object, which is
         # harmless, instead of querying a DOM that may not hold it (NoMatches).
@@ -451,6 +452,7 @@ class ControlRoom(App[None]):
             # A driver shows who acts here (stable text); a watcher names the driver.
             read_only = self.session.read_only
             driver = self.session.driver if read_only else self.user
+            self._shown_driver = self.session.driver if read_only else ""
             self._header.show_run(view, driver=driver, read_only=read_only)
         if "metrics" in kinds:
             self._metrics.show_view(view, now)
@@ -498,6 +500,9 @@ class ControlRoom(App[None]):
         now = self.clock.now()
         view = self.session.view
         self._header.show_clock(now, self._engine_error)
+        if self.session.read_only and self.session.driver != self._shown_driver:
+            # A driver leaving (or taking over) is no event of the run: follow it here.
+            self._redraw({"header"})
         for panel in self._panels:
             panel.show_age(now)
         self._timeline.show_time(view, now, self._timing())

@@ -572,7 +572,11 @@ def run_state_text(view: RunView) -> str:
 def header_text(view: RunView, *, driver: str, read_only: bool) -> str:
     """``PRODUCTION · b2connect · production · canary · run 1a2b · driving as …``."""
     phase = run_state_text(view)
-    who = f"watching — driven by {driver}" if read_only else f"driving as {driver}"
+    if read_only and driver.startswith("nobody"):
+        # The driver's lease lapsed: this screen could drive it if started again.
+        who = f"watching — {driver}; q and run again to take over"
+    else:
+        who = f"watching — driven by {driver}" if read_only else f"driving as {driver}"
     # Most important first: a narrow terminal cuts the end of the line.
     parts = [phase, view.service or "–", view.environment or "–", view.strategy or "–"]
     if view.emergency:

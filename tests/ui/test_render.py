@@ -201,6 +201,68 @@ def test_rollback_and_watcher_texts() -> None:
     header = render.header_text(view, driver="bob@jump pid 7", read_only=True)
     assert header.startswith("watching — driven by bob@jump pid 7")
     assert render.rollback_target_text({}) == "not recorded yet"
+    assert render.header_text(view, driver="ana", read_only=False).startswith("ROLLING BACK")
+    gone = render.header_text(view, driver="nobody (driver bob is gone)", read_only=True)
+    assert gone.startswith("watching — nobody (driver bob is gone); q and run again to take over")
+
+
+def test_header_leads_with_paused_and_the_outcome() -> None:
+    view = _holding_view()
+    from b2tui.domain.view import apply
+
+    apply(view, ev.PauseChanged(ts=T0, paused=True, reason="paused by ana"))
+    assert render.header_text(view, driver="ana", read_only=False).startswith("PAUSED · PRODUCTION")
+    apply(view, ev.RunFinished(ts=T0, outcome="aborted", reason="aborted by ana"))
+    assert render.header_text(view, driver="ana", read_only=False).startswith("ABORTED")
+
+
+def test_countdowns_press_n_and_no_data() -> None:
+    view = _holding_view()
+    from b2tui.domain.view import apply
+
+    now = T0 + timedelta(minutes=6)
+    done = render.Timing(can_advance=True)
+    assert render.status_line(view, now, done) == "hold at 5%: hold over — press n"
+    assert render.canary_lines(view, DEFAULT_STEPS, now, can_advance=True)[1] == (
+        "next: 50% — press n"
+    )
+    for i in range(3):
+        apply(
+            view,
+            ev.GateSampled(
+                ts=T0 + timedelta(seconds=5 * i),
+                phase=Phase.PRODUCTION,
+                gate="error_rate",
+                value=None,
+                threshold=0.001,
+                status="unknown",
+                track="canary",
+            ),
+        )
+    timing = render.Timing(no_data_timeout=600, stale_after=12.5)
+    now = T0 + timedelta(seconds=10)
+    assert "NO DATA: rollback in 9m50s unless data returns" in render.status_line(view, now, timing)
+
+
+def test_only_current_gates_are_shown() -> None:
+    view = _holding_view()
+    from b2tui.domain.view import apply
+
+    def sample(ts, track, phase=Phase.PRODUCTION):  # type: ignore[no-untyped-def]
+        return ev.GateSampled(
+            ts=ts,
+            phase=phase,
+            gate="error_rate",
+            value=0.0001,
+            threshold=0.001,
+            status="pass",
+            track=track,
+        )
+
+    apply(view, sample(T0, None, Phase.SMOKE))  # staging's, from before production
+    apply(view, sample(T0, "canary"))
+    apply(view, sample(T0 + timedelta(seconds=60), "stable"))  # the canary stopped
+    assert list(render.current_gates(view, 12.5)) == [("stable", "error_rate")]
 
 
 def test_errors_are_one_short_line() -> None:
