@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from b2tui import __version__
 from b2tui.config import (
@@ -37,7 +37,11 @@ from b2tui.domain.durations import format_duration
 from b2tui.domain.gates import verdict_text
 from b2tui.domain.phases import EXIT_USAGE, Outcome, Phase, Strategy
 from b2tui.masking import mask, mask_data, register_settings
-from b2tui.ports import StoreError
+from b2tui.ports import RunRecord, Store, StoreError
+
+if TYPE_CHECKING:
+    from b2tui.adapters.store import SqliteStore
+    from b2tui.engine.watch import Watcher
 
 EXAMPLE_CONFIG = Path(__file__).with_name("example.toml")
 
@@ -338,18 +342,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(_demo(args, store, speed, headless))
 
 
-_AGAIN = -1
-"""Returned by one attempt to open a run when it must look again (the run it saw ended, or
-one appeared meanwhile that this process's sandbox was not built for)."""
 _TAKE_OVER = -2
 """Returned by a headless ``--take-over`` watcher once the driver is gone: claim and drive."""
 
 
-async def _demo(args: argparse.Namespace, store: Any, speed: float | None, headless: bool) -> int:
+async def _demo(
+    args: argparse.Namespace, store: SqliteStore, speed: float | None, headless: bool
+) -> int:
     take_over = False
     while True:
         code = await _demo_once(args, store, speed, headless, take_over=take_over)
-        if code not in (_AGAIN, _TAKE_OVER):
+        if code != _TAKE_OVER:
             return code
         take_over = code == _TAKE_OVER
 
@@ -364,79 +367,90 @@ def _same_world(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 async def _demo_once(
     args: argparse.Namespace,
-    store: Any,
+    store: SqliteStore,
     speed: float | None,
     headless: bool,
     *,
     take_over: bool,
 ) -> int:
-    from b2tui.adapters.sandbox import build_sandbox
+    from b2tui.adapters.sandbox import Sandbox, build_sandbox
     from b2tui.adapters.store import current_user
     from b2tui.engine.clock import ScaledClock, VirtualClock
     from b2tui.engine.conductor import Conductor, LeaseHeld
+    from b2tui.engine.session import Attempt, open_session
+    from b2tui.engine.watch import Watcher
 
     user = current_user()
-    settings = sandbox_settings()
-    # A first look decides which world to build; the claim below is the atomic decision.
-    rec = store.unfinished_run(settings.service.name, sandbox=True)
-    params = {
+    asked = {
         "sandbox": True,
         "scenario": args.scenario,
         "strategy": args.strategy,
-        "seed": args.seed,
         "rule": args.rule,
     }
-    if rec is not None:
-        params = dict(rec.params)
-    settings = sandbox_settings(params.get("rule", "absolute"))
-    strategy = Strategy(params["strategy"])
-    prod = dataclasses.replace(settings.environment("production"), strategy=strategy)
-    settings = dataclasses.replace(
-        settings, environments={**settings.environments, "production": prod}
-    )
-    # A resumed run's clock continues from its newest record (or the clock the last
-    # process saved while it waited: a run waiting for sign-offs records nothing); a new
-    # one starts now. Either way it never goes backwards after a kill -9.
-    start = _resume_time(store, rec.id) if rec is not None else datetime.now(UTC)
-    clock = VirtualClock(start) if speed is None else ScaledClock(speed, start)
-    sandbox = build_sandbox(params["scenario"], int(params["seed"]), clock, settings, strategy)
-    autopilot = headless or args.autopilot
-    conductor = Conductor(
-        settings,
-        sandbox.ports,
-        store,
-        clock,
-        user=user,
-        autopilot=autopilot,
-        autopilot_user="sandbox",
-    )
-    printer = _Printer(sys.stdout, args.json) if headless else None
-    if printer:
-        conductor.subscribe(printer)
-    seen = rec.id if rec is not None else None
-    claim = await conductor.claim(
-        version=None if rec is not None else _sandbox_sha(int(params["seed"])),
-        emergency=args.emergency,
-        scenario=params["scenario"],
-        params=params,
-        commit_at=clock.now() - timedelta(minutes=30),
-        accept=lambda found: found.id == seen or _same_world(found.params, params),
-        take_over=take_over,
-    )
-    if claim.run is None or (not claim.driver and claim.holder is None):
-        return _AGAIN  # the run we saw ended, or one we cannot drive appeared: look again
-    if claim.holder is not None:
-        return await _watch_sandbox(
-            store, claim.run.id, dict(claim.run.params), args, headless, claim.holder.owner
+    world: dict[str, Any] = {}
+
+    async def prepare(rec: RunRecord | None) -> Attempt:
+        """Build the sandbox world of the run seen (or of a new one) and its conductor."""
+        params = dict(rec.params) if rec is not None else {**asked, "seed": args.seed}
+        strategy = Strategy(params["strategy"])
+        base = sandbox_settings(params.get("rule", "absolute"))
+        prod = dataclasses.replace(base.environment("production"), strategy=strategy)
+        settings = dataclasses.replace(base, environments={**base.environments, "production": prod})
+        # A resumed run's clock continues from its newest record (or the clock the last
+        # process saved while it waited: a run waiting for sign-offs records nothing); a
+        # new one starts now. Either way it never goes backwards after a kill -9.
+        start = _resume_time(store, rec.id) if rec is not None else datetime.now(UTC)
+        clock = VirtualClock(start) if speed is None else ScaledClock(speed, start)
+        sandbox = build_sandbox(params["scenario"], int(params["seed"]), clock, settings, strategy)
+        conductor = Conductor(
+            settings,
+            sandbox.ports,
+            store,
+            clock,
+            user=user,
+            autopilot=headless or args.autopilot,
+            autopilot_user="sandbox",
         )
-    if not claim.created:
+        if headless:  # before the claim: it emits run_started or run_resumed
+            conductor.subscribe(_Printer(sys.stdout, args.json))
+        world.update(settings=settings, clock=clock, sandbox=sandbox, params=params)
+        seen = rec.id if rec is not None else None
+        return Attempt(
+            conductor,
+            version=None if rec is not None else _sandbox_sha(int(params["seed"])),
+            emergency=args.emergency,
+            scenario=params["scenario"],
+            params=params,
+            commit_at=clock.now() - timedelta(minutes=30),
+            accept=lambda found: found.id == seen or _same_world(found.params, params),
+        )
+
+    opened = await open_session(
+        store, prepare, service=sandbox_settings().service.name, sandbox=True, take_over=take_over
+    )
+    params = world["params"]
+    if opened.driver is None:
+        return await _watch_sandbox(
+            store,
+            Watcher(store, opened.run.id),
+            dict(opened.run.params),
+            args,
+            headless,
+            opened.holder,
+        )
+    conductor = opened.driver
+    assert conductor is not None
+    settings: Settings = world["settings"]
+    clock = world["clock"]
+    sandbox: Sandbox = world["sandbox"]
+    if not opened.created:
         if (args.scenario, args.strategy) != (params["scenario"], params["strategy"]):
             print(
-                f"b2tui: resuming unfinished run {claim.run.id} (scenario {params['scenario']},"
+                f"b2tui: resuming unfinished run {opened.run.id} (scenario {params['scenario']},"
                 f" strategy {params['strategy']}); the run's own settings win",
                 file=sys.stderr,
             )
-        snap = store.get_blob(claim.run.id, "sandbox")
+        snap = store.get_blob(opened.run.id, "sandbox")
         if snap:
             sandbox.restore(snap)
     run_id = conductor.run_id
@@ -452,7 +466,8 @@ async def _demo_once(
         try:
             outcome = await conductor.run()
         except LeaseHeld as e:
-            return await _watch_sandbox(store, run_id, params, args, headless, e.holder)
+            watcher = Watcher(store, run_id)
+            return await _watch_sandbox(store, watcher, params, args, headless, e.holder)
         return outcome.exit_code
     from b2tui.ui.app import make_app
 
@@ -483,7 +498,7 @@ def _tui_exit(outcome: Outcome | None) -> int:
 
 
 async def _watch(
-    watcher: Any,
+    watcher: Watcher,
     args: argparse.Namespace,
     headless: bool,
     holder: str,
@@ -527,8 +542,8 @@ async def _watch(
 
 
 async def _watch_sandbox(
-    store: Any,
-    run_id: str,
+    store: Store,
+    watcher: Watcher,
     params: dict[str, Any],
     args: argparse.Namespace,
     headless: bool,
@@ -536,9 +551,8 @@ async def _watch_sandbox(
 ) -> int:
     """Watch a sandbox run: its pods come from the world snapshot the driver keeps saving."""
     from b2tui.adapters.sandbox import build_sandbox
-    from b2tui.engine.watch import Watcher
 
-    watcher = Watcher(store, run_id)
+    run_id = watcher.run_id
     settings = sandbox_settings(params.get("rule", "absolute"))
     strategy = Strategy(params["strategy"])
     sandbox = build_sandbox(
@@ -569,7 +583,7 @@ TERMINAL_RESET = (
 """Mouse tracking off, bracketed paste off, cursor shown, main screen back."""
 
 
-def _resume_time(store: Any, run_id: str) -> datetime:
+def _resume_time(store: SqliteStore, run_id: str) -> datetime:
     times = [t for t in (store.last_time(run_id),) if t is not None]
     saved = store.get_blob(run_id, "clock")
     if saved and isinstance(saved.get("at"), str):
@@ -666,28 +680,30 @@ def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
         store.close()
 
 
-async def _real_run(args: argparse.Namespace, settings: Settings, store: Any, *, tui: bool) -> int:
+async def _real_run(
+    args: argparse.Namespace, settings: Settings, store: Store, *, tui: bool
+) -> int:
     take_over = False
     while True:
         code = await _real_run_once(args, settings, store, tui=tui, take_over=take_over)
-        if code not in (_AGAIN, _TAKE_OVER):
+        if code != _TAKE_OVER:
             return code
         take_over = code == _TAKE_OVER
 
 
 async def _real_run_once(
-    args: argparse.Namespace, settings: Settings, store: Any, *, tui: bool, take_over: bool
+    args: argparse.Namespace, settings: Settings, store: Store, *, tui: bool, take_over: bool
 ) -> int:
     from b2tui.adapters.real import build_ports, git_head
     from b2tui.adapters.store import current_user
     from b2tui.engine.clock import WallClock
     from b2tui.engine.conductor import Conductor, LeaseHeld
+    from b2tui.engine.session import Attempt, open_session
 
     user = current_user()
     headless = getattr(args, "headless", False) and not tui
     clock = WallClock()
     ports = build_ports(settings)
-    autopilot = args.autopilot or headless
     conductor = Conductor(
         settings,
         ports,
@@ -696,10 +712,11 @@ async def _real_run_once(
         env=args.env,
         staging=args.staging,
         user=user,
-        autopilot=autopilot,
+        autopilot=args.autopilot or headless,
         autopilot_user=f"{user} (autopilot)",
     )
-    if headless:
+
+    if headless:  # before the claim: it emits run_started or run_resumed
         conductor.subscribe(_Printer(sys.stdout, getattr(args, "json", False)))
 
     def watch(run_id: str, holder: str) -> Any:
@@ -715,25 +732,28 @@ async def _real_run_once(
             ),
         )
 
-    rec = store.unfinished_run(settings.service.name, sandbox=False)
-    version = commit_at = None
-    if rec is None:
-        sha, commit_at = await git_head(settings.service.repo)
-        version = args.sha or sha
-    try:
-        claim = await conductor.claim(
+    async def prepare(rec: RunRecord | None) -> Attempt:
+        """The one conductor, offered a new run of the checkout's HEAD when none is open."""
+        version = commit_at = None
+        if rec is None:
+            sha, commit_at = await git_head(settings.service.repo)
+            version = args.sha or sha
+        return Attempt(
+            conductor,
             version=version,
             emergency=args.emergency,
             params={"config": settings.path, "env": args.env},
             commit_at=commit_at,
-            take_over=take_over,
+        )
+
+    try:
+        opened = await open_session(
+            store, prepare, service=settings.service.name, sandbox=False, take_over=take_over
         )
     except ValueError as e:  # image or sha that cannot make an image reference
         raise UsageError(f"{e} ([service] image in {settings.path}, --version-sha)") from None
-    if claim.run is None:
-        return _AGAIN  # the unfinished run we saw has ended meanwhile: start a new one
-    if not claim.driver:
-        return await watch(claim.run.id, claim.holder.owner if claim.holder else "?")
+    if opened.driver is None:
+        return await watch(opened.run.id, opened.holder)
     stop_intents = _serve_intents(store, settings, args.env, conductor)
     if headless:
         _exit_on_sigterm(conductor)
@@ -851,7 +871,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     store = _open_store(args.state, read_only=True, settings=settings, env=args.env)
     runs = store.runs(args.limit)
     summaries = []
-    rows = []
+    rows: list[dict[str, Any]] = []
     for r in runs:
         rb = (r.state.get("rollback") or {}).get("started")
         summaries.append(

@@ -10,6 +10,8 @@ in the same frame.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,6 +19,8 @@ from typing import Protocol
 
 from b2tui.domain.events import Event
 from b2tui.domain.view import RunView
+
+log = logging.getLogger(__name__)
 
 
 class Action(StrEnum):
@@ -80,3 +84,30 @@ class RunSession(Protocol):
         ``aborted by <user>``); after, it is a rollback to the known-good revision with
         that reason. Audited; refused once the run finished or a rollback runs."""
         ...
+
+
+class Subscribers:
+    """A session's event fan-out: callbacks in the order they subscribed.
+
+    A failing callback is logged and skipped: a broken subscriber must not stop the run.
+    """
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[[Event], None]] = []
+
+    def add(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        """Subscribe ``callback``; returns the function that unsubscribes it."""
+        self._callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._callbacks.remove(callback)
+
+        return unsubscribe
+
+    def __call__(self, event: Event) -> None:
+        for cb in list(self._callbacks):
+            try:
+                cb(event)
+            except Exception:
+                log.exception("event subscriber failed")

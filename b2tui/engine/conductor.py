@@ -47,6 +47,7 @@ from b2tui.domain.images import image_tag
 from b2tui.domain.phases import Outcome, Phase
 from b2tui.domain.view import RunView, apply
 from b2tui.engine import rollback, strategies, workflow
+from b2tui.engine.api import Subscribers
 from b2tui.engine.clock import Clock, SteppedClock
 from b2tui.engine.context import Finish, RunContext, Services, Stop
 from b2tui.engine.journal import Journal
@@ -126,7 +127,7 @@ class Conductor(OperatorIntents):
         self.lease_ttl = lease_ttl
         self.view = RunView()
         self.state: RunState | None = None
-        self._subscribers: list[Callable[[ev.Event], None]] = []
+        self._subscribers = Subscribers()
         self._wake = asyncio.Event()
         self._phase_task: asyncio.Task[None] | None = None
         self._rollback_task: asyncio.Task[None] | None = None
@@ -155,13 +156,7 @@ class Conductor(OperatorIntents):
         return self.state
 
     def subscribe(self, callback: Callable[[ev.Event], None]) -> Callable[[], None]:
-        self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.add(callback)
 
     # --- starting and resuming -----------------------------------------------------------
 
@@ -652,11 +647,7 @@ class Conductor(OperatorIntents):
         if self.state is not None:
             self._write(partial(self.store.append_event, self.state.run_id, event))
         apply(self.view, event)
-        for cb in list(self._subscribers):
-            try:
-                cb(event)
-            except Exception:  # a broken subscriber must not stop the run
-                log.exception("event subscriber failed")
+        self._subscribers(event)
 
     def release(self) -> None:
         """Give the run's lease back (after driving it without :meth:`run`)."""

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 
 from b2tui.domain import events as ev
 from b2tui.domain.view import RunView, apply
-from b2tui.engine.api import Action, IntentResult
+from b2tui.engine.api import Action, IntentResult, Subscribers
 from b2tui.ports import Lease, Store
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class Watcher:
         self.poll = poll
         self.view = RunView()
         self._last = 0
-        self._subscribers: list[Callable[[ev.Event], None]] = []
+        self._subscribers = Subscribers()
         self._clock = _FollowClock(self.view)
         self._holder: Lease | None = store.lease(run_id)
         self._gone: str | None = None
@@ -112,13 +112,7 @@ class Watcher:
         return out
 
     def subscribe(self, callback: Callable[[ev.Event], None]) -> Callable[[], None]:
-        self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with contextlib.suppress(ValueError):
-                self._subscribers.remove(callback)
-
-        return unsubscribe
+        return self._subscribers.add(callback)
 
     def _catch_up(self) -> list[ev.Event]:
         return self._fold(self.store.events(self.run_id, after=self._last))
@@ -160,11 +154,7 @@ class Watcher:
                 else:  # a remote store reads over the network: off the event loop
                     new = self._poll(await asyncio.to_thread(self._fetch))
                 for e in new:
-                    for cb in list(self._subscribers):
-                        try:
-                            cb(e)
-                        except Exception:
-                            log.exception("event subscriber failed")
+                    self._subscribers(e)
                 if self.view.finished or (until_gone and self._gone is not None):
                     return
                 if stop is None:
