@@ -5,7 +5,7 @@ A :class:`RunSession` is either the driver (the engine in this process) or a wat
 :class:`~b2tui.domain.view.RunView` and event subscription; only the driver accepts
 intents. Intents are synchronous: they record the audit entry and the event at once
 and start any slow work (a rollback's API calls) as a task, so the screen can say so
-in the same frame.
+in the same frame. :class:`Subscribers` is the one event fan-out both kinds of session use.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ What it runs lives elsewhere, one home per concern:
 - :mod:`b2tui.engine.intents`: whether an operator action may happen now (pure);
   :mod:`b2tui.engine.operator` applies accepted intents (a mixin of the conductor).
 - :mod:`b2tui.engine.rollback`: restoring the known-good revision and verifying it.
+- :mod:`b2tui.engine.session`: opening a run (claim → driver or watcher) for the CLI.
+- :mod:`b2tui.engine.journal`: store writes that survive a failing store.
 
 The conductor moves the run from phase to phase, persists :class:`RunState` after every
 transition (a killed process resumes where it stood, holds keeping their deadlines),
