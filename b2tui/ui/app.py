@@ -609,7 +609,10 @@ class ControlRoom(App[None]):
 
     def _refuse(self, action: str) -> None:
         reason = self._why_not(action) or "not allowed now"
-        if action == "sign_off" and self._checklist.selected_item is not None:
+        phase = self.session.view.phase
+        waits_for_signs = phase is not None and phase.value in ("readiness", "smoke")
+        if action == "sign_off" or (action == "advance" and waits_for_signs):
+            # What the run waits on is a signature: say how to give it.
             reason = self._sign_hint(reason)
         self.notify(reason, title=f"{action.replace('_', ' ')}: not now", severity="warning")
 

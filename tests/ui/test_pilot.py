@@ -82,9 +82,10 @@ async def test_dimmed_key_is_visible_and_pressing_it_says_why(room_at) -> None: 
         await pilot.press("plus")
         await pilot.press("n")
         assert reason in room.notices
-        assert any(
-            n.startswith("readiness waiting for: Code review approved") for n in room.notices
-        )
+        refusal = room.notices[-1]
+        assert refusal.startswith("readiness waiting for: Code review approved")
+        # ... and says how to give what it waits for.
+        assert refusal.endswith("— press 3, pick 'Code review approved' with ↑/↓, then space")
         # The UI refused before asking the engine: no intent was recorded.
         assert room.events[before:] == []
 
