@@ -538,6 +538,8 @@ async def _watch(
         signalled = await _run_app(app)
         if signalled:
             return signalled
+        if getattr(app, "take_over_requested", False) and not watcher.view.finished:
+            return _TAKE_OVER  # the take-over key: claim the run and drive it here
     return watcher.view.outcome.exit_code if watcher.view.outcome else 0
 
 

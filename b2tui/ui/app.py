@@ -193,6 +193,15 @@ SAFE_BINDINGS: list[BindingType] = [
 ]
 """Keys every session gets."""
 
+TAKE_OVER_BINDING = Binding(
+    "T",
+    "take_over",
+    "Take over",
+    id="run.take_over",
+    tooltip="Drive this run yourself once its driver is gone (audited as a take-over)",
+)
+"""A watcher's one key that acts: offered once nobody drives the run."""
+
 DANGEROUS_BINDINGS: list[BindingType] = [
     Binding(
         "n",
@@ -264,7 +273,7 @@ class ControlRoom(App[None]):
 
     CSS_PATH = _css_path()
     TITLE = "b2tui"
-    BINDINGS: ClassVar[list[BindingType]] = SAFE_BINDINGS
+    BINDINGS: ClassVar[list[BindingType]] = [*SAFE_BINDINGS, TAKE_OVER_BINDING]
     COMMANDS = App.COMMANDS | {RunCommands}
 
     def __init__(
@@ -298,6 +307,8 @@ class ControlRoom(App[None]):
         self._pod_delay = POD_POLL
         self._binding_state: tuple[object, ...] = ()
         self._engine_error: str | None = None
+        self.take_over_requested = False
+        """Set by the take-over key: the caller claims the run and opens it as driver."""
         self._shown_phase: object = None
         self._shown_driver = ""
         # Panels are held by reference, never looked up: a timer or poll that fires while
@@ -585,7 +596,25 @@ class ControlRoom(App[None]):
             if self.session.read_only:
                 return False
             return None if self._why_not(action) else True
+        if action == "take_over":
+            return None if self._driver_gone() is None else True
         return True
+
+    def _driver_gone(self) -> str | None:
+        """Why nobody drives the watched run (the watcher's word), or None."""
+        return getattr(self.session, "driver_gone", None) if self.session.read_only else None
+
+    def action_take_over(self) -> None:
+        """Leave this watching screen so the caller takes the run over and drives it."""
+        gone = self._driver_gone()
+        if gone is None:
+            self.notify(
+                f"{self.session.driver} drives this run — take over once its driver is gone",
+                severity="warning",
+            )
+            return
+        self.take_over_requested = True
+        self.exit()
 
     async def run_action(
         self,
@@ -604,6 +633,9 @@ class ControlRoom(App[None]):
             and self.check_action(action, ()) is None
         ):
             self._refuse(action)
+            return True
+        if action == "take_over" and default_namespace in (None, self):
+            self.action_take_over()  # dimmed while the driver lives: say who drives
             return True
         return await super().run_action(action, default_namespace, namespaces)
 
@@ -655,6 +687,7 @@ class ControlRoom(App[None]):
         state = (
             tuple(self._why_not(a) is None for a in INTENTS),
             self.session.view.paused,
+            self._driver_gone() is None,
         )
         if state != self._binding_state:
             self._binding_state = state
@@ -862,6 +895,7 @@ APP_ACTIONS = frozenset(
         "quit",
         "show_tab",
         "palette",
+        "take_over",
     }
 )
 """Actions of the app's own (letter) keys."""
