@@ -476,6 +476,11 @@ def promql_problem(query: str, *, need_selector: bool) -> str | None:
     if stack:
         c, at = stack[-1]
         return f"has an unclosed {c!r} at column {at + 1}"
+    for m in re.finditer(r'(=~|!~)\s*"((?:[^"\\]|\\.)*)"', query):
+        try:
+            re.compile(m.group(2).encode().decode("unicode_escape"))
+        except re.error as e:
+            return f"has a bad regular expression {m.group(2)!r}: {e}"
     unknown = [n for n in names if n not in PLACEHOLDERS]
     if unknown:
         return f"uses ${unknown[0]}, which b2tui does not know (the only placeholder is $selector)"
@@ -921,7 +926,7 @@ def secret_problems(settings: Settings, sections: tuple[str, ...] | None = None)
             if not isinstance(secret, Secret):
                 continue
             try:
-                secret.reveal()
+                value = secret.reveal()
             except ValueError as e:
                 where = secret.where or f"{settings.path or 'b2tui.toml'}:1: {section}.{name}"
                 how = (
@@ -930,6 +935,13 @@ def secret_problems(settings: Settings, sections: tuple[str, ...] | None = None)
                     else "fix the path or its permissions"
                 )
                 out.append(f"{where}: {e}; {how}")
+                continue
+            if name.endswith("webhook"):
+                parts = urlsplit(value.strip())
+                if parts.scheme not in ("http", "https") or not parts.hostname:
+                    where = secret.where or f"{settings.path or 'b2tui.toml'}:1: {section}.{name}"
+                    # Never the value: it is a secret.
+                    out.append(f"{where}: the value of {secret.source} is not an http(s) URL")
     return out
 
 

@@ -324,6 +324,7 @@ url = "{shop.prom.url}"
 [environments.staging]
 [environments.production]
 service = "healthy"
+selector = 'app="healthy"'
 """
     judged = io.StringIO()
     assert gates_main(parse_settings(text), "production", None, False, judged) == 1
@@ -347,9 +348,9 @@ service = "healthy"
     # The fragment, merged into the file, makes a working configuration.
     prom, env = fragment.split("[environments.production]\n")
     merged = (
-        text.replace("[prometheus]\n", prom.strip() + "\n", 1).replace(
-            "[environments.production]\n", "[environments.production]\n" + env
-        )
+        text.replace("[prometheus]\n", prom.strip() + "\n", 1)
+        .replace("selector = 'app=\"healthy\"'\n", "")
+        .replace("[environments.production]\n", "[environments.production]\n" + env)
         + '\n[gates]\npoll = "1s"\n'
     )
     merged = merged.replace(

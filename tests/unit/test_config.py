@@ -139,6 +139,7 @@ def set_key(table: str, line: str) -> str:
         ("prometheus", "up = 'up{job=\"a\"'", "unclosed '{'"),
         ("prometheus", "up = 'up{$job}'", "uses $job"),
         ("prometheus", 'requests = "shop-requests"', "not a Prometheus metric name"),
+        ("prometheus", "error_rate = 'sum(x{code=~\"5(..\",$selector})'", "bad regular expression"),
         ("prometheus", 'status_label = "status code"', "not a Prometheus label name"),
         ("prometheus", 'error_status = "5(.."', "bad regular expression"),
         ("smoke", 'log_patterns = ["(?i)ok", "[unclosed"]', "bad regular expression"),
@@ -209,3 +210,15 @@ def test_unresolvable_secrets_are_named_with_file_and_line(
     assert "nonexistent" in ps[1]
     assert not any("s3cr3t" in p for p in ps)
     assert secret_problems(parse_settings(text), ("prometheus",)) == []
+
+
+def test_a_webhook_secret_that_is_not_a_url_is_named_not_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("B2TUI_TEST_HOOK", "hooks.example/T0/s3cr3t")
+    text = MINIMAL + '\n[notify]\nwebhook = "env:B2TUI_TEST_HOOK"\n'
+    [p] = secret_problems(parse_settings(text, "b2tui.toml"))
+    line = text.splitlines().index('webhook = "env:B2TUI_TEST_HOOK"') + 1
+    assert p == (
+        f"b2tui.toml:{line}: notify.webhook: the value of env:B2TUI_TEST_HOOK is not an http(s) URL"
+    )
