@@ -45,7 +45,7 @@ from b2tui.engine import intents, policy
 from b2tui.engine.api import IntentResult
 from b2tui.engine.clock import Clock
 from b2tui.engine.policy import Decision, Verdict
-from b2tui.engine.state import RunState
+from b2tui.engine.state import RunState, Step
 from b2tui.gatespecs import compares, gate_specs, uses_samples
 from b2tui.ports import CommandResult, Notification, Ports, Revision, SourceError, StepFailed
 
@@ -194,8 +194,9 @@ class RunContext:
             return seconds * self.settings.readiness.emergency_hold_factor
         return seconds
 
-    def mark(self, step: str) -> None:
-        self.st.done.append(step)
+    def mark(self, step: Step, arg: object = "") -> None:
+        """Record ``step`` (for ``arg``) as done in this phase and persist it."""
+        self.st.done.append(step.at(arg))
         self.save()
 
     def log(self, source: str, line: str) -> None:
@@ -274,15 +275,15 @@ class RunContext:
             if item.group == group and intents.signable(item):
                 self.services.sign_off(item.key, self.autopilot_user)
 
-    async def await_go(self, key: str, message: str) -> None:
+    async def await_go(self, key: Step, message: str) -> None:
         """Wait for the operator's advance (or autopilot) before a step that changes traffic."""
         st = self.st
-        if key in st.done:
+        if st.did(key):
             return
         st.awaiting = message
         st.advance_requested = False
         self.save()
-        self.notice_once(f"await-{key}", "info", message)
+        self.notice_once(f"await-{key.value}", "info", message)
         while not (st.advance_requested or (self.autopilot and not st.paused)) or self.unsaved:
             await self.wait(self.poll)
         st.awaiting = None
@@ -331,18 +332,16 @@ class RunContext:
     async def build_and_push(self, tag: str) -> None:
         """Build and push ``tag`` (each once per phase); a failure aborts the run."""
         st = self.st
-        key = f"build:{tag}"
         try:
-            if key not in st.done:
+            if not st.did(Step.BUILD, tag):
                 self.log("engine", f"building {tag}")
                 await self.ports.images.build(tag, self.sink("build"))
-                self.mark(key)
-            key = f"push:{tag}"
-            if key not in st.done:
+                self.mark(Step.BUILD, tag)
+            if not st.did(Step.PUSH, tag):
                 self.log("engine", f"pushing {tag}")
                 digest = await self.ports.images.push(tag, self.sink("push"))
                 self.log("engine", f"pushed {tag} {digest}")
-                self.mark(key)
+                self.mark(Step.PUSH, tag)
         except (StepFailed, SourceError) as e:
             # Production not yet touched: nothing to roll back, the run is aborted.
             raise Finish(Outcome.ABORTED, f"{st.phase.value}: {e}") from None

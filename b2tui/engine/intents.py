@@ -18,7 +18,7 @@ from b2tui.domain.gates import GateStatus, format_value
 from b2tui.domain.phases import Phase, Strategy
 from b2tui.domain.view import RunView
 from b2tui.engine.api import Action
-from b2tui.engine.state import RunState, ts
+from b2tui.engine.state import RunState, Step, ts
 from b2tui.ports import Revision
 
 
@@ -68,7 +68,7 @@ def why_not(
         return sign_blocker(st, item)
     canary_phase = st.phase is Phase.PRODUCTION and st.strategy == Strategy.CANARY.value
     if action is Action.CANARY_DOWN:
-        if not canary_phase or "canary" not in st.done:
+        if not canary_phase or not st.did(Step.CANARY):
             return "canary steps apply during the production canary"
         if st.canary_percent <= 0:
             return "canary already at 0%"
@@ -94,7 +94,7 @@ def advance_blocker(
         return f"paused ({st.pause_reason}) — press p to resume"
     if st.awaiting:
         return None
-    canary_started = st.strategy == Strategy.CANARY.value and "canary" in st.done
+    canary_started = st.strategy == Strategy.CANARY.value and st.did(Step.CANARY)
     if st.phase is Phase.PRODUCTION and canary_started:
         nxt = next_weight(steps, st.canary_percent)
         if nxt is None:

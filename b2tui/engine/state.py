@@ -9,11 +9,50 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from b2tui.domain.checklist import ChecklistItem, ItemKind, ItemState
 from b2tui.domain.gates import GateStatus, GateTracker
 from b2tui.domain.phases import Phase
+
+
+class Step(StrEnum):
+    """A checkpoint inside a phase: a step once done is skipped when the run resumes.
+
+    Stored in :attr:`RunState.done` as its value, or ``<value>:<arg>`` for a step done once
+    per image or weight (``build:<tag>``, ``push:<tag>``, ``rollout:<pct>``) — the format
+    runs recorded before this type existed already use, so they resume unchanged.
+    """
+
+    ITEMS = "items"
+    """Readiness: the checklist was built and announced."""
+    PULL = "pull"
+    TEST = "test"
+    BUILD = "build"
+    """Validate: the build command passed; with an image tag: that image was built."""
+    PUSH = "push"
+    """The image (tag as arg) was pushed."""
+    DEPLOY = "deploy"
+    """Staging apply, or production's rolling update (direct)."""
+    MANUAL_ITEMS = "manual_items"
+    SMOKE_COMMAND = "smoke_cmd"
+    HTTP = "http"
+    LOGS = "logs"
+    GO_PRODUCTION = "go-production"
+    """The operator (or autopilot) said go after staging was verified."""
+    CANARY = "canary"
+    """Production canary: the first step was asked for."""
+    ROLLOUT = "rollout"
+    """The canary's pods at a weight (arg) were ready."""
+    STAGE = "stage"
+    """Blue-green: the idle colour was deployed."""
+    SWITCH = "switch"
+    """Blue-green: the operator (or autopilot) said go for the switch."""
+
+    def at(self, arg: object = "") -> str:
+        """The stored checkpoint: ``build`` or ``build:<tag>``."""
+        return f"{self.value}:{arg}" if arg != "" else self.value
 
 
 @dataclass
@@ -38,7 +77,7 @@ class RunState:
     """True once ``phase_started`` was emitted for ``phase``."""
     phase_started: str | None = None
     done: list[str] = field(default_factory=list)
-    """Steps of the current phase already completed (skipped on resume)."""
+    """Checkpoints of the current phase already passed (:meth:`Step.at`); see :meth:`did`."""
     checklist: list[dict[str, Any]] = field(default_factory=list)
     """Readiness and manual smoke items (serialised :class:`ChecklistItem`)."""
     awaiting: str | None = None
@@ -86,6 +125,10 @@ class RunState:
         return cls(**kwargs)
 
     # --- typed accessors -------------------------------------------------------------
+
+    def did(self, step: Step, arg: object = "") -> bool:
+        """True when ``step`` (for ``arg``) is done in the current phase."""
+        return step.at(arg) in self.done
 
     def items(self) -> list[ChecklistItem]:
         return [item_from_dict(d) for d in self.checklist]

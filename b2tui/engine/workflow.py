@@ -33,13 +33,13 @@ from b2tui.domain.phases import Outcome, Phase, Strategy
 from b2tui.engine import policy
 from b2tui.engine.context import Finish, RunContext
 from b2tui.engine.policy import Verdict
-from b2tui.engine.state import ts
+from b2tui.engine.state import Step, ts
 from b2tui.ports import SourceError, StepFailed
 
 
 async def readiness(ctx: RunContext) -> None:
     st = ctx.st
-    if "items" not in st.done:
+    if not st.did(Step.ITEMS):
         cond = RunConditions(
             pii=ctx.settings.readiness.pii,
             migrations=ctx.settings.readiness.migrations,
@@ -47,7 +47,7 @@ async def readiness(ctx: RunContext) -> None:
             direct=ctx.env.strategy is Strategy.DIRECT,
         )
         st.set_items(build_checklist(READINESS_ITEMS, cond))
-        ctx.mark("items")
+        ctx.mark(Step.ITEMS)
         for item in st.items():
             ctx.emit_item(item)
     while True:
@@ -83,13 +83,13 @@ async def validate(ctx: RunContext) -> None:
     cmds = ctx.settings.commands
     for name in ("pull", "test", "build"):
         command = getattr(cmds, name)
-        if not command or name in ctx.st.done:
+        if not command or ctx.st.did(Step(name)):
             continue
         res = await ctx.command(name, command)
         d = policy.command(Phase.VALIDATE, name, res)
         if d.verdict is Verdict.BLOCK:
             raise Finish(Outcome.BLOCKED, d.reason)
-        ctx.mark(name)
+        ctx.mark(Step(name))
     problems: list[str] = []
     for env in (ctx.staging_env, ctx.env):
         try:
@@ -104,12 +104,12 @@ async def validate(ctx: RunContext) -> None:
 async def staging(ctx: RunContext) -> None:
     tag = ctx.image(ctx.staging_env.name)
     await ctx.build_and_push(tag)
-    if "deploy" not in ctx.st.done:
+    if not ctx.st.did(Step.DEPLOY):
         try:
             await ctx.mutate(ctx.ports.cluster.deploy(ctx.staging_env, tag))
         except (SourceError, StepFailed) as e:
             raise Finish(Outcome.ABORTED, f"staging: deploy failed: {e}") from None
-        ctx.mark("deploy")
+        ctx.mark(Step.DEPLOY)
         ctx.log("kube", f"applied {ctx.staging_env.name} with {tag}")
     await ctx.await_rollout(ctx.staging_env, None, _abort_staging)
 
@@ -117,26 +117,26 @@ async def staging(ctx: RunContext) -> None:
 async def smoke(ctx: RunContext) -> None:
     st = ctx.st
     smoke = ctx.settings.smoke
-    if smoke.manual and "manual_items" not in st.done:
+    if smoke.manual and not st.did(Step.MANUAL_ITEMS):
         st.set_items([*st.items(), *manual_items(list(smoke.manual))])
-        ctx.mark("manual_items")
+        ctx.mark(Step.MANUAL_ITEMS)
         for item in st.items():
             if item.group == "smoke":
                 ctx.emit_item(item)
-    if ctx.settings.commands.smoke and "smoke_cmd" not in st.done:
+    if ctx.settings.commands.smoke and not st.did(Step.SMOKE_COMMAND):
         res = await ctx.command("smoke", ctx.settings.commands.smoke)
         d = policy.command(Phase.SMOKE, "smoke", res)
         if d.verdict is Verdict.ABORT:
             raise Finish(Outcome.ABORTED, d.reason)
-        ctx.mark("smoke_cmd")
-    if smoke.http and "http" not in st.done:
+        ctx.mark(Step.SMOKE_COMMAND)
+    if smoke.http and not st.did(Step.HTTP):
         for check in smoke.http:
             answer = await ctx.ports.checks.http(check)
             ctx.log("smoke", f"{check.method} {check.url}: {answer.detail}")
             if not answer.passed:
                 raise Finish(Outcome.ABORTED, f"smoke: {check.url}: {answer.detail}")
-        ctx.mark("http")
-    if smoke.log_patterns and "logs" not in st.done:
+        ctx.mark(Step.HTTP)
+    if smoke.log_patterns and not st.did(Step.LOGS):
         since = max(
             60.0,
             (ctx.clock.now() - (ts(st.phase_started) or ctx.clock.now())).total_seconds() + 600,
@@ -153,7 +153,7 @@ async def smoke(ctx: RunContext) -> None:
             raise Finish(
                 Outcome.ABORTED, f"smoke: log scan found {hits[worst]} lines matching {worst!r}"
             )
-        ctx.mark("logs")
+        ctx.mark(Step.LOGS)
     stable_for = smoke.stable_for * (
         ctx.settings.readiness.emergency_hold_factor if st.emergency else 1.0
     )
@@ -179,7 +179,7 @@ async def smoke(ctx: RunContext) -> None:
                 "smoke " + blocker_text([i for i in st.items() if i.group == "smoke"]),
             )
         await ctx.wait(ctx.settings.gates.poll)
-    await ctx.await_go("go-production", "staging verified — press n to start production")
+    await ctx.await_go(Step.GO_PRODUCTION, "staging verified — press n to start production")
 
 
 async def monitoring(ctx: RunContext) -> None:

@@ -10,26 +10,27 @@ then the selector) → hold and watch.
 from __future__ import annotations
 
 from b2tui.engine.context import RunContext
+from b2tui.engine.state import Step
 
 
 async def run(ctx: RunContext) -> None:
     image = ctx.image(ctx.env.name)
     colour = await _stage(ctx, image)
     await ctx.await_rollout(ctx.env, colour, ctx.rollback_on)
-    await ctx.await_go("switch", f"{colour} is ready — press n to switch traffic to it")
+    await ctx.await_go(Step.SWITCH, f"{colour} is ready — press n to switch traffic to it")
     await _switch(ctx, colour)
     await ctx.watch_until_green("service")
 
 
 async def _stage(ctx: RunContext, image: str) -> str:
     st = ctx.st
-    if "stage" not in st.done:
+    if not st.did(Step.STAGE):
         st.production_touched = True
         ctx.save()
         st.colour = await ctx.production_change(
             "staging the idle colour", lambda: ctx.ports.cluster.stage_colour(ctx.env, image)
         )
-        ctx.mark("stage")
+        ctx.mark(Step.STAGE)
         ctx.log("kube", f"staged {image} on the idle colour {st.colour}")
     assert st.colour is not None
     return st.colour
@@ -37,7 +38,7 @@ async def _stage(ctx: RunContext, image: str) -> str:
 
 async def _switch(ctx: RunContext, colour: str) -> None:
     st = ctx.st
-    if "switch" in st.done and st.canary_percent == 100:
+    if st.did(Step.SWITCH) and st.canary_percent == 100:
         return
     split = await ctx.production_change(
         f"switching traffic to {colour}",

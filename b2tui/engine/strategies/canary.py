@@ -16,6 +16,7 @@ from __future__ import annotations
 from b2tui.domain.canary import hold_for, next_weight
 from b2tui.domain.gates import GateStatus, GateTracker
 from b2tui.engine.context import RunContext
+from b2tui.engine.state import Step
 
 
 async def run(ctx: RunContext) -> None:
@@ -27,9 +28,9 @@ async def run(ctx: RunContext) -> None:
 
 def _start(ctx: RunContext) -> None:
     st = ctx.st
-    if st.requested_percent is None and st.canary_percent == 0 and "canary" not in st.done:
+    if st.requested_percent is None and st.canary_percent == 0 and not st.did(Step.CANARY):
         st.requested_percent = ctx.steps()[0].weight
-        ctx.mark("canary")
+        ctx.mark(Step.CANARY)
 
 
 async def _step_until_full(ctx: RunContext, image: str) -> None:
@@ -43,11 +44,11 @@ async def _step_until_full(ctx: RunContext, image: str) -> None:
             await _set_weight(ctx, image, target)
             continue
         pct = st.canary_percent
-        if pct > 0 and f"rollout:{pct}" not in st.done:
+        if pct > 0 and not st.did(Step.ROLLOUT, pct):
             # Resumed before the canary's pods were ready: judging them now would
             # read "no traffic", so wait for the rollout as a fresh step would.
             await ctx.await_rollout(ctx.env, "canary", ctx.rollback_on)
-            ctx.mark(f"rollout:{pct}")
+            ctx.mark(Step.ROLLOUT, pct)
         if pct > 0:
             await _judge(ctx, hold_for(steps, pct))
         hold_left = ctx.hold_left()
@@ -101,7 +102,7 @@ async def _set_weight(ctx: RunContext, image: str, target: int) -> None:
     ctx.start_hold(ctx.scaled(hold_for(ctx.steps(), target)) if target > 0 else 0.0)
     if target > 0:
         await ctx.await_rollout(ctx.env, "canary", ctx.rollback_on)
-        ctx.mark(f"rollout:{target}")
+        ctx.mark(Step.ROLLOUT, target)
 
 
 async def _promote(ctx: RunContext, image: str) -> None:

@@ -8,6 +8,7 @@ Steps (each idempotent): ``deploy`` → its rollout → watch.
 from __future__ import annotations
 
 from b2tui.engine.context import RunContext
+from b2tui.engine.state import Step
 
 
 async def run(ctx: RunContext) -> None:
@@ -19,10 +20,10 @@ async def run(ctx: RunContext) -> None:
 
 async def _deploy(ctx: RunContext, image: str) -> None:
     st = ctx.st
-    if "deploy" in st.done:
+    if st.did(Step.DEPLOY):
         return
     st.production_touched = True
     ctx.save()
     await ctx.production_change("rolling update", lambda: ctx.ports.cluster.deploy(ctx.env, image))
-    ctx.mark("deploy")
+    ctx.mark(Step.DEPLOY)
     ctx.traffic_changed(100, 100.0, "rolling update")
