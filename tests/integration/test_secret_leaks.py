@@ -199,7 +199,10 @@ def planted_workspace(root: Path, on: Rig, rec: HttpRecorder, smoke: Reply) -> W
     token_file.write_text(GITHUB_TOKEN + "\n")
     text = ws.config.read_text()
     smoke_url = f'url = "{rec.url}/healthz"'
-    assert smoke_url in text and "[prometheus]\n" in text
+    test_cmd = 'test = "echo 412 passed"'
+    assert smoke_url in text and "[prometheus]\n" in text and test_cmd in text
+    # A command that prints a secret from its environment: its log lines are stored too.
+    text = text.replace(test_cmd, 'test = "echo using $B2_PROM_TOKEN; echo 412 passed"')
     text = text.replace(
         smoke_url,
         f'url = "{rec.url}/healthz?token={SMOKE_QUERY}&v=1"\n'
@@ -245,8 +248,11 @@ def assert_nothing_leaked(ws: Workspace, res: Result) -> None:
     assert not found, "\n".join(found) + "\n" + res.tail()
 
 
-def assert_secrets_were_sent(rec: HttpRecorder) -> None:
-    """The servers did receive (and quote back) the secrets: the test is not vacuous."""
+def assert_secrets_were_sent(rec: HttpRecorder, res: Result) -> None:
+    """The servers did receive (and quote back) the secrets, and the test command printed
+    one: the test is not vacuous."""
+    printed = [e["line"] for e in res.of("log") if e["source"] == "test"]
+    assert "using ***" in printed, printed
     smoke = rec.requests_to("/healthz", "GET")
     assert smoke and SMOKE_QUERY in smoke[0].query
     assert smoke[0].headers["authorization"] == f"Bearer {SMOKE_HEADER}"
@@ -276,7 +282,7 @@ def test_a_successful_run_with_failing_channels_leaks_nothing(
     assert not notified["github #7"]["ok"], notified
     assert run_recorder.requests_to(DEPLOY_PATH, "POST")
     assert run_recorder.requests_to(f"/gh/repos/{GH_REPO}/issues/7/comments", "POST")
-    assert_secrets_were_sent(run_recorder)
+    assert_secrets_were_sent(run_recorder, res)
     assert_nothing_leaked(ws, res)
     assert "***" in res.stdout  # the quoted requests were masked, not dropped
 
@@ -294,7 +300,7 @@ def test_a_rolled_back_run_with_a_failing_incident_webhook_leaks_nothing(
     notified = {e["channel"]: e for e in res.of("notified")}
     assert not notified["slack incident"]["ok"], notified
     assert run_recorder.requests_to(INCIDENT_PATH, "POST")
-    assert_secrets_were_sent(run_recorder)
+    assert_secrets_were_sent(run_recorder, res)
     assert_nothing_leaked(ws, res)
 
 
@@ -309,5 +315,5 @@ def test_a_failing_smoke_check_leaks_nothing(
     assert res.code == 5, res.tail()
     finished = res.one("run_finished")
     assert finished["outcome"] == "aborted" and "token=***" in finished["reason"], finished
-    assert_secrets_were_sent(run_recorder)
+    assert_secrets_were_sent(run_recorder, res)
     assert_nothing_leaked(ws, res)
