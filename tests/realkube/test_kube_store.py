@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
+from b2tui import cli
 from b2tui.adapters.kube.client import connect
-from b2tui.adapters.kube_store import KubeStore
+from b2tui.adapters.kube_store import KubeIntents, KubeStore
 from b2tui.adapters.kube_store.store import RunDriven
+from b2tui.config import Settings, StoreSettings, sandbox_settings
 from b2tui.domain import events as ev
 from b2tui.domain.phases import Phase
-from b2tui.ports import RunRecord
+from b2tui.engine.remote import AttachedSession
+from b2tui.ports import Intent, RunRecord, SourceError
+from b2tui.ui.app import make_app
 from tests.realkube.cluster import RealKube
 from tests.support.services import wait_until
 
@@ -262,7 +271,13 @@ SPEED = 30.0
 
 
 def test_a_sigkilled_driver_is_resumed_by_another_user_with_its_hold_deadline(
-    realkube: RealKube, kube_ns: str, two_drivers: tuple[Path, Path], tmp_path: Path, procs: list
+    realkube: RealKube,
+    kube_ns: str,
+    two_drivers: tuple[Path, Path],
+    tmp_path: Path,
+    procs: list,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     a, b = two_drivers
     procs.append(_driver(a, kube_ns, "alice", SPEED, tmp_path / "a.log"))
@@ -310,3 +325,218 @@ def test_a_sigkilled_driver_is_resumed_by_another_user_with_its_hold_deadline(
     assert "alice@" in resumed_by_bob[0].detail, "the lapsed lease it took over is named"
     assert store.get_run(run_id).outcome == "succeeded"  # type: ignore[union-attr]
     store.close()
+    # `b2tui history` reads the run from the cluster (any host with read access).
+    cfg = tmp_path / "b2tui.toml"
+    cfg.write_text(
+        f'[service]\nname = "b2connect"\n[store]\nbackend = "kube"\nnamespace = "{kube_ns}"\n'
+        '[environments.staging]\nnamespace = "s"\n[environments.production]\nnamespace = "p"\n'
+    )
+    monkeypatch.setenv("KUBECONFIG", str(a))
+    capsys.readouterr()
+    assert cli.main(["history", "--config", str(cfg), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [(r["run_id"], r["outcome"]) for r in shown["runs"]] == [(run_id, "succeeded")]
+    assert shown["dora"]["change_failure_rate"] == 0
+
+
+def _attached(kubeconfig: Path, ns: str, run_id: str) -> AttachedSession:
+    store = KubeStore(connect(str(kubeconfig), None), ns)
+    return AttachedSession(store, run_id, KubeIntents(store, "b2connect", "production"))
+
+
+def _settings(ns: str) -> Settings:
+    return dataclasses.replace(
+        sandbox_settings(), store=StoreSettings(backend="kube", namespace=ns)
+    )
+
+
+def _start_holding_driver(
+    realkube: RealKube, ns: str, kubeconfig: Path, log: Path, procs: list
+) -> str:
+    """A driver (ServiceAccount driver2) holding its first canary step; its run id."""
+    procs.append(_driver(kubeconfig, ns, "driver", 10.0, log))
+
+    def holding() -> bool:
+        st = _state(realkube, ns)
+        return st.get("phase") == "production" and st.get("canary_percent", 0) > 0
+
+    wait_until(holding, 180, "the driver to reach a canary step")
+    return str(_state(realkube, ns)["run_id"])
+
+
+async def _until(pilot: Any, predicate: Callable[[], bool], what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.05)
+
+
+def test_an_attached_control_room_rolls_the_run_back_by_key(
+    realkube: RealKube, kube_ns: str, two_drivers: tuple[Path, Path], tmp_path: Path, procs: list
+) -> None:
+    a, b = two_drivers  # a: user tester (the operator), b: ServiceAccount driver2 (the driver)
+    run_id = _start_holding_driver(realkube, kube_ns, b, tmp_path / "driver.log", procs)
+    session = _attached(a, kube_ns, run_id)
+    assert not session.read_only and session.user == "tester"
+    assert session.driver.startswith("driver@")
+    app = make_app(
+        _settings(kube_ns), session, clock=session.clock, runner=session.follow, user=session.user
+    )
+
+    async def drive() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await _until(pilot, lambda: session.view.canary_percent > 0, "the canary on screen", 30)
+            assert app.active_bindings.get("R") is not None
+            await pilot.press("R")
+            # The driver on the other process applies it; the watch brings it back.
+            await _until(pilot, lambda: session.view.rollback_started is not None, "rollback", 30)
+            assert session.view.rollback_by == "tester"
+
+    asyncio.run(drive())
+    store = KubeStore(connect(str(b), None), kube_ns)
+    events = [e for _, e in store.events(run_id)]
+    acted = next(
+        i
+        for i, e in enumerate(events)
+        if isinstance(e, ev.OperatorActed) and e.action == "rollback"
+    )
+    started = next(i for i, e in enumerate(events) if isinstance(e, ev.RollbackStarted))
+    assert events[acted].user == "tester" and events[acted].accepted  # type: ignore[attr-defined]
+    assert acted <= started + 1 and events[started].by == "tester"  # type: ignore[attr-defined]
+    audit = [(e.user, e.action, e.accepted) for e in store.audit_log(run_id)]
+    assert ("tester", "rollback", True) in audit
+    inbox = realkube.get("v1", "ConfigMap", kube_ns, "b2tui-intents-b2connect-production")
+    assert inbox is not None and not inbox.get("data"), "the driver claimed the intent"
+    assert procs[0].wait(120) == 3, (tmp_path / "driver.log").read_text()[-2000:]
+    assert store.get_run(run_id).outcome == "rolled_back"  # type: ignore[union-attr]
+    store.close()
+
+
+def test_a_user_without_write_on_intents_watches_but_cannot_act(
+    realkube: RealKube, kube_ns: str, two_drivers: tuple[Path, Path], tmp_path: Path, procs: list
+) -> None:
+    _, b = two_drivers
+    grant(realkube, kube_ns, "b2tui-watcher", WATCHER_RULES, user("nobody"))
+    viewer = realkube.write_kubeconfig(tmp_path / "nobody.kubeconfig", user="nobody")
+    run_id = _start_holding_driver(realkube, kube_ns, b, tmp_path / "driver.log", procs)
+    session = _attached(viewer, kube_ns, run_id)
+    assert session.read_only and session.refusal is not None
+    assert "nobody may not patch configmap b2tui-intents-b2connect-production" in session.refusal
+    app = make_app(
+        _settings(kube_ns), session, clock=session.clock, runner=session.follow, user=session.user
+    )
+
+    async def watch() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await _until(pilot, lambda: session.view.canary_percent > 0, "the run on screen", 30)
+            assert app.active_bindings.get("R") is None, "no dangerous key for a watcher"
+            await pilot.press("R")
+            await pilot.pause(0.2)
+
+    asyncio.run(watch())
+    # And the API server itself refuses the write RBAC does not grant.
+    refused = session.rollback("nobody")
+    assert not refused.accepted
+    with pytest.raises(SourceError, match="forbidden"):
+        session.inbox.submit(Intent(run_id, "rollback", "nobody"))
+    inbox = realkube.get("v1", "ConfigMap", kube_ns, "b2tui-intents-b2connect-production")
+    assert inbox is not None and not inbox.get("data")
+    assert _state(realkube, kube_ns).get("rollback") is None
+    session.store.close()  # type: ignore[attr-defined]
+
+
+def test_the_shipped_rbac_is_enough_to_drive_act_and_watch(
+    realkube: RealKube, kube_ns: str, tmp_path: Path
+) -> None:
+    """deploy/store-rbac.yaml and deploy/job.yaml's ServiceAccount, as shipped: the Job's
+    ServiceAccount drives, an operator acts, a viewer watches and cannot act."""
+    docs = [
+        d
+        for f in ("store-rbac.yaml", "job.yaml")
+        for d in yaml.safe_load_all((ROOT / "deploy" / f).read_text())
+        if d and d["kind"] not in ("Job", "ConfigMap")
+    ]
+    for d in docs:
+        for s in d.get("subjects") or []:
+            if s["kind"] == "ServiceAccount":
+                s["namespace"] = kube_ns
+        realkube.apply(d, kube_ns)
+    for who, roles in (
+        ("tester", ("b2tui-viewer", "b2tui-operator")),
+        ("nobody", ("b2tui-viewer",)),
+    ):
+        for role in roles:
+            realkube.apply(
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "RoleBinding",
+                    "metadata": {"name": f"{who}-{role}"},
+                    "roleRef": {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "Role",
+                        "name": role,
+                    },
+                    "subjects": [user(who)],
+                },
+                kube_ns,
+            )
+    token = realkube.service_account_token(kube_ns, "b2tui-job")
+    job = KubeStore(
+        connect(str(realkube.write_kubeconfig(tmp_path / "job", token=token)), None), kube_ns
+    )
+    ops = KubeStore(
+        connect(str(realkube.write_kubeconfig(tmp_path / "ops", user="tester")), None), kube_ns
+    )
+    viewer = KubeStore(
+        connect(str(realkube.write_kubeconfig(tmp_path / "v", user="nobody")), None), kube_ns
+    )
+
+    claim = job.claim_run(
+        "b2connect",
+        "production",
+        sandbox=False,
+        owner="job pid 1",
+        ttl=15.0,
+        new=record("j1", service="b2connect"),
+    )
+    assert claim.driver and claim.created
+    keeper = job.keep_lease("j1", "job pid 1", 15.0)
+    t0 = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
+    pushed: list[int] = []
+    stop_follow = viewer.follow("j1", lambda: pushed.append(1))
+    job.append_event("j1", ev.Notice(ts=t0, phase=Phase.PRODUCTION, level="info", message="hi"))
+    job.save_state("j1", {"phase": "production"}, t0)
+    job.audit("j1", "job", "start")
+    job.sign_off("j1", "review", "job", t0)
+    job.flush()
+    wait_until(lambda: bool(pushed), 10, "the viewer's watch to see the run change")
+    assert [e.message for _, e in viewer.events("j1")] == ["hi"]  # type: ignore[attr-defined]
+
+    got: list[Intent] = []
+    stop_serving = KubeIntents(job, "b2connect", "production").serve("j1", got.append)
+    as_ops = KubeIntents(ops, "b2connect", "production")
+    as_viewer = KubeIntents(viewer, "b2connect", "production")
+    assert KubeIntents(job, "b2connect", "production").user == (
+        f"system:serviceaccount:{kube_ns}:b2tui-job"
+    )
+    assert as_ops.user == "tester" and as_ops.why_not() is None
+    assert as_viewer.why_not() is not None
+    wait_until(
+        lambda: realkube.get("v1", "ConfigMap", kube_ns, as_ops.name) is not None, 10, "inbox"
+    )
+    as_ops.submit(Intent("j1", "pause", as_ops.user))
+    wait_until(lambda: bool(got), 10, "the driver to claim the operator's intent")
+    assert (got[0].action, got[0].user) == ("pause", "tester")
+    with pytest.raises(SourceError, match="forbidden"):
+        as_viewer.submit(Intent("j1", "rollback", "nobody"))
+
+    job.finish_run("j1", "succeeded", "", t0)
+    keeper.stop()
+    assert keeper.failing is None and keeper.lost is None
+    job.release_lease("j1")
+    assert job.lease("j1") is None, "released: no holder"
+    assert [r.outcome for r in viewer.runs()] == ["succeeded"]
+    stop_serving()
+    stop_follow()
+    for s in (job, ops, viewer):
+        s.close()
