@@ -979,7 +979,7 @@ def cmd_abort(args: argparse.Namespace) -> int:
     else:
         settings = _load(args.config)
     settings.environment(args.env)
-    store = _open_store(args.state)
+    store = _open_store(args.state, settings=None if demo else settings, env=args.env)
     return asyncio.run(_abort(args, settings, store, demo=demo))
 
 
