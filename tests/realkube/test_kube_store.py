@@ -360,7 +360,15 @@ def _start_holding_driver(
         st = _state(realkube, ns)
         return st.get("phase") == "production" and st.get("canary_percent", 0) > 0
 
-    wait_until(holding, 180, "the driver to reach a canary step")
+    deadline = time.monotonic() + 300
+    while not holding():
+        if procs[-1].poll() is not None or time.monotonic() > deadline:
+            pytest.fail(
+                f"the driver did not reach a canary step (exit {procs[-1].poll()}):\n"
+                + log.read_text(errors="replace")[-3000:],
+                pytrace=False,
+            )
+        time.sleep(0.1)
     return str(_state(realkube, ns)["run_id"])
 
 
