@@ -178,7 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--emergency", action="store_true")
         sp.add_argument("--autopilot", action="store_true")
         sp.add_argument("--version-sha", dest="sha", help="commit to deploy (default: git HEAD)")
+        sp.add_argument(
+            "--image",
+            metavar="REF",
+            help="deploy this image CI already built: no build or push, the registry must have it",
+        )
         if name == "run":
+            sp.add_argument(
+                "--dry-run",
+                action="store_true",
+                help="check everything and send every change with dryRun=All; no build, no run",
+            )
             sp.add_argument("--headless", action="store_true")
             sp.add_argument("--json", action="store_true")
             sp.add_argument(
@@ -227,8 +237,19 @@ def build_parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="list the series the configured names find and a config that matches",
             )
-        if name == "rollback":
+        else:
             state_arg(sp)
+            sp.add_argument(
+                "--sandbox",
+                action="store_true",
+                help="the demo's sandbox as the newest demo run left it (no cluster needed)",
+            )
+        if name == "rollback":
+            sp.add_argument(
+                "--dry-run",
+                action="store_true",
+                help="send every change with dryRun=All and print what would change",
+            )
 
     ab = sub.add_parser(
         "abort",
@@ -670,11 +691,23 @@ def _load(path: str | None) -> Settings:
 def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
     settings = _load(args.config)
     settings.environment(args.env)
-    settings.environment(args.staging)
     # Every secret must resolve before anything is touched (no half-run for a typo).
     secrets = secret_problems(settings)
     if secrets:
         raise ConfigError(secrets)
+    if args.image:
+        from b2tui.adapters.registry import split_reference
+        from b2tui.ports import StepFailed
+
+        try:
+            split_reference(args.image)
+        except StepFailed as e:
+            raise UsageError(f"--image: {e}") from None
+    if getattr(args, "dry_run", False):
+        from b2tui.commands.dry_run import dry_run_main
+
+        settings.environment(args.staging)
+        return dry_run_main(settings, args.env, args.staging, args.image, args.sha, sys.stdout)
     store = _open_store(args.state, settings=settings, env=args.env)
     try:
         return asyncio.run(_real_run(args, settings, store, tui=tui))
@@ -706,6 +739,29 @@ async def _real_run_once(
     headless = getattr(args, "headless", False) and not tui
     clock = WallClock()
     ports = build_ports(settings)
+
+    def watch(run_id: str, holder: str) -> Any:
+        watcher = _follower(store, settings, args.env, run_id)
+        return _watch(
+            watcher,
+            args,
+            headless,
+            holder,
+            settings=settings,
+            pods=lambda: ports.cluster.pods(
+                settings.environments.get(_pods_env(watcher.view.phase, args.staging, args.env))
+                or settings.environment(args.env)
+            ),
+        )
+
+    if args.staging not in settings.environments:
+        # Driving a run goes through staging; watching one needs only its environment.
+        live = store.unfinished_run(settings.service.name, sandbox=False)
+        holder = store.driver(live.id) if live is not None else None
+        if live is None or holder is None:
+            settings.environment(args.staging)  # the one-line "add a table" error
+        else:
+            return int(await watch(live.id, holder.owner))
     conductor = Conductor(
         settings,
         ports,
@@ -721,19 +777,6 @@ async def _real_run_once(
     if headless:  # before the claim: it emits run_started or run_resumed
         conductor.subscribe(_Printer(sys.stdout, getattr(args, "json", False)))
 
-    def watch(run_id: str, holder: str) -> Any:
-        watcher = _follower(store, settings, args.env, run_id)
-        return _watch(
-            watcher,
-            args,
-            headless,
-            holder,
-            settings=settings,
-            pods=lambda: ports.cluster.pods(
-                settings.environment(_pods_env(watcher.view.phase, args.staging, args.env))
-            ),
-        )
-
     async def prepare(rec: RunRecord | None) -> Attempt:
         """The one conductor, offered a new run of the checkout's HEAD when none is open."""
         version = commit_at = None
@@ -744,7 +787,8 @@ async def _real_run_once(
             conductor,
             version=version,
             emergency=args.emergency,
-            params={"config": settings.path, "env": args.env},
+            params={"config": settings.path, "env": args.env}
+            | ({"image": args.image} if args.image else {}),
             commit_at=commit_at,
         )
 
@@ -946,30 +990,64 @@ def cmd_gates(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from b2tui.commands.kube_cmds import status_main
+    from b2tui.commands.oneshot import kube_cluster, sandbox_cluster
 
+    if args.sandbox:
+        _no_config_with_sandbox(args)
+        with sandbox_cluster(_open_store(args.state)) as (settings, cluster, _):
+            return status_main(settings, args.env, args.json, sys.stdout, cluster)
     settings = _load(args.config)
     settings.environment(args.env)
-    return status_main(settings, args.env, args.json, sys.stdout)
+    with kube_cluster() as kube:
+        return status_main(settings, args.env, args.json, sys.stdout, kube)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    from b2tui.adapters.store import current_user
-    from b2tui.commands.kube_cmds import rollback_main
+    from b2tui.commands.known_good import known_good
+    from b2tui.commands.kube_cmds import ClusterView, rollback_main
+    from b2tui.commands.oneshot import kube_cluster, record_rollback, sandbox_cluster
     from b2tui.ports import Revision
 
+    def roll(settings: Settings, cluster: ClusterView, store: Any) -> int:
+        service = settings.service.name
+        recorded = known_good(store, service, args.env)
+        return rollback_main(
+            settings,
+            args.env,
+            Revision.from_dict(recorded) if recorded else None,
+            args.json,
+            sys.stdout,
+            cluster,
+            dry_run=args.dry_run,
+            on_done=lambda done: record_rollback(store, service, done),
+        )
+
+    if args.sandbox:
+        _no_config_with_sandbox(args)
+        store = _open_store(args.state)
+        with sandbox_cluster(store) as (settings, sandbox, rec):
+            lease = store.driver(rec.id) if rec is not None and rec.outcome is None else None
+            if lease is not None:
+                raise UsageError(
+                    f"sandbox run {rec.id if rec else ''} is driven by {lease.owner}: roll back"
+                    " in its control room (R)"
+                )
+            if args.dry_run:
+                raise UsageError("--dry-run needs a real cluster (the sandbox has no dry run)")
+            return roll(settings, sandbox, store)
     settings = _load(args.config)
     settings.environment(args.env)
     store = _open_store(args.state, settings=settings, env=args.env)
-    recorded = store.last_known_good(settings.service.name, args.env)
-    target = Revision.from_dict(recorded) if recorded else None
-    store.audit(
-        None,
-        current_user(),
-        "rollback-cli",
-        f"{settings.service.name}/{args.env} → "
-        f"{target.describe() if target else 'no recorded target'}",
-    )
-    return rollback_main(settings, args.env, target, args.json, sys.stdout)
+    try:
+        with kube_cluster(dry_run=args.dry_run) as kube:
+            return roll(settings, kube, store)
+    finally:
+        store.close()
+
+
+def _no_config_with_sandbox(args: argparse.Namespace) -> None:
+    if args.config:
+        raise UsageError("--sandbox uses the demo's built-in settings: drop --config")
 
 
 def cmd_abort(args: argparse.Namespace) -> int:

@@ -86,6 +86,9 @@ class ServiceSettings:
     """Repository; tags become ``<env>-<shortsha>``."""
     repo: str = "."
     """Git checkout the commands run in."""
+    prebuilt: bool = False
+    """CI builds and pushes the images: a run skips build and push and checks that the
+    registry has ``<image>:<env>-<shortsha>`` (or ``run --image REF``) instead."""
 
 
 @dataclass(frozen=True)
@@ -614,7 +617,7 @@ def _steps(v: Any) -> tuple[CanaryStep, ...]:
 
 
 _SECTIONS: dict[str, dict[str, _Conv]] = {
-    "service": {"name": _str, "image": _str, "repo": _str},
+    "service": {"name": _str, "image": _str, "repo": _str, "prebuilt": _bool},
     "commands": {
         "pull": _str,
         "test": _str,
@@ -822,15 +825,12 @@ def parse_settings(text: str, file: str = "b2tui.toml") -> Settings:
             continue
         values = _convert_table(body, _ENV_KEYS, table, file, loc, problems)
         envs[name] = EnvironmentSettings(name=name, **values)
-    if "production" not in envs:
+    if not envs:
+        # Each command needs only the environment it names (a run: staging and
+        # production; status/rollback/gates: theirs), and says so when it is missing.
         problems.append(
-            f"{file}:1: missing environment: add an [environments.production] table"
+            f"{file}:1: no environment: add an [environments.production] table"
             " (context, namespace, deployment, service)"
-        )
-    if "staging" not in envs:
-        problems.append(
-            f"{file}:1: missing environment: add an [environments.staging] table"
-            " (context, namespace, deployment, service, manifests)"
         )
     for name, env in envs.items():
         if env.traffic is Traffic.NGINX and not env.ingress:

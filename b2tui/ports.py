@@ -19,6 +19,8 @@ from b2tui.config import EnvironmentSettings, HttpCheck
 from b2tui.domain.checklist import ChecklistItem
 from b2tui.domain.events import Event
 from b2tui.domain.gates import Reading
+from b2tui.domain.phases import Strategy
+from b2tui.domain.phases import Traffic as TrafficMode
 from b2tui.masking import mask
 
 LineSink = Callable[[str], None]
@@ -41,6 +43,80 @@ class StepFailed(_MaskedError):
 
 
 # --- Cluster -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """One environment's workloads as the cluster adapters name them.
+
+    Built once per environment at the composition root (``Target.of(env)``): a capability
+    port (:class:`Workloads`, :class:`TrafficControl`) gets this, not the whole
+    environment record, so an adapter reads only names, labels and limits.
+    """
+
+    name: str
+    """The environment (``production``)."""
+    context: str | None
+    """Kube context (None: the kubeconfig's current one)."""
+    namespace: str
+    deployment: str
+    """The stable Deployment, and the base name of ``-canary`` / ``-blue`` / ``-green``."""
+    service: str
+    track_label: str = "track"
+    colour_label: str = "color"
+    strategy: Strategy = Strategy.CANARY
+    traffic: TrafficMode = TrafficMode.REPLICAS
+    ingress: str | None = None
+    route: str | None = None
+    replicas: int | None = None
+    """Replica total for the canary math; None reads it from the stable Deployment."""
+    manifests: tuple[str, ...] = ()
+    rollout_timeout: float = 600.0
+
+    @classmethod
+    def of(cls, env: EnvironmentSettings | Target) -> Target:
+        """The target of ``env`` (itself when it is one already)."""
+        if isinstance(env, Target):
+            return env
+        return cls(
+            name=env.name,
+            context=env.context,
+            namespace=env.namespace,
+            deployment=env.deployment,
+            service=env.service,
+            track_label=env.track_label,
+            colour_label=env.colour_label,
+            strategy=env.strategy,
+            traffic=env.traffic,
+            ingress=env.ingress,
+            route=env.route,
+            replicas=env.replicas,
+            manifests=env.manifests,
+            rollout_timeout=env.rollout_timeout,
+        )
+
+    @property
+    def canary(self) -> str:
+        """The canary Deployment."""
+        return f"{self.deployment}-canary"
+
+    @property
+    def canary_service(self) -> str:
+        return f"{self.service}-canary"
+
+    def colour_deployment(self, colour: str) -> str:
+        return f"{self.deployment}-{colour}"
+
+    def track_deployment(self, track: str | None) -> str:
+        """The Deployment of a track: stable is ``deployment``, others ``deployment-<track>``."""
+        if track in (None, "", "stable"):
+            return self.deployment
+        return f"{self.deployment}-{track}"
+
+
+Place = EnvironmentSettings | Target
+"""What a cluster adapter method accepts: the environment record (the engine's
+:class:`Cluster` calls) or its :class:`Target` (the capability ports)."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +227,55 @@ class RollbackResult:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class DeploymentStatus:
+    """One Deployment of an environment, as ``b2tui status`` lists it."""
+
+    name: str
+    revision: str
+    image: str
+    ready: int
+    desired: int
+    track: str
+    """``stable``, ``canary``, ``blue`` or ``green``."""
+
+
+@runtime_checkable
+class Workloads(Protocol):
+    """What runs in one environment, and putting a known revision back."""
+
+    async def current_revision(self, env: Target) -> Revision:
+        """The revision serving now (the stable Deployment, or the active colour)."""
+        ...
+
+    async def revisions(self, env: Target) -> list[Revision]:
+        """Earlier revisions still restorable, newest first, without the current one:
+        older ReplicaSets of the serving Deployment (as ``kubectl rollout undo`` picks
+        them), or for blue-green the other colour while it still has replicas."""
+        ...
+
+    async def workloads(self, env: Target) -> list[DeploymentStatus]:
+        """The environment's Deployments (stable, canary, blue, green) that exist."""
+        ...
+
+    async def pods(self, env: Target) -> list[PodInfo]:
+        """Pods of the environment's workloads."""
+        ...
+
+    async def rollback(self, env: Target, target: Revision) -> RollbackResult:
+        """Restore ``target``: traffic first, then the workload. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class TrafficControl(Protocol):
+    """How the environment's traffic is split now."""
+
+    async def traffic(self, env: Target) -> TrafficSplit:
+        """On the canary, or on the active colour (blue-green)."""
+        ...
+
+
 @runtime_checkable
 class Cluster(Protocol):
     """Kubernetes (or the sandbox): workloads, pods and traffic of one environment."""
@@ -248,6 +373,13 @@ class Images(Protocol):
 
     async def push(self, tag: str, on_line: LineSink) -> str:
         """Push ``tag``; return its digest. Raises StepFailed."""
+        ...
+
+    async def check(self, tag: str) -> str:
+        """The digest of ``tag`` in its registry, for an image built elsewhere (CI).
+
+        Raises StepFailed with one line when the registry does not have it or cannot say.
+        """
         ...
 
 

@@ -175,6 +175,16 @@ class DockerImages:
         """
         return await self._in_thread(self._push, tag, on_line)
 
+    async def check(self, tag: str) -> str:
+        """The digest of ``tag`` in its registry, for an image CI built (no daemon needed).
+
+        Raises:
+            StepFailed: not in the registry, access denied, or the registry is down.
+        """
+        from b2tui.adapters.registry import manifest_digest
+
+        return await manifest_digest(tag)
+
     # --- threading ---------------------------------------------------------------------
 
     async def _in_thread(

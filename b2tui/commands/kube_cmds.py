@@ -1,8 +1,10 @@
-"""``b2tui status`` and ``b2tui rollback``: the cluster side of an environment, headless.
+"""``b2tui status`` and ``b2tui rollback``: the cluster side of one environment, headless.
 
-Both talk to the cluster through :class:`~b2tui.adapters.kube.KubeCluster` (or the one
-passed in, for tests), print text or JSON to ``out``, and answer a failure with one line
-on stderr and exit status 1 — never a traceback.
+Both work through the capability ports :class:`~b2tui.ports.Workloads` and
+:class:`~b2tui.ports.TrafficControl` on the environment's :class:`~b2tui.ports.Target`,
+so the same code runs on a real cluster (``KubeCluster``) and on the sandbox; the CLI
+(the composition root) picks the adapter. Output is text or JSON on ``out``; a failure
+is one line on stderr and exit status 1 — never a traceback.
 """
 
 from __future__ import annotations
@@ -11,56 +13,62 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TextIO, TypeVar
+from dataclasses import dataclass
+from typing import Any, Protocol, TextIO, TypeVar
 
-from b2tui.adapters.kube import KubeCluster
-from b2tui.config import ConfigError, EnvironmentSettings, Settings
+from b2tui.config import ConfigError, Settings
 from b2tui.domain.phases import EXIT_USAGE, Strategy
-from b2tui.ports import Revision, SourceError, StepFailed
+from b2tui.ports import (
+    Revision,
+    RollbackResult,
+    SourceError,
+    StepFailed,
+    Target,
+    TrafficControl,
+    Workloads,
+)
 
 T = TypeVar("T")
+
+
+class ClusterView(Workloads, TrafficControl, Protocol):
+    """What the one-shot commands need of a cluster: its workloads and its traffic."""
 
 
 def _run(
     settings: Settings,
     env_name: str,
-    cluster: KubeCluster | None,
-    work: Callable[[KubeCluster, EnvironmentSettings], Awaitable[T]],
+    work: Callable[[Target], Awaitable[T]],
 ) -> tuple[int, T | None]:
-    """Run ``work`` against the environment; (exit status, result or None)."""
+    """Run ``work`` against the environment's target; (exit status, result or None)."""
     try:
-        env = settings.environment(env_name)
+        target = Target.of(settings.environment(env_name))
     except ConfigError as e:
         print(f"b2tui: {e.problems[0]}", file=sys.stderr)
         return EXIT_USAGE, None
-    own = cluster is None
-    kube = cluster or KubeCluster()
     try:
-        return 0, asyncio.run(_main(work(kube, env)))
+        return 0, asyncio.run(_main(work(target)))
     except (SourceError, StepFailed) as e:
-        where = f"{env.name} ({env.context or 'current context'}/{env.namespace})"
+        where = f"{target.name} ({target.context or 'current context'}/{target.namespace})"
         print(f"b2tui: {where}: {e}", file=sys.stderr)
         return 1, None
-    finally:
-        if own:
-            kube.close()
 
 
 async def _main(aw: Awaitable[T]) -> T:
     return await aw
 
 
-async def _status(kube: KubeCluster, env: EnvironmentSettings) -> dict[str, Any]:
-    workloads = await kube.workloads(env)
-    pods = await kube.pods(env)
-    traffic = await kube.traffic(env)
-    target = await kube.current_revision(env)
+async def _status(cluster: ClusterView, target: Target) -> dict[str, Any]:
+    workloads = await cluster.workloads(target)
+    pods = await cluster.pods(target)
+    traffic = await cluster.traffic(target)
+    current = await cluster.current_revision(target)
     return {
-        "environment": env.name,
-        "context": env.context,
-        "namespace": env.namespace,
-        "strategy": env.strategy.value,
-        "traffic_mode": env.traffic.value,
+        "environment": target.name,
+        "context": target.context,
+        "namespace": target.namespace,
+        "strategy": target.strategy.value,
+        "traffic_mode": target.traffic.value,
         "deployments": [
             {
                 "name": d.name,
@@ -88,7 +96,7 @@ async def _status(kube: KubeCluster, env: EnvironmentSettings) -> dict[str, Any]
             "percent": traffic.achieved_percent,
             "detail": traffic.detail,
         },
-        "rollback_target": target.to_dict(),
+        "rollback_target": current.to_dict(),
     }
 
 
@@ -109,12 +117,12 @@ def _print_status(s: dict[str, Any], out: TextIO) -> None:
     print("\n".join(_table(rows)), file=out)
     print(file=out)
     if s["pods"]:
-        rows = [["POD", "TRACK", "STATE", "RESTARTS"]]
+        rows = [["POD", "TRACK", "STATE", "RESTARTS", "IMAGE"]]
         for p in s["pods"]:
             state = p["state"]
             if state == "Running" and not p["ready"]:
                 state += " (not ready)"
-            rows.append([p["name"], p["track"] or "-", state, str(p["restarts"])])
+            rows.append([p["name"], p["track"] or "-", state, str(p["restarts"]), p["image"]])
         print("\n".join(_table(rows)), file=out)
     else:
         print("no pods", file=out)
@@ -134,22 +142,21 @@ def status_main(
     env_name: str,
     as_json: bool,
     out: TextIO,
-    cluster: KubeCluster | None = None,
+    cluster: ClusterView,
 ) -> int:
     """Print the environment's Deployments, pods, traffic split and rollback target.
 
     Args:
-        settings: loaded settings.
+        settings: loaded settings (only ``env_name`` needs to be defined).
         env_name: environment to show (``production``, ``staging`` …).
         as_json: print one JSON document instead of text.
         out: where to print.
-        cluster: the cluster adapter to use; a :class:`KubeCluster` on the default
-            kubeconfig when None (closed afterwards).
+        cluster: the cluster adapter (real or sandbox), opened by the caller.
 
     Returns:
         0 on success, 1 when the cluster cannot answer, 2 for an unknown environment.
     """
-    code, status = _run(settings, env_name, cluster, _status)
+    code, status = _run(settings, env_name, lambda t: _status(cluster, t))
     if status is None:
         return code
     if as_json:
@@ -159,57 +166,105 @@ def status_main(
     return 0
 
 
+@dataclass(frozen=True)
+class RollbackDone:
+    """What ``b2tui rollback`` did, for the store and the audit log."""
+
+    environment: str
+    source: str
+    """Where the target came from (``recorded``, ``previous``, ``current``)."""
+    before: Revision
+    """What served when the command started."""
+    target: Revision
+    result: RollbackResult
+    dry_run: bool
+
+
 def rollback_main(
     settings: Settings,
     env_name: str,
     target: Revision | None,
     as_json: bool,
     out: TextIO,
-    cluster: KubeCluster | None = None,
+    cluster: ClusterView,
+    *,
+    source: str = "recorded",
+    dry_run: bool = False,
+    on_done: Callable[[RollbackDone], None] | None = None,
 ) -> int:
     """Roll the environment back to ``target`` — idempotently, traffic first.
 
     Args:
-        settings: loaded settings.
+        settings: loaded settings (only ``env_name`` needs to be defined).
         env_name: environment to roll back.
-        target: the known-good revision recorded when the last run started. None uses the
-            stable Deployment's (or active colour's) *current* revision: only the traffic
-            is restored and the canary scaled down, and the output says so.
+        target: the last known-good revision (from the store's history; see
+            :func:`b2tui.commands.rollback_target.last_known_good`). None: the previous
+            revision as ``kubectl rollout undo`` picks it (blue-green: the other colour
+            while it is scaled); when there is none, the current revision (only the
+            traffic is restored and the canary scaled down), and the output says so.
         as_json: print one JSON document instead of text.
-        out: where to print.
-        cluster: the cluster adapter to use; a :class:`KubeCluster` when None.
+        out: where to print; the target is printed before anything changes.
+        cluster: the cluster adapter (real or sandbox), opened by the caller.
+        source: how ``target`` was found, printed with it.
+        dry_run: the adapter sends every write with ``dryRun=All``: say "would".
+        on_done: called after the rollback with what it did (to record it).
 
     Returns:
         0 when the environment is on the target (changed or already), 1 on failure,
         2 for an unknown environment.
     """
-    recorded = target is not None
 
-    async def work(kube: KubeCluster, env: EnvironmentSettings) -> dict[str, Any]:
-        # With a recorded target the first API request is the traffic restore itself.
-        tgt = target if target is not None else await kube.current_revision(env)
-        result = await kube.rollback(env, tgt)
+    async def work(where: Target) -> dict[str, Any]:
+        before = await cluster.current_revision(where)
+        how = source
+        tgt = target
+        if tgt is None:
+            earlier = await cluster.revisions(where)
+            tgt, how = (earlier[0], "previous") if earlier else (before, "current")
+        if not as_json:
+            _announce(where.name, how, before, tgt, dry_run, out)
+        result = await cluster.rollback(where, tgt)
+        if on_done is not None:
+            on_done(RollbackDone(where.name, how, before, tgt, result, dry_run))
         return {
-            "environment": env.name,
+            "environment": where.name,
+            "source": how,
+            "from": before.to_dict(),
             "target": tgt.to_dict(),
-            "recorded_target": recorded,
+            "recorded_target": how == "recorded",
             "changed": result.changed,
             "detail": result.detail,
+            "dry_run": dry_run,
         }
 
-    code, res = _run(settings, env_name, cluster, work)
+    code, res = _run(settings, env_name, work)
     if res is None:
         return code
     if as_json:
         print(json.dumps(res, indent=2), file=out)
         return 0
     tgt = Revision.from_dict(res["target"])
-    if not recorded:
-        print(
-            f"no recorded known-good revision for {env_name}: keeping {tgt.describe()},"
-            " restoring traffic and scaling the canary down",
-            file=out,
-        )
-    verb = "rolled back" if res["changed"] else "nothing to do"
+    if dry_run:
+        verb = "dry run, nothing changed; would do" if res["changed"] else "dry run: nothing to do"
+    else:
+        verb = "rolled back" if res["changed"] else "nothing to do"
     print(f"{env_name}: {verb}: {res['detail']} (target {tgt.describe()})", file=out)
     return 0
+
+
+def _announce(
+    env: str, how: str, before: Revision, target: Revision, dry_run: bool, out: TextIO
+) -> None:
+    """The target, before anything changes."""
+    why = {
+        "recorded": "the last known-good revision",
+        "previous": "the previous revision (no b2tui run or rollback recorded a known-good one)",
+        "current": "no earlier revision recorded or kept: keeping the current one,"
+        " restoring traffic and scaling the canary down",
+    }.get(how, how)
+    mode = " (dry run)" if dry_run else ""
+    print(
+        f"{env}: rollback{mode} from {before.describe()} to {target.describe()}: {why}",
+        file=out,
+        flush=True,
+    )

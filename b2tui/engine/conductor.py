@@ -186,6 +186,8 @@ class Conductor(OperatorIntents):
             strategy=strategy,
             version=version[:7],
             image_repo=self.settings.service.image,
+            image=(params or {}).get("image") or None,
+            prebuilt=bool((params or {}).get("image")) or self.settings.service.prebuilt,
             emergency=emergency,
         )
         problem = ""
@@ -199,7 +201,7 @@ class Conductor(OperatorIntents):
             environment=st.environment,
             strategy=strategy,
             version=st.version,
-            image=image_tag(st.image_repo, self.env.name, st.version),
+            image=st.image or image_tag(st.image_repo, self.env.name, st.version),
             emergency=emergency,
             params=dict(params or {}, scenario=scenario),
             state=st.to_dict(),

@@ -183,7 +183,8 @@ class RunContext:
     # --- small steps -----------------------------------------------------------------------
 
     def image(self, env_name: str) -> str:
-        return image_tag(self.st.image_repo, env_name, self.st.version)
+        """The image deployed to ``env_name``: the pre-built one, or this run's tag."""
+        return self.st.image or image_tag(self.st.image_repo, env_name, self.st.version)
 
     def steps(self) -> tuple[CanaryStep, ...]:
         return self.env.canary_steps
@@ -333,6 +334,14 @@ class RunContext:
         """Build and push ``tag`` (each once per phase); a failure aborts the run."""
         st = self.st
         try:
+            if st.prebuilt:
+                # Built by CI: nothing to build or push, but the image must exist before
+                # any environment is touched.
+                if not st.did(Step.CHECK_IMAGE, tag):
+                    digest = await self.ports.images.check(tag)
+                    self.log("engine", f"pre-built {tag} is in the registry ({digest})")
+                    self.mark(Step.CHECK_IMAGE, tag)
+                return
             if not st.did(Step.BUILD, tag):
                 self.log("engine", f"building {tag}")
                 await self.ports.images.build(tag, self.sink("build"))

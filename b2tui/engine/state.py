@@ -33,6 +33,8 @@ class Step(StrEnum):
     """Validate: the build command passed; with an image tag: that image was built."""
     PUSH = "push"
     """The image (tag as arg) was pushed."""
+    CHECK_IMAGE = "check"
+    """A pre-built image (tag as arg) was found in its registry (no build, no push)."""
     DEPLOY = "deploy"
     """Staging apply, or production's rolling update (direct)."""
     MANUAL_ITEMS = "manual_items"
@@ -69,6 +71,11 @@ class RunState:
     """Short commit sha being deployed."""
     image_repo: str
     """Image repository; tags are ``<env>-<version>``."""
+    image: str | None = None
+    """A pre-built image (``run --image REF``) deployed to every environment as is;
+    None: ``<image_repo>:<env>-<version>``."""
+    prebuilt: bool = False
+    """Build and push are skipped; the registry is asked for the image instead."""
     emergency: bool = False
     known_good: dict[str, Any] = field(default_factory=dict)
     """Rollback target recorded at start (:class:`b2tui.ports.Revision` as a dict)."""

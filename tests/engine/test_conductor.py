@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -377,3 +378,42 @@ async def test_a_watcher_cannot_abort(make_rig: Make, tmp_path: Any) -> None:
     res = watcher.abort("bo")
     assert not res.accepted and "read-only" in res.message
     await c.stop()
+
+
+# --- pre-built images (run --image REF, [service] prebuilt) ------------------------------
+
+PREBUILT = "registry.sandbox/b2connect:ci-build-42"
+
+
+async def test_a_prebuilt_image_is_deployed_without_build_or_push(make_rig: Make) -> None:
+    rig = make_rig()
+    rig.sandbox.world.images[PREBUILT] = {"id": "sha256:ci", "digest": "sha256:" + "c" * 64}
+    outcome = await run_to_end(rig, params={"image": PREBUILT})
+    assert outcome is Outcome.SUCCEEDED, rig.of(ev.RunFinished)[-1].reason
+    lines = [e.line for e in rig.of(ev.LogLine)]
+    assert not any(line.startswith(("building ", "pushing ")) for line in lines), lines
+    assert f"pre-built {PREBUILT} is in the registry (sha256:{'c' * 64})" in lines
+    assert await serving_images(rig) == {PREBUILT}
+
+
+async def test_a_missing_prebuilt_image_aborts_before_any_environment(make_rig: Make) -> None:
+    rig = make_rig()
+    before = await serving_images(rig)
+    outcome = await run_to_end(rig, params={"image": PREBUILT})
+    assert outcome is Outcome.ABORTED
+    reason = rig.of(ev.RunFinished)[-1].reason
+    assert reason.endswith(f"image {PREBUILT} is not in the sandbox registry: push it first")
+    assert not rig.of(ev.TrafficChanged) and await serving_images(rig) == before
+    assert not any(e.line.startswith("applied ") for e in rig.of(ev.LogLine))
+
+
+async def test_prebuilt_setting_checks_the_runs_own_tags(make_rig: Make) -> None:
+    settings = settings_for()
+    settings = dataclasses.replace(
+        settings, service=dataclasses.replace(settings.service, prebuilt=True)
+    )
+    rig = make_rig(settings=settings)
+    outcome = await run_to_end(rig)
+    assert outcome is Outcome.ABORTED
+    tag = f"{settings.service.image}:staging-1a2b3c4"
+    assert f"image {tag} is not in the sandbox registry" in rig.of(ev.RunFinished)[-1].reason

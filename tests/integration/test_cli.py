@@ -270,3 +270,55 @@ def test_a_sha_that_makes_no_image_tag_is_bad_input(tmp_path: Path) -> None:
         json.loads(b2tui("history", "--json", "--state", str(tmp_path / "s.db")).stdout)["runs"]
         == []
     )
+
+
+def test_status_and_rollback_on_the_sandbox(tmp_path: Path) -> None:
+    from b2tui.adapters.store import Store
+
+    state = str(tmp_path / "s.db")
+    # Before any demo: the sandbox's initial world.
+    res = b2tui("status", "--sandbox", "--state", state, "--json")
+    assert res.returncode == 0, res.stderr
+    before = json.loads(res.stdout)
+    old_image = before["rollback_target"]["image"]
+    assert len(before["pods"]) == 10 and {p["image"] for p in before["pods"]} == {old_image}
+
+    assert b2tui("demo", "--headless", "--speed", "max", "--state", state).returncode == 0
+    res = b2tui("status", "--sandbox", "--state", state, "--json")
+    after = json.loads(res.stdout)
+    new_image = after["rollback_target"]["image"]
+    assert new_image != old_image
+
+    # Rollback after promotion: back to what the succeeded run replaced; twice stays there.
+    first = b2tui("rollback", "--sandbox", "--state", state)
+    assert first.returncode == 0, first.stderr
+    announce, done = first.stdout.splitlines()
+    rev = after["deployments"][0]["revision"]
+    assert announce.startswith(f"production: rollback from b2connect rev {rev} ({new_image}) to ")
+    assert announce.endswith(f"({old_image}): the last known-good revision")
+    assert done.startswith("production: rolled back: ")
+    second = b2tui("rollback", "--sandbox", "--state", state, "--json")
+    doc = json.loads(second.stdout)
+    assert doc["changed"] is False and doc["target"]["image"] == old_image
+    res = b2tui("status", "--sandbox", "--state", state, "--json")
+    assert json.loads(res.stdout)["rollback_target"]["image"] == old_image
+
+    store = Store(state)
+    try:
+        rows = [a for a in store.audit_log() if a.action == "rollback-cli"]
+    finally:
+        store.close()
+    assert len(rows) == 2 and all(old_image in a.detail and a.user for a in rows)
+    assert "from b2connect rev" in rows[0].detail and new_image in rows[0].detail
+
+
+def test_one_shot_commands_need_only_their_environment(tmp_path: Path) -> None:
+    cfg = tmp_path / "b2tui.toml"
+    cfg.write_text('[environments.production]\ncontext = "nowhere"\nnamespace = "p"\n')
+    env = {"KUBECONFIG": str(tmp_path / "missing-kubeconfig"), "PATH": "/usr/bin:/bin"}
+    res = b2tui("status", "--config", str(cfg), env=env)
+    # Past the config (no "missing environment"): the cluster side answers in one line.
+    assert res.returncode == 1 and "staging" not in res.stderr
+    assert res.stderr.count("\n") == 1 and "kubeconfig" in res.stderr
+    res = b2tui("run", "--headless", "--config", str(cfg), env=env)
+    assert res.returncode == 2 and "add an [environments.staging] table" in res.stderr

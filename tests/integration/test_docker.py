@@ -254,3 +254,67 @@ async def test_calls_do_not_block_the_loop(
         done.set()
         await task
     assert ticks > 1
+
+
+# --- pre-built images: a manifest HEAD on the registry --------------------------------------
+
+
+async def test_check_finds_a_pushed_image_and_names_a_missing_one(
+    dockerd: DockerEngine,  # noqa: F811
+    registry: Registry,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    adapter = images(dockerd, tmp_path, "FROM scratch\nCOPY hello.txt /prebuilt.txt\n")
+    tag = image_tag(f"{registry.host}/b2prebuilt", "production", SHA)
+    await adapter.build(tag, Lines())
+    pushed = await adapter.push(tag, Lines())
+    assert await DockerImages(DockerSettings(host="unix:///nowhere")).check(tag) == pushed
+
+    missing = f"{registry.host}/b2prebuilt:production-fffffff"
+    with pytest.raises(StepFailed) as err:
+        await adapter.check(missing)
+    assert str(err.value) == (
+        f"image {missing} is not in registry {registry.host}: push it first (CI), or fix"
+        " --image / [service] image"
+    )
+
+
+async def test_check_uses_the_docker_config_credentials(
+    dockerd: DockerEngine,  # noqa: F811
+    auth_registry: Registry,  # noqa: F811
+    no_user_docker_config: Path,
+    tmp_path: Path,
+) -> None:
+    adapter = images(dockerd, tmp_path, HELLO)
+    tag = image_tag(f"{auth_registry.host}/b2private", "production", SHA)
+    await adapter.build(tag, Lines())
+    with pytest.raises(StepFailed) as err:
+        await adapter.check(tag)
+    assert str(err.value).startswith(
+        f"registry {auth_registry.host} denied reading {tag} (no credentials): run `docker login"
+    )
+    token = base64.b64encode(f"{TEST_USER}:{TEST_PASSWORD}".encode()).decode()
+    (no_user_docker_config / "config.json").write_text(
+        json.dumps({"auths": {auth_registry.host: {"auth": token}}})
+    )
+    pushed = await adapter.push(tag, Lines())
+    assert await adapter.check(tag) == pushed
+
+    (no_user_docker_config / "config.json").write_text(
+        json.dumps(
+            {"auths": {auth_registry.host: {"auth": base64.b64encode(b"b2test:wrong").decode()}}}
+        )
+    )
+    with pytest.raises(StepFailed, match=r"\(the credentials were refused\)"):
+        await adapter.check(tag)
+
+
+async def test_check_of_a_stopped_registry_is_one_line(
+    fresh_registry: Registry,  # noqa: F811
+) -> None:
+    fresh_registry.stop()
+    with pytest.raises(StepFailed) as err:
+        await DockerImages(DockerSettings()).check(f"{fresh_registry.host}/gone:staging-0123456")
+    text = str(err.value)
+    assert text.startswith(f"registry {fresh_registry.host} not reachable at http://")
+    assert "\n" not in text

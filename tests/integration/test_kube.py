@@ -206,7 +206,12 @@ def test_status_and_rollback_commands(
             rollback_main(settings_for(PROD), "production", known_good, False, out, cluster=kube)
             == 0
         )
-        assert out.getvalue().startswith("production: rolled back: canary out of traffic")
+        announce, done = out.getvalue().splitlines()
+        assert announce == (
+            f"production: rollback from web rev 1 ({OLD}) to {known_good.describe()}:"
+            " the last known-good revision"
+        )
+        assert done.startswith("production: rolled back: canary out of traffic")
         out = io.StringIO()
         assert rollback_main(settings_for(PROD), "production", None, True, out, cluster=kube) == 0
         doc = json.loads(out.getvalue())

@@ -803,3 +803,71 @@ def test_gates_command_judges_canary_and_stable(
     wait_until(canary_fails, 30, "the canary's 2 % errors to fail its error-rate gate", step=1)
     # Stable is judged on its own series: still green next to a failing canary.
     assert b2tui([*base, "--track", "stable"], ws, timeout=60).code == 0
+
+
+# --- a pre-built image, and a dry run ----------------------------------------------------
+
+
+def test_a_missing_prebuilt_image_aborts_before_production(
+    rig: Rig, recorder: HttpRecorder, healthy_metrics: None, tmp_path: Path
+) -> None:
+    ws = make_workspace(tmp_path, rig, recorder)
+    before = rig.deployment(PROD, "web")["metadata"]["resourceVersion"]
+    missing = f"{rig.registry.host}/b2connect:ci-does-not-exist"
+    res = b2tui(
+        [
+            "run",
+            "--config",
+            str(ws.config),
+            "--headless",
+            "--json",
+            "--state",
+            str(ws.state),
+            "--image",
+            missing,
+        ],
+        ws,
+    )
+    assert res.code == 5, res.tail()
+    finished = res.one("run_finished")
+    assert finished["outcome"] == "aborted"
+    assert finished["reason"].endswith(
+        f"image {missing} is not in registry {rig.registry.host}: push it first (CI), or fix"
+        " --image / [service] image"
+    ), finished
+    logs = [e["line"] for e in res.of("log")]
+    assert not any(line.startswith(("building ", "pushing ", "applied ")) for line in logs), logs
+    assert rig.deployment(PROD, "web")["metadata"]["resourceVersion"] == before
+    assert not res.of("traffic")
+
+
+def test_dry_run_checks_everything_and_changes_nothing(
+    rig: Rig, recorder: HttpRecorder, healthy_metrics: None, tmp_path: Path
+) -> None:
+    ws = make_workspace(tmp_path, rig, recorder)
+
+    def versions() -> dict[str, str | None]:
+        objs = {
+            "prod/web": rig.kube.get("apps/v1", "Deployment", PROD, "web"),
+            "prod/web-canary": rig.kube.get("apps/v1", "Deployment", PROD, "web-canary"),
+            "staging/web": rig.kube.get("apps/v1", "Deployment", STAGING, "web"),
+        }
+        return {k: (o or {}).get("metadata", {}).get("resourceVersion") for k, o in objs.items()}
+
+    before, tags_before = versions(), rig.tags()
+    res = b2tui(
+        ["run", "--config", str(ws.config), "--dry-run", "--version-sha", "9f8e7d6c5b4a"], ws
+    )
+    assert res.code == 0, res.tail()
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("dry run of b2connect 9f8e7d6: nothing is built, pushed or changed")
+    assert f"would build and push {rig.registry.host}/b2connect:production-9f8e7d6" in lines
+    assert any(line.startswith("staging: would apply ") for line in lines), lines
+    assert any(
+        line.startswith("production: would start the canary ") and "at 5% (" in line
+        for line in lines
+    ), lines
+    assert lines[-1] == "dry run ok: nothing changed"
+    # Checked with the test's own client: not one object changed, nothing was pushed.
+    assert versions() == before
+    assert rig.tags() == tags_before

@@ -65,8 +65,14 @@ def test_wrong_type_and_negative_threshold() -> None:
 
 
 def test_missing_environment() -> None:
-    [p] = problems('[environments.staging]\nnamespace = "s"\n')
-    assert "add an [environments.production] table" in p
+    [p] = problems('[service]\nname = "x"\n')
+    assert "no environment: add an [environments.production] table" in p
+
+
+def test_one_environment_is_enough() -> None:
+    # status / rollback / gates need only the environment they name; a run checks both.
+    settings = parse_settings('[environments.production]\nnamespace = "p"\n', "b2tui.toml")
+    assert list(settings.environments) == ["production"]
 
 
 def test_broken_toml_is_one_line() -> None:

@@ -64,7 +64,7 @@ provider behind ``TrafficRouter``, picked once per environment by
 
 from b2tui.adapters.kube.canary import TOTAL_ANNOTATION
 from b2tui.adapters.kube.client import threaded
-from b2tui.adapters.kube.cluster import DeploymentStatus, KubeCluster
+from b2tui.adapters.kube.cluster import KubeCluster
 from b2tui.adapters.kube.errors import KubeApiError, Op, describe_error
 from b2tui.adapters.kube.objects import (
     HASH_LABEL,
@@ -77,9 +77,9 @@ from b2tui.adapters.kube.objects import (
     template_without_hash,
 )
 from b2tui.adapters.kube.pods import pod_info, pod_reason
-from b2tui.adapters.kube.target import KubeTarget
 from b2tui.adapters.kube.traffic.nginx import NGINX_CANARY, NGINX_WEIGHT, retarget_ingress
 from b2tui.adapters.kube.watch import PodWatch
+from b2tui.ports import DeploymentStatus
 
 # Older names, kept for callers of the single-module adapter.
 _Op = Op
@@ -95,7 +95,6 @@ __all__ = [
     "DeploymentStatus",
     "KubeApiError",
     "KubeCluster",
-    "KubeTarget",
     "Op",
     "PodWatch",
     "app_container_index",

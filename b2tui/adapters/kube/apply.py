@@ -22,8 +22,7 @@ import yaml
 from b2tui.adapters.kube import objects as o
 from b2tui.adapters.kube.client import Api
 from b2tui.adapters.kube.errors import KubeApiError, Op
-from b2tui.adapters.kube.target import KubeTarget
-from b2tui.ports import StepFailed
+from b2tui.ports import StepFailed, Target
 
 FIELD_MANAGER = "b2tui"
 
@@ -125,7 +124,7 @@ def resource_of(api: Api, api_version: str, kind: str) -> tuple[str, bool] | Non
     return None
 
 
-def apply_manifests(api: Api, target: KubeTarget, image: str, *, dry_run: bool) -> None:
+def apply_manifests(api: Api, target: Target, image: str) -> None:
     """Apply the target's manifests with ``image`` in its Deployment.
 
     Without the Deployment among the manifests, the live one gets the image by a patch.
@@ -133,8 +132,6 @@ def apply_manifests(api: Api, target: KubeTarget, image: str, *, dry_run: bool) 
     docs = load_manifests(target.manifests)
     image_set = False
     query = [("fieldManager", FIELD_MANAGER), ("force", "true")]
-    if dry_run:
-        query.append(("dryRun", "All"))
     for file, doc in docs:
         doc = copy.deepcopy(doc)
         fill_port_protocols(doc)
@@ -173,4 +170,4 @@ def apply_manifests(api: Api, target: KubeTarget, image: str, *, dry_run: bool) 
         )
     if not image_set:
         deploy = api.deployment(target.namespace, target.deployment)
-        api.set_image(target, target.deployment, deploy, image, dry_run=dry_run)
+        api.set_image(target, target.deployment, deploy, image)

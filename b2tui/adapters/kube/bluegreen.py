@@ -11,11 +11,10 @@ from b2tui.adapters.kube import objects as o
 from b2tui.adapters.kube.client import Api
 from b2tui.adapters.kube.errors import KubeApiError, Op
 from b2tui.adapters.kube.objects import COLOURS
-from b2tui.adapters.kube.target import KubeTarget
-from b2tui.ports import Revision, StepFailed, TrafficSplit
+from b2tui.ports import Revision, StepFailed, Target, TrafficSplit
 
 
-def active_colour(api: Api, target: KubeTarget) -> str:
+def active_colour(api: Api, target: Target) -> str:
     """The colour ``<service>`` selects; one line saying how to fix a selector without."""
     svc = api.service(target.namespace, target.service)
     colour = o.service_selector(svc).get(target.colour_label)
@@ -31,7 +30,7 @@ def other(colour: str) -> str:
     return COLOURS[1 - COLOURS.index(colour)]
 
 
-def stage(api: Api, target: KubeTarget, image: str) -> str:
+def stage(api: Api, target: Target, image: str) -> str:
     """Deploy ``image`` to the idle colour at the active colour's scale; return it."""
     ns = target.namespace
     active = active_colour(api, target)
@@ -57,7 +56,7 @@ def stage(api: Api, target: KubeTarget, image: str) -> str:
     return idle
 
 
-def patch_selector(api: Api, target: KubeTarget, colour: str) -> None:
+def patch_selector(api: Api, target: Target, colour: str) -> None:
     api.call(
         Op("patch", "services", target.namespace, target.service),
         api.conn.core.patch_namespaced_service,
@@ -68,7 +67,7 @@ def patch_selector(api: Api, target: KubeTarget, colour: str) -> None:
     )
 
 
-def switch(api: Api, target: KubeTarget, colour: str) -> TrafficSplit:
+def switch(api: Api, target: Target, colour: str) -> TrafficSplit:
     """Point the Service selector at ``colour``."""
     if colour not in COLOURS:
         raise StepFailed(f"colour must be blue or green, not {colour!r}")
@@ -76,14 +75,14 @@ def switch(api: Api, target: KubeTarget, colour: str) -> TrafficSplit:
     return TrafficSplit(100, 100.0, f"selector {target.colour_label}={colour}")
 
 
-def retire(api: Api, target: KubeTarget, colour: str) -> None:
+def retire(api: Api, target: Target, colour: str) -> None:
     """Scale ``colour`` to 0; refused while it serves."""
     if active_colour(api, target) == colour:
         raise StepFailed(f"{colour} serves traffic now: switch away before retiring it")
     api.scale(target.namespace, target.colour_deployment(colour), 0)
 
 
-def restore(api: Api, target: KubeTarget, revision: Revision) -> bool:
+def restore(api: Api, target: Target, revision: Revision) -> bool:
     """The Service back on ``revision``'s colour (scaled up first if retired); True when
     the selector changed."""
     colour = str(revision.colour)
@@ -99,6 +98,6 @@ def restore(api: Api, target: KubeTarget, revision: Revision) -> bool:
     return True
 
 
-def traffic(api: Api, target: KubeTarget) -> TrafficSplit:
+def traffic(api: Api, target: Target) -> TrafficSplit:
     colour = active_colour(api, target)
     return TrafficSplit(100, 100.0, f"{colour} active ({target.colour_label}={colour})")

@@ -13,14 +13,14 @@ from b2tui.adapters.kube import objects as o
 from b2tui.adapters.kube.client import Api
 from b2tui.adapters.kube.errors import Op
 from b2tui.adapters.kube.objects import Obj
-from b2tui.adapters.kube.target import KubeTarget
 from b2tui.domain.canary import ReplicaSplit, replica_split
+from b2tui.ports import Target
 
 TOTAL_ANNOTATION = "b2tui.io/canary-total-replicas"
 """On the canary Deployment: the replica total the canary split is computed over."""
 
 
-def total_replicas(target: KubeTarget, stable: Obj, canary: Obj | None) -> int:
+def total_replicas(target: Target, stable: Obj, canary: Obj | None) -> int:
     """The replica total the canary split is computed over."""
     if target.replicas:
         return target.replicas
@@ -30,7 +30,7 @@ def total_replicas(target: KubeTarget, stable: Obj, canary: Obj | None) -> int:
     return max(1, o.replicas(stable) + (o.replicas(canary) if canary else 0))
 
 
-def canary_body(target: KubeTarget, stable: Obj, image: str, replicas: int, total: int) -> Obj:
+def canary_body(target: Target, stable: Obj, image: str, replicas: int, total: int) -> Obj:
     """A new canary Deployment made from ``stable``."""
     spec = o.derived_spec(stable, target.track_label, "canary", target.deployment, image)
     spec.pop("paused", None)
@@ -48,7 +48,7 @@ def canary_body(target: KubeTarget, stable: Obj, image: str, replicas: int, tota
     }
 
 
-def ensure_canary(api: Api, target: KubeTarget, image: str, percent: int) -> ReplicaSplit:
+def ensure_canary(api: Api, target: Target, image: str, percent: int) -> ReplicaSplit:
     """Create or update the canary Deployment for ``percent``; the replica split."""
     ns = target.namespace
     stable = api.deployment(ns, target.deployment)
@@ -69,7 +69,7 @@ def ensure_canary(api: Api, target: KubeTarget, image: str, percent: int) -> Rep
     return split
 
 
-def scale_down(api: Api, target: KubeTarget) -> bool:
+def scale_down(api: Api, target: Target) -> bool:
     """Canary to 0 replicas; True when it was running."""
     canary = api.maybe_deployment(target.namespace, target.canary)
     if canary is None or o.replicas(canary) == 0:
@@ -78,7 +78,7 @@ def scale_down(api: Api, target: KubeTarget) -> bool:
     return True
 
 
-def ensure_canary_service(api: Api, target: KubeTarget) -> None:
+def ensure_canary_service(api: Api, target: Target) -> None:
     """``<service>-canary``: the stable Service's selector plus ``track: canary``."""
     ns = target.namespace
     name = target.canary_service

@@ -33,9 +33,8 @@ from kubernetes.config.config_exception import ConfigException
 from b2tui.adapters.kube import objects as o
 from b2tui.adapters.kube.errors import KubeApiError, Op, describe_error, is_request_error
 from b2tui.adapters.kube.objects import Obj
-from b2tui.adapters.kube.target import KubeTarget
 from b2tui.masking import register, register_basic
-from b2tui.ports import RolloutState, StepFailed
+from b2tui.ports import RolloutState, StepFailed, Target
 
 P = ParamSpec("P")
 S = TypeVar("S")
@@ -58,6 +57,10 @@ def threaded(
         return await asyncio.to_thread(fn, self, *args, **kwargs)
 
     return run
+
+
+WRITES = frozenset({"create", "patch", "apply", "delete", "update"})
+"""Verbs of the requests that change something (``dryRun=All`` in a dry run)."""
 
 
 def default_kubeconfig() -> str:
@@ -190,17 +193,23 @@ class Api:
     Args:
         conn: the connection.
         request_timeout: seconds per request.
+        dry_run: send every write (an :class:`Op` whose verb is in :data:`WRITES`) with
+            ``dryRun=All``: the server validates and answers, nothing is stored; waits
+            for a rollout return at once.
     """
 
-    def __init__(self, conn: Conn, request_timeout: float) -> None:
+    def __init__(self, conn: Conn, request_timeout: float, *, dry_run: bool = False) -> None:
         self.conn = conn
         self.request_timeout = request_timeout
+        self.dry_run = dry_run
 
     # --- generic ------------------------------------------------------------------------
 
     def raw(self, op: Op, fn: Callable[..., Any], *args: Any, **kw: Any) -> bytes:
         """Call a typed API method; the response body as bytes."""
         kw.setdefault("_request_timeout", self.request_timeout)
+        if self.dry_run and op.verb in WRITES:
+            kw["dry_run"] = "All"
         try:
             resp = fn(*args, _preload_content=False, **kw)
             return bytes(resp.data or b"")
@@ -235,6 +244,8 @@ class Api:
     ) -> bytes:
         """A request to any API path through the client (auth, TLS, proxy as configured)."""
         headers = {"Accept": "application/json"}
+        if self.dry_run and op.verb in WRITES:
+            query = [*(query or []), ("dryRun", "All")]
         if content_type:
             headers["Content-Type"] = content_type
         api = self.conn.api
@@ -334,14 +345,13 @@ class Api:
 
     def set_image(
         self,
-        target: KubeTarget,
+        target: Target,
         name: str,
         deploy: Obj,
         image: str,
         *,
         replicas: int | None = None,
         annotations: dict[str, str] | None = None,
-        dry_run: bool = False,
     ) -> Obj:
         """Patch the app container of Deployment ``name`` (read as ``deploy``) to ``image``."""
         cs = o.containers(deploy)
@@ -362,13 +372,14 @@ class Api:
                 name,
                 target.namespace,
                 body,
-                dry_run="All" if dry_run else None,
                 _content_type="application/strategic-merge-patch+json",
             )
         )
 
     def wait_rollout(self, ns: str, name: str, timeout: float) -> RolloutState:
         """Poll Deployment ``name`` until its rollout completes; StepFailed otherwise."""
+        if self.dry_run:
+            return o.rollout_state(self.deployment(ns, name))
         deadline = time.monotonic() + timeout
         while True:
             state = o.rollout_state(self.deployment(ns, name))

@@ -3,7 +3,7 @@
 Each port method is written once, blocking, and runs in a worker thread
 (:func:`~b2tui.adapters.kube.client.threaded`); workflow steps turn their failures into
 :class:`~b2tui.ports.StepFailed` (:func:`~b2tui.adapters.kube.errors.step`). The
-method picks the environment's :class:`~b2tui.adapters.kube.target.KubeTarget`, its
+method picks the environment's :class:`~b2tui.ports.Target`, its
 connection and its traffic router (chosen once), and delegates to the module that owns
 the concern: :mod:`.apply`, :mod:`.canary`, :mod:`.traffic`, :mod:`.bluegreen`,
 :mod:`.logs`, :mod:`.watch`.
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 from b2tui.adapters.kube import apply, bluegreen, canary, logs
@@ -22,34 +21,22 @@ from b2tui.adapters.kube.client import Api, Conn, connect, default_kubeconfig, t
 from b2tui.adapters.kube.errors import KubeApiError, Op, step
 from b2tui.adapters.kube.objects import COLOURS, Obj
 from b2tui.adapters.kube.pods import pod_info
-from b2tui.adapters.kube.target import KubeTarget
 from b2tui.adapters.kube.traffic.base import TrafficRouter
 from b2tui.adapters.kube.traffic.factory import router_for
 from b2tui.adapters.kube.watch import PodWatch
-from b2tui.config import EnvironmentSettings
 from b2tui.domain.phases import Strategy
 from b2tui.ports import (
+    DeploymentStatus,
+    Place,
     PodInfo,
     Revision,
     RollbackResult,
     RolloutState,
     SourceError,
     StepFailed,
+    Target,
     TrafficSplit,
 )
-
-
-@dataclass(frozen=True)
-class DeploymentStatus:
-    """One Deployment of an environment, as ``b2tui status`` lists it."""
-
-    name: str
-    revision: str
-    image: str
-    ready: int
-    desired: int
-    track: str
-    """``stable``, ``canary``, ``blue`` or ``green``."""
 
 
 class KubeCluster:
@@ -58,7 +45,8 @@ class KubeCluster:
     Args:
         kubeconfig: kubeconfig path; None uses ``$KUBECONFIG`` or ``~/.kube/config``
             (in-cluster config when neither exists and ``KUBERNETES_SERVICE_HOST`` is set).
-        dry_run: send ``dryRun=All`` with every change made by :meth:`deploy`.
+        dry_run: send every change with ``dryRun=All`` (the server checks it, nothing
+            is stored) and do not wait for rollouts: what ``--dry-run`` runs on.
         request_timeout: seconds per API request.
         watch_backoff_cap: longest retry delay of the pod watches, seconds.
         watch_timeout: ``timeoutSeconds`` each pod watch stream asks of the server; the
@@ -80,32 +68,36 @@ class KubeCluster:
         self.watch_backoff_cap = watch_backoff_cap
         self.watch_timeout = watch_timeout
         self._apis: dict[str | None, Api] = {}
-        self._routers: dict[KubeTarget, TrafficRouter] = {}
+        self._routers: dict[Target, TrafficRouter] = {}
         self._watches: dict[tuple[str | None, str, str], PodWatch] = {}
         self._selectors: dict[tuple[str | None, str, str], str] = {}
         self._lock = threading.Lock()
 
     # --- per environment: connection, target, router -----------------------------------
 
-    def _api(self, env: EnvironmentSettings) -> Api:
+    def _api(self, env: Place) -> Api:
         with self._lock:
             api = self._apis.get(env.context)
             if api is None:
-                api = Api(connect(self.kubeconfig, env.context), self.request_timeout)
+                api = Api(
+                    connect(self.kubeconfig, env.context),
+                    self.request_timeout,
+                    dry_run=self.dry_run,
+                )
                 self._apis[env.context] = api
             return api
 
-    def _open(self, env: EnvironmentSettings) -> tuple[Api, KubeTarget]:
-        return self._api(env), KubeTarget.of(env)
+    def _open(self, env: Place) -> tuple[Api, Target]:
+        return self._api(env), Target.of(env)
 
-    def _router(self, target: KubeTarget) -> TrafficRouter:
+    def _router(self, target: Target) -> TrafficRouter:
         with self._lock:
             router = self._routers.get(target)
             if router is None:
                 router = self._routers[target] = router_for(target)
             return router
 
-    def _serving(self, api: Api, target: KubeTarget) -> tuple[str, str | None]:
+    def _serving(self, api: Api, target: Target) -> tuple[str, str | None]:
         """(Deployment, colour) serving now: stable, or the active colour."""
         if target.strategy is Strategy.BLUE_GREEN:
             colour = bluegreen.active_colour(api, target)
@@ -115,7 +107,7 @@ class KubeCluster:
     # --- Cluster port -------------------------------------------------------------------
 
     @threaded
-    def current_revision(self, env: EnvironmentSettings) -> Revision:
+    def current_revision(self, env: Place) -> Revision:
         """The revision serving now (the stable Deployment, or the active colour)."""
         api, target = self._open(env)
         name, colour = self._serving(api, target)
@@ -131,15 +123,63 @@ class KubeCluster:
         )
 
     @threaded
-    def check_target(self, env: EnvironmentSettings) -> list[str]:
+    def revisions(self, env: Place) -> list[Revision]:
+        """Earlier revisions still restorable, newest first (see :class:`~b2tui.ports.Workloads`).
+
+        Canary and direct: the serving Deployment's other ReplicaSets by revision number,
+        as ``kubectl rollout undo`` picks the previous one; each keeps today's replica
+        count. Blue-green: the idle colour, while it still has replicas.
+        """
+        api, target = self._open(env)
+        ns = target.namespace
+        name, colour = self._serving(api, target)
+        if colour is not None:
+            idle = bluegreen.other(colour)
+            d = api.maybe_deployment(ns, target.colour_deployment(idle))
+            if d is None or o.replicas(d) == 0:
+                return []
+            rs = o.current_rs(d, api.replicasets(ns, d))
+            return [
+                Revision(
+                    deployment=o.name(d),
+                    revision=o.revision_of(d) or o.revision_of(rs) or "0",
+                    image=o.image_of(d, target.deployment),
+                    colour=idle,
+                    replicas=o.replicas(d),
+                    template_hash=o.template_hash(rs),
+                )
+            ]
+        deploy = api.deployment(ns, name)
+        rses = api.replicasets(ns, deploy)
+        now = o.current_rs(deploy, rses)
+        older = [
+            rs
+            for rs in rses
+            if o.template_hash(rs) != o.template_hash(now)
+            and not o.same_template(o.template(rs), o.template(deploy))
+        ]
+        older.sort(key=o.rev_number, reverse=True)
+        return [
+            Revision(
+                deployment=name,
+                revision=o.revision_of(rs) or "0",
+                image=o.image_of(rs, target.deployment),
+                replicas=o.replicas(deploy),
+                template_hash=o.template_hash(rs),
+            )
+            for rs in older
+        ]
+
+    @threaded
+    def check_target(self, env: Place) -> list[str]:
         """Problems with the target: context, API server, namespace, Deployment, Service.
 
         For an environment with ``manifests`` only the context, the API server and (when
         readable) the namespace are checked: the manifests create the rest.
         """
-        target = KubeTarget.of(env)
+        target = Target.of(env)
         try:
-            api = self._api(env)
+            api = self._api(target)
             api.call(Op("get", "version"), api.conn.version.get_code)
         except SourceError as e:
             return [str(e)]
@@ -177,13 +217,13 @@ class KubeCluster:
 
     @threaded
     @step
-    def deploy(self, env: EnvironmentSettings, image: str) -> None:
+    def deploy(self, env: Place, image: str) -> None:
         """Server-side apply the environment's manifests with ``image`` set."""
         api, target = self._open(env)
-        apply.apply_manifests(api, target, image, dry_run=self.dry_run)
+        apply.apply_manifests(api, target, image)
 
     @threaded
-    def rollout(self, env: EnvironmentSettings, track: str | None = None) -> RolloutState:
+    def rollout(self, env: Place, track: str | None = None) -> RolloutState:
         """Rollout progress of the Deployment of ``track`` (when None: stable, or for
         blue-green the colour the Service selects)."""
         api, target = self._open(env)
@@ -197,7 +237,7 @@ class KubeCluster:
 
     # --- pods ---------------------------------------------------------------------------
 
-    def _selector(self, api: Api, target: KubeTarget) -> str:
+    def _selector(self, api: Api, target: Target) -> str:
         """The workloads' label selector, without the track/colour label."""
         key = (target.context, target.namespace, target.deployment)
         with self._lock:
@@ -225,7 +265,7 @@ class KubeCluster:
             self._selectors[key] = sel
         return sel
 
-    def watch(self, env: EnvironmentSettings) -> PodWatch:
+    def watch(self, env: Place) -> PodWatch:
         """The pod watch of ``env`` (started on first use). Blocking: call from a thread."""
         api, target = self._open(env)
         sel = self._selector(api, target)
@@ -249,7 +289,7 @@ class KubeCluster:
             w.wait_live(min(2.0, self.request_timeout))
         return w
 
-    def _list_pods(self, api: Api, target: KubeTarget) -> list[Obj]:
+    def _list_pods(self, api: Api, target: Target) -> list[Obj]:
         doc = api.call(
             Op("list", "pods", target.namespace),
             api.conn.core.list_namespaced_pod,
@@ -259,7 +299,7 @@ class KubeCluster:
         return o.items(doc, "items")
 
     @threaded
-    def pods(self, env: EnvironmentSettings) -> list[PodInfo]:
+    def pods(self, env: Place) -> list[PodInfo]:
         """Pods of the environment's workloads, served from a live watch when there is one."""
         api, target = self._open(env)
         w = self.watch(env)
@@ -277,7 +317,7 @@ class KubeCluster:
 
     @threaded
     def scan_logs(
-        self, env: EnvironmentSettings, patterns: tuple[str, ...], since_seconds: float
+        self, env: Place, patterns: tuple[str, ...], since_seconds: float
     ) -> dict[str, int]:
         """Lines matching each pattern in the recent logs of the new pods."""
         api, target = self._open(env)
@@ -289,7 +329,7 @@ class KubeCluster:
 
     @threaded
     @step
-    def set_canary(self, env: EnvironmentSettings, image: str, percent: int) -> TrafficSplit:
+    def set_canary(self, env: Place, image: str, percent: int) -> TrafficSplit:
         """Run ``image`` as the canary and give it ``percent`` of the traffic."""
         api, target = self._open(env)
         split = canary.ensure_canary(api, target, image, percent)
@@ -297,7 +337,7 @@ class KubeCluster:
 
     @threaded
     @step
-    def promote(self, env: EnvironmentSettings, image: str) -> None:
+    def promote(self, env: Place, image: str) -> None:
         """Stable runs ``image`` at full scale; then the canary and its traffic go away."""
         api, target = self._open(env)
         ns = target.namespace
@@ -308,7 +348,7 @@ class KubeCluster:
         api.wait_rollout(ns, target.deployment, target.rollout_timeout)
         self._reset_traffic(api, target)
 
-    def _reset_traffic(self, api: Api, target: KubeTarget) -> bool:
+    def _reset_traffic(self, api: Api, target: Target) -> bool:
         """All traffic to stable, canary scaled to 0; True when anything changed."""
         changed = self._router(target).reset(api)
         return canary.scale_down(api, target) or changed
@@ -317,19 +357,19 @@ class KubeCluster:
 
     @threaded
     @step
-    def stage_colour(self, env: EnvironmentSettings, image: str) -> str:
+    def stage_colour(self, env: Place, image: str) -> str:
         """Deploy ``image`` to the idle colour at the active colour's scale; return it."""
         return bluegreen.stage(*self._open(env), image)
 
     @threaded
     @step
-    def switch_colour(self, env: EnvironmentSettings, colour: str) -> TrafficSplit:
+    def switch_colour(self, env: Place, colour: str) -> TrafficSplit:
         """Point the Service selector at ``colour``."""
         return bluegreen.switch(*self._open(env), colour)
 
     @threaded
     @step
-    def retire_colour(self, env: EnvironmentSettings, colour: str) -> None:
+    def retire_colour(self, env: Place, colour: str) -> None:
         """Scale ``colour`` to 0 (after the monitoring window ended green)."""
         bluegreen.retire(*self._open(env), colour)
 
@@ -337,7 +377,7 @@ class KubeCluster:
 
     @threaded
     @step
-    def rollback(self, env: EnvironmentSettings, target: Revision) -> RollbackResult:
+    def rollback(self, env: Place, target: Revision) -> RollbackResult:
         """Traffic back to ``target`` first, then its workload. Idempotent.
 
         Each step reads the one object it may change and writes only when it differs, so
@@ -383,7 +423,7 @@ class KubeCluster:
     # --- status (b2tui status) ----------------------------------------------------------
 
     @threaded
-    def workloads(self, env: EnvironmentSettings) -> list[DeploymentStatus]:
+    def workloads(self, env: Place) -> list[DeploymentStatus]:
         """The environment's Deployments (stable, canary, blue, green) that exist."""
         api, target = self._open(env)
         doc = api.call(
@@ -411,7 +451,7 @@ class KubeCluster:
         return sorted(out, key=lambda s: list(tracks).index(s.name))
 
     @threaded
-    def traffic(self, env: EnvironmentSettings) -> TrafficSplit:
+    def traffic(self, env: Place) -> TrafficSplit:
         """The traffic split now: on the canary, or on the active colour (blue-green)."""
         api, target = self._open(env)
         if target.strategy is Strategy.BLUE_GREEN:

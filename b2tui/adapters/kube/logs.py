@@ -9,10 +9,10 @@ from b2tui.adapters.kube import objects as o
 from b2tui.adapters.kube.client import Api
 from b2tui.adapters.kube.errors import KubeApiError, Op
 from b2tui.adapters.kube.objects import HASH_LABEL, Obj
-from b2tui.adapters.kube.target import KubeTarget
+from b2tui.ports import Target
 
 
-def new_pods(api: Api, target: KubeTarget, pods: list[Obj], selector: str) -> list[Obj]:
+def new_pods(api: Api, target: Target, pods: list[Obj], selector: str) -> list[Obj]:
     """The pods of the new version among ``pods``: the canary's, else the newest
     ReplicaSet's."""
     live = [p for p in pods if not o.terminating(p)]
@@ -34,7 +34,7 @@ def new_pods(api: Api, target: KubeTarget, pods: list[Obj], selector: str) -> li
 
 
 def scan(
-    api: Api, target: KubeTarget, pods: list[Obj], patterns: tuple[str, ...], since: float
+    api: Api, target: Target, pods: list[Obj], patterns: tuple[str, ...], since: float
 ) -> dict[str, int]:
     """Matches per pattern in the last ``since`` seconds of each pod's app container."""
     compiled = [(p, re.compile(p)) for p in patterns]

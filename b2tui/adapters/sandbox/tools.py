@@ -184,6 +184,13 @@ class SandboxImages:
         self._changed()
         return pushed
 
+    async def check(self, tag: str) -> str:
+        """The digest of ``tag`` if it was pushed to the sandbox's registry."""
+        digest = (self.world.images.get(tag) or {}).get("digest")
+        if not digest:
+            raise StepFailed(f"image {tag} is not in the sandbox registry: push it first")
+        return str(digest)
+
 
 # --- commands ----------------------------------------------------------------------------
 

@@ -11,9 +11,8 @@ from b2tui.adapters.kube.canary import ensure_canary_service
 from b2tui.adapters.kube.client import Api
 from b2tui.adapters.kube.errors import Op
 from b2tui.adapters.kube.objects import Obj
-from b2tui.adapters.kube.target import KubeTarget
 from b2tui.domain.canary import ReplicaSplit
-from b2tui.ports import SourceError, StepFailed, TrafficSplit
+from b2tui.ports import SourceError, StepFailed, Target, TrafficSplit
 
 GROUP, VERSION, PLURAL = "gateway.networking.k8s.io", "v1", "httproutes"
 
@@ -22,7 +21,7 @@ GROUP, VERSION, PLURAL = "gateway.networking.k8s.io", "v1", "httproutes"
 class GatewayRouter:
     """Traffic by HTTPRoute backend weights."""
 
-    target: KubeTarget
+    target: Target
     route: str
 
     def _op(self, verb: str) -> Op:

@@ -17,9 +17,8 @@ from b2tui.adapters.kube.canary import ensure_canary_service
 from b2tui.adapters.kube.client import Api
 from b2tui.adapters.kube.errors import Op
 from b2tui.adapters.kube.objects import Obj
-from b2tui.adapters.kube.target import KubeTarget
 from b2tui.domain.canary import ReplicaSplit
-from b2tui.ports import SourceError, TrafficSplit
+from b2tui.ports import SourceError, Target, TrafficSplit
 
 NGINX_CANARY = "nginx.ingress.kubernetes.io/canary"
 NGINX_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
@@ -45,7 +44,7 @@ def retarget_ingress(spec: dict[str, Any], old: str, new: str) -> dict[str, Any]
 class NginxRouter:
     """Traffic by the canary Ingress's weight annotation."""
 
-    target: KubeTarget
+    target: Target
     ingress: str
     """The stable Ingress."""
 

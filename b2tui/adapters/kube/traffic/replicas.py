@@ -7,16 +7,15 @@ from dataclasses import dataclass
 
 from b2tui.adapters.kube import objects as o
 from b2tui.adapters.kube.client import Api
-from b2tui.adapters.kube.target import KubeTarget
 from b2tui.domain.canary import ReplicaSplit
-from b2tui.ports import TrafficSplit
+from b2tui.ports import Target, TrafficSplit
 
 
 @dataclass(frozen=True)
 class ReplicaRouter:
     """Traffic by replica count."""
 
-    target: KubeTarget
+    target: Target
 
     def check(self, api: Api) -> list[str]:
         return []

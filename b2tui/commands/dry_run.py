@@ -1,0 +1,137 @@
+"""``b2tui run --dry-run``: everything a run would do, checked, nothing changed.
+
+No image is built or pushed (a pre-built one is looked up in the registry), and every
+change of the run's first steps — staging's manifests, production's first canary weight,
+the idle colour, or the direct apply — goes to the API server with ``dryRun=All``: the
+server validates it (schema, admission, RBAC) and stores nothing. Each line says what
+would change. Exit status as a run's: 0 fine, 4 the targets have problems (a run would
+be blocked), 5 the pre-built image is missing (a run would abort), 1 the server refused
+a change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TextIO
+
+from b2tui.adapters.kube import KubeCluster
+from b2tui.adapters.real import git_head
+from b2tui.adapters.registry import manifest_digest
+from b2tui.config import EnvironmentSettings, Settings
+from b2tui.domain.images import image_tag
+from b2tui.domain.phases import EXIT_CODES, Outcome, Strategy
+from b2tui.ports import SourceError, StepFailed
+
+
+class _Stop(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def dry_run_main(
+    settings: Settings,
+    env_name: str,
+    staging_name: str,
+    image: str | None,
+    sha: str | None,
+    out: TextIO,
+    cluster: KubeCluster | None = None,
+) -> int:
+    """Check a run of ``settings`` without changing anything; print what would change.
+
+    Args:
+        settings: loaded settings (staging and production must be defined).
+        env_name: production environment.
+        staging_name: staging environment.
+        image: ``--image REF`` (pre-built), or None for this run's tags.
+        sha: the commit to deploy; None reads git HEAD of ``[service] repo``.
+        out: where the lines go.
+        cluster: a :class:`KubeCluster` made with ``dry_run=True`` (tests); one on the
+            default kubeconfig when None.
+    """
+    kube = cluster or KubeCluster(dry_run=True)
+    if not kube.dry_run:
+        raise ValueError("dry_run_main needs a KubeCluster(dry_run=True)")
+    try:
+        asyncio.run(
+            _plan(
+                settings,
+                settings.environment(staging_name),
+                settings.environment(env_name),
+                image,
+                sha,
+                kube,
+                out,
+            )
+        )
+    except _Stop as e:
+        print(f"b2tui: dry run: {e}", file=sys.stderr)
+        return e.code
+    except (SourceError, StepFailed) as e:
+        print(f"b2tui: dry run: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if cluster is None:
+            kube.close()
+    return 0
+
+
+async def _plan(
+    settings: Settings,
+    staging: EnvironmentSettings,
+    prod: EnvironmentSettings,
+    image: str | None,
+    sha: str | None,
+    kube: KubeCluster,
+    out: TextIO,
+) -> None:
+    def say(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    if sha is None:
+        sha, _ = await git_head(settings.service.repo)
+    try:
+        tags = {
+            e.name: image or image_tag(settings.service.image, e.name, sha) for e in (staging, prod)
+        }
+    except ValueError as e:
+        raise _Stop(2, f"{e} ([service] image, --version-sha)") from None
+    say(
+        f"dry run of {settings.service.name} {sha[:7]}: nothing is built, pushed or changed;"
+        " every change goes to the API server with dryRun=All"
+    )
+    for tag in dict.fromkeys(tags.values()):
+        if image or settings.service.prebuilt:
+            try:
+                digest = await manifest_digest(tag)
+            except StepFailed as e:
+                raise _Stop(EXIT_CODES[Outcome.ABORTED], str(e)) from None
+            say(f"image {tag} is in the registry ({digest}): no build, no push")
+        else:
+            say(f"would build and push {tag}")
+    problems = [f"{env.name}: {p}" for env in (staging, prod) for p in await kube.check_target(env)]
+    if problems:
+        raise _Stop(EXIT_CODES[Outcome.BLOCKED], "; ".join(problems))
+    current = await kube.current_revision(prod)
+    say(f"{prod.name} serves {current.describe()}: the rollback target")
+    await kube.deploy(staging, tags[staging.name])
+    what = ", ".join(staging.manifests) or f"deployment {staging.deployment}"
+    say(f"{staging.name}: would apply {what} with {tags[staging.name]} (accepted by the server)")
+    tag = tags[prod.name]
+    if prod.strategy is Strategy.BLUE_GREEN:
+        colour = await kube.stage_colour(prod, tag)
+        say(f"{prod.name}: would stage {tag} on {colour}, then point {prod.service} at {colour}")
+    elif prod.strategy is Strategy.CANARY:
+        first = prod.canary_steps[0].weight
+        split = await kube.set_canary(prod, tag, first)
+        weights = " → ".join(f"{s.weight}%" for s in prod.canary_steps)
+        say(
+            f"{prod.name}: would start the canary {tag} at {first}% ({split.detail}),"
+            f" then {weights} and promote"
+        )
+    else:
+        await kube.deploy(prod, tag)
+        say(f"{prod.name}: would roll {prod.deployment} out with {tag}")
+    say("dry run ok: nothing changed")
