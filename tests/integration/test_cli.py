@@ -316,9 +316,10 @@ def test_one_shot_commands_need_only_their_environment(tmp_path: Path) -> None:
     cfg = tmp_path / "b2tui.toml"
     cfg.write_text('[environments.production]\ncontext = "nowhere"\nnamespace = "p"\n')
     env = {"KUBECONFIG": str(tmp_path / "missing-kubeconfig"), "PATH": "/usr/bin:/bin"}
+    state = str(tmp_path / "s.db")
     res = b2tui("status", "--config", str(cfg), env=env)
     # Past the config (no "missing environment"): the cluster side answers in one line.
     assert res.returncode == 1 and "staging" not in res.stderr
     assert res.stderr.count("\n") == 1 and "kubeconfig" in res.stderr
-    res = b2tui("run", "--headless", "--config", str(cfg), env=env)
+    res = b2tui("run", "--headless", "--config", str(cfg), "--state", state, env=env)
     assert res.returncode == 2 and "add an [environments.staging] table" in res.stderr
