@@ -8,17 +8,21 @@ the test's own client, never from b2tui.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from b2tui.adapters.kube import KubeCluster
 from b2tui.adapters.store import Store
+from b2tui.domain.phases import Strategy
 from tests.realkube.cluster import RealKube
-from tests.realkube.seed import FIXTURES, ROOT
+from tests.realkube.seed import FIXTURES, ROOT, production
 from tests.support.services import free_port, wait_until
 
 pytestmark = pytest.mark.integration
@@ -190,3 +194,35 @@ def test_an_unreachable_server_is_one_line(
         assert line.endswith(
             f"API server unreachable at https://127.0.0.1:{port}: connection refused"
         )
+
+
+def test_blue_green_rollback_returns_to_the_other_colour_while_it_is_scaled(
+    realkube: RealKube, kube_ns: str, tmp_path: Path
+) -> None:
+    realkube.apply_yaml((FIXTURES / "bluegreen.yaml").read_text(), namespace=kube_ns)
+    kc = realkube.write_kubeconfig(tmp_path / "kubeconfig", user="tester", namespace=kube_ns)
+    env = replace(production(kube_ns), strategy=Strategy.BLUE_GREEN)
+    kube = KubeCluster(str(kc))
+    try:
+        # What a blue-green run does up to the switch: green on :v2, the Service on green.
+        assert asyncio.run(kube.stage_colour(env, V2)) == "green"
+        asyncio.run(kube.switch_colour(env, "green"))
+    finally:
+        kube.close()
+    cfg = config(tmp_path, kube_ns)
+    cfg.write_text(cfg.read_text() + 'strategy = "blue-green"\n')
+    argv = ["rollback", "--config", str(cfg), "--state", str(tmp_path / "state.db")]
+
+    first = b2tui(kc, *argv)
+    assert first.returncode == 0, first.stderr
+    announce = first.stdout.splitlines()[0]
+    assert announce.startswith("production: rollback from web-green green rev "), announce
+    assert f"({V2}) to web-blue blue rev 1 ({V1}): " in announce, announce
+    assert announce.endswith(
+        "the previous revision (no b2tui run or rollback recorded a known-good one)"
+    )
+    assert realkube.get("v1", "Service", kube_ns, "web")["spec"]["selector"]["color"] == "blue"
+
+    second = json.loads(b2tui(kc, *argv, "--json").stdout)
+    assert (second["source"], second["changed"]) == ("recorded", False), second
+    assert realkube.get("v1", "Service", kube_ns, "web")["spec"]["selector"]["color"] == "blue"
