@@ -34,10 +34,9 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit $(ARGS)
 
 # Benchmarks print numbers (never part of `make test`); see benchmarks/README.md.
+# `make bench ARGS=--quick` runs each row once; `ARGS="--only idle"` one row alone.
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks.virtual_run
-	$(BIN)/python -m benchmarks.rollback_latency
-	$(BIN)/python -m benchmarks.idle_output
+	$(BIN)/python -m benchmarks.suite $(ARGS)
 
 # The real control plane (kube-apiserver + kube-controller-manager 1.20.2) the
 # real-cluster tests start: built once from Debian's source package into the XDG cache.

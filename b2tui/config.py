@@ -981,6 +981,14 @@ SANDBOX_RULES: dict[str, dict[str, str]] = {
 """``b2tui demo --rule``: how the canary is judged (the scenarios' baseline variants)."""
 
 
+def _bench_replicas(default: int = 10) -> int:
+    """Production's pod count in the sandbox: 10, or ``B2TUI_BENCH_REPLICAS`` (a
+    measurement hook for ``make bench``: idle cost and memory with 200 or 5,000 pods).
+    Anything but a whole number from 1 to 100,000 keeps the default."""
+    raw = os.environ.get("B2TUI_BENCH_REPLICAS", "")
+    return int(raw) if raw.isdigit() and 1 <= int(raw) <= 100_000 else default
+
+
 def sandbox_settings(rule: str = "absolute") -> Settings:
     """Built-in settings for the embedded sandbox (no file needed).
 
@@ -1005,7 +1013,7 @@ def sandbox_settings(rule: str = "absolute") -> Settings:
         deployment="b2connect",
         service="b2connect",
         selector='namespace="b2connect",app="b2connect"',
-        replicas=10,
+        replicas=_bench_replicas(),
     )
     return Settings(
         gates=GateSettings(**SANDBOX_RULES[rule]),  # type: ignore[arg-type]

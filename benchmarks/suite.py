@@ -1,0 +1,625 @@
+"""``make bench``: every row of the performance table, median and worst of N runs.
+
+Rows (``--only NAME``, repeatable; ``--list`` names them):
+
+* ``rollback``  — ``R`` → first write to the API (in-process test API server), next to
+  ``kubectl rollout undo`` against the real kube-apiserver (anchor, same run);
+* ``idle``      — CPU (% of a core) and output bytes/s of ``b2tui demo`` in a pty at 80×24
+  and 120×40, in readiness, canary hold and monitoring, with 200 pods;
+* ``pods``      — one pods update handled on the UI thread with 5,000 pods;
+* ``rss``       — resident memory of ``b2tui demo`` with 5,000 pods;
+* ``startup``   — first frame of ``b2tui demo`` next to a bare Textual app started the same
+  way (same interpreter, same pty), alternated in the same run;
+* ``apiload``   — requests/min b2tui makes against the real kube-apiserver during a canary
+  hold (audit log), next to ``kubectl rollout status`` + ``kubectl get pods -w``;
+* ``detection`` — on a real Prometheus at default gate settings: seconds from the canary's
+  errors starting to ``rollback_started``.
+
+Each row runs ``--runs`` times (default 10; ``--quick`` makes it 1 and shortens windows)
+and prints ``median`` and ``worst``. Rows whose tools are missing (the real control plane,
+``prometheus``, ``kubectl``) say so and are skipped. Numbers only: nothing here asserts.
+
+Run: ``make bench [ARGS="--quick --only idle"]`` or ``.venv/bin/python -m benchmarks.suite``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import select
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import idle_output
+from benchmarks._common import heading
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
+PY = sys.executable
+
+
+@dataclasses.dataclass
+class Opts:
+    runs: int
+    quick: bool
+    window: float
+    """Seconds of an idle / API-load window."""
+
+
+# --- printing ----------------------------------------------------------------------------
+
+
+def line(what: str, values: Sequence[float], unit: str, goal: str = "", fmt: str = ".1f") -> None:
+    """``what: median X, worst Y unit (n=N)  goal …``; worst is the largest value."""
+    if not values:
+        print(f"   {what}: no measurement")
+        return
+    med, worst = statistics.median(values), max(values)
+    tail = f"   goal {goal}" if goal else ""
+    print(
+        f"   {what}: median {med:{fmt}} {unit}, worst {worst:{fmt}} {unit} (n={len(values)}){tail}"
+    )
+    sys.stdout.flush()
+
+
+def skip(why: str) -> None:
+    print(f"   skipped: {why}")
+    sys.stdout.flush()
+
+
+def _real_kube_reason() -> str | None:
+    from tests.realkube.cluster import binaries, missing_reason
+
+    if binaries() is None:
+        return "the real control plane is not built (make kube)"
+    return missing_reason()
+
+
+# --- rollback ----------------------------------------------------------------------------
+
+
+def row_rollback(o: Opts) -> None:
+    heading("R → first write to the API (in-process test API server, 80×24 pilot)")
+    from benchmarks import rollback_latency
+
+    async def trials() -> list[float]:
+        out = []
+        with tempfile.TemporaryDirectory(prefix="b2tui-bench-") as tmp:
+            for i in range(o.runs):
+                t = await rollback_latency.trial(Path(tmp), i, ui=True)
+                out.append(t.write * 1000)
+        return out
+
+    line("R → first write", asyncio.run(trials()), "ms", "≤ 10 ms median, ≤ 25 ms p99")
+    reason = _real_kube_reason() or (None if shutil.which("kubectl") else "kubectl not found")
+    if reason:
+        skip(f"anchor (kubectl rollout undo): {reason}")
+        return
+    from tests.realkube.cluster import RealKube
+
+    with RealKube() as kube, tempfile.TemporaryDirectory(prefix="b2tui-bench-") as tmp:
+        kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "prod"}})
+        kube.apply_yaml((FIXTURES / "production.yaml").read_text(), namespace="prod")
+        cfg = kube.write_kubeconfig(Path(tmp) / "kubeconfig", user="tester", namespace="prod")
+        env = {**os.environ, "KUBECONFIG": str(cfg)}
+        kubectl = ["kubectl", "-n", "prod"]
+
+        def image(tag: str) -> None:
+            subprocess.run(
+                [*kubectl, "set", "image", "deployment/web", f"*=registry.example/web:{tag}"],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+
+        walls = []
+        for i in range(max(o.runs, 10)):  # the issue's anchor: median of 10
+            image(f"bench-{i}")  # a new revision to undo
+            t0 = time.monotonic()
+            subprocess.run(
+                [*kubectl, "rollout", "undo", "deployment/web"],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            walls.append((time.monotonic() - t0) * 1000)
+        line("anchor: kubectl rollout undo (real apiserver, wall)", walls, "ms")
+
+
+# --- idle --------------------------------------------------------------------------------
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` (and its reaped children) in seconds, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(x) for x in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mb(pid: int) -> float:
+    for ln in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if ln.startswith("VmRSS:"):
+            return int(ln.split()[1]) / 1024
+    return float("nan")
+
+
+def _env(replicas: int | None = None) -> dict[str, str]:
+    env = idle_output._env()
+    if replicas is not None:
+        env["B2TUI_BENCH_REPLICAS"] = str(replicas)
+    return env
+
+
+def _drive(db: Path, until: Callable[[tuple[str, int, bool]], bool], env: dict[str, str]) -> None:
+    """The demo headless at 60× until ``until(phase, canary %, holding)``; then SIGKILL."""
+    proc = subprocess.Popen(
+        [str(idle_output.B2TUI), "demo", "--headless", "--speed", "60", "--state", str(db)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            st = idle_output._canary_state(db)
+            if st is not None and until(st):
+                return
+            if proc.poll() is not None:
+                raise RuntimeError(f"headless demo ended ({proc.returncode}) before {until}")
+            time.sleep(0.05)
+        raise RuntimeError("headless demo did not reach the state in 300 s")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _idle_window(
+    args: Sequence[str], cols: int, rows: int, seconds: float, env: dict[str, str]
+) -> tuple[float, float, float]:
+    """(CPU % of a core, bytes/s, RSS MB) of ``b2tui args`` after settling."""
+    term = idle_output.Terminal(args, cols, rows, env)
+    try:
+        term.read_for(idle_output.SETTLE)
+        if term.proc.poll() is not None:
+            raise RuntimeError(f"b2tui {' '.join(args)} exited with {term.proc.returncode}")
+        cpu0, t0 = _cpu_seconds(term.proc.pid), time.monotonic()
+        data = term.read_for(seconds)
+        cpu1, t1 = _cpu_seconds(term.proc.pid), time.monotonic()
+        rss = _rss_mb(term.proc.pid)
+    finally:
+        term.close()
+    n = sum(len(c) for _, c in data)
+    return (cpu1 - cpu0) / (t1 - t0) * 100, n / (t1 - t0), rss
+
+
+STATES: dict[str, tuple[Callable[[tuple[str, int, bool]], bool] | None, list[str]]] = {
+    "readiness": (None, ["--speed", "1"]),
+    "canary hold": (lambda s: s[0] == "production" and s[1] > 0 and s[2], ["--speed", "1"]),
+    "monitoring": (lambda s: s[0] == "monitoring", ["--speed", "1"]),
+}
+"""State → (how the headless demo is driven to it first, how it is reopened)."""
+
+
+def row_idle(o: Opts, pods: int = 200) -> None:
+    heading(f"idle CPU and output of b2tui demo in a pty, {pods} pods, {o.window:g} s windows")
+    env = _env(pods)
+    for state, (until, reopen) in STATES.items():
+        for cols, rows in ((80, 24), (120, 40)):
+            cpu, out = [], []
+            for _ in range(o.runs):
+                with tempfile.TemporaryDirectory(prefix="b2tui-bench-") as tmp:
+                    db = Path(tmp) / "state.db"
+                    if until is not None:
+                        _drive(db, until, env)
+                    args = ["demo", *reopen, "--state", str(db)]
+                    c, b, _ = _idle_window(args, cols, rows, o.window, env)
+                cpu.append(c)
+                out.append(b / 1000)
+            line(f"{state}, {cols}×{rows}: CPU", cpu, "% of a core", "≤ 0.5 %", ".2f")
+            goal = "≤ 0.5 KB/s" if cols == 80 else "≤ 1 KB/s"
+            line(f"{state}, {cols}×{rows}: output", out, "KB/s", goal, ".2f")
+
+
+# --- pods on the UI thread, RSS ------------------------------------------------------------
+
+
+def _pods(n: int, gen: int) -> list[Any]:
+    from b2tui.ports import PodInfo, PodPhase
+
+    at = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)
+    out = []
+    for i in range(n):
+        canary = i % 20 == 0
+        out.append(
+            PodInfo(
+                name=f"web-{'canary' if canary else 'stable'}-{i:05d}",
+                track="canary" if canary else "stable",
+                phase=PodPhase.RUNNING,
+                reason="",
+                # Each update changes a few pods, as a rollout would.
+                ready=(i + gen) % 250 != 0,
+                restarts=(i + gen) // 250 % 3,
+                created=at,
+                image="registry.sandbox/b2connect:1a2b3c4",
+                node=f"node-{i % 40}",
+            )
+        )
+    return out
+
+
+def row_pods(o: Opts, n: int = 5000) -> None:
+    heading(f"one pods update on the UI thread, {n} pods (the control room under run_test)")
+    from b2tui.ui.messages import PodsPolled
+
+    async def measure() -> list[float]:
+        from b2tui.adapters.sandbox import build_sandbox
+        from b2tui.adapters.store import Store
+        from b2tui.config import sandbox_settings
+        from b2tui.engine.clock import SteppedClock
+        from b2tui.engine.conductor import Conductor
+        from b2tui.ui.app import make_app
+        from benchmarks.rollback_latency import START
+
+        settings = sandbox_settings()
+        clock = SteppedClock(START)
+        sandbox = build_sandbox("happy", 7, clock, settings)
+        conductor = Conductor(settings, sandbox.ports, Store(":memory:"), clock, user="bench")
+        await conductor.start(version="1a2b3c4d", scenario="happy")
+        app = make_app(settings, conductor, clock=clock, user="bench")
+        times = []
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            app.on_pods_polled(PodsPolled(_pods(n, 0), clock.now()))  # the first fill
+            await pilot.pause()
+            for gen in range(1, o.runs + 1):
+                msg = PodsPolled(_pods(n, gen), clock.now())
+                t0 = time.perf_counter()
+                app.on_pods_polled(msg)  # what the loop runs for one poll's message
+                times.append((time.perf_counter() - t0) * 1000)
+                await pilot.pause()
+        await conductor.stop()
+        return times
+
+    line("handler time", asyncio.run(measure()), "ms", "≤ 10 ms median, ≤ 25 ms worst")
+
+
+def row_rss(o: Opts, n: int = 5000) -> None:
+    heading(f"RSS of b2tui demo (readiness, 120×40) with {n} pods")
+    env = _env(n)
+    rss = []
+    for _ in range(o.runs):
+        with tempfile.TemporaryDirectory(prefix="b2tui-bench-") as tmp:
+            args = ["demo", "--speed", "1", "--state", str(Path(tmp) / "s.db")]
+            rss.append(_idle_window(args, 120, 40, 3.0, env)[2])
+    line("VmRSS", rss, "MB", "≤ 100 MB", ".0f")
+
+
+# --- start-up ----------------------------------------------------------------------------
+
+BARE = """
+from textual.app import App
+from textual.widgets import Static
+class Bare(App):
+    def compose(self):
+        yield Static("bare-ready")
+Bare().run()
+"""
+
+
+def _first_frame(argv: list[str], marker: bytes, env: dict[str, str]) -> float:
+    """Seconds from spawn to the first output holding ``marker`` (in a 120×40 pty)."""
+    master, slave = os.openpty()
+    idle_output._set_size(slave, 120, 40)
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        argv,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=ROOT,
+        preexec_fn=idle_output._controlling_tty,
+        close_fds=True,
+    )
+    os.close(slave)
+    seen = b""
+    try:
+        while time.monotonic() - t0 < 60:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    seen += os.read(master, 65536)
+                except OSError:
+                    break
+                if marker in seen:
+                    return time.monotonic() - t0
+            if proc.poll() is not None:
+                break
+        raise RuntimeError(f"{argv[1:]} drew no {marker!r} ({seen[-200:]!r})")
+    finally:
+        proc.kill()
+        proc.wait()
+        os.close(master)
+
+
+def row_startup(o: Opts) -> None:
+    heading("first frame: b2tui demo vs a bare Textual app (same python, same pty, alternated)")
+    env = {**_env(), "NO_COLOR": "1"}
+    demo, bare = [], []
+    with tempfile.TemporaryDirectory(prefix="b2tui-bench-") as tmp:
+        for i in range(o.runs):
+            state = str(Path(tmp) / f"s{i}.db")
+            # The footer's key label: drawn with the first frame of the control room.
+            demo.append(_first_frame([PY, "-m", "b2tui", "demo", "--state", state], b"quit", env))
+            bare.append(_first_frame([PY, "-c", BARE], b"bare-ready", env))
+    line("b2tui demo", demo, "s", fmt=".2f")
+    line("bare Textual app", bare, "s", fmt=".2f")
+    ratios = [d / b for d, b in zip(demo, bare, strict=True)]
+    line("ratio (pairwise)", ratios, "×", "≤ 1.2×", ".2f")
+
+
+# --- API load ----------------------------------------------------------------------------
+
+
+class SwitchClock:
+    """A scaled clock whose speed can change (fast to the hold, then real time)."""
+
+    def __init__(self, speed: float, start: datetime) -> None:
+        self.speed = speed
+        self._start, self._real0 = start, time.monotonic()
+
+    def now(self) -> datetime:
+        from datetime import timedelta
+
+        return self._start + timedelta(seconds=(time.monotonic() - self._real0) * self.speed)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self.speed)
+
+    def set_speed(self, speed: float) -> None:
+        self._start, self._real0, self.speed = self.now(), time.monotonic(), speed
+
+
+def row_apiload(o: Opts) -> None:
+    heading(f"API load during a canary hold on the real kube-apiserver ({o.window:g} s windows)")
+    reason = _real_kube_reason() or (None if shutil.which("kubectl") else "kubectl not found")
+    if reason:
+        skip(reason)
+        return
+    from tests.realkube.cluster import RealKube
+
+    ours, theirs = [], []
+    with RealKube() as kube, tempfile.TemporaryDirectory(prefix="b2tui-bench-") as tmp:
+        for run in range(o.runs):
+            ns_p, ns_s = f"prod{run}", f"staging{run}"
+            for ns in (ns_p, ns_s):
+                kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+            kube.apply_yaml((FIXTURES / "production.yaml").read_text(), namespace=ns_p)
+            cfg = kube.write_kubeconfig(Path(tmp) / f"k{run}", user="tester", namespace=ns_p)
+            other = kube.write_kubeconfig(Path(tmp) / f"n{run}", user="admin", namespace=ns_p)
+            ours.append(asyncio.run(_b2tui_hold(kube, str(cfg), ns_p, ns_s, o.window)))
+            theirs.append(_kubectl_watch(kube, str(other), ns_p, o.window))
+    line("b2tui (control room + conductor, user tester)", ours, "req/min", fmt=".0f")
+    line("kubectl rollout status + get pods -w (same window)", theirs, "req/min", fmt=".0f")
+
+
+async def _b2tui_hold(kube: Any, cfg: str, ns_p: str, ns_s: str, window: float) -> float:
+    from b2tui.adapters.kube import KubeCluster
+    from b2tui.adapters.sandbox import build_sandbox
+    from b2tui.adapters.store import Store
+    from b2tui.engine.conductor import Conductor
+    from b2tui.ui.app import make_app
+    from benchmarks.rollback_latency import START, benchmark_settings
+
+    s = benchmark_settings()
+    prod = dataclasses.replace(
+        s.environment("production"), namespace=ns_p, selector=f'namespace="{ns_p}",app="web"'
+    )
+    stg = dataclasses.replace(
+        s.environment("staging"), namespace=ns_s, selector=f'namespace="{ns_s}",app="web"'
+    )
+    settings = dataclasses.replace(s, environments={"staging": stg, "production": prod})
+    clock = SwitchClock(60.0, START)
+    sandbox = build_sandbox("happy", 7, clock, settings)  # type: ignore[arg-type]
+    cluster = KubeCluster(cfg)
+    ports = dataclasses.replace(sandbox.ports, cluster=cluster)
+    conductor = Conductor(
+        settings,
+        ports,
+        Store(":memory:"),
+        clock,  # type: ignore[arg-type]
+        user="bench",
+        autopilot=True,
+    )
+    first = prod.canary_steps[0].weight
+    try:
+        await conductor.start(version="1a2b3c4d", scenario="happy")
+        await conductor.run_until(lambda v: v.canary_percent == first and v.hold_until is not None)
+        clock.set_speed(1.0)
+        app = make_app(settings, conductor, clock=clock, user="bench")  # type: ignore[arg-type]
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            await asyncio.sleep(2.0)  # first polls and watches open
+            mark, t0 = kube.audit_mark(), time.monotonic()
+            await asyncio.sleep(window)
+            n = _counted(kube.audit("tester", since=mark))
+            elapsed = time.monotonic() - t0
+    finally:
+        await conductor.stop()
+        cluster.close()
+    return n / elapsed * 60
+
+
+def _counted(reqs: Sequence[Any]) -> int:
+    """Requests, once each: a watch is logged at ResponseStarted and ResponseComplete."""
+    return sum(1 for r in reqs if r.stage in ("ResponseComplete", "ResponseStarted")) - sum(
+        1 for r in reqs if r.verb == "watch" and r.stage == "ResponseComplete"
+    )
+
+
+def _kubectl_watch(kube: Any, cfg: str, ns: str, window: float) -> float:
+    env = {**os.environ, "KUBECONFIG": cfg}
+    mark, t0 = kube.audit_mark(), time.monotonic()
+    procs = [
+        subprocess.Popen(
+            ["kubectl", "-n", ns, "rollout", "status", "deployment/web", "--watch"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            ["kubectl", "-n", ns, "get", "pods", "-w"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+    ]
+    time.sleep(window)
+    for p in procs:
+        p.kill()
+        p.wait()
+    elapsed = time.monotonic() - t0
+    return _counted(kube.audit("admin", since=mark)) / elapsed * 60
+
+
+# --- detection ---------------------------------------------------------------------------
+
+
+def row_detection(o: Opts) -> None:
+    heading("detection: canary errors start → rollback_started (real Prometheus, default gates)")
+    if shutil.which("prometheus") is None:
+        skip("prometheus not installed")
+        return
+    from tests.support.metrics_app import MetricsApp
+    from tests.support.prom import ScrapeTarget, start_prometheus
+
+    app = MetricsApp("b2connect", namespace="b2connect", tracks=("stable", "canary")).start()
+    with tempfile.TemporaryDirectory(prefix="b2tui-bench-") as tmp:
+        prom = start_prometheus(
+            [ScrapeTarget(app.target, app.app, app.namespace)], Path(tmp) / "prom"
+        )
+        try:
+            times = []
+            for _ in range(o.runs):
+                for t in ("stable", "canary"):
+                    app.set_track(t, rate=50.0, error_ratio=0.0, latency=0.04)
+                times.append(asyncio.run(_detect(prom.url, app)))
+        finally:
+            prom.stop()
+            app.stop()
+    from b2tui.config import GateSettings
+
+    g = GateSettings()
+    bound = f"{g.consecutive_failures} polls × {g.poll:g} s + scrape 1 s + the queries' window"
+    line("errors → rollback_started", times, "s", f"≤ {bound}")
+
+
+async def _detect(url: str, app: Any) -> float:
+    from b2tui.adapters.prometheus import PrometheusMetrics
+    from b2tui.adapters.sandbox import build_sandbox
+    from b2tui.adapters.store import Store
+    from b2tui.config import GateSettings, PrometheusSettings, sandbox_settings
+    from b2tui.domain import events as ev
+    from b2tui.engine.conductor import Conductor
+    from benchmarks.rollback_latency import START
+
+    gates = GateSettings()
+    settings = dataclasses.replace(
+        sandbox_settings(), gates=gates, prometheus=PrometheusSettings(url=url)
+    )
+    clock = SwitchClock(60.0, START)
+    sandbox = build_sandbox("happy", 7, clock, settings)  # type: ignore[arg-type]
+    ports = dataclasses.replace(
+        sandbox.ports, metrics=PrometheusMetrics(settings.prometheus, gates.poll)
+    )
+    conductor = Conductor(
+        settings,
+        ports,
+        Store(":memory:"),
+        clock,  # type: ignore[arg-type]
+        user="bench",
+        autopilot=True,
+    )
+    started: list[float] = []
+    rolled_back = asyncio.Event()
+
+    def on_event(e: ev.Event) -> None:
+        if isinstance(e, ev.RollbackStarted):
+            started.append(time.monotonic())
+            rolled_back.set()
+
+    conductor.subscribe(on_event)
+    first = settings.environment("production").canary_steps[0].weight
+    try:
+        await conductor.start(version="1a2b3c4d", scenario="happy")
+        await conductor.run_until(lambda v: v.canary_percent == first and v.hold_until is not None)
+        clock.set_speed(1.0)
+        await asyncio.sleep(2 * gates.poll)  # a healthy poll or two at real time
+        if started:
+            raise RuntimeError("rolled back before any error (healthy canary judged failing)")
+        t0 = time.monotonic()
+        app.set_track("canary", error_ratio=0.2)
+        try:
+            await asyncio.wait_for(rolled_back.wait(), 600)
+        except TimeoutError:
+            raise RuntimeError("no rollback_started within 600 s of errors") from None
+        return started[0] - t0
+    finally:
+        await conductor.stop()
+
+
+ROWS: dict[str, Callable[[Opts], None]] = {
+    "rollback": row_rollback,
+    "idle": row_idle,
+    "pods": row_pods,
+    "rss": row_rss,
+    "startup": row_startup,
+    "apiload": row_apiload,
+    "detection": row_detection,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--runs", type=int, default=None, help="runs per row (default 10)")
+    parser.add_argument("--quick", action="store_true", help="1 run per row, short windows")
+    parser.add_argument(
+        "--only", action="append", choices=sorted(ROWS), help="run only this row (repeatable)"
+    )
+    parser.add_argument("--window", type=float, default=None, help="idle/API window seconds")
+    parser.add_argument("--list", action="store_true", help="name the rows and exit")
+    a = parser.parse_args(argv)
+    if a.list:
+        print("\n".join(ROWS))
+        return 0
+    o = Opts(
+        runs=a.runs or (1 if a.quick else 10),
+        quick=a.quick,
+        window=a.window or (5.0 if a.quick else 30.0),
+    )
+    failed = []
+    for name in a.only or list(ROWS):
+        try:
+            ROWS[name](o)
+        except Exception as e:  # one row failing must not hide the others' numbers
+            print(f"   {name} FAILED: {type(e).__name__}: {e}")
+            failed.append(name)
+    if failed:
+        print(f"rows that failed: {', '.join(failed)}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
