@@ -361,8 +361,10 @@ def row_startup(o: Opts) -> None:
     with tempfile.TemporaryDirectory(prefix="b2tui-bench-") as tmp:
         for i in range(o.runs):
             state = str(Path(tmp) / f"s{i}.db")
-            # The footer's key label: drawn with the first frame of the control room.
-            demo.append(_first_frame([PY, "-m", "b2tui", "demo", "--state", state], b"quit", env))
+            # The timeline's running phase: drawn with the first frame of the control room.
+            demo.append(
+                _first_frame([PY, "-m", "b2tui", "demo", "--state", state], b"readiness", env)
+            )
             bare.append(_first_frame([PY, "-c", BARE], b"bare-ready", env))
     line("b2tui demo", demo, "s", fmt=".2f")
     line("bare Textual app", bare, "s", fmt=".2f")
@@ -424,31 +426,41 @@ async def _b2tui_hold(kube: Any, cfg: str, ns_p: str, ns_s: str, window: float) 
     from benchmarks.rollback_latency import START, benchmark_settings
 
     s = benchmark_settings()
+    from tests.realkube.seed import staging_manifest
+
+    # Rollout timeouts are run time: at 60× the real control plane needs 3,600 s of it.
     prod = dataclasses.replace(
-        s.environment("production"), namespace=ns_p, selector=f'namespace="{ns_p}",app="web"'
+        s.environment("production"),
+        namespace=ns_p,
+        selector=f'namespace="{ns_p}",app="web"',
+        rollout_timeout=3600.0,
     )
     stg = dataclasses.replace(
-        s.environment("staging"), namespace=ns_s, selector=f'namespace="{ns_s}",app="web"'
+        s.environment("staging"),
+        namespace=ns_s,
+        selector=f'namespace="{ns_s}",app="web"',
+        manifests=(staging_manifest(ns_s, Path(cfg).parent),),
+        rollout_timeout=3600.0,
     )
     settings = dataclasses.replace(s, environments={"staging": stg, "production": prod})
     clock = SwitchClock(60.0, START)
-    sandbox = build_sandbox("happy", 7, clock, settings)  # type: ignore[arg-type]
+    sandbox = build_sandbox("happy", 7, clock, settings)
     cluster = KubeCluster(cfg)
     ports = dataclasses.replace(sandbox.ports, cluster=cluster)
     conductor = Conductor(
         settings,
         ports,
         Store(":memory:"),
-        clock,  # type: ignore[arg-type]
+        clock,
         user="bench",
         autopilot=True,
     )
     first = prod.canary_steps[0].weight
     try:
         await conductor.start(version="1a2b3c4d", scenario="happy")
-        await conductor.run_until(lambda v: v.canary_percent == first and v.hold_until is not None)
+        await _until_hold(conductor, first)
         clock.set_speed(1.0)
-        app = make_app(settings, conductor, clock=clock, user="bench")  # type: ignore[arg-type]
+        app = make_app(settings, conductor, clock=clock, user="bench")
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.pause()
             await asyncio.sleep(2.0)  # first polls and watches open
@@ -460,6 +472,20 @@ async def _b2tui_hold(kube: Any, cfg: str, ns_p: str, ns_s: str, window: float) 
         await conductor.stop()
         cluster.close()
     return n / elapsed * 60
+
+
+async def _until_hold(conductor: Any, weight: int, timeout: float = 300.0) -> None:
+    """Until the canary holds at ``weight`` %; a clear error after ``timeout`` s."""
+    try:
+        await asyncio.wait_for(
+            conductor.run_until(lambda v: v.canary_percent == weight and v.hold_until is not None),
+            timeout,
+        )
+    except TimeoutError:
+        v = conductor.view
+        raise RuntimeError(
+            f"no canary hold within {timeout:g} s (phase {v.phase}, {v.canary_percent} %)"
+        ) from None
 
 
 def _counted(reqs: Sequence[Any]) -> int:
@@ -540,7 +566,7 @@ async def _detect(url: str, app: Any) -> float:
         sandbox_settings(), gates=gates, prometheus=PrometheusSettings(url=url)
     )
     clock = SwitchClock(60.0, START)
-    sandbox = build_sandbox("happy", 7, clock, settings)  # type: ignore[arg-type]
+    sandbox = build_sandbox("happy", 7, clock, settings)
     ports = dataclasses.replace(
         sandbox.ports, metrics=PrometheusMetrics(settings.prometheus, gates.poll)
     )
@@ -548,7 +574,7 @@ async def _detect(url: str, app: Any) -> float:
         settings,
         ports,
         Store(":memory:"),
-        clock,  # type: ignore[arg-type]
+        clock,
         user="bench",
         autopilot=True,
     )
@@ -564,7 +590,7 @@ async def _detect(url: str, app: Any) -> float:
     first = settings.environment("production").canary_steps[0].weight
     try:
         await conductor.start(version="1a2b3c4d", scenario="happy")
-        await conductor.run_until(lambda v: v.canary_percent == first and v.hold_until is not None)
+        await _until_hold(conductor, first)
         clock.set_speed(1.0)
         await asyncio.sleep(2 * gates.poll)  # a healthy poll or two at real time
         if started:
