@@ -394,6 +394,10 @@ class SwitchClock:
         self._start, self._real0, self.speed = self.now(), time.monotonic(), speed
 
 
+WARMUP = 2.0
+"""Seconds b2tui and kubectl run before their API window opens."""
+
+
 def row_apiload(o: Opts) -> None:
     heading(f"API load during a canary hold on the real kube-apiserver ({o.window:g} s windows)")
     reason = _real_kube_reason() or (None if shutil.which("kubectl") else "kubectl not found")
@@ -460,10 +464,13 @@ async def _b2tui_hold(kube: Any, cfg: str, ns_p: str, ns_s: str, window: float) 
         await conductor.start(version="1a2b3c4d", scenario="happy")
         await _until_hold(conductor, first)
         clock.set_speed(1.0)
-        app = make_app(settings, conductor, clock=clock, user="bench")
+        # The pods source `b2tui run` gives its control room (cli.py): the cluster port's.
+        app = make_app(
+            settings, conductor, clock=clock, pods=lambda: cluster.pods(prod), user="bench"
+        )
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.pause()
-            await asyncio.sleep(2.0)  # first polls and watches open
+            await asyncio.sleep(WARMUP)  # first polls and watches open
             mark, t0 = kube.audit_mark(), time.monotonic()
             await asyncio.sleep(window)
             n = _counted(kube.audit("tester", since=mark))
@@ -497,7 +504,6 @@ def _counted(reqs: Sequence[Any]) -> int:
 
 def _kubectl_watch(kube: Any, cfg: str, ns: str, window: float) -> float:
     env = {**os.environ, "KUBECONFIG": cfg}
-    mark, t0 = kube.audit_mark(), time.monotonic()
     procs = [
         subprocess.Popen(
             ["kubectl", "-n", ns, "rollout", "status", "deployment/web", "--watch"],
@@ -512,6 +518,8 @@ def _kubectl_watch(kube: Any, cfg: str, ns: str, window: float) -> float:
             stderr=subprocess.DEVNULL,
         ),
     ]
+    time.sleep(WARMUP)  # discovery and the first list + watch, as for b2tui
+    mark, t0 = kube.audit_mark(), time.monotonic()
     time.sleep(window)
     for p in procs:
         p.kill()
