@@ -134,6 +134,18 @@ def row_rollback(o: Opts) -> None:
             )
             walls.append((time.monotonic() - t0) * 1000)
         line("anchor: kubectl rollout undo (real apiserver, wall)", walls, "ms")
+        ours = []
+        for run in range(o.runs):
+            ns_p, ns_s = f"rprod{run}", f"rstaging{run}"
+            for ns in (ns_p, ns_s):
+                kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+            kube.apply_yaml((FIXTURES / "production.yaml").read_text(), namespace=ns_p)
+            c = kube.write_kubeconfig(Path(tmp) / f"r{run}", user="tester", namespace=ns_p)
+            ours.append(asyncio.run(_b2tui_hold(kube, str(c), ns_p, ns_s, 0, press_r=True))[0])
+        line("b2tui R → first write on the same real apiserver", ours, "ms")
+        if ours:
+            ratio = statistics.median(walls) / statistics.median(ours)
+            print(f"   kubectl / b2tui (medians): {ratio:.1f}×   goal ≥ 7×")
 
 
 # --- idle --------------------------------------------------------------------------------
@@ -445,8 +457,11 @@ def row_apiload(o: Opts) -> None:
 
 
 async def _b2tui_hold(
-    kube: Any, cfg: str, ns_p: str, ns_s: str, window: float
+    kube: Any, cfg: str, ns_p: str, ns_s: str, window: float, *, press_r: bool = False
 ) -> tuple[float, float]:
+    """At the first canary hold on the real apiserver, with the control room open: the
+    request rates (from start, steady); or with ``press_r``, ms from ``R`` to the first
+    write the apiserver received (its audit ``requestReceivedTimestamp``), twice."""
     from b2tui.adapters.kube import KubeCluster
     from b2tui.adapters.sandbox import build_sandbox
     from b2tui.adapters.store import Store
@@ -497,6 +512,15 @@ async def _b2tui_hold(
         async with app.run_test(size=(120, 40)) as pilot:
             await pilot.pause()
             await asyncio.sleep(WARMUP)  # first polls and watches open
+            if press_r:
+                mark, t0 = kube.audit_mark(), time.time()
+                await pilot.press("R")
+                for _ in range(200):
+                    at = _first_write_at(kube, "tester", mark)
+                    if at is not None:
+                        return (at - t0) * 1000, (at - t0) * 1000
+                    await asyncio.sleep(0.05)
+                raise RuntimeError("R: no write reached the real apiserver within 10 s")
             mark, t0 = kube.audit_mark(), time.monotonic()
             await asyncio.sleep(window)
             steady = _counted(kube.audit("tester", since=mark)) / (time.monotonic() - t0) * 60
@@ -505,6 +529,22 @@ async def _b2tui_hold(
         await conductor.stop()
         cluster.close()
     return whole, steady
+
+
+def _first_write_at(kube: Any, user: str, since: int) -> float | None:
+    """Epoch seconds the apiserver received ``user``'s first write after ``since``."""
+    import json
+
+    with kube.audit_log.open("rb") as f:
+        f.seek(since)
+        for raw in f:
+            e = json.loads(raw)
+            if e.get("user", {}).get("username") == user and e["verb"] in WRITE_VERBS:
+                return datetime.fromisoformat(e["requestReceivedTimestamp"]).timestamp()
+    return None
+
+
+WRITE_VERBS = frozenset({"create", "update", "patch"})
 
 
 async def _until_hold(conductor: Any, weight: int, timeout: float = 300.0) -> None:
