@@ -218,8 +218,12 @@ def _idle_window(
 
 STATES: dict[str, tuple[Callable[[tuple[str, int, bool]], bool] | None, list[str]]] = {
     "readiness": (None, ["--speed", "1"]),
-    "canary hold": (lambda s: s[0] == "production" and s[1] > 0 and s[2], ["--speed", "1"]),
-    "monitoring": (lambda s: s[0] == "monitoring", ["--speed", "1"]),
+    # As idle_output.py (the issue's "now" figures): the held run goes on by autopilot.
+    "canary hold": (
+        lambda s: s[0] == "production" and s[1] > 0 and s[2],
+        ["--speed", "1", "--autopilot"],
+    ),
+    "monitoring": (lambda s: s[0] == "monitoring", ["--speed", "1", "--autopilot"]),
 }
 """State → (how the headless demo is driven to it first, how it is reopened)."""
 
