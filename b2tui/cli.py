@@ -1133,7 +1133,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     if secrets:
         raise ConfigError(secrets)
     envs = ", ".join(sorted(settings.environments))
-    print(f"{args.path}: ok ({len(settings.environments)} environments: {envs})")
+    n = len(settings.environments)
+    print(f"{args.path}: ok ({n} environment{'' if n == 1 else 's'}: {envs})")
     return 0
 
 
