@@ -47,6 +47,7 @@ from b2tui.adapters.kube.client import Api, Conn
 from b2tui.adapters.kube.errors import KubeApiError, Op
 from b2tui.adapters.kube_store.journal import CHUNK_BYTES, Journal, dumps
 from b2tui.adapters.kube_store.watch import ConfigMapWatch
+from b2tui.adapters.lease_keeper import LeaseKeeper
 from b2tui.adapters.store.sqlite import _held_by_another
 from b2tui.domain.events import Event, event_from_dict
 from b2tui.masking import mask, mask_data
@@ -834,7 +835,7 @@ class KubeStore:
         self._queue.put(None)
 
 
-class _LeaseKeeper(threading.Thread):
+class _LeaseKeeper(LeaseKeeper):
     """Renews one Lease every ``ttl / 3`` seconds on its own thread.
 
     A renewal is the same resourceVersion-guarded update as a take: if another process
@@ -842,40 +843,12 @@ class _LeaseKeeper(threading.Thread):
     failing API server is retried every second and reported in :attr:`failing`.
     """
 
+    errors = (StoreError, KubeApiError)
+
     def __init__(self, store: KubeStore, name: str, run_id: str, owner: str, ttl: float) -> None:
-        super().__init__(name=f"b2tui-kube-lease-{run_id}", daemon=True)
-        self._store, self._name, self._run_id = store, name, run_id
-        self._owner, self._ttl = owner, ttl
-        self._stopped = threading.Event()
-        self._lost: Lease | None = None
-        self._failing: str | None = None
-        self.renewals = 0
+        super().__init__(f"b2tui-kube-lease-{run_id}", ttl)
+        self._store, self._name, self._run_id, self._owner = store, name, run_id, owner
 
-    @property
-    def lost(self) -> Lease | None:
-        return self._lost
-
-    @property
-    def failing(self) -> str | None:
-        return self._failing
-
-    def stop(self) -> None:
-        self._stopped.set()
-        if self.is_alive() and threading.current_thread() is not self:
-            self.join(timeout=5)
-
-    def run(self) -> None:
-        interval = self._ttl / 3
-        while not self._stopped.wait(interval):
-            try:
-                won, holder, _ = self._store._take(self._name, self._run_id, self._owner, self._ttl)
-            except (StoreError, KubeApiError) as e:
-                self._failing = str(e)
-                interval = min(1.0, self._ttl / 3)
-                continue
-            self._failing = None
-            interval = self._ttl / 3
-            if not won:
-                self._lost = holder
-                return
-            self.renewals += 1
+    def _renew_once(self) -> Lease | None:
+        won, holder, _ = self._store._take(self._name, self._run_id, self._owner, self._ttl)
+        return None if won else holder

@@ -27,7 +27,6 @@ import json
 import os
 import socket
 import sqlite3
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -35,6 +34,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from b2tui.adapters.lease_keeper import LeaseKeeper
 from b2tui.domain.events import Event, event_from_dict
 from b2tui.masking import mask, mask_json
 from b2tui.ports import AuditEntry, Claim, Lease, RunRecord, StoreError, StoreWriteFailed
@@ -835,56 +835,28 @@ class SqliteStore:
         )
 
 
-class _LeaseKeeper(threading.Thread):
-    """Renews one lease every ``ttl / 3`` seconds on its own connection and thread.
+class _LeaseKeeper(LeaseKeeper):
+    """Renews one lease every ``ttl / 3`` seconds on its own connection and thread."""
 
-    A busy event loop cannot starve it (the interpreter switches threads every few
-    milliseconds); a failing renewal is retried every second and reported in
-    :attr:`failing`; another process holding the lease ends it and sets :attr:`lost`.
-    """
+    errors = (sqlite3.Error,)
 
     def __init__(self, path: str, run_id: str, owner: str, ttl: float) -> None:
-        super().__init__(name=f"b2tui-lease-{run_id}", daemon=True)
-        self._path, self._run_id, self._owner, self._ttl = path, run_id, owner, ttl
-        self._stopped = threading.Event()
-        self._lost: Lease | None = None
-        self._failing: str | None = None
-        self.renewals = 0
-        """Successful renewals so far (for tests and diagnostics)."""
+        super().__init__(f"b2tui-lease-{run_id}", ttl)
+        self._path, self._run_id, self._owner = path, run_id, owner
+        self._db: sqlite3.Connection | None = None
 
-    @property
-    def lost(self) -> Lease | None:
+    def _describe(self, error: BaseException) -> str:
+        return _why(error) if isinstance(error, sqlite3.Error) else str(error)
+
+    def _renew_once(self) -> Lease | None:
+        if self._db is None:
+            self._db = sqlite3.connect(self._path, timeout=2, isolation_level=None)
+        self._renew(self._db)
         return self._lost
 
-    @property
-    def failing(self) -> str | None:
-        return self._failing
-
-    def stop(self) -> None:
-        self._stopped.set()
-        if self.is_alive() and threading.current_thread() is not self:
-            self.join(timeout=5)
-
-    def run(self) -> None:
-        db: sqlite3.Connection | None = None
-        interval = self._ttl / 3
-        try:
-            while not self._stopped.wait(interval):
-                try:
-                    if db is None:
-                        db = sqlite3.connect(self._path, timeout=2, isolation_level=None)
-                    self._renew(db)
-                    self._failing = None
-                    self.renewals += 1
-                    interval = self._ttl / 3
-                except sqlite3.Error as e:
-                    self._failing = _why(e)
-                    interval = min(1.0, self._ttl / 3)
-                if self._lost is not None:
-                    return
-        finally:
-            if db is not None:
-                db.close()
+    def _close(self) -> None:
+        if self._db is not None:
+            self._db.close()
 
     def _renew(self, db: sqlite3.Connection) -> None:
         host, pid = socket.gethostname(), os.getpid()
