@@ -254,32 +254,42 @@ def gate_value_text(sample: GateSampled) -> str:
 
 
 SPARK_BARS = "▁▂▃▄▅▆▇█"
-"""Eight bar heights; the limit sits between the 4th and the 5th."""
+"""Eight bar heights."""
+
+SPARK_AXIS = "│"
+"""Between the limit marker and the samples."""
+
+
+def spark_level(value: float, top: float) -> int:
+    """The bar (0–7) of ``value`` on a 0 → ``top`` scale (the lowest bar for 0)."""
+    if top <= 0:
+        return 0 if value <= 0 else len(SPARK_BARS) - 1
+    return min(len(SPARK_BARS) - 1, int(max(0.0, value) / top * len(SPARK_BARS)))
 
 
 def spark_cells(
     history: Iterable[float | None], threshold: float, width: int, *, minimum: bool = False
-) -> list[tuple[str, bool]]:
-    """The newest ``width`` samples as (bar, breaks the limit) cells, on a fixed scale.
+) -> list[tuple[str, str]]:
+    """The limit marker, an axis, then the newest samples as (glyph, kind) cells.
 
-    The scale is 0 → 2× the limit, so the limit is always at half height: a steady
-    0.01 % under a 0.10 % limit draws as the lowest bar, and anything over the limit
-    draws in the upper half (and is flagged, so the widget can colour it). A gap (no
-    data) is a blank cell, never a zero bar.
+    ``kind`` is ``limit`` (the marker and the axis), ``over`` (a sample that breaks the
+    limit) or ``ok``. The scale runs from 0 to the larger of the shown samples and the
+    limit, so a steady 0.01 % under a 0.10 % limit draws as the lowest bar with the
+    limit marker full height beside it, and a failing 4.39 % is a full bar with the
+    marker at the bottom. A gap (no data) is a blank cell, never a zero bar.
     """
-    values = list(history)[-width:] if width > 0 else []
-    cells = []
-    top = 2 * threshold if threshold > 0 else None
+    room = width - 2
+    if room <= 0:
+        return []
+    values = list(history)[-room:]
+    top = max([threshold, *(v for v in values if v is not None)])
+    cells = [(SPARK_BARS[spark_level(threshold, top)], "limit"), (SPARK_AXIS, "limit")]
     for v in values:
         if v is None:
-            cells.append((" ", False))
+            cells.append((" ", "ok"))
             continue
-        if top is None:
-            level = 0 if v <= 0 else len(SPARK_BARS) - 1
-        else:
-            level = min(len(SPARK_BARS) - 1, int(max(0.0, v) / top * len(SPARK_BARS)))
         broken = v < threshold if minimum else v >= threshold
-        cells.append((SPARK_BARS[level], broken))
+        cells.append((SPARK_BARS[spark_level(v, top)], "over" if broken else "ok"))
     return cells
 
 
@@ -569,12 +579,18 @@ def run_state_text(view: RunView) -> str:
     return f"PAUSED · {phase}" if view.paused else phase
 
 
-def header_text(view: RunView, *, driver: str, read_only: bool) -> str:
-    """``PRODUCTION · b2connect · production · canary · run 1a2b · driving as …``."""
+def header_text(view: RunView, *, driver: str, read_only: bool, operator: str = "") -> str:
+    """``PRODUCTION · b2connect · production · canary · run 1a2b · driving as …``.
+
+    ``operator`` is set on an attached control room: another host drives (``driver``,
+    the lease holder) and this operator's keys are sent to it; both are named.
+    """
     phase = run_state_text(view)
     if read_only and driver.startswith("nobody"):
         # The driver's lease lapsed: this screen could drive it if started again.
         who = f"watching — {driver}; q and run again to take over"
+    elif operator and not read_only:
+        who = f"driven by {driver} · you: {operator}"
     else:
         who = f"watching — driven by {driver}" if read_only else f"driving as {driver}"
     # Most important first: a narrow terminal cuts the end of the line.

@@ -137,14 +137,32 @@ def test_comparison_sign_is_true_of_the_numbers_shown() -> None:
     assert render.gate_value_text(low) == "0.2 req/s < 1.0 req/s"
 
 
-def test_sparkline_is_scaled_to_the_limit_not_to_its_own_range() -> None:
-    # A steady 0.01 % under a 0.10 % limit is the lowest bar, not a full one.
-    assert render.spark_cells([0.0001] * 4, 0.001, 10) == [("▁", False)] * 4
-    # A failing 4.39 % is a full bar and flagged; the limit itself sits at half height.
+def test_sparkline_scales_from_zero_to_the_limit_or_the_largest_value_and_marks_the_limit() -> None:
+    # A steady 0.01 % under a 0.10 % limit is the lowest bar; the limit marker (first
+    # cell, then the axis) is full height: the scale tops at the limit.
+    assert render.spark_cells([0.0001] * 4, 0.001, 10) == [
+        ("█", "limit"),
+        ("│", "limit"),
+        *[("▁", "ok")] * 4,
+    ]
+    # A failing 4.39 % tops the scale and is flagged; the limit marker drops to the
+    # bottom; a gap is blank, the limit itself breaks a maximum.
     cells = render.spark_cells([0.0001, None, 0.001, 0.0439], 0.001, 10)
-    assert cells == [("▁", False), (" ", False), ("▅", True), ("█", True)]
-    # Only the newest samples that fit.
+    assert cells == [
+        ("▁", "limit"),
+        ("│", "limit"),
+        ("▁", "ok"),
+        (" ", "ok"),
+        ("▁", "over"),
+        ("█", "over"),
+    ]
+    # A limit half the largest value sits at half height; a minimum breaks below it.
+    mid = render.spark_cells([0.5, 2.0], 1.0, 10, minimum=True)
+    assert mid[2:] == [("▃", "over"), ("█", "ok")]
+    assert mid[0] == ("▅", "limit")
+    # Only the newest samples that fit next to the marker and the axis.
     assert len(render.spark_cells([0.0001] * 50, 0.001, 8)) == 8
+    assert render.spark_cells([0.1], 0.1, 2) == []
 
 
 def test_pod_columns_drop_the_image_first_then_shorten_names() -> None:
@@ -204,6 +222,12 @@ def test_rollback_and_watcher_texts() -> None:
     assert render.header_text(view, driver="ana", read_only=False).startswith("ROLLING BACK")
     gone = render.header_text(view, driver="nobody (driver bob is gone)", read_only=True)
     assert gone.startswith("watching — nobody (driver bob is gone); q and run again to take over")
+    # An attached room: the lease holder drives, this operator's keys go to it.
+    attached = render.header_text(
+        view, driver="bob pid 7 on jump1", read_only=False, operator="ana@jump2"
+    )
+    assert attached.endswith("driven by bob pid 7 on jump1 · you: ana@jump2")
+    assert "driving as" not in attached
 
 
 def test_header_leads_with_paused_and_the_outcome() -> None:

@@ -1,4 +1,4 @@
-"""A one-line sparkline on a fixed scale: 0 → 2× the gate's limit, the limit at half height."""
+"""A one-line sparkline from 0 to the larger of its values and the limit; the limit marked."""
 
 from __future__ import annotations
 
@@ -15,17 +15,23 @@ class GateSpark(Widget):
     """Recent values of one gate against its limit.
 
     Textual's ``Sparkline`` scales to its own min/max, so a steady 0.01 % draws as a
-    full bar and a failing 4.39 % can sit at the low end. Here the scale is fixed by the
-    limit (see :func:`~b2tui.ui.render.spark_cells`): bars over half height broke the
-    limit and are drawn in the ``gate-spark--over`` style.
+    full bar and a failing 4.39 % can sit at the low end. Here the scale starts at 0
+    and reaches the limit at least (see :func:`~b2tui.ui.render.spark_cells`): the
+    first cell is the limit's height (``gate-spark--limit``), then an axis, then the
+    samples; samples that broke the limit are drawn in the ``gate-spark--over`` style.
     """
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"gate-spark--ok", "gate-spark--over"}
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "gate-spark--ok",
+        "gate-spark--over",
+        "gate-spark--limit",
+    }
 
     DEFAULT_CSS = """
     GateSpark { height: 1; }
     GateSpark > .gate-spark--ok { color: $success; }
     GateSpark > .gate-spark--over { color: $error; text-style: bold; }
+    GateSpark > .gate-spark--limit { color: $warning; }
     """
 
     def __init__(self, *, classes: str | None = None) -> None:
@@ -46,8 +52,12 @@ class GateSpark(Widget):
         width = self.content_region.width or self.size.width
         cells = spark_cells(self._history, self._threshold, width, minimum=self._minimum)
         ok = self.get_component_rich_style("gate-spark--ok")
-        over = self.get_component_rich_style("gate-spark--over")
+        styles = {
+            "ok": ok,
+            "over": self.get_component_rich_style("gate-spark--over"),
+            "limit": self.get_component_rich_style("gate-spark--limit"),
+        }
         text = Text(no_wrap=True, overflow="crop")
-        for bar, broken in cells:
-            text.append(bar, over if broken else ok)
+        for glyph, kind in cells:
+            text.append(glyph, styles[kind])
         return text

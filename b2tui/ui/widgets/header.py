@@ -28,9 +28,11 @@ class RunHeader(Horizontal):
         yield self._info
         yield self._clock
 
-    def show_run(self, view: RunView, *, driver: str, read_only: bool) -> None:
+    def show_run(self, view: RunView, *, driver: str, read_only: bool, operator: str = "") -> None:
         """Redraw the run description (after a phase, pause or outcome change)."""
-        self._info.set_text(header_text(view, driver=driver, read_only=read_only))
+        self._info.set_text(
+            header_text(view, driver=driver, read_only=read_only, operator=operator)
+        )
         failed = view.outcome is not None and view.outcome.value != "succeeded"
         self.set_class(view.rolling_back or failed, "-alert")
         self.set_class(view.outcome is not None and not failed, "-done")
