@@ -10,12 +10,17 @@ What it runs lives elsewhere, one home per concern:
   :mod:`b2tui.engine.operator` applies accepted intents (a mixin of the conductor).
 - :mod:`b2tui.engine.rollback`: restoring the known-good revision and verifying it.
 - :mod:`b2tui.engine.session`: opening a run (claim → driver or watcher) for the CLI.
-- :mod:`b2tui.engine.journal`: store writes that survive a failing store.
+- :mod:`b2tui.engine.opening`: starting, claiming and resuming a run and its lease
+  (a mixin of the conductor: :meth:`~RunOpening.start`, :meth:`~RunOpening.claim`,
+  :meth:`~RunOpening.resume`, :class:`LeaseHeld`, :class:`LeaseLost`).
+- :mod:`b2tui.engine.journal`: store writes that survive a failing store (the
+  :class:`~b2tui.engine.journal.HeldWrites` mixin alerts, retries and drains).
 
 The conductor moves the run from phase to phase, persists :class:`RunState` after every
 transition (a killed process resumes where it stood, holds keeping their deadlines),
 appends every event to the store before folding it into the view and calling the
-subscribers, and holds the run's lease in the store while it drives (one driver per run).
+subscribers (:meth:`Conductor._emit`, the one fan-out), and keeps the run's lease in the
+store while it drives (one driver per run).
 A rollback is started by :meth:`Conductor._begin_rollback` as its own task at once (the
 API request leaves before the screen hears of it) and cancels the phase task.
 
@@ -35,59 +40,35 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import socket
 from collections.abc import Callable
-from dataclasses import replace
-from datetime import datetime
 from functools import partial
-from typing import Any
 
 from b2tui.config import EnvironmentSettings, Settings
 from b2tui.domain import events as ev
-from b2tui.domain.images import image_tag
 from b2tui.domain.phases import Outcome, Phase
 from b2tui.domain.view import RunView, apply
 from b2tui.engine import rollback, strategies, workflow
 from b2tui.engine.api import Subscribers
 from b2tui.engine.clock import Clock, SteppedClock
 from b2tui.engine.context import Finish, RunContext, Services, Stop
-from b2tui.engine.journal import Journal
+from b2tui.engine.journal import HeldWrites, Journal
+from b2tui.engine.opening import LeaseHeld, LeaseLost, RunOpening, driver_id
 from b2tui.engine.operator import OperatorIntents
 from b2tui.engine.state import RunState, ts
 from b2tui.masking import mask_data
 from b2tui.ports import (
-    Claim,
-    Lease,
     LeaseKeeper,
     Ports,
-    RunRecord,
-    SourceError,
-    StepFailed,
     Store,
     StoreError,
 )
 
+__all__ = ["Conductor", "LeaseHeld", "LeaseLost", "driver_id"]
+
 log = logging.getLogger(__name__)
 
 
-class LeaseHeld(Exception):
-    """Another process drives this run."""
-
-    def __init__(self, holder: str) -> None:
-        super().__init__(f"run is driven by {holder}")
-        self.holder = holder
-
-
-class LeaseLost(LeaseHeld):
-    """Another process took this run over while we drove it (our lease had lapsed)."""
-
-
-def driver_id(user: str) -> str:
-    return f"{user} pid {os.getpid()} on {socket.gethostname()}"
-
-
-class Conductor(OperatorIntents):
+class Conductor(RunOpening, HeldWrites, OperatorIntents):
     """Drives a run; implements :class:`b2tui.engine.api.RunSession` for the UI.
 
     Args:
@@ -160,214 +141,6 @@ class Conductor(OperatorIntents):
     def subscribe(self, callback: Callable[[ev.Event], None]) -> Callable[[], None]:
         return self._subscribers.add(callback)
 
-    # --- starting and resuming -----------------------------------------------------------
-
-    async def _prepare(
-        self,
-        *,
-        version: str,
-        emergency: bool,
-        scenario: str | None,
-        params: dict[str, Any] | None,
-        commit_at: datetime | None,
-        run_id: str | None,
-    ) -> tuple[RunState, RunRecord, str]:
-        """A new run's state and record (nothing written yet), and why it cannot go on."""
-        # The image reference must be valid before anything is recorded (raises ValueError).
-        image_tag(self.settings.service.image, self.env.name, version)
-        now = self.clock.now()
-        rid = run_id or f"r{now:%Y%m%d-%H%M%S}-{version[:7]}"
-        strategy = self.env.strategy.value
-        st = RunState(
-            run_id=rid,
-            service=self.settings.service.name,
-            environment=self.env.name,
-            staging=self.staging_env.name,
-            strategy=strategy,
-            version=version[:7],
-            image_repo=self.settings.service.image,
-            image=(params or {}).get("image") or None,
-            prebuilt=bool((params or {}).get("image")) or self.settings.service.prebuilt,
-            emergency=emergency,
-        )
-        problem = ""
-        try:
-            st.known_good = (await self.ports.cluster.current_revision(self.env)).to_dict()
-        except (SourceError, StepFailed) as e:
-            problem = f"cannot record the rollback target: {e}"
-        rec = RunRecord(
-            id=rid,
-            service=st.service,
-            environment=st.environment,
-            strategy=strategy,
-            version=st.version,
-            image=st.image or image_tag(st.image_repo, self.env.name, st.version),
-            emergency=emergency,
-            params=dict(params or {}, scenario=scenario),
-            state=st.to_dict(),
-            clock=now,
-            started_at=now,
-            commit_at=commit_at,
-            finished_at=None,
-            outcome=None,
-            reason=None,
-            created_by=self.user,
-        )
-        return st, rec, problem
-
-    def _announce(self, st: RunState, rec: RunRecord, problem: str) -> None:
-        """A new run is recorded: audit it, emit ``run_started`` (and block it if unsafe)."""
-        st.run_id = rec.id
-        self.state = st
-        now = rec.started_at
-        self._write(
-            partial(
-                self.store.audit, rec.id, self.user, "start", f"version {st.version}", run_ts=now
-            )
-        )
-        self._emit(
-            ev.RunStarted(
-                ts=now,
-                run_id=rec.id,
-                service=st.service,
-                environment=st.environment,
-                strategy=st.strategy,
-                version=st.version,
-                image=rec.image,
-                emergency=st.emergency,
-                scenario=rec.params.get("scenario"),
-                known_good=st.known_good,
-            )
-        )
-        if problem:
-            self._finish(Outcome.BLOCKED, problem)
-
-    async def start(
-        self,
-        *,
-        version: str,
-        emergency: bool = False,
-        scenario: str | None = None,
-        params: dict[str, Any] | None = None,
-        commit_at: datetime | None = None,
-        run_id: str | None = None,
-    ) -> str:
-        """Create a run, record the rollback target, and emit ``run_started``.
-
-        If the known-good revision cannot be read the run is created and ends *blocked*:
-        deploying without a rollback target is not safe. Raises :class:`StoreError` if
-        the service and environment already have an unfinished run (:meth:`claim` resumes
-        it instead); the lease is taken by :meth:`run`.
-        """
-        st, rec, problem = await self._prepare(
-            version=version,
-            emergency=emergency,
-            scenario=scenario,
-            params=params,
-            commit_at=commit_at,
-            run_id=run_id,
-        )
-        n = 1
-        base = rec.id
-        while self.store.get_run(rec.id) is not None:  # two runs of one commit in one second
-            n += 1
-            rec = replace(rec, id=f"{base}-{n}")
-        self.store.create_run(rec)
-        self._announce(st, rec, problem)
-        return rec.id
-
-    async def claim(
-        self,
-        *,
-        version: str | None,
-        emergency: bool = False,
-        scenario: str | None = None,
-        params: dict[str, Any] | None = None,
-        commit_at: datetime | None = None,
-        accept: Callable[[RunRecord], bool] | None = None,
-        take_over: bool = False,
-    ) -> Claim:
-        """Drive the active run of this service and environment, or a new one.
-
-        Taking the run — an unfinished one, or the new run made of these arguments — and
-        its lease is one atomic store transaction, so two processes started at the same
-        moment never both drive. ``claim.driver`` False: another live process drives
-        ``claim.run`` (attach a :class:`~b2tui.engine.watch.Watcher`). ``accept`` may
-        refuse an unfinished run this conductor's ports were not built for (the lease is
-        then given back and ``claim.driver`` is False with no holder: look again).
-        ``take_over`` records the resume as a take-over in the audit log. ``version`` None:
-        only an unfinished run is taken (``claim.run`` None when there is none).
-        """
-        sandbox = bool((params or {}).get("sandbox"))
-        fresh = None
-        if version is not None:
-            fresh = await self._prepare(
-                version=version,
-                emergency=emergency,
-                scenario=scenario,
-                params=params,
-                commit_at=commit_at,
-                run_id=None,
-            )
-        claim = self.store.claim_run(
-            self.settings.service.name,
-            self.env.name,
-            sandbox=sandbox,
-            owner=self._driver,
-            ttl=self.lease_ttl,
-            new=fresh[1] if fresh else None,
-        )
-        if not claim.driver or claim.run is None:
-            return claim
-        if claim.created and fresh is not None:
-            self._announce(fresh[0], claim.run, fresh[2])
-            return claim
-        if accept is not None and not accept(claim.run):
-            self.store.release_lease(claim.run.id)
-            return Claim(claim.run, False)
-        self.resume(claim.run.id, previous=claim.previous, take_over=take_over)
-        return claim
-
-    def resume(
-        self, run_id: str, *, previous: Lease | None = None, take_over: bool = False
-    ) -> RunRecord:
-        """Load an unfinished run, replay its events into the view, emit ``run_resumed``.
-
-        Raises :class:`StoreError` naming the file and run if its state cannot be read.
-        """
-        rec = self.store.get_run(run_id)
-        if rec is None:
-            raise KeyError(run_id)
-        try:
-            self.state = RunState.from_dict(rec.state)
-        except (ValueError, TypeError, KeyError, AttributeError) as bad:
-            raise StoreError(
-                f"state file {self.store.location}: run {run_id}: damaged state ({bad});"
-                " move it aside or pass another --state PATH"
-            ) from None
-        for _, e in self.store.events(run_id):
-            apply(self.view, e)
-        if rec.outcome is None:
-            gone = (
-                f"from {previous.owner} (gone: process ended or lease lapsed)" if previous else ""
-            )
-            self._write(
-                partial(
-                    self.store.audit,
-                    run_id,
-                    self.user,
-                    "take-over" if take_over else "resume",
-                    gone,
-                    run_ts=self.clock.now(),
-                )
-            )
-            self._emit(
-                ev.RunResumed(
-                    ts=self.clock.now(), phase=self._st.phase, run_id=run_id, by=self.user
-                )
-            )
-        return rec
-
     # --- the loop ------------------------------------------------------------------------
 
     async def run(self) -> Outcome:
@@ -412,80 +185,6 @@ class Conductor(OperatorIntents):
                 with contextlib.suppress(StoreError):
                     self._release_lease()
         return Outcome(st.outcome)
-
-    # --- writes that survive a failing store -----------------------------------------
-
-    @property
-    def unsaved(self) -> str | None:
-        """Why the state file is behind the run (writes held in memory), or None."""
-        j = self._journal
-        if not j.failing:
-            return None
-        return f"{j.held} records not saved: {j.failing}"
-
-    def _unsaved(self) -> bool:
-        return self._journal.failing is not None
-
-    def _write(self, write: Callable[[], object], *, key: str | None = None) -> None:
-        """Write through the journal; the first failure alerts and starts the retries."""
-        failing = self._journal.failing
-        if self._journal.write(write, key=key) or failing is not None:
-            return
-        self._on_store_failed()
-
-    def keep_blob(self, key: str, value: dict[str, Any]) -> None:
-        """Keep a snapshot with the run (the sandbox world), through the journal."""
-        run_id = self._st.run_id
-        self._write(partial(self.store.put_blob, run_id, key, value), key=f"blob:{key}")
-
-    def _say(self, level: str, message: str) -> None:
-        self._emit(
-            ev.Notice(ts=self.clock.now(), phase=self._st.phase, level=level, message=message)
-        )
-
-    def _on_store_failed(self) -> None:
-        message = (
-            f"the state could not be saved ({self._journal.failing}): deciding from memory,"
-            " promotion held, a breach still rolls back; retrying"
-        )
-        self._say("alert", message)
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return
-        note = loop.create_task(self._ctx.notify("alert", message))
-        self._notes.add(note)
-        note.add_done_callback(self._notes.discard)
-        if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush_loop())
-
-    async def _flush_loop(self) -> None:
-        """Retry the held writes with backoff (real time: a virtual clock must not spin)."""
-        j = self._journal
-        while j.failing:
-            await asyncio.sleep(j.backoff())
-            held = j.held
-            if j.flush():
-                self._say("info", f"the state is saved again ({held} held records written)")
-                self._wake.set()
-                return
-
-    async def _drain(self) -> None:
-        """At the run's end: wait until what was held is written."""
-        j = self._journal
-        if not j.failing:
-            return
-        self._say("alert", f"run {self._st.outcome}; waiting for the state file: {j.failing}")
-        while j.failing:
-            if self._flusher is None or self._flusher.done():
-                self._flusher = asyncio.create_task(self._flush_loop())
-            await asyncio.shield(self._flusher)
-
-    def _check_lease(self) -> None:
-        """Stop driving if another process took the run over (its lease is the truth)."""
-        keeper = self._keeper
-        if keeper is not None and keeper.lost is not None:
-            raise LeaseLost(keeper.lost.owner)
 
     async def run_until(self, predicate: Callable[[RunView], bool]) -> None:
         """Run in the background until ``predicate(view)`` holds after an event.
@@ -645,6 +344,9 @@ class Conductor(OperatorIntents):
             partial(self.store.save_state, st.run_id, st.to_dict(), self.clock.now()), key="state"
         )
 
+    async def _alert(self, message: str) -> None:
+        await self._ctx.notify("alert", message)
+
     def _emit(self, event: ev.Event) -> None:
         # The one fan-out: store, view, TUI and printers all get the masked event.
         event = mask_data(event)
@@ -652,12 +354,3 @@ class Conductor(OperatorIntents):
             self._write(partial(self.store.append_event, self.state.run_id, event))
         apply(self.view, event)
         self._subscribers(event)
-
-    def release(self) -> None:
-        """Give the run's lease back (after driving it without :meth:`run`)."""
-        with contextlib.suppress(StoreError):
-            self._release_lease()
-
-    def _release_lease(self) -> None:
-        if self.state is not None:
-            self.store.release_lease(self.state.run_id)
