@@ -1,0 +1,62 @@
+"""Built-in settings of the embedded sandbox (``b2tui demo``): no file needed."""
+
+from __future__ import annotations
+
+import os
+
+from b2tui.config.schema import (
+    EnvironmentSettings,
+    GateSettings,
+    NotifySettings,
+    ServiceSettings,
+    Settings,
+)
+
+SANDBOX_RULES: dict[str, dict[str, str]] = {
+    "absolute": {},
+    "relative": {"rule": "relative"},
+    "mann-whitney": {"rule": "relative", "p95_rule": "mann-whitney"},
+}
+"""``b2tui demo --rule``: how the canary is judged (the scenarios' baseline variants)."""
+
+
+def _bench_replicas(default: int = 10) -> int:
+    """Production's pod count in the sandbox: 10, or ``B2TUI_BENCH_REPLICAS`` (a
+    measurement hook for ``make bench``: idle cost and memory with 200 or 5,000 pods).
+    Anything but a whole number from 1 to 100,000 keeps the default."""
+    raw = os.environ.get("B2TUI_BENCH_REPLICAS", "")
+    return int(raw) if raw.isdigit() and 1 <= int(raw) <= 100_000 else default
+
+
+def sandbox_settings(rule: str = "absolute") -> Settings:
+    """Built-in settings for the embedded sandbox (no file needed).
+
+    Args:
+        rule: A key of :data:`SANDBOX_RULES`: the canary against absolute limits, or
+            against stable (relative; Mann–Whitney for latency).
+    """
+    staging = EnvironmentSettings(
+        name="staging",
+        context="sandbox",
+        namespace="b2connect",
+        deployment="b2connect",
+        service="b2connect",
+        manifests=("deploy/staging.yaml",),
+        selector='namespace="b2connect",app="b2connect"',
+        replicas=2,
+    )
+    production = EnvironmentSettings(
+        name="production",
+        context="sandbox",
+        namespace="b2connect",
+        deployment="b2connect",
+        service="b2connect",
+        selector='namespace="b2connect",app="b2connect"',
+        replicas=_bench_replicas(),
+    )
+    return Settings(
+        gates=GateSettings(**SANDBOX_RULES[rule]),  # type: ignore[arg-type]
+        service=ServiceSettings(name="b2connect", image="registry.sandbox/b2connect", repo="."),
+        environments={"staging": staging, "production": production},
+        notify=NotifySettings(changelog=None),
+    )
