@@ -48,6 +48,9 @@ class RunSession(Protocol):
     """The run as folded from its events so far."""
     read_only: bool
     """True for a watcher: intents are refused, dangerous keys are not bound."""
+    drives_here: bool
+    """True when this process drives the run; False when it follows a driver elsewhere
+    (a watcher, or an attached room whose intents the driver applies)."""
 
     @property
     def driver(self) -> str:

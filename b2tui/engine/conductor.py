@@ -83,6 +83,7 @@ class Conductor(RunOpening, HeldWrites, OperatorIntents):
     """
 
     read_only = False
+    drives_here = True
 
     def __init__(
         self,

@@ -33,6 +33,7 @@ class Watcher:
     """
 
     read_only = True
+    drives_here = False
     lease_check = 5.0
     """Seconds between looks at the lease when the store pushes events."""
 

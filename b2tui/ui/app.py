@@ -31,7 +31,6 @@ from b2tui.domain import events as ev
 from b2tui.domain.canary import DEFAULT_STEPS, CanaryStep
 from b2tui.engine.api import Action, RunSession
 from b2tui.engine.clock import Clock
-from b2tui.engine.watch import Watcher
 from b2tui.masking import mask
 from b2tui.ports import PodInfo
 from b2tui.ui.commands import RunCommands
@@ -465,7 +464,7 @@ class ControlRoom(App[None]):
             # attached room names the driving host/user (the lease holder) and its own
             # operator, whose keys go to that driver.
             read_only = self.session.read_only
-            follows = self._follows_driver()
+            follows = not self.session.drives_here
             driver = self.session.driver if follows else self.user
             self._shown_driver = self.session.driver if follows else ""
             operator = self.user if follows and not read_only else ""
@@ -489,10 +488,6 @@ class ControlRoom(App[None]):
             self._shown_phase = view.phase
         # Phase, hold, pause and gates all decide what is allowed: re-ask the engine.
         self._refresh_binding_state()
-
-    def _follows_driver(self) -> bool:
-        """True when another process drives the run (a watcher or an attached room)."""
-        return self.session.read_only or isinstance(self.session, Watcher)
 
     def _can_advance(self) -> bool:
         return not self.session.read_only and self.session.why_not(Action.ADVANCE) is None
@@ -520,7 +515,7 @@ class ControlRoom(App[None]):
         now = self.clock.now()
         view = self.session.view
         self._header.show_clock(now, self._engine_error)
-        if self._follows_driver() and self.session.driver != self._shown_driver:
+        if not self.session.drives_here and self.session.driver != self._shown_driver:
             # A driver leaving (or taking over) is no event of the run: follow it here.
             self._redraw({"header"})
         for panel in self._panels:
