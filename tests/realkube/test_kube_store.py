@@ -394,6 +394,9 @@ def test_an_attached_control_room_rolls_the_run_back_by_key(
     async def drive() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
             await _until(pilot, lambda: session.view.canary_percent > 0, "the canary on screen", 30)
+            # The header names the driving process (the lease holder) and this operator.
+            header = app.query_one("#run-info").text  # type: ignore[attr-defined]
+            assert "driven by driver@" in header and "you: tester" in header, header
             assert app.active_bindings.get("R") is not None
             await pilot.press("R")
             # The driver on the other process applies it; the watch brings it back.
