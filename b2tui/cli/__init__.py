@@ -20,11 +20,10 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any
 
-from b2tui import __version__
+from b2tui.cli.parser import UsageError, build_parser, parse_speed
 from b2tui.config import (
-    SANDBOX_RULES,
     ConfigError,
     Settings,
     find_config,
@@ -43,230 +42,7 @@ if TYPE_CHECKING:
     from b2tui.adapters.store import SqliteStore
     from b2tui.engine.watch import Watcher
 
-EXAMPLE_CONFIG = Path(__file__).with_name("example.toml")
-
-
-class UsageError(Exception):
-    """Bad command-line input; printed as one line, exit 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see `{self.prog} --help`)")
-
-
-SPEED_RANGE = (0.01, 10_000.0)
-"""``--speed`` bounds: slower never gets anywhere, faster is what ``max`` is for."""
-SEED_RANGE = (0, 2**32 - 1)
-LIMIT_RANGE = (1, 1_000_000)
-
-
-def _speed(text: str) -> float | None:
-    """``max`` → None (virtual time, no sleeping); otherwise a number in :data:`SPEED_RANGE`."""
-    if text == "max":
-        return None
-    lo, hi = SPEED_RANGE
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not lo <= value <= hi:  # also false for nan
-        raise UsageError(
-            f"bad --speed {text!r}: expected simulated seconds per real second from {lo:g}"
-            f" to {hi:g} (e.g. 10), or 'max' to run without sleeping"
-        )
-    return value
-
-
-def _whole(flag: str, bounds: tuple[int, int]) -> Callable[[str], int]:
-    """An argparse ``type`` for a whole number within ``bounds`` (inclusive)."""
-    lo, hi = bounds
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or not lo <= value <= hi:
-            shown = text if len(text) <= 24 else text[:23] + "…"
-            raise UsageError(f"bad {flag} {shown!r}: expected a whole number from {lo} to {hi}")
-        return value
-
-    return parse
-
-
-def _state_path(text: str) -> str:
-    """``--state``: a non-empty path (an empty one must not mean the default file)."""
-    if not text.strip():
-        raise UsageError(
-            "--state is empty: pass the path of a state file, or leave --state out for"
-            " $XDG_STATE_HOME/b2tui/b2tui.db"
-        )
-    return text
-
-
-def _config_path(text: str) -> str:
-    """``--config``: a non-empty path (an empty one must not mean ./b2tui.toml)."""
-    if not text.strip():
-        raise UsageError(
-            "--config is empty: pass the path of a b2tui.toml, or leave --config out for"
-            " ./b2tui.toml"
-        )
-    return text
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="b2tui",
-        description="Terminal control room for monitoring-gated "
-        "continuous deployment to Kubernetes.",
-    )
-    p.add_argument("--version", action="version", version=f"b2tui {__version__}")
-    sub = p.add_subparsers(dest="command", parser_class=_Parser)
-
-    def state_arg(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument(
-            "--state",
-            type=_state_path,
-            metavar="PATH",
-            help="state database (default: $XDG_STATE_HOME/b2tui/b2tui.db)",
-        )
-
-    demo = sub.add_parser("demo", help="the control room on the embedded sandbox")
-    demo.add_argument("--scenario", default="happy", help="fault scenario (default: happy)")
-    demo.add_argument("--strategy", default="canary", choices=[s.value for s in Strategy])
-    demo.add_argument(
-        "--speed",
-        metavar="N|max",
-        help="simulated seconds per real second; max = no sleeping "
-        "(default: 10, max when --headless)",
-    )
-    demo.add_argument("--seed", type=_whole("--seed", SEED_RANGE), default=7)
-    demo.add_argument(
-        "--rule",
-        default="absolute",
-        choices=list(SANDBOX_RULES),
-        help="how the canary is judged: absolute limits (default), relative to stable,"
-        " or relative errors + Mann–Whitney latency (the scenarios' baseline variants)",
-    )
-    demo.add_argument("--headless", action="store_true", help="no TUI (implies --autopilot)")
-    demo.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
-    demo.add_argument(
-        "--autopilot",
-        action="store_true",
-        help="advance whenever gates allow; sign manual items as 'sandbox'",
-    )
-    demo.add_argument("--emergency", action="store_true", help="emergency path")
-    demo.add_argument("--list", action="store_true", help="list the scenarios and exit")
-    demo.add_argument(
-        "--take-over",
-        action="store_true",
-        help="headless watcher: drive the run once its driver is gone",
-    )
-    state_arg(demo)
-
-    for name, helptext in (
-        ("run", "a real run through the configured adapters"),
-        ("tui", "the control room on the real environment"),
-    ):
-        sp = sub.add_parser(name, help=helptext)
-        sp.add_argument(
-            "--config", type=_config_path, metavar="FILE", help="b2tui.toml (default: ./b2tui.toml)"
-        )
-        sp.add_argument("--env", default="production")
-        sp.add_argument("--staging", default="staging", help="staging environment name")
-        sp.add_argument("--emergency", action="store_true")
-        sp.add_argument("--autopilot", action="store_true")
-        sp.add_argument("--version-sha", dest="sha", help="commit to deploy (default: git HEAD)")
-        sp.add_argument(
-            "--image",
-            metavar="REF",
-            help="deploy this image CI already built: no build or push, the registry must have it",
-        )
-        if name == "run":
-            sp.add_argument(
-                "--dry-run",
-                action="store_true",
-                help="check everything and send every change with dryRun=All; no build, no run",
-            )
-            sp.add_argument("--headless", action="store_true")
-            sp.add_argument("--json", action="store_true")
-            sp.add_argument(
-                "--take-over",
-                action="store_true",
-                help="headless watcher: drive the run once its driver is gone",
-            )
-        state_arg(sp)
-
-    hist = sub.add_parser("history", help="past runs and the DORA figures")
-    hist.add_argument("--json", action="store_true")
-    hist.add_argument("--limit", type=_whole("--limit", LIMIT_RANGE), default=50)
-    hist.add_argument(
-        "--config",
-        type=_config_path,
-        metavar="FILE",
-        help="read the runs from this file's [store] (e.g. kube)",
-    )
-    hist.add_argument("--env", default="production")
-    state_arg(hist)
-
-    att = sub.add_parser(
-        "attach", help="the control room on a run another host drives ([store] backend = kube)"
-    )
-    att.add_argument(
-        "--config", type=_config_path, metavar="FILE", help="b2tui.toml (default: ./b2tui.toml)"
-    )
-    att.add_argument("--env", default="production")
-    att.add_argument("--staging", default="staging", help="staging environment name")
-    att.add_argument("--headless", action="store_true", help="print the run's events, no TUI")
-    att.add_argument("--json", action="store_true")
-
-    for name, helptext in (
-        ("gates", "each gate's value, threshold and status once"),
-        ("status", "deployments, pods, traffic split and rollback target"),
-        ("rollback", "idempotent rollback to the recorded known-good revision"),
-    ):
-        sp = sub.add_parser(name, help=helptext)
-        sp.add_argument("--config", type=_config_path, metavar="FILE")
-        sp.add_argument("--env", default="production")
-        sp.add_argument("--json", action="store_true")
-        if name == "gates":
-            sp.add_argument("--track", choices=["canary", "stable"])
-            sp.add_argument(
-                "--explain",
-                action="store_true",
-                help="list the series the configured names find and a config that matches",
-            )
-        else:
-            state_arg(sp)
-            sp.add_argument(
-                "--sandbox",
-                action="store_true",
-                help="the demo's sandbox as the newest demo run left it (no cluster needed)",
-            )
-        if name == "rollback":
-            sp.add_argument(
-                "--dry-run",
-                action="store_true",
-                help="send every change with dryRun=All and print what would change",
-            )
-
-    ab = sub.add_parser(
-        "abort",
-        help="end the unfinished run: aborted, or rolled back once production was touched",
-    )
-    ab.add_argument("--config", type=_config_path, metavar="FILE", help="b2tui.toml of a real run")
-    ab.add_argument("--env", default="production")
-    ab.add_argument("--demo", action="store_true", help="the sandbox run of `b2tui demo`")
-    ab.add_argument("--json", action="store_true", help="the rollback's events as JSON lines")
-    state_arg(ab)
-
-    cc = sub.add_parser("check-config", help="validate a b2tui.toml")
-    cc.add_argument("path", nargs="?", default="b2tui.toml")
-    init = sub.add_parser("init", help="write a commented example b2tui.toml")
-    init.add_argument("path", nargs="?", default="b2tui.toml")
-    init.add_argument("--force", action="store_true")
-    return p
+EXAMPLE_CONFIG = Path(__file__).parent.parent / "example.toml"
 
 
 # --- entry point ---------------------------------------------------------------------------
@@ -354,7 +130,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.speed is None:
         speed = None if headless else 10.0
     else:
-        speed = _speed(args.speed)
+        speed = parse_speed(args.speed)
     if speed is None and not headless:
         raise UsageError(
             "--speed max needs --headless (the control room runs in real time; try --speed 60)"
