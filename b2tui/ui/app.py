@@ -4,27 +4,25 @@ The app shows the session's :class:`~b2tui.domain.view.RunView` and forwards int
 it decides nothing. Data flows one way: the session calls back on each event, the
 callback posts :class:`RunChanged` (coalesced), and the handler redraws the panels the
 event touched. Pods come from an optional ``pods()`` poll that reschedules itself after
-each poll finishes, so polls never overlap.
+each poll finishes, so polls never overlap. What the keys do lives in
+:mod:`b2tui.ui.keys`, the bindings and when each key acts in :mod:`b2tui.ui.bindings`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import sys
 from collections.abc import Awaitable, Callable
-from functools import partial
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar, Required, TypedDict, Unpack
 
 from textual import events, on, work
 from textual.app import App, ComposeResult
-from textual.binding import Binding, BindingType
+from textual.binding import BindingType
 from textual.containers import Container
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
-from textual.widget import Widget
-from textual.widgets import DataTable, Footer, Input, Tab, Tabs
+from textual.widgets import DataTable, Footer, Tab, Tabs
 
 from b2tui.config import Settings
 from b2tui.domain import events as ev
@@ -33,13 +31,14 @@ from b2tui.engine.api import Action, RunSession
 from b2tui.engine.clock import Clock
 from b2tui.masking import mask
 from b2tui.ports import PodInfo
+from b2tui.ui.bindings import DANGEROUS_BINDINGS, SAFE_BINDINGS, TAKE_OVER_BINDING
 from b2tui.ui.commands import RunCommands
-from b2tui.ui.messages import PodsPolled, RunChanged, SourceFailed
-from b2tui.ui.render import Timing, one_line, rollback_target_text
+from b2tui.ui.keys import OperatorKeys
+from b2tui.ui.messages import ALL_PANELS, PodsPolled, RunChanged, SourceFailed
+from b2tui.ui.render import Timing, one_line
 from b2tui.ui.widgets.canary import CanaryPanel
 from b2tui.ui.widgets.checklist import ChecklistPanel
 from b2tui.ui.widgets.header import RunHeader
-from b2tui.ui.widgets.help import HelpScreen
 from b2tui.ui.widgets.log import LogPanel
 from b2tui.ui.widgets.metrics import MetricsPanel
 from b2tui.ui.widgets.panel import Panel
@@ -52,40 +51,8 @@ POD_POLL = 2.0
 """Seconds between pod polls (real time) while the source answers."""
 POD_POLL_MAX = 30.0
 """Longest backoff between failing pod polls."""
-
-GC_PAUSE_AFTER_ROLLBACK = 2.0
-"""Seconds the cyclic garbage collector waits after R (see ``action_rollback``)."""
-
 SWITCH_INTERVAL = 0.001
 """Seconds between GIL hand-overs while the app runs (Python's default is 0.005)."""
-
-TABS = ("overview", "pods", "checklist", "log")
-"""Tabs of the narrow layout (and what the number keys 1–4 focus at every width)."""
-
-NAVIGATION_HELP: tuple[tuple[str, str, str], ...] = (
-    ("1–4", "Overview / Pods / Checklist / Log", "Show that view and focus it (any width)"),
-    ("tab", "Next panel", "Move the focus to the next panel (shift+tab: previous)"),
-    ("↑ ↓", "Move", "Move the cursor in the focused table or the gates list"),
-    ("enter", "Gate details", "On the gates: the selected gate's verdict and last values"),
-    ("esc", "Close / clear", "Close a dialog; in the pods filter: clear the filter"),
-    (":", "Commands", "Command palette (as ctrl+p)"),
-)
-"""Keys that are not app bindings (or are hidden from the footer) but a newcomer needs."""
-
-INTENTS: dict[str, Action] = {
-    "advance": Action.ADVANCE,
-    "canary_up": Action.CANARY_UP,
-    "canary_down": Action.CANARY_DOWN,
-    "pause": Action.PAUSE,
-    "resume": Action.PAUSE,
-    "sign_off": Action.SIGN_OFF,
-    "rollback": Action.ROLLBACK,
-    "abort": Action.ABORT,
-}
-"""Binding actions that are engine intents (all of them change the run)."""
-
-ALL_PANELS = frozenset({"header", "metrics", "checklist", "timeline", "canary", "log"})
-"""Panels a :class:`RunChanged` can name."""
 
 _PANELS_BY_EVENT: dict[type[ev.Event], frozenset[str]] = {
     ev.GateSampled: frozenset({"metrics"}),
@@ -110,165 +77,31 @@ def _css_path() -> Path:
     return Path(__file__).parent.parent.parent / "styles" / name
 
 
-CANARY_GROUP = Binding.Group("Canary", compact=True)
-"""``+`` and ``-`` share one footer entry (``+- Canary``): 80 columns are few."""
+class RoomOptions(TypedDict, total=False):
+    """What a control room is built with besides the settings and the session."""
 
-SAFE_BINDINGS: list[BindingType] = [
-    Binding(
-        "l",
-        "focus_log",
-        "Log",
-        show=False,  # 80 columns: the footer keeps the keys that change the run
-        id="view.logs",
-        tooltip="Show and focus the log (as 4)",
-    ),
-    Binding(
-        "s",
-        "sort_pods",
-        "Sort pods",
-        show=False,
-        id="pods.sort",
-        tooltip="Sort the pods table by the next column",
-    ),
-    Binding(
-        "slash",
-        "filter_pods",
-        "Filter pods",
-        show=False,
-        id="pods.filter",
-        key_display="/",
-        tooltip="Filter pods by name, track, status or tag",
-    ),
-    Binding(
-        "question_mark", "help", "Help", id="app.help", key_display="?", tooltip="List every key"
-    ),
-    Binding(
-        "q",
-        "quit",
-        "Quit",
-        id="app.quit",
-        tooltip="Leave the screen; the run keeps its state and can be reopened",
-    ),
-    Binding(
-        "1",
-        "show_tab('overview')",
-        "Overview",
-        show=False,
-        id="view.tab.overview",
-        tooltip="Overview (gates, timeline, canary) and focus the gates",
-    ),
-    Binding(
-        "2",
-        "show_tab('pods')",
-        "Pods",
-        show=False,
-        id="view.tab.pods",
-        tooltip="Show and focus the pods table",
-    ),
-    Binding(
-        "3",
-        "show_tab('checklist')",
-        "Checklist",
-        show=False,
-        id="view.tab.checklist",
-        tooltip="Show and focus the checklist (arrows pick an item, space signs it)",
-    ),
-    Binding(
-        "4",
-        "show_tab('log')",
-        "Log",
-        show=False,
-        id="view.tab.log",
-        tooltip="Show and focus the log",
-    ),
-    Binding(
-        "colon",
-        "palette",
-        "Commands",
-        show=False,
-        key_display=":",
-        id="app.palette.colon",
-        tooltip="Command palette (as ctrl+p)",
-    ),
-]
-"""Keys every session gets."""
-
-TAKE_OVER_BINDING = Binding(
-    "T",
-    "take_over",
-    "Take over",
-    id="run.take_over",
-    tooltip="Drive this run yourself once its driver is gone (audited as a take-over)",
-)
-"""A watcher's one key that acts: offered once nobody drives the run."""
-
-DANGEROUS_BINDINGS: list[BindingType] = [
-    Binding(
-        "n",
-        "advance",
-        "Next",
-        id="run.advance",
-        tooltip="Advance: promote to the next phase or canary step (only when gates allow)",
-    ),
-    Binding(
-        "plus",
-        "canary_up",
-        "Up",
-        key_display="+",
-        id="run.canary_up",
-        tooltip="Next canary step (when gates allow)",
-        group=CANARY_GROUP,
-    ),
-    Binding(
-        "minus",
-        "canary_down",
-        "Down",
-        key_display="-",
-        id="run.canary_down",
-        tooltip="Previous canary step",
-        group=CANARY_GROUP,
-    ),
-    Binding(
-        "R",
-        "rollback",
-        "Rollback",
-        key_display="R",
-        id="run.rollback",
-        tooltip="Roll back to the known-good revision now (one key, no dialog)",
-    ),
-    Binding(
-        "A",
-        "abort",
-        "Abort",
-        key_display="A",
-        id="run.abort",
-        tooltip="End the run: aborted before production is touched, else a rollback",
-    ),
-    Binding("p", "pause", "Pause", id="run.pause", tooltip="Pause the run (promotion stops)"),
-    Binding(
-        "p",
-        "resume",
-        "Resume",
-        id="run.resume",
-        tooltip="Resume the paused run",
-    ),
-    Binding(
-        "space",
-        "sign_off",
-        "Sign",
-        key_display="spc",
-        id="run.sign_off",
-        tooltip="Sign off the selected checklist item as you",
-    ),
-]
-"""Keys that change the run: bound only when the session drives (never for a watcher)."""
+    clock: Required[Clock]
+    """The run's clock; every age and countdown on screen is measured on it."""
+    pods: Callable[[], Awaitable[list[PodInfo]]] | None
+    """Returns the environment's pods; polled while the app runs (default: none)."""
+    runner: Callable[[], Awaitable[object]] | None
+    """Returns the engine's run coroutine; run as a worker from mount, and cancelled
+    (nothing else) on quit (default: none)."""
+    user: str
+    """Who signs off and acts (``user@host``), recorded by the engine (default
+    ``operator``)."""
+    colours: str
+    """``auto`` (the terminal's, the default), or ``16`` to draw as on a 16-colour
+    terminal (the snapshot tests)."""
 
 
-class ControlRoom(App[None]):
+class ControlRoom(OperatorKeys, App[None]):
     """The control room for one run. Build it with :func:`make_app`.
 
     This class binds only safe keys; :class:`DrivingControlRoom` adds the keys that
-    change the run, so a watcher has no dangerous key bound at all.
+    change the run, so a watcher has no dangerous key bound at all. What the keys do
+    comes from :class:`~b2tui.ui.keys.OperatorKeys`, when they act from
+    :class:`~b2tui.ui.bindings.KeyRules`.
     """
 
     CSS_PATH = _css_path()
@@ -277,17 +110,10 @@ class ControlRoom(App[None]):
     COMMANDS = App.COMMANDS | {RunCommands}
 
     def __init__(
-        self,
-        settings: Settings,
-        session: RunSession,
-        *,
-        clock: Clock,
-        pods: Callable[[], Awaitable[list[PodInfo]]] | None = None,
-        runner: Callable[[], Awaitable[object]] | None = None,
-        user: str = "operator",
-        colours: str = "auto",
+        self, settings: Settings, session: RunSession, **options: Unpack[RoomOptions]
     ) -> None:
         super().__init__()
+        colours = options.get("colours", "auto")
         if colours == "16" or (
             colours == "auto" and self.console.color_system in ("standard", "windows")
         ):
@@ -297,10 +123,10 @@ class ControlRoom(App[None]):
             self.theme = "ansi-dark"
         self.settings = settings
         self.session = session
-        self.clock = clock
-        self.user = user
-        self._pods_source = pods
-        self._runner = runner
+        self.clock = options["clock"]
+        self.user = options.get("user", "operator")
+        self._pods_source = options.get("pods")
+        self._runner = options.get("runner")
         self._unsubscribe: Callable[[], None] | None = None
         self._switch_interval = sys.getswitchinterval()
         self._gc_paused = False
@@ -374,11 +200,6 @@ class ControlRoom(App[None]):
         if self._runner is not None:
             self.run_worker(self._run_engine(), name="engine", group="engine", exit_on_error=False)
 
-    def _resume_gc(self) -> None:
-        if self._gc_paused:
-            self._gc_paused = False
-            gc.enable()
-
     def on_unmount(self) -> None:
         sys.setswitchinterval(self._switch_interval)
         self._resume_gc()
@@ -401,43 +222,6 @@ class ControlRoom(App[None]):
         # A click on a tab lands in it, as its number key does.
         if not self._focus_within(active):
             self._focus_view(active)
-
-    def _show_body(self, name: str) -> None:
-        body = self.query_one("#body")
-        for tab in TABS:
-            body.set_class(tab == name, f"-tab-{tab}")
-
-    def _view_target(self, name: str) -> Widget:
-        """The widget a view's number key focuses."""
-        match name:
-            case "pods":
-                return self._pods_panel.table
-            case "checklist":
-                return self._checklist.table
-            case "log":
-                return self._log_panel.log_view
-            case _:
-                return self._metrics
-
-    def _focus_within(self, name: str) -> bool:
-        focused = self.focused
-        panel = {
-            "pods": self._pods_panel,
-            "checklist": self._checklist,
-            "log": self._log_panel,
-        }.get(name, self._metrics)
-        return focused is not None and (focused is panel or panel in focused.ancestors)
-
-    def _focus_view(self, name: str) -> None:
-        if name == "checklist":
-            # Land on something space can sign: the first pending item of the phase.
-            self._checklist.select_first_signable(self.session.view, self._signable)
-        self._view_target(name).focus()
-
-    @property
-    def wide(self) -> bool:
-        """True when every panel is on screen (grid layout)."""
-        return self.screen.has_class("-wide")
 
     # --- data in --------------------------------------------------------------------------
 
@@ -565,100 +349,7 @@ class ControlRoom(App[None]):
         except Exception as e:
             self.post_message(SourceFailed("engine", _error_line(e), self.clock.now()))
 
-    # --- keys -----------------------------------------------------------------------------
-
-    def _selected_item(self) -> str | None:
-        return self._checklist.selected_item
-
-    def _signable(self, item: str) -> bool:
-        return not self.session.read_only and self.session.why_not(Action.SIGN_OFF, item) is None
-
-    def _why_not(self, action: str) -> str | None:
-        if self.session.read_only:
-            # Constant text: a watcher's ``driver`` reads the store, and this runs per tick.
-            return "read-only: this screen watches a run another process drives"
-        intent = INTENTS[action]
-        if intent is Action.SIGN_OFF:
-            item = self._selected_item()
-            if item is None:
-                return "no checklist item selected"
-            return self.session.why_not(intent, item)
-        return self.session.why_not(intent)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Dim (None) an intent the engine refuses now, so the footer tells the truth.
-
-        While the pods filter has the focus every app key is a letter the filter types:
-        none of them is listed then (the footer shows what works: esc, enter).
-        """
-        if isinstance(self.focused, Input) and action in APP_ACTIONS:
-            return False
-        # One key, two names: the footer says Resume while the run is paused.
-        if action in ("pause", "resume") and self.session.view.paused != (action == "resume"):
-            return False
-        if action in INTENTS:
-            if self.session.read_only:
-                return False
-            return None if self._why_not(action) else True
-        if action == "take_over":
-            return None if self._driver_gone() is None else True
-        return True
-
-    def _driver_gone(self) -> str | None:
-        """Why nobody drives the watched run (the watcher's word), or None."""
-        return getattr(self.session, "driver_gone", None) if self.session.read_only else None
-
-    def action_take_over(self) -> None:
-        """Leave this watching screen so the caller takes the run over and drives it."""
-        gone = self._driver_gone()
-        if gone is None:
-            self.notify(
-                f"{self.session.driver} drives this run — take over once its driver is gone",
-                severity="warning",
-            )
-            return
-        self.take_over_requested = True
-        self.exit()
-
-    async def run_action(
-        self,
-        action: Any,
-        default_namespace: Any = None,
-        namespaces: Any = None,
-    ) -> bool:
-        # Textual skips an action whose check_action is falsy, and None (dimmed) is
-        # falsy: a dimmed key would do nothing at all. An operator pressing it must be
-        # told why, so refused intents are answered here.
-        if (
-            isinstance(action, str)
-            and action in INTENTS
-            and default_namespace in (None, self)
-            and not self.session.read_only
-            and self.check_action(action, ()) is None
-        ):
-            self._refuse(action)
-            return True
-        if action == "take_over" and default_namespace in (None, self):
-            self.action_take_over()  # dimmed while the driver lives: say who drives
-            return True
-        return await super().run_action(action, default_namespace, namespaces)
-
-    def _refuse(self, action: str) -> None:
-        reason = self._why_not(action) or "not allowed now"
-        phase = self.session.view.phase
-        waits_for_signs = phase is not None and phase.value in ("readiness", "smoke")
-        if action == "sign_off" or (action == "advance" and waits_for_signs):
-            # What the run waits on is a signature: say how to give it.
-            reason = self._sign_hint(reason)
-        self.notify(reason, title=f"{action.replace('_', ' ')}: not now", severity="warning")
-
-    def _sign_hint(self, reason: str) -> str:
-        """Add how to sign when another item could be signed now."""
-        pending = [k for k in self.session.view.checks if self._signable(k)]
-        if not pending:
-            return reason
-        title = self.session.view.checks[pending[0]].title
-        return f"{reason} — press 3, pick {title!r} with ↑/↓, then space"
+    # --- feedback -------------------------------------------------------------------------
 
     def notify(
         self,
@@ -684,202 +375,10 @@ class ControlRoom(App[None]):
                 self._unnotify(old, refresh=False)
         self._refresh_notifications()
 
-    def _refresh_binding_state(self) -> None:
-        """Refresh the footer when what the engine allows changed (and only then)."""
-        # Whether each key is allowed, not why not: a hold's reason counts down every
-        # second ("holding 5% for 4m12s more") and the footer would repaint with it.
-        state = (
-            tuple(self._why_not(a) is None for a in INTENTS),
-            self.session.view.paused,
-            self._driver_gone() is None,
-        )
-        if state != self._binding_state:
-            self._binding_state = state
-            self.refresh_bindings()
-
-    def _intent(self, action: str, call: Callable[[], Any]) -> None:
-        reason = self._why_not(action)
-        if reason:
-            self._refuse(action)
-            return
-        result = call()
-        self.notify(
-            result.message,
-            title=action.replace("_", " "),
-            severity="information" if result.accepted else "warning",
-        )
-        # The session emitted its events synchronously; draw them right after this
-        # handler returns, so a rollback's API request (a task the intent just created)
-        # is sent before the screen work, and the screen still says so in the next frame.
-        self.call_next(self._redraw_if_mounted, set(ALL_PANELS))
-
-    def action_advance(self) -> None:
-        self._intent("advance", lambda: self.session.advance(self.user))
-
-    def action_canary_up(self) -> None:
-        self._intent("canary_up", lambda: self.session.step_canary(+1, self.user))
-
-    def action_canary_down(self) -> None:
-        self._intent("canary_down", lambda: self.session.step_canary(-1, self.user))
-
-    def action_pause(self) -> None:
-        self._intent("pause", lambda: self.session.toggle_pause(self.user))
-
-    def action_resume(self) -> None:
-        self._intent("resume", lambda: self.session.toggle_pause(self.user))
-
-    def action_abort(self) -> None:
-        self._intent("abort", lambda: self.session.abort(self.user))
-
-    def action_rollback(self) -> None:
-        # A full garbage collection while this key's frame renders has delayed the
-        # rollback's first API request by ~200 ms (benchmarks/rollback_latency.py): hold
-        # collections for a moment so the request leaves at once.
-        if gc.isenabled():
-            gc.disable()
-            self._gc_paused = True
-            self.set_timer(GC_PAUSE_AFTER_ROLLBACK, self._resume_gc)
-        self._intent("rollback", lambda: self.session.rollback(self.user, "operator request"))
-
-    def action_sign_off(self) -> None:
-        item = self._selected_item()
-        if item is None:
-            self._refuse("sign_off")
-            return
-        self.sign_off(item)
-
-    def sign_off(self, item: str) -> None:
-        """Sign ``item`` off as the app's user (the palette's "sign off <item>")."""
-        if self.session.read_only:
-            return
-        reason = self.session.why_not(Action.SIGN_OFF, item)
-        if reason:
-            self.notify(self._sign_hint(reason), title="sign off: not now", severity="warning")
-            return
-        result = self.session.sign_off(item, self.user)
-        self.notify(
-            result.message,
-            title="sign off",
-            severity="information" if result.accepted else "warning",
-        )
-        self._redraw(set(ALL_PANELS))
-
-    def action_show_tab(self, name: str) -> None:
-        """Show view ``name`` (a tab below 120 columns) and focus it, at every width."""
-        if not self.wide:
-            tab_id = "overview" if name == "overview" else f"{name}-tab"
-            self.query_one("#layout-tabs", Tabs).active = tab_id
-            # Now, not when TabActivated arrives: the focus below needs it displayed.
-            self._show_body(name)
-        self._focus_view(name)
-
-    def action_palette(self) -> None:
-        self.action_command_palette()
-
-    def action_focus_log(self) -> None:
-        self.action_show_tab("log")
-
-    def action_sort_pods(self) -> None:
-        column = self._pods_panel.cycle_sort()
-        self.notify(f"pods sorted by {column}", timeout=2)
-
-    def action_filter_pods(self) -> None:
-        if not self.wide:
-            self.query_one("#layout-tabs", Tabs).active = "pods-tab"
-            self._show_body("pods")
-        self._pods_panel.open_filter()
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.help_lines()))
-
-    def help_lines(self) -> list[tuple[str, str, str]]:
-        """(key, description, tooltip) of every key bound in this session."""
-        out = []
-        seen: set[str] = set()
-        for binding in self._all_bindings():
-            key = binding.key_display or self.get_key_display(binding)
-            if key in seen:
-                continue  # p: Pause / Resume is one line
-            seen.add(key)
-            desc = binding.description
-            if binding.action == "pause":
-                desc, tip = "Pause / Resume", "Pause the run (promotion stops) or resume it"
-            else:
-                tip = binding.tooltip
-            out.append((key, desc, tip))
-        out.append(("^p", "Commands", "Command palette: every action the run allows now"))
-        out.extend(NAVIGATION_HELP)
-        return out
-
-    def _all_bindings(self) -> list[Binding]:
-        bindings = [b for b in self.BINDINGS if isinstance(b, Binding)]
-        hidden = ("show_tab", "palette")
-        return [b for b in bindings if not b.action.startswith(hidden)]
-
     @on(DataTable.RowHighlighted, "#checklist-table")
     def _checklist_moved(self) -> None:
         # Whether space may sign off depends on the selected item.
         self._refresh_binding_state()
-
-    # --- command palette ------------------------------------------------------------------
-
-    def palette_commands(self) -> list[tuple[str, str, Callable[[], object]]]:
-        """Commands the palette offers now: only intents the engine would accept."""
-        cmds: list[tuple[str, str, Callable[[], object]]] = []
-        if not self.session.read_only:
-            view = self.session.view
-            offered = [
-                (
-                    "advance",
-                    "Advance / promote",
-                    "Promote to the next phase or step",
-                    self.action_advance,
-                ),
-                (
-                    "canary_up",
-                    "Canary: next step",
-                    "Raise canary traffic one step",
-                    self.action_canary_up,
-                ),
-                (
-                    "canary_down",
-                    "Canary: previous step",
-                    "Lower canary traffic one step",
-                    self.action_canary_down,
-                ),
-                (
-                    "pause",
-                    "Resume run" if view.paused else "Pause run",
-                    "Toggle the run's pause",
-                    self.action_pause,
-                ),
-                (
-                    "abort",
-                    "Abort the run",
-                    "Aborted before production is touched, else a rollback",
-                    self.action_abort,
-                ),
-                (
-                    "rollback",
-                    "Roll back now",
-                    "Restore " + rollback_target_text(view.known_good),
-                    self.action_rollback,
-                ),
-            ]
-            for action, title, help_text, callback in offered:
-                if self._why_not(action) is None:
-                    cmds.append((title, help_text, callback))
-            for key, check in view.checks.items():
-                pending = check.manual and check.state not in ("passed", "skipped")
-                if pending and self.session.why_not(Action.SIGN_OFF, key) is None:
-                    title = f"Sign off: {check.title}"
-                    help_text = f"as {self.user} ({check.owner})"
-                    cmds.append((title, help_text, partial(self.sign_off, key)))
-        cmds.append(("Show logs", "Focus the log panel", self.action_focus_log))
-        cmds.append(("Sort pods", "Sort pods by the next column", self.action_sort_pods))
-        cmds.append(("Filter pods", "Filter pods by text", self.action_filter_pods))
-        cmds.append(("Help: keys", "List every key", self.action_help))
-        return cmds
 
 
 class DrivingControlRoom(ControlRoom, inherit_bindings=False):
@@ -889,36 +388,13 @@ class DrivingControlRoom(ControlRoom, inherit_bindings=False):
     BINDINGS: ClassVar[list[BindingType]] = DANGEROUS_BINDINGS + SAFE_BINDINGS
 
 
-APP_ACTIONS = frozenset(
-    {
-        *INTENTS,
-        "focus_log",
-        "sort_pods",
-        "filter_pods",
-        "help",
-        "quit",
-        "show_tab",
-        "palette",
-        "take_over",
-    }
-)
-"""Actions of the app's own (letter) keys."""
-
-
 def _error_line(e: BaseException) -> str:
     # Masked before it is cut: a source's error may quote a credential back.
     return one_line(mask(str(e))) or type(e).__name__
 
 
 def make_app(
-    settings: Settings,
-    session: RunSession,
-    *,
-    clock: Clock,
-    pods: Callable[[], Awaitable[list[PodInfo]]] | None = None,
-    runner: Callable[[], Awaitable[object]] | None = None,
-    user: str = "operator",
-    colours: str = "auto",
+    settings: Settings, session: RunSession, **options: Unpack[RoomOptions]
 ) -> ControlRoom:
     """The control room for ``session``; the CLI, the tests and the screenshots use it.
 
@@ -926,13 +402,7 @@ def make_app(
         settings: Typed settings (canary steps of the run's environment).
         session: The run to show: a driver gets the intent keys, a watcher
             (``session.read_only``) gets none of them.
-        clock: The run's clock; every age and countdown on screen is measured on it.
-        pods: Returns the environment's pods; polled while the app runs.
-        runner: Returns the engine's run coroutine; run as a worker from mount, and
-            cancelled (nothing else) on quit.
-        user: Who signs off and acts (``user@host``), recorded by the engine.
-        colours: ``auto`` (the terminal's), or ``16`` to draw as on a 16-colour
-            terminal (the snapshot tests).
+        **options: The clock and the optional sources (:class:`RoomOptions`).
     """
     cls = ControlRoom if session.read_only else DrivingControlRoom
-    return cls(settings, session, clock=clock, pods=pods, runner=runner, user=user, colours=colours)
+    return cls(settings, session, **options)

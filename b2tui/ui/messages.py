@@ -9,6 +9,9 @@ from textual.message import Message
 
 from b2tui.ports import PodInfo
 
+ALL_PANELS = frozenset({"header", "metrics", "checklist", "timeline", "canary", "log"})
+"""Panels a :class:`RunChanged` can name."""
+
 
 @dataclass
 class RunChanged(Message):
@@ -22,8 +25,7 @@ class RunChanged(Message):
     at: datetime
     """Run-clock time of the newest event."""
     kinds: set[str] = field(default_factory=set)
-    """Panels to redraw: ``header``, ``metrics``, ``checklist``, ``timeline``, ``canary``,
-    ``log``."""
+    """Panels to redraw, some of :data:`ALL_PANELS`."""
 
     def can_replace(self, message: Message) -> bool:
         # Textual calls this on the message being handled with the next queued one and,

@@ -20,7 +20,7 @@ from b2tui.engine.api import Action
 from b2tui.engine.watch import Watcher
 from b2tui.ports import PodInfo, PodPhase, SourceError
 from b2tui.screenshots import START, USER
-from b2tui.ui.app import INTENTS
+from b2tui.ui.bindings import INTENTS
 from b2tui.ui.widgets.checklist import ChecklistPanel
 from b2tui.ui.widgets.help import HelpScreen
 from b2tui.ui.widgets.pods import PodsPanel
