@@ -17,8 +17,49 @@ from kubernetes.watch.watch import iter_resp_lines
 from b2tui.adapters.kube.errors import KubeApiError, Op
 
 
-class _Expired(Exception):
+class Expired(Exception):
     """The watch's resourceVersion is older than the server's history (HTTP 410)."""
+
+
+def read_stream(resp: Any, stop: threading.Event, apply: Callable[[dict[str, Any]], None]) -> bool:
+    """Hand each event of one watch stream to ``apply`` until the stream ends or ``stop``
+    is set, then release the connection; True if the stream delivered anything."""
+    progressed = False
+    try:
+        for line in iter_resp_lines(resp):
+            if stop.is_set():
+                break
+            if line.strip():
+                progressed = True
+                apply(json.loads(line))
+    except (
+        urllib3.exceptions.ProtocolError,
+        urllib3.exceptions.ReadTimeoutError,
+        ConnectionError,
+    ):
+        # A dropped stream is routine (load balancers, API server restarts): resume.
+        pass
+    finally:
+        with contextlib.suppress(Exception):
+            resp.release_conn()
+    return progressed
+
+
+def close_stream(resp: Any) -> None:
+    """Close an open watch stream (None: none open) so a blocked read returns at once."""
+    if resp is not None:
+        for closer in ("shutdown", "close"):
+            with contextlib.suppress(Exception):
+                getattr(resp, closer)()
+
+
+def watch_error(obj: dict[str, Any], what: str) -> Exception:
+    """What the ERROR event ``obj`` of a watch on ``what`` means: :class:`Expired` for
+    410 (list again), else a one-line :class:`KubeApiError`."""
+    code = int(obj.get("code") or 0)
+    if code == 410:
+        return Expired()
+    return KubeApiError(f"watch {what} failed: HTTP {code} {obj.get('message', '')}".rstrip(), code)
 
 
 class PodWatch:
@@ -110,11 +151,7 @@ class PodWatch:
         """Stop the thread: closes the open stream so a blocked read returns at once."""
         self._stop.set()
         self._live.clear()
-        resp = self._resp
-        if resp is not None:
-            for closer in ("shutdown", "close"):
-                with contextlib.suppress(Exception):
-                    getattr(resp, closer)()
+        close_stream(self._resp)
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
 
@@ -135,7 +172,7 @@ class PodWatch:
                 if not progressed:
                     # A stream that closes at once, repeatedly, must not spin.
                     self._stop.wait(self._backoff_base)
-            except _Expired:
+            except Expired:
                 need_list = True
                 self.relists += 1
             except Exception as e:  # nothing escapes the thread: record, back off, retry
@@ -194,40 +231,16 @@ class PodWatch:
         self._resp = resp
         self._live.set()
         self.last_error = None
-        progressed = False
         try:
-            for line in iter_resp_lines(resp):
-                if self._stop.is_set():
-                    break
-                if not line.strip():
-                    continue
-                progressed = True
-                self._apply(json.loads(line))
-        except (
-            urllib3.exceptions.ProtocolError,
-            urllib3.exceptions.ReadTimeoutError,
-            ConnectionError,
-        ):
-            # A dropped stream is routine (load balancers, API server restarts): resume.
-            pass
+            return read_stream(resp, self._stop, self._apply)
         finally:
             self._resp = None
-            with contextlib.suppress(Exception):
-                resp.release_conn()
-        return progressed
 
     def _apply(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         obj = event.get("object") or {}
         if kind == "ERROR":
-            code = int(obj.get("code") or 0)
-            if code == 410:
-                raise _Expired()
-            raise KubeApiError(
-                f"watch pods in namespace {self.namespace} failed: HTTP {code}"
-                f" {obj.get('message', '')}".rstrip(),
-                code,
-            )
+            raise watch_error(obj, f"pods in namespace {self.namespace}")
         meta = obj.get("metadata") or {}
         rv = meta.get("resourceVersion")
         if kind in ("ADDED", "MODIFIED"):

@@ -35,7 +35,8 @@ from typing import Any
 from b2tui.adapters.kube.client import Conn
 from b2tui.adapters.kube.errors import KubeApiError, Op
 from b2tui.adapters.kube_store.journal import dumps
-from b2tui.adapters.kube_store.store import KIND, MANAGED, KubeStore, slug
+from b2tui.adapters.kube_store.objects import KIND, MANAGED, slug
+from b2tui.adapters.kube_store.store import KubeStore
 from b2tui.adapters.kube_store.watch import ConfigMapWatch
 from b2tui.ports import Intent, SourceError
 
@@ -72,10 +73,10 @@ class KubeIntents:
 
     def ensure(self) -> None:
         """Create the inbox if it is missing (the driver does, at start)."""
-        if self.store.get_configmap(self.name) is not None:
+        if self.store.api.get_configmap(self.name) is not None:
             return
         with contextlib.suppress(KubeApiError):  # 409: another process made it
-            self.store.create_configmap(
+            self.store.api.create_configmap(
                 {
                     "apiVersion": "v1",
                     "kind": "ConfigMap",
@@ -99,7 +100,7 @@ class KubeIntents:
             },
         }
         try:
-            got = self.store._req(
+            got = self.store.api.request(
                 Op("create", "selfsubjectaccessreviews"),
                 "POST",
                 "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
@@ -127,7 +128,7 @@ class KubeIntents:
         }
         key = f"i{time.time_ns()}-{rec['id']}"
         for _ in range(10):
-            cur = self.store.get_configmap(self.name)
+            cur = self.store.api.get_configmap(self.name)
             if cur is None:
                 raise SourceError(
                     f"no intent inbox {self.name} in namespace {self.store.namespace}:"
@@ -135,7 +136,7 @@ class KubeIntents:
                 )
             rv = cur["metadata"]["resourceVersion"]
             try:
-                self.store.patch_configmap(
+                self.store.api.patch_configmap(
                     self.name, {"metadata": {"resourceVersion": rv}, "data": {key: dumps(rec)}}
                 )
                 return
@@ -167,7 +168,7 @@ class KubeIntents:
                             id=str(rec.get("id", "")),
                         )
                     )
-                    obj = self.store.get_configmap(self.name) or obj
+                    obj = self.store.api.get_configmap(self.name) or obj
 
         w = ConfigMapWatch(self.store, "", seen, field_selector=f"metadata.name={self.name}")
         w.start()
@@ -177,14 +178,14 @@ class KubeIntents:
         rv = obj["metadata"]["resourceVersion"]
         for _ in range(10):
             try:
-                self.store.patch_configmap(
+                self.store.api.patch_configmap(
                     self.name, {"metadata": {"resourceVersion": rv}, "data": {key: None}}
                 )
                 return True
             except KubeApiError as e:
                 if e.status != 409:
                     return False
-            cur = self.store.get_configmap(self.name)
+            cur = self.store.api.get_configmap(self.name)
             if cur is None or key not in (cur.get("data") or {}):
                 return False  # claimed by someone else
             rv = cur["metadata"]["resourceVersion"]

@@ -8,28 +8,22 @@ of the thread: the last error is in :attr:`last_error`.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
-import urllib3
 from kubernetes.client.exceptions import ApiException
-from kubernetes.watch.watch import iter_resp_lines
 
 from b2tui.adapters.kube.client import Conn
 from b2tui.adapters.kube.errors import KubeApiError, Op
+from b2tui.adapters.kube.watch import Expired, close_stream, read_stream, watch_error
 
 
 class _HasConn(Protocol):
     conn: Conn
     namespace: str
-
-
-class _Expired(Exception):
-    pass
 
 
 class ConfigMapWatch:
@@ -80,11 +74,7 @@ class ConfigMapWatch:
     def stop(self, timeout: float = 2.0) -> None:
         self._stop.set()
         self._live.clear()
-        resp = self._resp
-        if resp is not None:
-            for closer in ("shutdown", "close"):
-                with contextlib.suppress(Exception):
-                    getattr(resp, closer)()
+        close_stream(self._resp)
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
 
@@ -107,7 +97,7 @@ class ConfigMapWatch:
                     need_list = False
                 self._watch_once()
                 delay = 0.2
-            except _Expired:
+            except Expired:
                 need_list = True
             except Exception as e:  # record, back off, retry: the follower shows the error
                 if self._stop.is_set():
@@ -147,24 +137,10 @@ class ConfigMapWatch:
         except ApiException as e:
             raise self.conn.describe(e, Op("watch", "configmaps", self.namespace)) from None
         self._resp = resp
-        progressed = False
         try:
-            for line in iter_resp_lines(resp):
-                if self._stop.is_set():
-                    break
-                if line.strip():
-                    progressed = True
-                    self._apply(json.loads(line))
-        except (
-            urllib3.exceptions.ProtocolError,
-            urllib3.exceptions.ReadTimeoutError,
-            ConnectionError,
-        ):
-            pass
+            progressed = read_stream(resp, self._stop, self._apply)
         finally:
             self._resp = None
-            with contextlib.suppress(Exception):
-                resp.release_conn()
         if not progressed:
             self._stop.wait(0.2)
 
@@ -172,12 +148,7 @@ class ConfigMapWatch:
         kind = event.get("type")
         obj = event.get("object") or {}
         if kind == "ERROR":
-            code = int(obj.get("code") or 0)
-            if code == 410:
-                raise _Expired()
-            raise KubeApiError(
-                f"watch configmaps failed: HTTP {code} {obj.get('message', '')}", code
-            )
+            raise watch_error(obj, "configmaps")
         rv = (obj.get("metadata") or {}).get("resourceVersion")
         if kind in ("ADDED", "MODIFIED"):
             self.on_object(obj)

@@ -1,0 +1,228 @@
+"""The kube store's objects as data: names, labels, and the run and Lease bodies (pure).
+
+Names are DNS labels (:func:`slug`); label values are at most 63 characters. Nothing
+here talks to the API server: :mod:`b2tui.adapters.kube_store.api` sends these bodies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from b2tui.adapters.kube_store.journal import dumps
+from b2tui.masking import mask_data
+from b2tui.ports import Lease, RunRecord
+
+MANAGED = {"app.kubernetes.io/managed-by": "b2tui"}
+KIND = "b2tui.io/kind"
+RUN = "b2tui.io/run"
+SERVICE = "b2tui.io/service"
+ENVIRONMENT = "b2tui.io/environment"
+FINISHED = "b2tui.io/finished"
+SANDBOX = "b2tui.io/sandbox"
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """A DNS-label-safe rendering of ``text``; a hash suffix keeps distinct inputs apart."""
+    s = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    if s == text and len(s) <= limit:
+        return s
+    digest = hashlib.sha1(text.encode()).hexdigest()[:6]
+    return f"{s[: limit - 7].strip('-')}-{digest}"
+
+
+def micro_time(epoch: float) -> str:
+    """``MicroTime`` as the API server writes it: ``2026-12-02T05:44:50.123456Z``."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _epoch(text: str | None) -> float | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _dt(s: str | None) -> datetime | None:
+    return datetime.fromisoformat(s) if s else None
+
+
+# --- names and labels ----------------------------------------------------------------------
+
+
+def run_name(run_id: str) -> str:
+    """The run's ConfigMap; its journals and blobs are named after it."""
+    return f"b2tui-run-{slug(run_id)}"
+
+
+def lease_name(service: str, environment: str) -> str:
+    """The driver Lease of one service and environment."""
+    return f"b2tui-{slug(service, 25)}-{slug(environment, 25)}"
+
+
+def journal_name(kind: str, run_id: str | None) -> str:
+    """Prefix of a journal's chunks: ``b2tui-run-<run>-<kind>``, or ``b2tui-<kind>``
+    outside a run."""
+    return f"{run_name(run_id)}-{kind}" if run_id else f"b2tui-{kind}"
+
+
+def journal_labels(kind: str, run_id: str | None) -> dict[str, str]:
+    return {KIND: kind, RUN: slug(run_id, 63) if run_id else "none"}
+
+
+def blob_name(run_id: str, key: str) -> str:
+    return f"{run_name(run_id)}-blob-{slug(key)}"
+
+
+def run_selector(
+    *,
+    finished: bool | None = None,
+    service: str | None = None,
+    environment: str | None = None,
+    sandbox: bool | None = None,
+) -> str:
+    """The label selector of the run ConfigMaps matching every condition given."""
+    sel = [f"{KIND}=run"]
+    if finished is not None:
+        sel.append(f"{FINISHED}={'true' if finished else 'false'}")
+    if service:
+        sel.append(f"{SERVICE}={slug(service, 63)}")
+    if environment:
+        sel.append(f"{ENVIRONMENT}={slug(environment, 63)}")
+    if sandbox is not None:
+        sel.append(f"{SANDBOX}={'true' if sandbox else 'false'}")
+    return ",".join(sel)
+
+
+# --- the run ConfigMap -----------------------------------------------------------------------
+
+
+def run_configmap(rec: RunRecord) -> dict[str, Any]:
+    """The ConfigMap that records ``rec`` (masked), not finished yet."""
+    record = {
+        "id": rec.id,
+        "service": rec.service,
+        "environment": rec.environment,
+        "strategy": rec.strategy,
+        "version": rec.version,
+        "image": rec.image,
+        "emergency": rec.emergency,
+        "params": rec.params,
+        "clock": rec.clock.isoformat() if rec.clock else None,
+        "started_at": rec.started_at.isoformat(),
+        "commit_at": rec.commit_at.isoformat() if rec.commit_at else None,
+        "finished_at": None,
+        "outcome": None,
+        "reason": None,
+        "created_by": rec.created_by,
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": run_name(rec.id),
+            "labels": {
+                KIND: "run",
+                RUN: slug(rec.id, 63),
+                SERVICE: slug(rec.service, 63),
+                ENVIRONMENT: slug(rec.environment, 63),
+                FINISHED: "false",
+                SANDBOX: "true" if rec.params.get("sandbox") else "false",
+            },
+        },
+        "data": {
+            "record": dumps(mask_data(record)),
+            "state": dumps(mask_data(rec.state)),
+        },
+    }
+
+
+def run_record(obj: dict[str, Any]) -> RunRecord:
+    """The run a run ConfigMap records."""
+    d = json.loads(obj["data"]["record"])
+    started = _dt(d["started_at"])
+    assert started is not None
+    return RunRecord(
+        id=d["id"],
+        service=d["service"],
+        environment=d["environment"],
+        strategy=d["strategy"],
+        version=d["version"],
+        image=d["image"],
+        emergency=bool(d["emergency"]),
+        params=dict(d.get("params") or {}),
+        state=json.loads(obj["data"].get("state") or "{}"),
+        clock=_dt(d.get("clock")),
+        started_at=started,
+        commit_at=_dt(d.get("commit_at")),
+        finished_at=_dt(d.get("finished_at")),
+        outcome=d.get("outcome"),
+        reason=d.get("reason"),
+        created_by=d["created_by"],
+    )
+
+
+# --- the Lease -----------------------------------------------------------------------------
+
+
+def holder(obj: dict[str, Any]) -> Lease | None:
+    """Who a Lease object names as its holder (None when released)."""
+    spec = obj.get("spec") or {}
+    owner = spec.get("holderIdentity")
+    if not owner:
+        return None
+    ann = (obj.get("metadata") or {}).get("annotations") or {}
+    renewed = _epoch(spec.get("renewTime")) or 0.0
+    duration = float(spec.get("leaseDurationSeconds") or 0)
+    try:
+        pid = int(ann.get("b2tui.io/pid") or 0)
+    except ValueError:
+        pid = 0
+    return Lease(owner, ann.get("b2tui.io/host", ""), pid, renewed + duration)
+
+
+def lease_body(
+    name: str,
+    run_id: str,
+    owner: str,
+    seconds: int,
+    cur: dict[str, Any] | None,
+    *,
+    ours: bool,
+    host: str,
+    pid: int,
+    now: float,
+) -> dict[str, Any]:
+    """The Lease ``owner`` (process ``pid`` on ``host``) writes at ``now`` to take or,
+    when ``ours``, renew ``cur`` (None: no Lease yet) for ``seconds``. A take counts a
+    transition; a renewal keeps ``acquireTime``. With ``cur`` the body carries its
+    resourceVersion: the write is refused (409) if another process wrote meanwhile."""
+    spec: dict[str, Any] = {
+        "holderIdentity": owner,
+        "leaseDurationSeconds": seconds,
+        "renewTime": micro_time(now),
+    }
+    meta: dict[str, Any] = {
+        "name": name,
+        "labels": {**MANAGED, RUN: slug(run_id, 63)},
+        "annotations": {
+            "b2tui.io/host": host,
+            "b2tui.io/pid": str(pid),
+            "b2tui.io/run": run_id,
+        },
+    }
+    old_spec = (cur or {}).get("spec") or {}
+    if ours:
+        spec["acquireTime"] = old_spec.get("acquireTime") or micro_time(now)
+        spec["leaseTransitions"] = int(old_spec.get("leaseTransitions") or 0)
+    else:
+        spec["acquireTime"] = micro_time(now)
+        spec["leaseTransitions"] = int(old_spec.get("leaseTransitions") or 0) + (1 if cur else 0)
+    if cur is not None:
+        meta["resourceVersion"] = cur["metadata"]["resourceVersion"]
+    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta, "spec": spec}
