@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from b2tui.adapters.sandbox.world import LAYOUT_BLUE_GREEN, World
+from b2tui.adapters.sandbox.state import LAYOUT_BLUE_GREEN
+from b2tui.adapters.sandbox.world import World
 from b2tui.ports import (
     DeploymentStatus,
     Place,
@@ -123,7 +124,7 @@ class SandboxCluster:
                 1
                 for rs in dep.replicasets.values()
                 for pod in rs.pods
-                if pod.alive(t) and self.world.ready_at(state, dep, rs, pod) <= t
+                if pod.alive(t) and self.world.lifecycle.ready_at(state, dep, rs, pod) <= t
             )
             out.append(
                 DeploymentStatus(
@@ -142,7 +143,7 @@ class SandboxCluster:
         Deployment's older ReplicaSets, newest first."""
         t = self._now()
         state = self.world.env(env.name)
-        active = self.world.active(state, t)
+        active = state.active(t)
         if state.layout == LAYOUT_BLUE_GREEN:
             return [
                 Revision(d.name, str(d.rs.revision), d.image, d.track, d.replicas, d.current)

@@ -18,7 +18,8 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from b2tui.adapters.sandbox.world import World, unit
+from b2tui.adapters.sandbox.noise import unit
+from b2tui.adapters.sandbox.world import World
 from b2tui.config import EnvironmentSettings, Settings
 from b2tui.domain.gates import Reading
 from b2tui.ports import Series

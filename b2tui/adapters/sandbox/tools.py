@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from b2tui.adapters.sandbox.world import World, unit
+from b2tui.adapters.sandbox.noise import unit
+from b2tui.adapters.sandbox.world import World
 from b2tui.config import HttpCheck
 from b2tui.domain.checklist import ChecklistItem
 from b2tui.ports import CheckResult, CommandResult, LineSink, Notification, StepFailed
