@@ -20,7 +20,8 @@ from b2tui.adapters.kube.client import connect
 from b2tui.adapters.kube_store import KubeStore
 from b2tui.adapters.sandbox import build_sandbox
 from b2tui.adapters.store import current_user
-from b2tui.cli import _follower, _Printer, _serve_intents, _watch
+from b2tui.cli.follow import follower, serve_intents, watch
+from b2tui.cli.printer import Printer
 from b2tui.config import StoreSettings, sandbox_settings
 from b2tui.domain.phases import Strategy
 from b2tui.engine.clock import ScaledClock
@@ -61,8 +62,8 @@ async def main(kubeconfig: str, namespace: str, speed: float, scenario: str) -> 
         return 1
     if not claim.driver:
         print(f"WATCHING {claim.run.id}", flush=True)
-        follower = _follower(store, settings, "production", claim.run.id)
-        return await _watch(follower, args, True, claim.holder.owner if claim.holder else "")
+        session = follower(store, settings, "production", claim.run.id)
+        return await watch(session, args, True, claim.holder.owner if claim.holder else "")
     if not claim.created:
         snap = store.get_blob(claim.run.id, "sandbox")
         if snap:
@@ -70,8 +71,8 @@ async def main(kubeconfig: str, namespace: str, speed: float, scenario: str) -> 
     run_id = conductor.run_id
     sandbox.on_change = lambda: store.put_blob(run_id, "sandbox", sandbox.snapshot())
     store.put_blob(run_id, "sandbox", sandbox.snapshot())
-    conductor.subscribe(_Printer(sys.stdout, True))
-    stop = _serve_intents(store, settings, "production", conductor)
+    conductor.subscribe(Printer(sys.stdout, True))
+    stop = serve_intents(store, settings, "production", conductor)
     try:
         print(f"DRIVING {run_id}", flush=True)
         return (await conductor.run()).exit_code

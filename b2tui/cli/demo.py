@@ -1,0 +1,242 @@
+"""``b2tui demo``: the control room (or a headless run) on the embedded sandbox.
+
+A demo run lives in the store like a real one: a second ``b2tui demo`` follows it, a
+killed one resumes with its sandbox world and its clock where they were."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import hashlib
+import sys
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from b2tui.cli.follow import TAKE_OVER, watch
+from b2tui.cli.loading import open_store
+from b2tui.cli.parser import UsageError, parse_speed
+from b2tui.cli.printer import Printer
+from b2tui.cli.room import exit_on_sigterm, pods_env, run_app, tui_exit
+from b2tui.config import Settings, sandbox_settings
+from b2tui.domain.phases import Strategy
+from b2tui.ports import RunRecord, Store
+
+if TYPE_CHECKING:
+    from b2tui.adapters.store import SqliteStore
+    from b2tui.engine.watch import Watcher
+
+
+def _sandbox_sha(seed: int) -> str:
+    return hashlib.sha1(f"b2connect-{seed}".encode()).hexdigest()[:7]
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from b2tui.adapters.sandbox import SCENARIOS
+
+    if args.list:
+        for s in SCENARIOS.values():
+            where = f" ({s.where})" if s.where else ""
+            print(f"{s.name:20} → {s.outcome}{where}: {s.description}")
+        return 0
+    if args.scenario not in SCENARIOS:
+        raise UsageError(
+            f"unknown scenario {args.scenario!r}; choose one of {', '.join(SCENARIOS)}"
+        )
+    headless = args.headless
+    if args.speed is None:
+        speed = None if headless else 10.0
+    else:
+        speed = parse_speed(args.speed)
+    if speed is None and not headless:
+        raise UsageError(
+            "--speed max needs --headless (the control room runs in real time; try --speed 60)"
+        )
+    store = open_store(args.state)
+    return asyncio.run(_demo(args, store, speed, headless))
+
+
+async def _demo(
+    args: argparse.Namespace, store: SqliteStore, speed: float | None, headless: bool
+) -> int:
+    take_over = False
+    while True:
+        code = await _demo_once(args, store, speed, headless, take_over=take_over)
+        if code != TAKE_OVER:
+            return code
+        take_over = code == TAKE_OVER
+
+
+def _same_world(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    return all(
+        a.get(k, "absolute" if k == "rule" else None)
+        == b.get(k, "absolute" if k == "rule" else None)
+        for k in ("scenario", "strategy", "seed", "rule")
+    )
+
+
+async def _demo_once(
+    args: argparse.Namespace,
+    store: SqliteStore,
+    speed: float | None,
+    headless: bool,
+    *,
+    take_over: bool,
+) -> int:
+    from b2tui.adapters.sandbox import Sandbox, build_sandbox
+    from b2tui.adapters.store import current_user
+    from b2tui.engine.clock import ScaledClock, VirtualClock
+    from b2tui.engine.conductor import Conductor, LeaseHeld
+    from b2tui.engine.session import Attempt, open_session
+    from b2tui.engine.watch import Watcher
+
+    user = current_user()
+    asked = {
+        "sandbox": True,
+        "scenario": args.scenario,
+        "strategy": args.strategy,
+        "rule": args.rule,
+    }
+    world: dict[str, Any] = {}
+
+    async def prepare(rec: RunRecord | None) -> Attempt:
+        """Build the sandbox world of the run seen (or of a new one) and its conductor."""
+        params = dict(rec.params) if rec is not None else {**asked, "seed": args.seed}
+        strategy = Strategy(params["strategy"])
+        base = sandbox_settings(params.get("rule", "absolute"))
+        prod = dataclasses.replace(base.environment("production"), strategy=strategy)
+        settings = dataclasses.replace(base, environments={**base.environments, "production": prod})
+        # A resumed run's clock continues from its newest record (or the clock the last
+        # process saved while it waited: a run waiting for sign-offs records nothing); a
+        # new one starts now. Either way it never goes backwards after a kill -9.
+        start = resume_time(store, rec.id) if rec is not None else datetime.now(UTC)
+        clock = VirtualClock(start) if speed is None else ScaledClock(speed, start)
+        sandbox = build_sandbox(params["scenario"], int(params["seed"]), clock, settings, strategy)
+        conductor = Conductor(
+            settings,
+            sandbox.ports,
+            store,
+            clock,
+            user=user,
+            autopilot=headless or args.autopilot,
+            autopilot_user="sandbox",
+        )
+        if headless:  # before the claim: it emits run_started or run_resumed
+            conductor.subscribe(Printer(sys.stdout, args.json))
+        world.update(settings=settings, clock=clock, sandbox=sandbox, params=params)
+        seen = rec.id if rec is not None else None
+        return Attempt(
+            conductor,
+            version=None if rec is not None else _sandbox_sha(int(params["seed"])),
+            emergency=args.emergency,
+            scenario=params["scenario"],
+            params=params,
+            commit_at=clock.now() - timedelta(minutes=30),
+            accept=lambda found: found.id == seen or _same_world(found.params, params),
+        )
+
+    opened = await open_session(
+        store, prepare, service=sandbox_settings().service.name, sandbox=True, take_over=take_over
+    )
+    params = world["params"]
+    if opened.driver is None:
+        return await _watch_sandbox(
+            store,
+            Watcher(store, opened.run.id),
+            dict(opened.run.params),
+            args,
+            headless,
+            opened.holder,
+        )
+    conductor = opened.driver
+    assert conductor is not None
+    settings: Settings = world["settings"]
+    clock = world["clock"]
+    sandbox: Sandbox = world["sandbox"]
+    if not opened.created:
+        if (args.scenario, args.strategy) != (params["scenario"], params["strategy"]):
+            print(
+                f"b2tui: resuming unfinished run {opened.run.id} (scenario {params['scenario']},"
+                f" strategy {params['strategy']}); the run's own settings win",
+                file=sys.stderr,
+            )
+        snap = store.get_blob(opened.run.id, "sandbox")
+        if snap:
+            sandbox.restore(snap)
+    run_id = conductor.run_id
+    # Snapshots go through the conductor's journal: a failing store holds them too.
+    sandbox.on_change = lambda: conductor.keep_blob("sandbox", sandbox.snapshot())
+    conductor.keep_blob("sandbox", sandbox.snapshot())
+    if speed is not None:
+        keeper = asyncio.create_task(_keep_clock(conductor, clock))
+        _BACKGROUND.add(keeper)  # a strong reference; asyncio.run cancels it at the end
+        keeper.add_done_callback(_BACKGROUND.discard)
+    if headless:
+        exit_on_sigterm(conductor)
+        try:
+            outcome = await conductor.run()
+        except LeaseHeld as e:
+            watcher = Watcher(store, run_id)
+            return await _watch_sandbox(store, watcher, params, args, headless, e.holder)
+        return outcome.exit_code
+    from b2tui.ui.app import make_app
+
+    def pods() -> Any:
+        env = pods_env(conductor.view.phase, "staging", "production")
+        return sandbox.ports.cluster.pods(settings.environment(env))
+
+    app = make_app(settings, conductor, clock=clock, pods=pods, runner=conductor.run, user=user)
+    signalled = await run_app(app)
+    return signalled or tui_exit(conductor.view.outcome)
+
+
+async def _watch_sandbox(
+    store: Store,
+    watcher: Watcher,
+    params: dict[str, Any],
+    args: argparse.Namespace,
+    headless: bool,
+    holder: str,
+) -> int:
+    """Watch a sandbox run: its pods come from the world snapshot the driver keeps saving."""
+    from b2tui.adapters.sandbox import build_sandbox
+
+    run_id = watcher.run_id
+    settings = sandbox_settings(params.get("rule", "absolute"))
+    strategy = Strategy(params["strategy"])
+    sandbox = build_sandbox(
+        params["scenario"], int(params["seed"]), watcher.clock, settings, strategy
+    )
+
+    async def pods() -> Any:
+        snap = store.get_blob(run_id, "sandbox")
+        if snap:
+            sandbox.restore(snap)
+        env = pods_env(watcher.view.phase, "staging", "production")
+        return await sandbox.ports.cluster.pods(settings.environment(env))
+
+    return await watch(watcher, args, headless, holder, settings=settings, pods=pods)
+
+
+_BACKGROUND: set[asyncio.Task[None]] = set()
+
+
+CLOCK_SAVE_EVERY = 2.0
+"""Seconds (real time) between saves of a demo run's clock."""
+
+
+def resume_time(store: SqliteStore, run_id: str) -> datetime:
+    times = [t for t in (store.last_time(run_id),) if t is not None]
+    saved = store.get_blob(run_id, "clock")
+    if saved and isinstance(saved.get("at"), str):
+        with contextlib.suppress(ValueError):
+            times.append(datetime.fromisoformat(saved["at"]))
+    return max(times) if times else datetime.now(UTC)
+
+
+async def _keep_clock(conductor: Any, clock: Any) -> None:
+    """Save the run clock now and then: a kill -9 then costs at most a few seconds."""
+    while True:
+        await asyncio.sleep(CLOCK_SAVE_EVERY)
+        conductor.keep_blob("clock", {"at": clock.now().isoformat()})

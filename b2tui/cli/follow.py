@@ -1,0 +1,150 @@
+"""Following a run another process drives: printed events or a read-only control room
+(:func:`watch`), the kube store's intents both ways (:func:`follower`,
+:func:`serve_intents`), and ``b2tui attach``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from b2tui.cli.loading import load, open_store
+from b2tui.cli.parser import UsageError
+from b2tui.cli.printer import Printer
+from b2tui.cli.room import pods_env, run_app
+from b2tui.config import Settings, sandbox_settings
+
+if TYPE_CHECKING:
+    from b2tui.engine.watch import Watcher
+
+
+TAKE_OVER = -2
+"""Returned by a headless ``--take-over`` watcher once the driver is gone: claim and drive."""
+
+
+async def watch(
+    watcher: Watcher,
+    args: argparse.Namespace,
+    headless: bool,
+    holder: str,
+    *,
+    settings: Settings | None = None,
+    pods: Callable[[], Any] | None = None,
+) -> int:
+    """Follow a run another process drives: printed events, or a read-only control room.
+
+    With ``--take-over`` a headless watcher returns ``TAKE_OVER`` once the driver is gone, so
+    the caller claims the run and drives it.
+    """
+    print(f"b2tui: watching — run {watcher.run_id} is driven by {holder}", file=sys.stderr)
+    if headless:
+        printer = Printer(sys.stdout, args.json)
+        for e in watcher.history():
+            printer(e)
+        watcher.subscribe(printer)
+        take_over = bool(getattr(args, "take_over", False))
+        await watcher.follow(until_gone=take_over)
+        if take_over and watcher.driver_gone and not watcher.view.finished:
+            print(
+                f"b2tui: taking over run {watcher.run_id} ({watcher.driver_gone})",
+                file=sys.stderr,
+            )
+            return TAKE_OVER
+    else:
+        from b2tui.ui.app import make_app
+
+        app = make_app(
+            settings or sandbox_settings(),
+            watcher,
+            clock=watcher.clock,
+            pods=pods,
+            runner=watcher.follow,
+        )
+        signalled = await run_app(app)
+        if signalled:
+            return signalled
+        if getattr(app, "take_over_requested", False) and not watcher.view.finished:
+            return TAKE_OVER  # the take-over key: claim the run and drive it here
+    return watcher.view.outcome.exit_code if watcher.view.outcome else 0
+
+
+def follower(store: Any, settings: Settings, env: str, run_id: str) -> Any:
+    """Who follows a run another process drives: with the kube store an attached session
+    (intents as records, if RBAC allows), else a read-only watcher."""
+    from b2tui.engine.watch import Watcher
+
+    if settings.store.backend != "kube":
+        return Watcher(store, run_id)
+    from b2tui.adapters.kube_store import KubeIntents
+    from b2tui.engine.remote import AttachedSession
+
+    return AttachedSession(store, run_id, KubeIntents(store, settings.service.name, env))
+
+
+def serve_intents(store: Any, settings: Settings, env: str, session: Any) -> Callable[[], None]:
+    """Driver side of the kube store: apply intents other hosts send (on the event loop)."""
+    if settings.store.backend != "kube":
+        return lambda: None
+    from b2tui.adapters.kube_store import KubeIntents
+    from b2tui.engine.remote import apply_intent
+    from b2tui.ports import Intent
+
+    loop = asyncio.get_running_loop()
+    inbox = KubeIntents(store, settings.service.name, env)
+
+    def arrived(intent: Intent) -> None:
+        loop.call_soon_threadsafe(apply_intent, session, intent)
+
+    return inbox.serve(session.run_id, arrived)
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    settings = load(args.config)
+    settings.environment(args.env)
+    if settings.store.backend != "kube":
+        raise UsageError(
+            f'attach follows runs in the cluster: set [store] backend = "kube" in'
+            f" {settings.path} (the SQLite store is one host's: use `b2tui tui` there)"
+        )
+    store = open_store(None, settings=settings, env=args.env)
+    try:
+        return asyncio.run(_attach(args, settings, store))
+    finally:
+        store.close()
+
+
+async def _attach(args: argparse.Namespace, settings: Settings, store: Any) -> int:
+    from b2tui.adapters.real import build_ports
+
+    rec = await asyncio.to_thread(
+        store.unfinished_run, settings.service.name, sandbox=False, environment=args.env
+    )
+    if rec is None:
+        print(
+            f"b2tui: no unfinished run of {settings.service.name} to {args.env} in"
+            f" {store.location} (`b2tui history --config {settings.path}` lists the others)",
+            file=sys.stderr,
+        )
+        return 1
+    session = await asyncio.to_thread(follower, store, settings, args.env, rec.id)
+    if session.refusal:
+        print(f"b2tui: {session.refusal}", file=sys.stderr)
+    if args.headless:
+        return await watch(session, args, True, session.driver)
+    from b2tui.ui.app import make_app
+
+    ports = build_ports(settings)
+    staging = args.staging if args.staging in settings.environments else args.env
+
+    def pods() -> Any:
+        env = pods_env(session.view.phase, staging, args.env)
+        return ports.cluster.pods(settings.environment(env))
+
+    print(f"b2tui: attached to run {rec.id}, driven by {session.driver}", file=sys.stderr)
+    app = make_app(
+        settings, session, clock=session.clock, pods=pods, runner=session.follow, user=session.user
+    )
+    signalled = await run_app(app)
+    return signalled or (session.view.outcome.exit_code if session.view.outcome else 0)

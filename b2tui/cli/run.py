@@ -1,0 +1,156 @@
+"""``b2tui run`` and ``b2tui tui``: a real run through the configured adapters, headless
+or in the control room (``--dry-run``: check everything, change nothing)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from typing import Any
+
+from b2tui.cli.follow import TAKE_OVER, follower, serve_intents, watch
+from b2tui.cli.loading import load, open_store
+from b2tui.cli.parser import UsageError
+from b2tui.cli.printer import Printer
+from b2tui.cli.room import exit_on_sigterm, pods_env, run_app, tui_exit
+from b2tui.config import ConfigError, Settings, secret_problems
+from b2tui.ports import RunRecord, Store
+
+
+def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
+    settings = load(args.config)
+    settings.environment(args.env)
+    # Every secret must resolve before anything is touched (no half-run for a typo).
+    secrets = secret_problems(settings)
+    if secrets:
+        raise ConfigError(secrets)
+    if args.image:
+        from b2tui.adapters.registry import split_reference
+        from b2tui.ports import StepFailed
+
+        try:
+            split_reference(args.image)
+        except StepFailed as e:
+            raise UsageError(f"--image: {e}") from None
+    if getattr(args, "dry_run", False):
+        from b2tui.commands.dry_run import dry_run_main
+
+        settings.environment(args.staging)
+        return dry_run_main(settings, args.env, args.staging, args.image, args.sha, sys.stdout)
+    store = open_store(args.state, settings=settings, env=args.env)
+    try:
+        return asyncio.run(_real_run(args, settings, store, tui=tui))
+    finally:
+        store.close()
+
+
+async def _real_run(
+    args: argparse.Namespace, settings: Settings, store: Store, *, tui: bool
+) -> int:
+    take_over = False
+    while True:
+        code = await _real_run_once(args, settings, store, tui=tui, take_over=take_over)
+        if code != TAKE_OVER:
+            return code
+        take_over = code == TAKE_OVER
+
+
+async def _real_run_once(
+    args: argparse.Namespace, settings: Settings, store: Store, *, tui: bool, take_over: bool
+) -> int:
+    from b2tui.adapters.real import build_ports, git_head
+    from b2tui.adapters.store import current_user
+    from b2tui.engine.clock import WallClock
+    from b2tui.engine.conductor import Conductor, LeaseHeld
+    from b2tui.engine.session import Attempt, open_session
+
+    user = current_user()
+    headless = getattr(args, "headless", False) and not tui
+    clock = WallClock()
+    ports = build_ports(settings)
+
+    def follow_run(run_id: str, holder: str) -> Any:
+        watcher = follower(store, settings, args.env, run_id)
+        return watch(
+            watcher,
+            args,
+            headless,
+            holder,
+            settings=settings,
+            pods=lambda: ports.cluster.pods(
+                settings.environments.get(pods_env(watcher.view.phase, args.staging, args.env))
+                or settings.environment(args.env)
+            ),
+        )
+
+    if args.staging not in settings.environments:
+        # Driving a run goes through staging; watching one needs only its environment.
+        live = store.unfinished_run(settings.service.name, sandbox=False)
+        holder = store.driver(live.id) if live is not None else None
+        if live is None or holder is None:
+            settings.environment(args.staging)  # the one-line "add a table" error
+        else:
+            return int(await follow_run(live.id, holder.owner))
+    conductor = Conductor(
+        settings,
+        ports,
+        store,
+        clock,
+        env=args.env,
+        staging=args.staging,
+        user=user,
+        autopilot=args.autopilot or headless,
+        autopilot_user=f"{user} (autopilot)",
+    )
+
+    if headless:  # before the claim: it emits run_started or run_resumed
+        conductor.subscribe(Printer(sys.stdout, getattr(args, "json", False)))
+
+    async def prepare(rec: RunRecord | None) -> Attempt:
+        """The one conductor, offered a new run of the checkout's HEAD when none is open."""
+        version = commit_at = None
+        if rec is None:
+            sha, commit_at = await git_head(settings.service.repo)
+            version = args.sha or sha
+        return Attempt(
+            conductor,
+            version=version,
+            emergency=args.emergency,
+            params={"config": settings.path, "env": args.env}
+            | ({"image": args.image} if args.image else {}),
+            commit_at=commit_at,
+        )
+
+    try:
+        opened = await open_session(
+            store, prepare, service=settings.service.name, sandbox=False, take_over=take_over
+        )
+    except ValueError as e:  # image or sha that cannot make an image reference
+        raise UsageError(f"{e} ([service] image in {settings.path}, --version-sha)") from None
+    if opened.driver is None:
+        return await follow_run(opened.run.id, opened.holder)
+    stop_intents = serve_intents(store, settings, args.env, conductor)
+    if headless:
+        exit_on_sigterm(conductor)
+        try:
+            return (await conductor.run()).exit_code
+        except LeaseHeld as e:
+            return await follow_run(conductor.run_id, e.holder)
+        finally:
+            stop_intents()
+    from b2tui.ui.app import make_app
+
+    def pods() -> Any:
+        env = pods_env(conductor.view.phase, args.staging, args.env)
+        return ports.cluster.pods(settings.environment(env))
+
+    app = make_app(settings, conductor, clock=clock, pods=pods, runner=conductor.run, user=user)
+    try:
+        signalled = await run_app(app)
+    finally:
+        stop_intents()
+    return signalled or tui_exit(conductor.view.outcome)
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    return cmd_run(args, tui=True)
