@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from b2tui.adapters.lease_keeper import LeaseKeeper
+from b2tui.adapters.store.common import held_by_another, known_good, other_driver, ours, unique_run
 from b2tui.domain.events import Event, event_from_dict
 from b2tui.masking import mask, mask_json
 from b2tui.ports import AuditEntry, Claim, Lease, RunRecord, StoreError, StoreWriteFailed
@@ -163,6 +164,9 @@ def _json(value: Any) -> str:
     """The JSON of a column, masked: nothing secret reaches the state file."""
     return mask_json(value)
 
+
+# The kube store still imports it from here: drop once it imports common.held_by_another.
+_held_by_another = held_by_another
 
 FIX = "move it aside or pass another --state PATH"
 
@@ -482,13 +486,13 @@ class SqliteStore:
             elif new is None:
                 return Claim(None, False)
             else:
-                rec = self._unique(new)
+                rec = unique_run(new, self._taken)
                 self._write(lambda: self._insert_run(rec), f"run {rec.id}")
                 created = True
             current = self.lease(rec.id)
-            if current is not None and _held_by_another(current, now):
+            if current is not None and held_by_another(current, now):
                 return Claim(rec, False, holder=current)
-            previous = current if current is not None and not _ours(current) else None
+            previous = current if current is not None and not ours(current) else None
             self._write(
                 lambda: self._db.execute(
                     "INSERT OR REPLACE INTO leases (run_id, owner, host, pid, expires)"
@@ -499,20 +503,9 @@ class SqliteStore:
             )
         return Claim(rec, True, created=created, previous=previous)
 
-    def _unique(self, rec: RunRecord) -> RunRecord:
-        """``rec`` with an id no run has yet (two runs of one commit in one second)."""
-        base, rid, n = rec.id, rec.id, 1
-        while self._db.execute("SELECT 1 FROM runs WHERE id = ?", (rid,)).fetchone():
-            n += 1
-            rid = f"{base}-{n}"
-        if rid == rec.id:
-            return rec
-        from dataclasses import replace
-
-        state = dict(rec.state)
-        if state.get("run_id") == base:
-            state["run_id"] = rid
-        return replace(rec, id=rid, state=state)
+    def _taken(self, run_id: str) -> bool:
+        """True if a run already has this id."""
+        return bool(self._db.execute("SELECT 1 FROM runs WHERE id = ?", (run_id,)).fetchone())
 
     def save_state(self, run_id: str, state: dict[str, Any], clock: datetime) -> None:
         self._write(
@@ -613,19 +606,15 @@ class SqliteStore:
 
     def last_known_good(self, service: str, environment: str) -> dict[str, Any] | None:
         """Rollback target recorded by the newest run of ``service`` to ``environment``."""
-        rows = self._read(
+        row = self._read(
             lambda: self._db.execute(
                 "SELECT * FROM runs WHERE service = ? AND environment = ?"
                 " ORDER BY started_at DESC, rowid DESC LIMIT 1",
                 (service, environment),
-            ).fetchall(),
+            ).fetchone(),
             "runs",
         )
-        for r in rows:
-            kg = self._record(r).state.get("known_good")
-            if kg:
-                return dict(kg)
-        return None
+        return known_good(self._record(row) if row else None)
 
     def last_time(self, run_id: str) -> datetime | None:
         """Newest run-clock time recorded for a run (its state or its last event)."""
@@ -791,7 +780,7 @@ class SqliteStore:
         now = time.time()
         with self.transaction():
             holder = self.lease(run_id)
-            if holder is not None and _held_by_another(holder, now):
+            if holder is not None and held_by_another(holder, now):
                 return False, holder
             self._write(
                 lambda: self._db.execute(
@@ -817,9 +806,7 @@ class SqliteStore:
         return Lease(row["owner"], row["host"], row["pid"], row["expires"]) if row else None
 
     def driver(self, run_id: str) -> Lease | None:
-        """The lease of another live process driving ``run_id``, or None if it is free."""
-        lease = self.lease(run_id)
-        return lease if lease is not None and _held_by_another(lease, time.time()) else None
+        return other_driver(self.lease(run_id))
 
     def follow(self, run_id: str, on_change: Callable[[], None]) -> Callable[[], None] | None:
         """A local file cannot push changes: followers read it on a timer."""
@@ -868,7 +855,7 @@ class _LeaseKeeper(LeaseKeeper):
             ).fetchone()
             if row is not None:
                 holder = Lease(row[0], row[1], row[2], row[3])
-                if _held_by_another(holder, now):
+                if held_by_another(holder, now):
                     self._lost = holder
                     db.execute("ROLLBACK")
                     return
@@ -899,32 +886,3 @@ def _statements(script: str) -> list[str]:
                 out.append(buf.strip())
             buf = ""
     return out
-
-
-def _ours(lease: Lease) -> bool:
-    return lease.host == socket.gethostname() and lease.pid == os.getpid()
-
-
-def _held_by_another(lease: Lease, now: float) -> bool:
-    """True unless the lease is expired, ours, or its process on this host is dead."""
-    host = socket.gethostname()
-    if lease.expires <= now:
-        return False
-    if lease.host == host and lease.pid == os.getpid():
-        return False
-    return not (lease.host == host and not _pid_alive(lease.pid))
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (killed, not yet reaped by its parent) is not a live driver.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][:1] != "Z"
-    except OSError:
-        return True
