@@ -15,6 +15,7 @@ from b2tui.cli.loading import load, open_store
 from b2tui.cli.parser import UsageError
 from b2tui.config import ConfigError, Settings, secret_problems
 from b2tui.domain.durations import format_duration
+from b2tui.ports import Store
 
 EXAMPLE_CONFIG = Path(__file__).parent.parent / "example.toml"
 
@@ -117,7 +118,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from b2tui.commands.oneshot import kube_cluster, record_rollback, sandbox_cluster
     from b2tui.ports import Revision
 
-    def roll(settings: Settings, cluster: ClusterView, store: Any) -> int:
+    def roll(settings: Settings, cluster: ClusterView, store: Store) -> int:
         service = settings.service.name
         recorded = known_good(store, service, args.env)
         return rollback_main(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from b2tui import __version__
 from b2tui.config import SANDBOX_RULES
@@ -19,6 +19,10 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+if TYPE_CHECKING:
+    _Subcommands = argparse._SubParsersAction[_Parser]
 
 
 SPEED_RANGE = (0.01, 10_000.0)
@@ -81,6 +85,13 @@ _CONFIG_HELP = "b2tui.toml (default: ./b2tui.toml)"
 _TAKE_OVER_HELP = "headless watcher: drive the run once its driver is gone"
 
 
+def _add_switches(sp: argparse.ArgumentParser, *switches: str | tuple[str, str]) -> None:
+    """``store_true`` flags, each a name or a (name, help) pair, in ``--help`` order."""
+    for switch in switches:
+        flag, helptext = (switch, None) if isinstance(switch, str) else switch
+        sp.add_argument(flag, action="store_true", help=helptext)
+
+
 def _add_state(sp: argparse.ArgumentParser) -> None:
     sp.add_argument(
         "--state",
@@ -102,7 +113,7 @@ def _add_real_env(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--staging", default="staging", help="staging environment name")
 
 
-def _add_demo(sub: argparse._SubParsersAction[_Parser]) -> None:
+def _add_demo(sub: _Subcommands) -> None:
     demo = sub.add_parser("demo", help="the control room on the embedded sandbox")
     demo.add_argument("--scenario", default="happy", help="fault scenario (default: happy)")
     demo.add_argument("--strategy", default="canary", choices=[s.value for s in Strategy])
@@ -120,75 +131,76 @@ def _add_demo(sub: argparse._SubParsersAction[_Parser]) -> None:
         help="how the canary is judged: absolute limits (default), relative to stable,"
         " or relative errors + Mann–Whitney latency (the scenarios' baseline variants)",
     )
-    demo.add_argument("--headless", action="store_true", help="no TUI (implies --autopilot)")
-    demo.add_argument("--json", action="store_true", help="one JSON event per line on stdout")
-    demo.add_argument(
-        "--autopilot",
-        action="store_true",
-        help="advance whenever gates allow; sign manual items as 'sandbox'",
+    _add_switches(
+        demo,
+        ("--headless", "no TUI (implies --autopilot)"),
+        ("--json", "one JSON event per line on stdout"),
+        ("--autopilot", "advance whenever gates allow; sign manual items as 'sandbox'"),
+        ("--emergency", "emergency path"),
+        ("--list", "list the scenarios and exit"),
+        ("--take-over", _TAKE_OVER_HELP),
     )
-    demo.add_argument("--emergency", action="store_true", help="emergency path")
-    demo.add_argument("--list", action="store_true", help="list the scenarios and exit")
-    demo.add_argument("--take-over", action="store_true", help=_TAKE_OVER_HELP)
     _add_state(demo)
 
 
-def _add_run_and_tui(sub: argparse._SubParsersAction[_Parser]) -> None:
-    for name, helptext in (
-        ("run", "a real run through the configured adapters"),
-        ("tui", "the control room on the real environment"),
-    ):
-        sp = sub.add_parser(name, help=helptext)
-        _add_real_env(sp)
-        sp.add_argument("--emergency", action="store_true")
-        sp.add_argument("--autopilot", action="store_true")
-        sp.add_argument("--version-sha", dest="sha", help="commit to deploy (default: git HEAD)")
-        sp.add_argument(
-            "--image",
-            metavar="REF",
-            help="deploy this image CI already built: no build or push, the registry must have it",
-        )
-        if name == "run":
-            sp.add_argument(
-                "--dry-run",
-                action="store_true",
-                help="check everything and send every change with dryRun=All; no build, no run",
-            )
-            sp.add_argument("--headless", action="store_true")
-            sp.add_argument("--json", action="store_true")
-            sp.add_argument("--take-over", action="store_true", help=_TAKE_OVER_HELP)
-        _add_state(sp)
+def _add_deploy(sub: _Subcommands, name: str, helptext: str) -> _Parser:
+    """A command that drives (or follows) a real run: ``run`` and ``tui``."""
+    sp = sub.add_parser(name, help=helptext)
+    _add_real_env(sp)
+    _add_switches(sp, "--emergency", "--autopilot")
+    sp.add_argument("--version-sha", dest="sha", help="commit to deploy (default: git HEAD)")
+    sp.add_argument(
+        "--image",
+        metavar="REF",
+        help="deploy this image CI already built: no build or push, the registry must have it",
+    )
+    return sp
 
 
-def _add_cluster_oneshots(sub: argparse._SubParsersAction[_Parser]) -> None:
-    for name, helptext in (
-        ("gates", "each gate's value, threshold and status once"),
-        ("status", "deployments, pods, traffic split and rollback target"),
-        ("rollback", "idempotent rollback to the recorded known-good revision"),
-    ):
-        sp = sub.add_parser(name, help=helptext)
-        _add_config_env(sp)
-        sp.add_argument("--json", action="store_true")
-        if name == "gates":
-            sp.add_argument("--track", choices=["canary", "stable"])
-            sp.add_argument(
-                "--explain",
-                action="store_true",
-                help="list the series the configured names find and a config that matches",
-            )
-        else:
-            _add_state(sp)
-            sp.add_argument(
-                "--sandbox",
-                action="store_true",
-                help="the demo's sandbox as the newest demo run left it (no cluster needed)",
-            )
-        if name == "rollback":
-            sp.add_argument(
-                "--dry-run",
-                action="store_true",
-                help="send every change with dryRun=All and print what would change",
-            )
+def _add_run_and_tui(sub: _Subcommands) -> None:
+    run = _add_deploy(sub, "run", "a real run through the configured adapters")
+    _add_switches(
+        run,
+        ("--dry-run", "check everything and send every change with dryRun=All; no build, no run"),
+        "--headless",
+        "--json",
+        ("--take-over", _TAKE_OVER_HELP),
+    )
+    _add_state(run)
+    _add_state(_add_deploy(sub, "tui", "the control room on the real environment"))
+
+
+def _add_oneshot(sub: _Subcommands, name: str, helptext: str) -> _Parser:
+    """A one-shot command on an environment: ``--config``, ``--env``, ``--json``."""
+    sp = sub.add_parser(name, help=helptext)
+    _add_config_env(sp)
+    _add_switches(sp, "--json")
+    return sp
+
+
+def _add_sandbox_oneshot(sub: _Subcommands, name: str, helptext: str) -> _Parser:
+    """A one-shot command that also works on the demo's sandbox (``--sandbox``)."""
+    sp = _add_oneshot(sub, name, helptext)
+    _add_state(sp)
+    _add_switches(
+        sp, ("--sandbox", "the demo's sandbox as the newest demo run left it (no cluster needed)")
+    )
+    return sp
+
+
+def _add_cluster_oneshots(sub: _Subcommands) -> None:
+    gates = _add_oneshot(sub, "gates", "each gate's value, threshold and status once")
+    gates.add_argument("--track", choices=["canary", "stable"])
+    _add_switches(
+        gates, ("--explain", "list the series the configured names find and a config that matches")
+    )
+    _add_sandbox_oneshot(sub, "status", "deployments, pods, traffic split and rollback target")
+    rollback = _add_sandbox_oneshot(
+        sub, "rollback", "idempotent rollback to the recorded known-good revision"
+    )
+    _add_switches(
+        rollback, ("--dry-run", "send every change with dryRun=All and print what would change")
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -204,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_and_tui(sub)
 
     hist = sub.add_parser("history", help="past runs and the DORA figures")
-    hist.add_argument("--json", action="store_true")
+    _add_switches(hist, "--json")
     hist.add_argument("--limit", type=_whole("--limit", LIMIT_RANGE), default=50)
     _add_config_env(hist, "read the runs from this file's [store] (e.g. kube)")
     _add_state(hist)
@@ -213,8 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
         "attach", help="the control room on a run another host drives ([store] backend = kube)"
     )
     _add_real_env(att)
-    att.add_argument("--headless", action="store_true", help="print the run's events, no TUI")
-    att.add_argument("--json", action="store_true")
+    _add_switches(att, ("--headless", "print the run's events, no TUI"), "--json")
 
     _add_cluster_oneshots(sub)
 
@@ -223,13 +234,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="end the unfinished run: aborted, or rolled back once production was touched",
     )
     _add_config_env(ab, "b2tui.toml of a real run")
-    ab.add_argument("--demo", action="store_true", help="the sandbox run of `b2tui demo`")
-    ab.add_argument("--json", action="store_true", help="the rollback's events as JSON lines")
+    _add_switches(
+        ab,
+        ("--demo", "the sandbox run of `b2tui demo`"),
+        ("--json", "the rollback's events as JSON lines"),
+    )
     _add_state(ab)
 
     cc = sub.add_parser("check-config", help="validate a b2tui.toml")
     cc.add_argument("path", nargs="?", default="b2tui.toml")
     init = sub.add_parser("init", help="write a commented example b2tui.toml")
     init.add_argument("path", nargs="?", default="b2tui.toml")
-    init.add_argument("--force", action="store_true")
+    _add_switches(init, "--force")
     return p
