@@ -140,6 +140,10 @@ def sign_blocker(st: RunState, key: str | None) -> str | None:
     if item not in signable_now:
         if item.group != group:
             return f"{item.title} belongs to {item.group}, not {st.phase.value}"
+        if item.state is ItemState.SKIPPED:
+            return f"{item.title} is not required for this run — nothing to sign"
+        if item.state is ItemState.FAILED:
+            return f"{item.title} failed its check: {item.detail or 'see the log'}"
         return f"{item.title} is answered by its automatic check"
     return None
 

@@ -214,6 +214,9 @@ class OperatorKeys(KeyRules):
             severity="information" if result.accepted else "warning",
         )
         self._redraw(set(ALL_PANELS))
+        if result.accepted:
+            # On to the next pending item: `space` again signs it.
+            self._checklist.select_first_signable(self.session.view, self._signable)
 
     def action_show_tab(self, name: str) -> None:
         """Show view ``name`` (a tab below 120 columns) and focus it, at every width."""

@@ -410,6 +410,38 @@ async def test_readme_first_steps_reach_the_canary(room_at, size) -> None:  # ty
         )
 
 
+async def test_after_3_space_alone_signs_each_pending_item_readiness_then_smoke(room_at) -> None:  # type: ignore[no-untyped-def]
+    """The cursor moves on to the next pending item after a sign-off, and onto smoke's
+    manual checks when they appear while the cursor rests on a signed item."""
+    room = await room_at("readiness-blocked")
+    conductor = room.run.conductor
+    app = room.app()
+
+    def pending(group: str) -> list[str]:
+        return [
+            c.key
+            for c in app.session.view.checks.values()
+            if c.group == group and c.manual and c.required and c.state == "pending"
+        ]
+
+    async with app.run_test(size=NARROW) as pilot:
+        await pilot.press("3")
+        for _ in range(len(pending("readiness"))):
+            await pilot.press("space")
+        assert pending("readiness") == []
+        room.run.clock.release()
+        await asyncio.wait_for(conductor.run_until(lambda v: bool(pending("smoke"))), 30)
+        await until(
+            pilot,
+            lambda: app.query_one(ChecklistPanel).selected_item in pending("smoke"),
+            "the cursor moves onto smoke's first sign-off",
+        )
+        for _ in range(len(pending("smoke"))):
+            await pilot.press("space")
+        assert pending("smoke") == []
+        assert not [n for n in room.notices if "not now" in n]
+
+
 async def test_abort_key_ends_an_untouched_run_and_a_watcher_has_no_abort(room_at) -> None:  # type: ignore[no-untyped-def]
     room = await room_at("readiness-blocked")
     app = room.app()

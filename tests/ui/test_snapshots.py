@@ -66,7 +66,7 @@ STATES: dict[str, tuple[str, tuple[str, ...]]] = {
     "help": ("canary-holding-5", ("question_mark",)),
     "gate-details": ("gates-no-data", ("1", "enter")),
     "checklist-focused": ("readiness-blocked", ("3",)),
-    "signed-three": ("readiness-blocked", ("3", "space", "down", "down", "space")),
+    "signed-three": ("readiness-blocked", ("3", "space", "space")),
     "aborted": ("readiness-blocked", ("A",)),
 }
 """State name → (scene, keys pressed on it)."""

@@ -230,6 +230,18 @@ def test_sign_off_refusals_say_why() -> None:
     assert ask(st, Action.SIGN_OFF, "tests") == "Tests is answered by its automatic check"
     assert ask(st, Action.SIGN_OFF, "login") == "Login belongs to smoke, not readiness"
     assert ask(st, Action.SIGN_OFF) == "no item waits for a sign-off"
+    st.set_items(
+        [
+            ChecklistItem(
+                "lead", "Lead", ItemKind.MANUAL, "qa", required=False, state=ItemState.SKIPPED
+            ),
+            ChecklistItem(
+                "build", "Build", ItemKind.AUTOMATIC, "ci", state=ItemState.FAILED, detail="exit 1"
+            ),
+        ]
+    )
+    assert ask(st, Action.SIGN_OFF, "lead") == "Lead is not required for this run — nothing to sign"
+    assert ask(st, Action.SIGN_OFF, "build") == "Build failed its check: exit 1"
     assert ask(state(phase=Phase.STAGING), Action.SIGN_OFF) == "nothing to sign off during staging"
 
 

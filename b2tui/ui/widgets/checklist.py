@@ -25,6 +25,7 @@ class ChecklistPanel(Panel):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._shown: dict[str, tuple[str, ...]] = {}
+        self._waiting: set[str] = set()
         self._columns: tuple[str, ...] = tuple(k for k, _ in CHECK_COLUMNS)
         self._blockers = QuietLabel("no checklist yet", id="blockers")
         self._table: DataTable[str] = DataTable(id="checklist-table", cursor_type="row")
@@ -99,6 +100,7 @@ class ChecklistPanel(Panel):
     def show_view(self, view: RunView) -> None:
         """Merge the view's checklist into the table."""
         table = self.table
+        first = not self._shown
         for key, check in view.checks.items():
             row = check_row(check)
             old = self._shown.get(key)
@@ -110,9 +112,23 @@ class ChecklistPanel(Panel):
                         table.update_cell(key, col, after, update_width=True)
             self._shown[key] = row
         self._fit()
+        self._follow_new_sign_offs(view, move=not first)
         blockers = self._blockers
         group = "smoke" if view.phase is not None and view.phase.value == "smoke" else "readiness"
         text = blockers_text(view.checks.values(), group)
         blockers.set_text(text)
         blockers.set_class(text.startswith(("blocked", "failed")), "-blocked")
         self.data_at = view.last_ts
+
+    def _follow_new_sign_offs(self, view: RunView, *, move: bool) -> None:
+        """When sign-offs appear (smoke's manual checks) and the cursor rests on an item
+        nobody can sign, move it to the first new one: ``space`` then signs, as it did
+        for readiness. A cursor on a pending item the operator chose stays put; the
+        first fill (``move`` False) leaves the cursor to ``3``."""
+        waiting = [
+            k for k, c in view.checks.items() if c.manual and c.required and c.state == "pending"
+        ]
+        new = [k for k in waiting if k not in self._waiting]
+        self._waiting = set(waiting)
+        if move and new and self.selected_item not in self._waiting:
+            self.select_item(new[0])
