@@ -23,7 +23,7 @@ from b2tui.adapters.kube.errors import KubeApiError
 from b2tui.adapters.kube_store.api import NamespaceApi
 from b2tui.adapters.kube_store.objects import holder, lease_body
 from b2tui.adapters.lease_keeper import LeaseKeeper
-from b2tui.adapters.store.sqlite import _held_by_another
+from b2tui.adapters.store.common import held_by_another, ours
 from b2tui.ports import Lease, StoreError, StoreWriteFailed
 
 
@@ -33,11 +33,6 @@ class RunDriven(StoreError):
     def __init__(self, holder: str) -> None:
         super().__init__(f"a run of this service and environment is driven by {holder}")
         self.holder = holder
-
-
-def held_by_another(lease: Lease | None) -> Lease | None:
-    """``lease`` if another live process holds it now, else None."""
-    return lease if lease is not None and _held_by_another(lease, time.time()) else None
 
 
 class Leases:
@@ -67,11 +62,11 @@ class Leases:
         host, pid, now = socket.gethostname(), os.getpid(), time.time()
         cur = self._read(name)
         prev = holder(cur) if cur else None
-        if prev is not None and _held_by_another(prev, now):
+        if prev is not None and held_by_another(prev, now):
             return False, prev, None
-        ours = prev is not None and prev.host == host and prev.pid == pid
+        mine = prev is not None and ours(prev)
         seconds = max(1, math.ceil(ttl))
-        body = lease_body(name, run_id, owner, seconds, cur, ours=ours, host=host, pid=pid, now=now)
+        body = lease_body(name, run_id, owner, seconds, cur, ours=mine, host=host, pid=pid, now=now)
         try:
             if cur is None:
                 got = self.api.create_lease(name, body)
@@ -83,7 +78,7 @@ class Leases:
                 return False, holder(latest) if latest else None, None
             raise StoreWriteFailed(f"kube store {self.api.path}: lease {name}: {e}") from None
         # The conductor audits a take-over of a lapsed lease (``Claim.previous``).
-        return True, holder(got), prev if prev is not None and not ours else None
+        return True, holder(got), prev if prev is not None and not mine else None
 
     def of_run(self, name: str, run_id: str) -> Lease | None:
         """The holder of Lease ``name`` while it is ``run_id``'s (None when released or
@@ -102,7 +97,7 @@ class Leases:
         held = holder(cur) if cur else None
         if cur is None or held is None:
             return
-        if held.host != socket.gethostname() or held.pid != os.getpid():
+        if not ours(held):
             return
         body = {
             "metadata": {"resourceVersion": cur["metadata"]["resourceVersion"]},

@@ -20,7 +20,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -38,6 +37,7 @@ from b2tui.adapters.kube_store.objects import (
     run_selector,
     slug,
 )
+from b2tui.adapters.store.common import known_good, unique_run
 from b2tui.domain.events import Event, event_from_dict
 from b2tui.masking import mask, mask_data
 from b2tui.ports import RunRecord, StoreError, StoreWriteFailed
@@ -155,23 +155,11 @@ class Runs:
 
     def unique(self, rec: RunRecord) -> RunRecord:
         """``rec`` with an id no run has yet (two runs of one commit in one second)."""
-        base, rid, n = rec.id, rec.id, 1
-        while self.api.get_configmap(run_name(rid)) is not None:
-            n += 1
-            rid = f"{base}-{n}"
-        if rid == rec.id:
-            return rec
-        state = dict(rec.state)
-        if state.get("run_id") == base:
-            state["run_id"] = rid
-        return replace(rec, id=rid, state=state)
+        return unique_run(rec, lambda rid: self.api.get_configmap(run_name(rid)) is not None)
 
     def last_known_good(self, service: str, environment: str) -> dict[str, Any] | None:
-        for r in self.matching(run_selector(service=service, environment=environment))[:1]:
-            kg = r.state.get("known_good")
-            if kg:
-                return dict(kg)
-        return None
+        newest = self.matching(run_selector(service=service, environment=environment))[:1]
+        return known_good(newest[0] if newest else None)
 
     # --- blobs ---------------------------------------------------------------------------
 

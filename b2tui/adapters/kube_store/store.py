@@ -36,11 +36,12 @@ from b2tui.adapters.kube.client import Conn
 from b2tui.adapters.kube_store.api import NamespaceApi
 from b2tui.adapters.kube_store.audit import AuditLog
 from b2tui.adapters.kube_store.journal import CHUNK_BYTES
-from b2tui.adapters.kube_store.lease import Leases, RunDriven, held_by_another
+from b2tui.adapters.kube_store.lease import Leases, RunDriven
 from b2tui.adapters.kube_store.objects import RUN, lease_name, run_selector, slug
 from b2tui.adapters.kube_store.runs import EventWriter, Runs
 from b2tui.adapters.kube_store.watch import ConfigMapWatch
 from b2tui.adapters.lease_keeper import LeaseKeeper
+from b2tui.adapters.store.common import other_driver
 from b2tui.domain.events import Event
 from b2tui.masking import mask
 from b2tui.ports import AuditEntry, Claim, Lease, RunRecord, StoreError
@@ -260,7 +261,7 @@ class KubeStore:
 
     def driver(self, run_id: str) -> Lease | None:
         """The lease of another live process driving ``run_id``, or None if it is free."""
-        return held_by_another(self.lease(run_id))
+        return other_driver(self.lease(run_id))
 
     def release_lease(self, run_id: str) -> None:
         with contextlib.suppress(StoreError):
