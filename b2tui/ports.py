@@ -21,6 +21,7 @@ from b2tui.domain.events import Event
 from b2tui.domain.gates import Reading
 from b2tui.domain.phases import Strategy
 from b2tui.domain.phases import Traffic as TrafficMode
+from b2tui.domain.records import copy_fields
 from b2tui.masking import mask
 
 LineSink = Callable[[str], None]
@@ -78,22 +79,7 @@ class Target:
         """The target of ``env`` (itself when it is one already)."""
         if isinstance(env, Target):
             return env
-        return cls(
-            name=env.name,
-            context=env.context,
-            namespace=env.namespace,
-            deployment=env.deployment,
-            service=env.service,
-            track_label=env.track_label,
-            colour_label=env.colour_label,
-            strategy=env.strategy,
-            traffic=env.traffic,
-            ingress=env.ingress,
-            route=env.route,
-            replicas=env.replicas,
-            manifests=env.manifests,
-            rollout_timeout=env.rollout_timeout,
-        )
+        return copy_fields(cls, env)
 
     @property
     def canary(self) -> str:

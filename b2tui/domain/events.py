@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from b2tui.domain.gates import Comparison, GateResult, GateStatus, Rule
 from b2tui.domain.phases import Phase
+from b2tui.domain.records import copy_fields
 
 _REGISTRY: dict[str, type[Event]] = {}
 
@@ -187,21 +188,12 @@ class GateSampled(Event):
     def result(self) -> GateResult:
         """The verdict as a :class:`~b2tui.domain.gates.GateResult` (for
         :func:`~b2tui.domain.gates.verdict_text`)."""
-        return GateResult(
-            gate=self.gate,
-            value=self.value,
-            threshold=self.threshold,
+        return copy_fields(
+            GateResult,
+            self,
             status=GateStatus(self.status),
-            reason=self.reason,
-            unit=self.unit,
             comparison=Comparison(self.comparison),
             rule=Rule(self.rule),
-            absolute=self.absolute,
-            baseline=self.baseline,
-            requests=self.requests,
-            baseline_requests=self.baseline_requests,
-            detail=self.detail,
-            query=self.query,
         )
 
     @classmethod
@@ -215,25 +207,16 @@ class GateSampled(Event):
         environment: str,
     ) -> GateSampled:
         """The event of one judged gate."""
-        return cls(
+        return copy_fields(
+            cls,
+            r,
             ts=ts,
             phase=phase,
-            gate=r.gate,
-            value=r.value,
-            threshold=r.threshold,
-            status=r.status.value,
             track=track,
-            reason=r.reason,
-            unit=r.unit,
             environment=environment,
+            status=r.status.value,
             comparison=r.comparison.value,
             rule=r.rule.value,
-            absolute=r.absolute,
-            baseline=r.baseline,
-            requests=r.requests,
-            baseline_requests=r.baseline_requests,
-            detail=r.detail,
-            query=r.query,
         )
 
 
