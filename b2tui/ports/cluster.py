@@ -1,0 +1,290 @@
+"""The cluster ports: what runs in an environment, and how its traffic is split.
+
+:class:`Cluster` is what the engine drives a run through, per environment record.
+:class:`Workloads` and :class:`TrafficControl` are the capability ports of one
+:class:`Target` (``b2tui status``, ``b2tui rollback`` outside a run). Kubernetes and the
+sandbox implement them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from b2tui.config import EnvironmentSettings
+from b2tui.domain.phases import Strategy
+from b2tui.domain.phases import Traffic as TrafficMode
+from b2tui.domain.records import copy_fields
+
+
+@dataclass(frozen=True)
+class Target:
+    """One environment's workloads as the cluster adapters name them.
+
+    Built once per environment at the composition root (``Target.of(env)``): a capability
+    port (:class:`Workloads`, :class:`TrafficControl`) gets this, not the whole
+    environment record, so an adapter reads only names, labels and limits.
+    """
+
+    name: str
+    """The environment (``production``)."""
+    context: str | None
+    """Kube context (None: the kubeconfig's current one)."""
+    namespace: str
+    deployment: str
+    """The stable Deployment, and the base name of ``-canary`` / ``-blue`` / ``-green``."""
+    service: str
+    track_label: str = "track"
+    colour_label: str = "color"
+    strategy: Strategy = Strategy.CANARY
+    traffic: TrafficMode = TrafficMode.REPLICAS
+    ingress: str | None = None
+    route: str | None = None
+    replicas: int | None = None
+    """Replica total for the canary math; None reads it from the stable Deployment."""
+    manifests: tuple[str, ...] = ()
+    rollout_timeout: float = 600.0
+
+    @classmethod
+    def of(cls, env: EnvironmentSettings | Target) -> Target:
+        """The target of ``env`` (itself when it is one already)."""
+        if isinstance(env, Target):
+            return env
+        return copy_fields(cls, env)
+
+    @property
+    def canary(self) -> str:
+        """The canary Deployment."""
+        return f"{self.deployment}-canary"
+
+    @property
+    def canary_service(self) -> str:
+        return f"{self.service}-canary"
+
+    def colour_deployment(self, colour: str) -> str:
+        return f"{self.deployment}-{colour}"
+
+    def track_deployment(self, track: str | None) -> str:
+        """The Deployment of a track: stable is ``deployment``, others ``deployment-<track>``."""
+        if track in (None, "", "stable"):
+            return self.deployment
+        return f"{self.deployment}-{track}"
+
+
+Place = EnvironmentSettings | Target
+"""What a cluster adapter method accepts: the environment record (the engine's
+:class:`Cluster` calls) or its :class:`Target` (the capability ports)."""
+
+
+@dataclass(frozen=True)
+class Revision:
+    """What a workload runs at a point in time: the rollback target."""
+
+    deployment: str
+    """Deployment that serves the known-good version."""
+    revision: str
+    """ReplicaSet revision number (``deployment.kubernetes.io/revision``) or colour."""
+    image: str
+    """Container image of that revision."""
+    colour: str | None = None
+    """Active colour (blue-green), None otherwise."""
+    replicas: int = 1
+    template_hash: str | None = None
+    """``pod-template-hash`` of that revision's ReplicaSet: identifies the template even
+    after Kubernetes renumbers the revision on a rollback."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "deployment": self.deployment,
+            "revision": self.revision,
+            "image": self.image,
+            "colour": self.colour,
+            "replicas": self.replicas,
+            "template_hash": self.template_hash,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Revision:
+        return cls(
+            deployment=d["deployment"],
+            revision=str(d["revision"]),
+            image=d["image"],
+            colour=d.get("colour"),
+            replicas=int(d.get("replicas", 1)),
+            template_hash=d.get("template_hash"),
+        )
+
+    def describe(self) -> str:
+        """Short text: ``b2connect rev 7 (…/b2connect:prod-1a2b3c4)``."""
+        colour = f" {self.colour}" if self.colour else ""
+        return f"{self.deployment}{colour} rev {self.revision} ({self.image})"
+
+
+class PodPhase(StrEnum):
+    RUNNING = "Running"
+    PENDING = "Pending"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    UNKNOWN = "Unknown"
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    """A pod as the control room shows it."""
+
+    name: str
+    track: str
+    """``stable``, ``canary``, ``blue``, ``green`` or ``""``."""
+    phase: PodPhase
+    reason: str
+    """Waiting/terminated reason: ``CrashLoopBackOff``, ``ImagePullBackOff``, ``OOMKilled``…"""
+    ready: bool
+    restarts: int
+    created: datetime
+    image: str
+    node: str = ""
+
+    @property
+    def crash_looping(self) -> bool:
+        return self.reason in ("CrashLoopBackOff", "Error", "OOMKilled") and not self.ready
+
+    @property
+    def tag(self) -> str:
+        """Image tag, ``latest`` when none."""
+        tail = self.image.rsplit("/", 1)[-1]
+        return tail.split(":", 1)[1] if ":" in tail else "latest"
+
+
+@dataclass(frozen=True)
+class RolloutState:
+    """Progress of a Deployment rollout, as ``kubectl rollout status`` judges it."""
+
+    complete: bool
+    failed: bool = False
+    message: str = ""
+    updated: int = 0
+    ready: int = 0
+    desired: int = 0
+
+
+@dataclass(frozen=True)
+class TrafficSplit:
+    """Traffic on the new version after a change."""
+
+    asked_percent: int
+    achieved_percent: float
+    detail: str = ""
+    """E.g. ``1/10 replicas`` or ``canary-weight=5``."""
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    changed: bool
+    """False when the workload already ran the target (a second request)."""
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class DeploymentStatus:
+    """One Deployment of an environment, as ``b2tui status`` lists it."""
+
+    name: str
+    revision: str
+    image: str
+    ready: int
+    desired: int
+    track: str
+    """``stable``, ``canary``, ``blue`` or ``green``."""
+
+
+@runtime_checkable
+class Workloads(Protocol):
+    """What runs in one environment, and putting a known revision back."""
+
+    async def current_revision(self, env: Target) -> Revision:
+        """The revision serving now (the stable Deployment, or the active colour)."""
+        ...
+
+    async def revisions(self, env: Target) -> list[Revision]:
+        """Earlier revisions still restorable, newest first, without the current one:
+        older ReplicaSets of the serving Deployment (as ``kubectl rollout undo`` picks
+        them), or for blue-green the other colour while it still has replicas."""
+        ...
+
+    async def workloads(self, env: Target) -> list[DeploymentStatus]:
+        """The environment's Deployments (stable, canary, blue, green) that exist."""
+        ...
+
+    async def pods(self, env: Target) -> list[PodInfo]:
+        """Pods of the environment's workloads."""
+        ...
+
+    async def rollback(self, env: Target, target: Revision) -> RollbackResult:
+        """Restore ``target``: traffic first, then the workload. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class TrafficControl(Protocol):
+    """How the environment's traffic is split now."""
+
+    async def traffic(self, env: Target) -> TrafficSplit:
+        """On the canary, or on the active colour (blue-green)."""
+        ...
+
+
+@runtime_checkable
+class Cluster(Protocol):
+    """Kubernetes (or the sandbox): workloads, pods and traffic of one environment."""
+
+    async def current_revision(self, env: EnvironmentSettings) -> Revision:
+        """The revision serving production now: recorded at run start as the rollback target."""
+        ...
+
+    async def check_target(self, env: EnvironmentSettings) -> list[str]:
+        """Problems with the target (context, namespace, services down); empty when fine."""
+        ...
+
+    async def deploy(self, env: EnvironmentSettings, image: str) -> None:
+        """Apply the environment's manifests and set the image (staging, direct)."""
+        ...
+
+    async def rollout(self, env: EnvironmentSettings, track: str | None = None) -> RolloutState:
+        """Rollout progress of the environment's Deployment (or of one track's)."""
+        ...
+
+    async def pods(self, env: EnvironmentSettings) -> list[PodInfo]:
+        """Pods of the environment's workloads, with derived state and track."""
+        ...
+
+    async def set_canary(self, env: EnvironmentSettings, image: str, percent: int) -> TrafficSplit:
+        """Run ``image`` as canary next to stable and give it ``percent`` of the traffic."""
+        ...
+
+    async def promote(self, env: EnvironmentSettings, image: str) -> None:
+        """After 100 %: stable runs ``image``; the canary is scaled away."""
+        ...
+
+    async def stage_colour(self, env: EnvironmentSettings, image: str) -> str:
+        """Blue-green: deploy ``image`` to the idle colour; return that colour."""
+        ...
+
+    async def switch_colour(self, env: EnvironmentSettings, colour: str) -> TrafficSplit:
+        """Blue-green: point the Service selector at ``colour``."""
+        ...
+
+    async def retire_colour(self, env: EnvironmentSettings, colour: str) -> None:
+        """Blue-green: scale the old colour down once the monitoring window ended green."""
+        ...
+
+    async def rollback(self, env: EnvironmentSettings, target: Revision) -> RollbackResult:
+        """Restore ``target``: traffic first, then the canary scaled down. Idempotent."""
+        ...
+
+    async def scan_logs(
+        self, env: EnvironmentSettings, patterns: tuple[str, ...], since_seconds: float
+    ) -> dict[str, int]:
+        """Matches per pattern in the recent logs of the new pods."""
+        ...

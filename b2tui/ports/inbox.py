@@ -1,0 +1,41 @@
+"""The intent inbox: operator actions sent from a control room on another host."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Intent:
+    """An operator action sent by a control room on another host, for the driver to apply."""
+
+    run_id: str
+    action: str
+    """An :class:`b2tui.engine.api.Action` value."""
+    user: str
+    """Who sent it, as the cluster knows them (the audit log's name)."""
+    arg: str = ""
+    """The checklist item of a sign-off; empty otherwise."""
+    id: str = ""
+
+
+class IntentInbox(Protocol):
+    """Where intents for a run another host drives are written and claimed."""
+
+    user: str
+    """Who this process is to the cluster (written into the intents it sends)."""
+
+    def why_not(self) -> str | None:
+        """None when this user may send intents, else one line saying why not."""
+        ...
+
+    def submit(self, intent: Intent) -> None:
+        """Send ``intent``; raises :class:`~b2tui.ports.SourceError` with one line."""
+        ...
+
+    def serve(self, run_id: str, on_intent: Callable[[Intent], None]) -> Callable[[], None]:
+        """Driver side: hand every intent for ``run_id`` to ``on_intent`` exactly once
+        (from a thread); returns the function that stops it."""
+        ...
