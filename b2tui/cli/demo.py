@@ -227,6 +227,8 @@ CLOCK_SAVE_EVERY = 2.0
 
 
 def resume_time(store: SqliteStore, run_id: str) -> datetime:
+    """Where a resumed sandbox run's clock goes on: the later of its newest record and the
+    clock a process saved while it waited (now when there is neither)."""
     times = [t for t in (store.last_time(run_id),) if t is not None]
     saved = store.get_blob(run_id, "clock")
     if saved and isinstance(saved.get("at"), str):

@@ -33,6 +33,7 @@ def open_store(
 
 
 def load(path: str | None) -> Settings:
+    """The settings of ``path`` (None: ./b2tui.toml), their secrets registered for masking."""
     if path is None:
         found = find_config()
         if found is None:

@@ -22,6 +22,8 @@ def pods_env(phase: Phase | None, staging: str, production: str) -> str:
 
 
 def tui_exit(outcome: Outcome | None) -> int:
+    """The exit status of a control room the operator left: the run's outcome, or 0 and a
+    line on how to reopen it while the run goes on."""
     if outcome is None:
         print(
             "b2tui: left the control room; the run keeps its state — run the same command"
