@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from b2tui.adapters.store import APPLICATION_ID, SCHEMA_VERSION, Store
-from b2tui.adapters.store.sqlite import SCHEMA_V1
+from b2tui.adapters.store.sqlite.schema import SCHEMA_V1
 from tests.integration.test_cli import b2tui
 
 DEMO = ("demo", "--headless", "--speed", "max")

@@ -4,11 +4,11 @@
 are what the composition root and the tests use.
 """
 
+from b2tui.adapters.store.common import current_user
 from b2tui.adapters.store.sqlite import (
     APPLICATION_ID,
     SCHEMA_VERSION,
     SqliteStore,
-    current_user,
     default_state_path,
 )
 from b2tui.ports import StoreError, StoreWriteFailed

@@ -1,8 +1,8 @@
 """What every store does the same way, whatever it writes to (a SQLite file, the cluster).
 
-Who holds a driver lease, the id a new run gets when its own is taken, and the rollback
-target a run recorded: plain functions over the port's records, so the SQLite store and the
-kube store answer these questions alike.
+Who this process is (``user@host``), who holds a driver lease, the id a new run gets when
+its own is taken, and the rollback target a run recorded: plain functions over the port's
+records, so the SQLite store and the kube store answer these questions alike.
 """
 
 from __future__ import annotations
@@ -15,6 +15,19 @@ from dataclasses import replace
 from typing import Any
 
 from b2tui.ports import Lease, RunRecord
+
+
+def current_user() -> str:
+    """``user@host`` of this process, for the audit log and the lease."""
+    user = os.environ.get("B2TUI_USER") or os.environ.get("USER") or os.environ.get("LOGNAME")
+    if not user:
+        try:
+            import pwd
+
+            user = pwd.getpwuid(os.getuid()).pw_name
+        except (ImportError, KeyError):
+            user = "unknown"
+    return f"{user}@{socket.gethostname()}"
 
 
 def ours(lease: Lease) -> bool:

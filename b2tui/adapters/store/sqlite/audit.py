@@ -1,0 +1,82 @@
+"""Sign-offs and the audit log in the state file.
+
+The ``audit`` table is append-only: triggers (see :mod:`.schema`) refuse UPDATE and
+DELETE, so what an operator did stays on record. Details are masked before they are
+written.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from b2tui.adapters.store.sqlite.connection import StateFile
+from b2tui.masking import mask
+from b2tui.ports import AuditEntry
+
+
+class Audit(StateFile):
+    """The ``signoffs`` and ``audit`` tables."""
+
+    def sign_off(self, run_id: str, item: str, user: str, run_ts: datetime) -> None:
+        self._execute(
+            "INSERT OR REPLACE INTO signoffs (run_id, item, user, run_ts, wall_ts)"
+            " VALUES (?,?,?,?,?)",
+            (run_id, item, user, run_ts.isoformat(), datetime.now().astimezone().isoformat()),
+            f"sign-off in run {run_id}",
+        )
+
+    def signoffs(self, run_id: str) -> dict[str, tuple[str, datetime]]:
+        rows = self._all(
+            "SELECT item, user, run_ts FROM signoffs WHERE run_id = ?",
+            (run_id,),
+            f"sign-offs of run {run_id}",
+        )
+        try:
+            return {r["item"]: (r["user"], datetime.fromisoformat(r["run_ts"])) for r in rows}
+        except (ValueError, TypeError) as e:
+            raise self._damaged(run_id, "sign-off", e) from None
+
+    def audit(
+        self,
+        run_id: str | None,
+        user: str,
+        action: str,
+        detail: str = "",
+        *,
+        accepted: bool = True,
+        run_ts: datetime | None = None,
+    ) -> None:
+        self._execute(
+            "INSERT INTO audit (run_id, wall_ts, run_ts, user, action, detail, accepted)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (
+                run_id,
+                datetime.now().astimezone().isoformat(),
+                run_ts.isoformat() if run_ts else None,
+                user,
+                action,
+                mask(detail),
+                int(accepted),
+            ),
+            "audit entry",
+        )
+
+    def audit_log(self, run_id: str | None = None) -> list[AuditEntry]:
+        q = "SELECT * FROM audit"
+        args: tuple[str, ...] = ()
+        if run_id is not None:
+            q, args = q + " WHERE run_id = ?", (run_id,)
+        rows = self._all(q + " ORDER BY id", args, "the audit log")
+        return [
+            AuditEntry(
+                r["id"],
+                r["run_id"],
+                r["wall_ts"],
+                r["run_ts"],
+                r["user"],
+                r["action"],
+                r["detail"],
+                bool(r["accepted"]),
+            )
+            for r in rows
+        ]
