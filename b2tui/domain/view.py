@@ -199,7 +199,7 @@ def apply(view: RunView, e: ev.Event) -> RunView:
             view.outcome_reason = e.reason
             view.hold_until = None
             level = "info" if view.outcome is Outcome.SUCCEEDED else "alert"
-            text = f"run {e.outcome}" + (f": {e.reason}" if e.reason else "")
+            text = f"run {e.outcome.replace('_', ' ')}" + (f": {e.reason}" if e.reason else "")
             view.timeline.append(TimelineEntry(e.ts, text, level))
     return view
 

@@ -59,6 +59,10 @@ class TimelinePanel(Panel):
             self._scroller.scroll_end(animate=False)
         self.data_at = view.last_ts
 
+    def on_resize(self) -> None:
+        # The newest entries stay in sight when the terminal (an SSH window) is resized.
+        self._scroller.scroll_end(animate=False)
+
     def _entry(self, entry: TimelineEntry) -> QuietLabel | None:
         """A new label for ``entry``, or None when it only repeats the last line."""
         key = (entry.text, entry.level)
