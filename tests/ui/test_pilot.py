@@ -517,4 +517,3 @@ async def test_number_keys_focus_at_every_width_and_colon_opens_the_palette(room
         await pilot.press("colon")
         await pilot.pause()
         assert app.screen.id == "--command-palette"
-
