@@ -1,4 +1,9 @@
-"""The pod cache: one namespace's pods matching a selector, fed by list + watch."""
+"""The pod cache: one namespace's pods matching a selector, fed by list + watch.
+
+Also what every list + watch of b2tui shares (the kube store's ConfigMap watch too): the
+thread and its stop (:class:`WatchThread`), reading one stream (:func:`read_stream`) and
+what its ERROR events mean (:func:`watch_error`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import json
 import random
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 import urllib3
 from kubernetes import client
@@ -45,14 +50,6 @@ def read_stream(resp: Any, stop: threading.Event, apply: Callable[[dict[str, Any
     return progressed
 
 
-def close_stream(resp: Any) -> None:
-    """Close an open watch stream (None: none open) so a blocked read returns at once."""
-    if resp is not None:
-        for closer in ("shutdown", "close"):
-            with contextlib.suppress(Exception):
-                getattr(resp, closer)()
-
-
 def watch_error(obj: dict[str, Any], what: str) -> Exception:
     """What the ERROR event ``obj`` of a watch on ``what`` means: :class:`Expired` for
     410 (list again), else a one-line :class:`KubeApiError`."""
@@ -62,7 +59,50 @@ def watch_error(obj: dict[str, Any], what: str) -> Exception:
     return KubeApiError(f"watch {what} failed: HTTP {code} {obj.get('message', '')}".rstrip(), code)
 
 
-class PodWatch:
+class WatchThread:
+    """The daemon thread of a list + watch. :meth:`start` it once; :meth:`stop` closes the
+    open stream so a blocked read returns at once. Subclasses implement :meth:`_run`.
+
+    Args:
+        name: the thread's name.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._stop = threading.Event()
+        self._live = threading.Event()
+        self._resp: Any = None
+        """The open watch stream, while there is one."""
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    @property
+    def live(self) -> bool:
+        """True while the watch follows the server (listed, and watching or about to)."""
+        return self._live.is_set()
+
+    def wait_live(self, timeout: float) -> bool:
+        return self._live.wait(timeout)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop the thread: closes the open stream so a blocked read returns at once."""
+        self._stop.set()
+        self._live.clear()
+        resp = self._resp
+        if resp is not None:
+            for closer in ("shutdown", "close"):
+                with contextlib.suppress(Exception):
+                    getattr(resp, closer)()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+
+class PodWatch(WatchThread):
     """A cache of one namespace's pods matching a selector, fed by list + watch.
 
     A daemon thread lists the pods, then watches from the list's ``resourceVersion``.
@@ -94,6 +134,7 @@ class PodWatch:
         backoff_base: float = 0.2,
         backoff_cap: float = 30.0,
     ) -> None:
+        super().__init__(f"b2tui-podwatch-{namespace}")
         self.namespace = namespace
         self.selector = selector
         self._core = core
@@ -104,9 +145,6 @@ class PodWatch:
         self._backoff_cap = backoff_cap
         self._pods: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._live = threading.Event()
-        self._resp: Any = None
         self.resource_version: str | None = None
         """Last resourceVersion seen (list, event or bookmark): where a resume starts."""
         self.last_error: str | None = None
@@ -119,41 +157,18 @@ class PodWatch:
         """Watch streams reopened from the last resourceVersion."""
         self.last_backoff = 0.0
         """Delay before the latest retry, seconds."""
-        self._thread = threading.Thread(
-            target=self._run, name=f"b2tui-podwatch-{namespace}", daemon=True
-        )
 
     # public
-
-    def start(self) -> PodWatch:
-        self._thread.start()
-        return self
 
     @property
     def streaming(self) -> bool:
         """True while a watch stream is open."""
         return self._resp is not None
 
-    @property
-    def live(self) -> bool:
-        """True while the cache follows the server (listed, and watching or about to)."""
-        return self._live.is_set()
-
-    def wait_live(self, timeout: float) -> bool:
-        return self._live.wait(timeout)
-
     def snapshot(self) -> list[dict[str, Any]]:
         """The cached pods (copies of the dicts' top level)."""
         with self._lock:
             return list(self._pods.values())
-
-    def stop(self, timeout: float = 2.0) -> None:
-        """Stop the thread: closes the open stream so a blocked read returns at once."""
-        self._stop.set()
-        self._live.clear()
-        close_stream(self._resp)
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
 
     # thread
 

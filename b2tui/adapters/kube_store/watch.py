@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -18,7 +17,7 @@ from kubernetes.client.exceptions import ApiException
 
 from b2tui.adapters.kube.client import Conn
 from b2tui.adapters.kube.errors import KubeApiError, Op
-from b2tui.adapters.kube.watch import Expired, close_stream, read_stream, watch_error
+from b2tui.adapters.kube.watch import Expired, WatchThread, read_stream, watch_error
 
 
 class _HasConn(Protocol):
@@ -26,7 +25,7 @@ class _HasConn(Protocol):
     namespace: str
 
 
-class ConfigMapWatch:
+class ConfigMapWatch(WatchThread):
     """Args:
     owner: has ``conn`` and ``namespace``.
     label_selector: which ConfigMaps (may be empty).
@@ -45,6 +44,7 @@ class ConfigMapWatch:
         run_id: str | None = None,
         watch_timeout: int = 240,
     ) -> None:
+        super().__init__("b2tui-cm-watch")
         self.conn = owner.conn
         self.namespace = owner.namespace
         self.label_selector = label_selector
@@ -54,29 +54,6 @@ class ConfigMapWatch:
         self.watch_timeout = watch_timeout
         self.resource_version: str | None = None
         self.last_error: str | None = None
-        self._live = threading.Event()
-        self._stop = threading.Event()
-        self._resp: Any = None
-        self._thread = threading.Thread(target=self._run, name="b2tui-cm-watch", daemon=True)
-
-    @property
-    def live(self) -> bool:
-        """True once listed and while the watch follows the server."""
-        return self._live.is_set()
-
-    def wait_live(self, timeout: float) -> bool:
-        return self._live.wait(timeout)
-
-    def start(self) -> ConfigMapWatch:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 2.0) -> None:
-        self._stop.set()
-        self._live.clear()
-        close_stream(self._resp)
-        if self._thread.is_alive() and threading.current_thread() is not self._thread:
-            self._thread.join(timeout)
 
     def _call(self, **kw: Any) -> Any:
         return self.conn.core.list_namespaced_config_map(
