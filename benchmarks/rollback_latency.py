@@ -34,19 +34,18 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from b2tui.adapters.kube import KubeCluster, threaded
+from b2tui.adapters.kube import KubeCluster
 from b2tui.adapters.sandbox import build_sandbox
 from b2tui.adapters.store import Store
-from b2tui.config import EnvironmentSettings, Settings, sandbox_settings
+from b2tui.config import Settings, sandbox_settings
 from b2tui.domain import events as ev
 from b2tui.engine.clock import SteppedClock
 from b2tui.engine.conductor import Conductor
-from b2tui.ports import Revision, RollbackResult
+from b2tui.ports import Place, Revision, RollbackResult
 from b2tui.ui.app import ControlRoom, make_app
 from benchmarks._common import describe_ms, heading
 from tests.kubeapi import KubeApiServer
@@ -72,19 +71,19 @@ class TimedKubeCluster(KubeCluster):
     def __init__(self, kubeconfig: str) -> None:
         super().__init__(kubeconfig)
         self.rollback_called: list[float] = []
-        """When the engine's rollback task first ran on the event loop."""
+        """When the engine called the port's ``rollback`` (on the event loop)."""
         self.rollback_thread: list[float] = []
-        """When the blocking rollback began in its worker thread."""
+        """When the blocking rollback began on the adapter's rollback thread."""
 
-    async def rollback(self, env: EnvironmentSettings, target: Revision) -> RollbackResult:
+    def rollback(self, env: Place, target: Revision) -> Awaitable[RollbackResult]:
         self.rollback_called.append(time.monotonic())
-        return await self._timed_rollback(env, target)
+        return super().rollback(env, target)
 
-    @threaded
-    def _timed_rollback(self, env: EnvironmentSettings, target: Revision) -> RollbackResult:
+    def _rollback(
+        self, handover: Callable[[], None], env: Place, target: Revision
+    ) -> RollbackResult:
         self.rollback_thread.append(time.monotonic())
-        blocking: Any = KubeCluster.rollback.__wrapped__  # type: ignore[attr-defined]
-        return blocking(self, env, target)  # type: ignore[no-any-return]
+        return super()._rollback(handover, env, target)
 
 
 @dataclasses.dataclass
@@ -93,9 +92,9 @@ class Trial:
 
     intent: float
     task: float
-    """The rollback task ran (the key handler had returned and yielded the loop)."""
+    """The engine called the cluster port's ``rollback`` (now inside the key handler)."""
     thread: float
-    """The adapter's blocking rollback started in a worker thread."""
+    """The adapter's blocking rollback started on its rollback thread."""
     first: float
     write: float
     press: float
@@ -246,7 +245,7 @@ def report(label: str, trials: Sequence[Trial], *, verdict: bool) -> None:
     writes = [t.write for t in trials]
     print(f"-- {label}")
     print(f"   {origin} → rollback_started     {describe_ms([t.intent for t in trials])}")
-    print(f"   {origin} → rollback task runs   {describe_ms([t.task for t in trials])}")
+    print(f"   {origin} → port rollback called {describe_ms([t.task for t in trials])}")
     print(f"   {origin} → adapter thread runs  {describe_ms([t.thread for t in trials])}")
     print(f"   {origin} → first API request    {describe_ms([t.first for t in trials])}")
     print(f"   {origin} → first write (PATCH…) {describe_ms(writes)}")

@@ -21,8 +21,9 @@ transition (a killed process resumes where it stood, holds keeping their deadlin
 appends every event to the store before folding it into the view and calling the
 subscribers (:meth:`Conductor._emit`, the one fan-out), and keeps the run's lease in the
 store while it drives (one driver per run).
-A rollback is started by :meth:`Conductor._begin_rollback` as its own task at once (the
-API request leaves before the screen hears of it) and cancels the phase task.
+A rollback is started by :meth:`Conductor._begin_rollback` at once: its first attempt is
+under way (with the kube adapter the API request leaves) before the screen hears of it;
+the rest runs as its own task, and the phase task is cancelled.
 
 Construction::
 
@@ -40,7 +41,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import partial
 
 from b2tui.config import EnvironmentSettings, Settings
@@ -59,6 +60,8 @@ from b2tui.masking import mask_data
 from b2tui.ports import (
     LeaseKeeper,
     Ports,
+    Revision,
+    RollbackResult,
     Store,
     StoreError,
 )
@@ -279,9 +282,12 @@ class Conductor(RunOpening, HeldWrites, OperatorIntents):
         st.rollback = {"reason": reason, "by": by, "started": now.isoformat()}
         st.hold_until = None
         self._save()
-        # The task is created before the event is emitted so that the API request is
-        # already scheduled when the screen hears about it.
-        self._rollback_task = asyncio.create_task(self._rollback())
+        # The first attempt starts here, before the event is emitted: the request may
+        # leave before the screen hears about it (the kube adapter sends it at once).
+        first = asyncio.ensure_future(
+            self.ports.cluster.rollback(self.env, Revision.from_dict(st.known_good))
+        )
+        self._rollback_task = asyncio.create_task(self._rollback(first))
         self._emit(
             ev.RollbackStarted(ts=now, phase=st.phase, reason=reason, target=st.known_good, by=by)
         )
@@ -291,10 +297,10 @@ class Conductor(RunOpening, HeldWrites, OperatorIntents):
         self._wake.set()
         return True
 
-    async def _rollback(self) -> None:
+    async def _rollback(self, first: Awaitable[RollbackResult] | None = None) -> None:
         st = self._st
         assert st.rollback is not None
-        await rollback.restore(self._ctx)
+        await rollback.restore(self._ctx, first)
         self._finish(Outcome.ROLLED_BACK, st.rollback["reason"])
 
     # --- persistence and fan-out -----------------------------------------------------------

@@ -1,25 +1,32 @@
 """Rollback: restore the known-good revision recorded when the run started, then verify.
 
-The conductor records the rollback (:meth:`Conductor._begin_rollback`) and starts
-:func:`restore` as a task at once, so the first API request leaves within milliseconds of
-the keystroke. The cluster's ``rollback`` is idempotent: restoring twice, or after a
-traffic change that was still in flight, lands on the same target.
+The conductor records the rollback (:meth:`Conductor._begin_rollback`), calls the
+cluster's ``rollback`` right there (calling it may already send the first request, before
+the key handler or gate check that asked for it returns) and hands that first attempt to
+:func:`restore`, run as a task. The cluster's ``rollback`` is idempotent: restoring twice,
+or after a traffic change that was still in flight, lands on the same target.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from datetime import timedelta
 
 from b2tui.domain import events as ev
 from b2tui.domain.gates import GateStatus, overall
 from b2tui.engine.context import RunContext
 from b2tui.engine.state import ts
-from b2tui.ports import Revision, SourceError, StepFailed
+from b2tui.ports import Revision, RollbackResult, SourceError, StepFailed
 
 
-async def restore(ctx: RunContext) -> None:
-    """Send the rollback until it is accepted, verify recovery, notify the incident channel."""
+async def restore(ctx: RunContext, first: Awaitable[RollbackResult] | None = None) -> None:
+    """Send the rollback until it is accepted, verify recovery, notify the incident channel.
+
+    Args:
+        ctx: the run.
+        first: the first attempt, already started by the caller (else started here).
+    """
     st = ctx.st
     assert st.rollback is not None
     target = Revision.from_dict(st.known_good)
@@ -28,7 +35,9 @@ async def restore(ctx: RunContext) -> None:
     changed = False
     while True:
         try:
-            res = await ctx.ports.cluster.rollback(ctx.env, target)
+            call = first if first is not None else ctx.ports.cluster.rollback(ctx.env, target)
+            first = None  # a retry sends again
+            res = await call
             changed = changed or res.changed
             # A traffic change already in flight when the rollback began may land after
             # it; rolling back again (idempotent) restores the target regardless.

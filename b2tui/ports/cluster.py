@@ -8,6 +8,7 @@ sandbox implement them.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -221,8 +222,9 @@ class Workloads(Protocol):
         """Pods of the environment's workloads."""
         ...
 
-    async def rollback(self, env: Target, target: Revision) -> RollbackResult:
-        """Restore ``target``: traffic first, then the workload. Idempotent."""
+    def rollback(self, env: Target, target: Revision) -> Awaitable[RollbackResult]:
+        """Restore ``target``: traffic first, then the workload. Idempotent. The call may
+        send the first request before the result is awaited."""
         ...
 
 
@@ -279,8 +281,9 @@ class Cluster(Protocol):
         """Blue-green: scale the old colour down once the monitoring window ended green."""
         ...
 
-    async def rollback(self, env: EnvironmentSettings, target: Revision) -> RollbackResult:
-        """Restore ``target``: traffic first, then the canary scaled down. Idempotent."""
+    def rollback(self, env: EnvironmentSettings, target: Revision) -> Awaitable[RollbackResult]:
+        """Restore ``target``: traffic first, then the canary scaled down. Idempotent. The
+        call may send the first request before the result is awaited."""
         ...
 
     async def scan_logs(

@@ -194,6 +194,32 @@ async def test_rollback_is_sent_at_once_and_is_idempotent(make_rig: Make) -> Non
     ]
 
 
+async def test_rollback_calls_the_cluster_before_anyone_hears_of_it(
+    make_rig: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An adapter that sends on the call (the kube adapter) has its first request out
+    # before the screen, a subscriber, can draw the rollback.
+    rig = make_rig("happy", autopilot=True)
+    c = rig.conductor
+    await c.start(version="1a2b3c4")
+    await c.run_until(lambda v: v.canary_percent == 5 and v.hold_until is not None)
+    order: list[str] = []
+    cluster = rig.sandbox.ports.cluster
+    send = cluster.rollback
+
+    def rollback(env: Any, target: Revision) -> Any:
+        order.append("cluster called")
+        return send(env, target)
+
+    monkeypatch.setattr(cluster, "rollback", rollback)
+    c.subscribe(lambda e: order.append("event") if isinstance(e, ev.RollbackStarted) else None)
+    assert c.rollback("ana@jump").accepted
+    assert order == ["cluster called", "event"]
+    rig.clock.release()
+    assert await c._run_task is Outcome.ROLLED_BACK  # type: ignore[misc]
+    assert order.count("cluster called") == 1
+
+
 async def test_rollback_before_production_is_refused(make_rig: Make) -> None:
     rig = make_rig("happy")
     c = rig.conductor

@@ -17,6 +17,7 @@ import asyncio
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ import pytest
 from b2tui.adapters.kube import KubeCluster, PodWatch
 from b2tui.commands.kube_cmds import rollback_main, status_main
 from b2tui.config import EnvironmentSettings, Settings
+from b2tui.domain.phases import Traffic
+from b2tui.ports import Revision, RollbackResult
 from tests.kubeapi import KubeApiServer
 from tests.support.services import free_port, wait_until
 
@@ -169,6 +172,78 @@ async def test_watch_survives_a_slow_server(api: KubeApiServer, kubeconfig: Path
         wait_until(lambda: cache_follows(api, w, 2), 15, "the cache to recover")
     finally:
         kube.close()
+
+
+# --- rollback: the first write needs no read ---------------------------------------------
+
+
+def rollback_requests(api: KubeApiServer, mark: int) -> list[tuple[str, str]]:
+    """Requests since ``mark``, without the rollback thread's warm-up (``GET /version``)."""
+    return [r for r in api.requests[mark:] if not r[1].startswith("/version")]
+
+
+async def canary_at_5(api: KubeApiServer, kube: KubeCluster, env: EnvironmentSettings) -> Revision:
+    """Production seeded, the canary set to 5 % by ``kube``; the known-good revision."""
+    seed(api, "production.yaml")
+    known_good = await kube.current_revision(env)
+    await kube.set_canary(env, NEW, 5)
+    return known_good
+
+
+async def test_rollback_after_set_canary_writes_before_it_reads(
+    api: KubeApiServer, kube: KubeCluster
+) -> None:
+    known_good = await canary_at_5(api, kube, PROD)
+    assert replicas(api, "prod", "web-canary") == 1
+    mark = len(api.requests)
+    first = await kube.rollback(PROD, known_good)
+    sent = rollback_requests(api, mark)
+    # This process scaled the canary to 1: the first request takes it back to 0.
+    assert sent[0] == ("PATCH", "/apis/apps/v1/namespaces/prod/deployments/web-canary/scale")
+    assert first.changed and first.detail.startswith("canary out of traffic")
+    assert replicas(api, "prod", "web-canary") == 0
+    assert replicas(api, "prod", "web") == known_good.replicas
+    # Idempotent: a second rollback has nothing prepared, reads, and changes nothing.
+    mark = len(api.requests)
+    again = await kube.rollback(PROD, known_good)
+    assert rollback_requests(api, mark)[0][0] == "GET"
+    assert not again.changed and again.detail.startswith("already on rev")
+
+
+async def test_rollback_by_nginx_weight_writes_the_ingress_first(
+    api: KubeApiServer, kube: KubeCluster
+) -> None:
+    env = replace(PROD, traffic=Traffic.NGINX, ingress="web")
+    known_good = await canary_at_5(api, kube, env)
+    mark = len(api.requests)
+    result = await kube.rollback(env, known_good)
+    sent = rollback_requests(api, mark)
+    assert sent[0] == ("PATCH", "/apis/networking.k8s.io/v1/namespaces/prod/ingresses/web-canary")
+    ing = api.get_object("/apis/networking.k8s.io/v1/namespaces/prod/ingresses/web-canary")
+    assert ing is not None
+    assert ing["metadata"]["annotations"]["nginx.ingress.kubernetes.io/canary-weight"] == "0"
+    assert replicas(api, "prod", "web-canary") == 0
+    assert result == RollbackResult(True, "canary out of traffic")
+
+
+async def test_prepared_rollback_write_is_refused_when_the_canary_changed(
+    api: KubeApiServer, kube: KubeCluster, kubeconfig: Path
+) -> None:
+    known_good = await canary_at_5(api, kube, PROD)
+    other = KubeCluster(str(kubeconfig))
+    try:
+        await other.set_canary(PROD, NEW, 50)  # another process moved the canary on
+    finally:
+        other.close()
+    assert replicas(api, "prod", "web-canary") == 2
+    mark = len(api.requests)
+    result = await kube.rollback(PROD, known_good)
+    methods = [m for m, _ in rollback_requests(api, mark)]
+    # The patch tested for 1 replica and was refused; the rollback then read and wrote.
+    assert methods[:3] == ["PATCH", "GET", "PATCH"]
+    assert result.changed and result.detail.startswith("canary out of traffic")
+    assert replicas(api, "prod", "web-canary") == 0
+    assert replicas(api, "prod", "web") == known_good.replicas
 
 
 # --- b2tui status / rollback -------------------------------------------------------------

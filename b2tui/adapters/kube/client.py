@@ -47,9 +47,10 @@ def threaded(
 ) -> Callable[Concatenate[S, P], Coroutine[Any, Any, T]]:
     """Make a blocking method a coroutine method that runs it in a worker thread.
 
-    The one way a port method of the adapter leaves the event loop: the body is written
-    once, synchronously, and the wrapper awaits it through ``asyncio.to_thread``. The
-    blocking body stays reachable as ``__wrapped__`` (for instrumentation).
+    How a port method of the adapter leaves the event loop (all but ``rollback``, which
+    has a thread of its own: :mod:`.rollback`): the body is written once, synchronously,
+    and the wrapper awaits it through ``asyncio.to_thread``. The blocking body stays
+    reachable as ``__wrapped__`` (for instrumentation).
     """
 
     @functools.wraps(fn)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from b2tui.adapters.kube import apply, bluegreen, canary, logs
@@ -21,6 +22,7 @@ from b2tui.adapters.kube.client import Api, Conn, connect, default_kubeconfig, t
 from b2tui.adapters.kube.errors import KubeApiError, Op, step
 from b2tui.adapters.kube.objects import COLOURS, Obj
 from b2tui.adapters.kube.pods import pod_info
+from b2tui.adapters.kube.rollback import FirstWrite, RollbackLine
 from b2tui.adapters.kube.traffic.base import TrafficRouter
 from b2tui.adapters.kube.traffic.factory import router_for
 from b2tui.adapters.kube.watch import PodWatch
@@ -71,20 +73,21 @@ class KubeCluster:
         self._routers: dict[Target, TrafficRouter] = {}
         self._watches: dict[tuple[str | None, str, str], PodWatch] = {}
         self._selectors: dict[tuple[str | None, str, str], str] = {}
+        self._first_writes: dict[Target, FirstWrite] = {}
+        """Per target, the rollback's first write for the canary this process set last."""
         self._lock = threading.Lock()
+        self._line = RollbackLine(self._connect)
 
     # --- per environment: connection, target, router -----------------------------------
+
+    def _connect(self, context: str | None) -> Api:
+        return Api(connect(self.kubeconfig, context), self.request_timeout, dry_run=self.dry_run)
 
     def _api(self, env: Place) -> Api:
         with self._lock:
             api = self._apis.get(env.context)
             if api is None:
-                api = Api(
-                    connect(self.kubeconfig, env.context),
-                    self.request_timeout,
-                    dry_run=self.dry_run,
-                )
-                self._apis[env.context] = api
+                api = self._apis[env.context] = self._connect(env.context)
             return api
 
     def _open(self, env: Place) -> tuple[Api, Target]:
@@ -183,6 +186,7 @@ class KubeCluster:
             api.call(Op("get", "version"), api.conn.version.get_code)
         except SourceError as e:
             return [str(e)]
+        self._line.warm(target)  # the run starts: open the rollback's connection now
         problems: list[str] = []
         ns = target.namespace
         try:
@@ -330,16 +334,33 @@ class KubeCluster:
     @threaded
     @step
     def set_canary(self, env: Place, image: str, percent: int) -> TrafficSplit:
-        """Run ``image`` as the canary and give it ``percent`` of the traffic."""
+        """Run ``image`` as the canary and give it ``percent`` of the traffic.
+
+        Then the rollback's first write for what was written is prepared, and the
+        rollback's connection kept warm.
+        """
         api, target = self._open(env)
+        self._prepare_rollback(target, None)  # a rollback meanwhile reads first
         split = canary.ensure_canary(api, target, image, percent)
-        return self._router(target).set_weight(api, percent, split)
+        router = self._router(target)
+        done = router.set_weight(api, percent, split)
+        self._prepare_rollback(target, router.first_reset(percent, split))
+        self._line.warm(target)
+        return done
+
+    def _prepare_rollback(self, target: Target, first: FirstWrite | None) -> None:
+        with self._lock:
+            if first is None:
+                self._first_writes.pop(target, None)
+            else:
+                self._first_writes[target] = first
 
     @threaded
     @step
     def promote(self, env: Place, image: str) -> None:
         """Stable runs ``image`` at full scale; then the canary and its traffic go away."""
         api, target = self._open(env)
+        self._prepare_rollback(target, None)  # the canary is going away
         ns = target.namespace
         stable = api.deployment(ns, target.deployment)
         current = api.maybe_deployment(ns, target.canary)
@@ -375,24 +396,41 @@ class KubeCluster:
 
     # --- rollback -----------------------------------------------------------------------
 
-    @threaded
-    @step
-    def rollback(self, env: Place, target: Revision) -> RollbackResult:
+    def rollback(self, env: Place, target: Revision) -> Awaitable[RollbackResult]:
         """Traffic back to ``target`` first, then its workload. Idempotent.
 
-        Each step reads the one object it may change and writes only when it differs, so
-        a second rollback (same process or another) is a no-op that says ``already on rev
-        N`` — never the flip back to the bad version that ``kubectl rollout undo`` twice
-        does.
+        Not a coroutine: the call itself starts the rollback on the rollback line (its
+        own thread and connection, :mod:`.rollback`), so the first request leaves while
+        the caller goes on; the awaitable gives the result.
         """
-        api, where = self._open(env)
+        return self._line.submit(self._rollback, env, target)
+
+    @step
+    def _rollback(
+        self, handover: Callable[[], None], env: Place, target: Revision
+    ) -> RollbackResult:
+        """The rollback, blocking, on the rollback line.
+
+        When this process set the canary, the prepared first write (a JSON patch that
+        tests what was written) takes it out of traffic before anything is read. Then
+        each step reads the one object it may change and writes only when it differs, so
+        a second rollback (same process or another) is a no-op that says ``already on
+        rev N`` — never the flip back to the bad version that ``kubectl rollout undo``
+        twice does. ``handover`` is called once the prepared write is answered (at once
+        when there is none): the caller waits for it (:meth:`RollbackLine.submit`).
+        """
+        api, where = self._line.api(env), Target.of(env)
         ns = where.namespace
         notes: list[str] = []
-        # 1. Traffic. The first request reads the one traffic object and fixes it.
+        with self._lock:
+            first = self._first_writes.pop(where, None)
+        sent = first is not None and first.send(api)
+        handover()  # the caller, waiting for the first write, goes on
+        # 1. Traffic. Each request reads the one traffic object and fixes it.
         if target.colour:
             if bluegreen.restore(api, where, target):
                 notes.append(f"traffic back to {target.colour}")
-        elif self._reset_traffic(api, where):
+        elif self._reset_traffic(api, where) or sent:
             notes.append("canary out of traffic")
         # 2. The workload: pod template and replicas of the target revision.
         deploy = api.deployment(ns, target.deployment)
@@ -469,6 +507,7 @@ class KubeCluster:
             self._apis.clear()
         for w in watches:
             w.stop()
+        self._line.close()
         for c in conns:
             with contextlib.suppress(Exception):
                 c.api.close()

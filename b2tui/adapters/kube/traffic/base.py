@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from b2tui.adapters.kube.client import Api
+from b2tui.adapters.kube.rollback import FirstWrite
 from b2tui.domain.canary import ReplicaSplit
 from b2tui.ports import TrafficSplit
 
@@ -31,4 +32,10 @@ class TrafficRouter(Protocol):
 
     def reset(self, api: Api) -> bool:
         """All traffic back to stable (weight 0); True when anything changed."""
+        ...
+
+    def first_reset(self, percent: int, split: ReplicaSplit) -> FirstWrite | None:
+        """After :meth:`set_weight` wrote ``percent`` / ``split``: the one request that takes
+        the canary out of traffic again without a read (a rollback's first write); None
+        when there is none (nothing to undo, or it needs a read)."""
         ...

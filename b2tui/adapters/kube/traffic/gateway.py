@@ -11,6 +11,7 @@ from b2tui.adapters.kube.canary import ensure_canary_service
 from b2tui.adapters.kube.client import Api
 from b2tui.adapters.kube.errors import Op
 from b2tui.adapters.kube.objects import Obj
+from b2tui.adapters.kube.rollback import FirstWrite
 from b2tui.domain.canary import ReplicaSplit
 from b2tui.ports import SourceError, StepFailed, Target, TrafficSplit
 
@@ -64,6 +65,11 @@ class GatewayRouter:
 
     def reset(self, api: Api) -> bool:
         return self._set(api, 0)
+
+    def first_reset(self, percent: int, split: ReplicaSplit) -> FirstWrite | None:
+        # The weights sit inside rules the server defaults (group, kind, matches): a test
+        # of the rules as written would fail and cost a request; the reset reads first.
+        return None
 
     def _set(self, api: Api, percent: int) -> bool:
         """Set the HTTPRoute backend weights; returns True when they changed."""

@@ -17,6 +17,7 @@ from b2tui.adapters.kube.canary import ensure_canary_service
 from b2tui.adapters.kube.client import Api
 from b2tui.adapters.kube.errors import Op
 from b2tui.adapters.kube.objects import Obj
+from b2tui.adapters.kube.rollback import FirstWrite, annotation_to_zero
 from b2tui.domain.canary import ReplicaSplit
 from b2tui.ports import SourceError, Target, TrafficSplit
 
@@ -85,6 +86,11 @@ class NginxRouter:
 
     def reset(self, api: Api) -> bool:
         return self._set(api, 0, create=False)
+
+    def first_reset(self, percent: int, split: ReplicaSplit) -> FirstWrite | None:
+        if not percent:
+            return None
+        return annotation_to_zero(self.target, self.canary_ingress, NGINX_WEIGHT, str(percent))
 
     def _set(self, api: Api, percent: int, *, create: bool) -> bool:
         """Set the canary Ingress weight; returns True when it changed."""

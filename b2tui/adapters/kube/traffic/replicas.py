@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from b2tui.adapters.kube import objects as o
 from b2tui.adapters.kube.client import Api
+from b2tui.adapters.kube.rollback import FirstWrite, canary_scale_to_zero
 from b2tui.domain.canary import ReplicaSplit
 from b2tui.ports import Target, TrafficSplit
 
@@ -40,3 +41,7 @@ class ReplicaRouter:
         # The canary's pods are the canary's traffic: scaling it down (the caller's part)
         # is the whole reset.
         return False
+
+    def first_reset(self, percent: int, split: ReplicaSplit) -> FirstWrite | None:
+        # The canary's pods are its traffic: scaling them to 0 is the reset.
+        return canary_scale_to_zero(self.target, split.canary) if split.canary else None
