@@ -115,8 +115,9 @@ class DockerEngine:
         return docker.APIClient(base_url=self.url)
 
 
-def dockerd_argv(dockerd: str, root: Path) -> list[str]:
-    """The dockerd command line the tests (and CI) use; every path under ``root``."""
+def dockerd_argv(dockerd: str, root: Path, data_root: Path | None = None) -> list[str]:
+    """The dockerd command line the tests (and CI) use; every path under ``root``, the
+    images under ``data_root`` when given (a cache that outlives the session)."""
     return [
         dockerd,
         "--iptables=false",
@@ -124,23 +125,28 @@ def dockerd_argv(dockerd: str, root: Path) -> list[str]:
         "--ip-masq=false",
         "--bridge=none",
         "--storage-driver=vfs",
-        f"--data-root={root}/data",
+        f"--data-root={data_root or root / 'data'}",
         f"--exec-root={root}/exec",
         f"--pidfile={root}/docker.pid",
         f"--host=unix://{root}/docker.sock",
     ]
 
 
-@pytest.fixture(scope="session")
-def dockerd() -> Iterator[DockerEngine]:
-    """A private Docker Engine for the session (needs root, as in CI)."""
+@contextlib.contextmanager
+def running_dockerd(data_root: Path | None = None) -> Iterator[DockerEngine]:
+    """A private Docker Engine while the block runs (needs root, as in CI).
+
+    Args:
+        data_root: where images and containers go; None: a temporary directory removed
+            at the end. A given one is kept (and must not be shared by two daemons).
+    """
     binary = require_binary("dockerd", "docker.io")
     if os.geteuid() != 0:
         pytest.skip("dockerd needs root: run the Docker tests as root (CI does)")
     # Short: a unix socket path must stay under 108 bytes.
     root = Path(tempfile.mkdtemp(prefix="b2d", dir="/tmp"))
     log = root / "dockerd.log"
-    proc = _start(dockerd_argv(binary, root), log)
+    proc = _start(dockerd_argv(binary, root, data_root), log)
     engine = DockerEngine(url=f"unix://{root}/docker.sock", root=root, log=log)
 
     def ready() -> bool:
@@ -154,6 +160,13 @@ def dockerd() -> Iterator[DockerEngine]:
         _stop(proc)
         # vfs layers are root-owned copies; best effort is enough in a temp dir.
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dockerd() -> Iterator[DockerEngine]:
+    """A private Docker Engine for the session, its images thrown away at the end."""
+    with running_dockerd() as engine:
+        yield engine
 
 
 # --- registry -----------------------------------------------------------------------------
