@@ -1,4 +1,7 @@
-"""Pure rendering: run state → display text. No Textual here, so it is unit-tested plainly.
+"""Pure rendering of the run: panel ages and errors, the gate details dialog, checklist rows,
+the phase summary, status and timeline lines, the canary panel and the header. No Textual
+here, so it is unit-tested plainly. Pods are in :mod:`~b2tui.ui.render_pods`, gates in
+:mod:`~b2tui.ui.render_gates`.
 
 Every function takes the run clock's ``now`` explicitly; nothing reads real time, so a
 frozen clock gives a frozen screen (snapshot tests depend on it).
@@ -13,35 +16,10 @@ from datetime import datetime
 from b2tui.domain.canary import CanaryStep, next_weight
 from b2tui.domain.durations import format_duration
 from b2tui.domain.events import GateSampled
-from b2tui.domain.gates import GateStatus, format_value, verdict_text
-from b2tui.domain.gates import comparison_sign as gate_comparison_sign
+from b2tui.domain.gates import format_value, verdict_text
 from b2tui.domain.phases import PHASE_ORDER, Phase
 from b2tui.domain.view import CheckView, RunView
-from b2tui.ports import PodInfo
-
-POD_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("name", "Name"),
-    ("track", "Track"),
-    ("status", "Status"),
-    ("ready", "Ready"),
-    ("restarts", "Restarts"),
-    ("age", "Age"),
-    ("tag", "Image tag"),
-)
-"""(column key, header) of the pods table, in display order."""
-
-POD_DROP_ORDER: tuple[str, ...] = ("tag", "age", "track")
-"""Columns left out, in this order, when the table does not fit its panel; name,
-status, ready and restarts always stay (restarts matter most when pods crash)."""
-
-MIN_NAME = 12
-"""Narrowest the name column gets before another column is dropped."""
-
-CELL_PADDING = 2
-"""Columns a DataTable cell adds to its text (one each side)."""
-
-SORTABLE_POD_COLUMNS: tuple[str, ...] = ("name", "track", "status", "restarts", "age")
-"""Columns the ``s`` key cycles through."""
+from b2tui.ui.render_gates import current_gates, gate_status_text, threshold_text, track_label
 
 CHECK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("state", "State"),
@@ -50,12 +28,6 @@ CHECK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("owner", "Owner"),
 )
 """(column key, header) of the checklist table."""
-
-MIN_GATES = frozenset({"request_rate"})
-"""Gates whose threshold is a minimum (the value must reach it)."""
-
-GATE_NAMES = {"error_rate": "err", "p95_ms": "p95", "request_rate": "req", "pods": "pods"}
-"""Short gate names for narrow rows."""
 
 STATE_MARK = {"passed": "✓ passed", "failed": "✗ FAILED", "skipped": "– skipped"}
 """Checklist state text; anything else (pending, running) shows as is."""
@@ -91,249 +63,7 @@ def one_line(text: str, limit: int = 200) -> str:
     return first if len(first) <= limit else first[: limit - 1] + "…"
 
 
-# --- pods ---------------------------------------------------------------------------------
-
-
-def pod_status(pod: PodInfo) -> str:
-    """The reason when there is one (``CrashLoopBackOff``), else the phase, as kubectl."""
-    return pod.reason or pod.phase.value
-
-
-def middle_ellipsis(text: str, width: int) -> str:
-    """``b2connect-canary-5d8f7c6b9-x2k4p`` → ``b2connect-ca…6b9-x2k4p``: both ends of a
-    pod name tell pods apart (deployment at the start, the random suffix at the end)."""
-    if len(text) <= width:
-        return text
-    if width <= 1:
-        return "…"[:width]
-    head = (width - 1) // 2
-    tail = width - 1 - head
-    return text[:head] + "…" + (text[-tail:] if tail else "")
-
-
-def fit_pod_columns(width: int, natural: dict[str, int]) -> tuple[tuple[str, ...], int]:
-    """Which pod columns fit in ``width`` cells, and how wide the name may be.
-
-    Args:
-        width: Cells available to the table (no horizontal scrolling, ever).
-        natural: Widest text per column key (headers included).
-
-    Returns:
-        Column keys to show (display order) and the name column's width; names longer
-        than it are shortened in the middle.
-    """
-    keys = [k for k, _ in POD_COLUMNS]
-    name = natural.get("name", 0)
-
-    def room(cols: list[str]) -> int:
-        used = sum(natural.get(k, 0) + CELL_PADDING for k in cols if k != "name")
-        return width - used - CELL_PADDING
-
-    # Whole names with every column; else without the image tag; only then shorten
-    # names, and drop age, then track, before a name gets narrower than MIN_NAME.
-    everything, no_tag = keys, [k for k in keys if k != "tag"]
-    for cols in (everything, no_tag):
-        if room(cols) >= name:
-            return tuple(cols), name
-    cols = no_tag
-    for drop in POD_DROP_ORDER[1:]:
-        if room(cols) >= min(MIN_NAME, name):
-            break
-        cols = [k for k in cols if k != drop]
-    return tuple(cols), max(1, min(name, room(cols)))
-
-
-def pod_row(pod: PodInfo, now: datetime) -> tuple[str, ...]:
-    """Cells of one pod, in :data:`POD_COLUMNS` order."""
-    return (
-        pod.name,
-        pod.track or "–",
-        pod_status(pod),
-        "yes" if pod.ready else "no",
-        str(pod.restarts),
-        pod_age((now - pod.created).total_seconds()),
-        pod.tag,
-    )
-
-
-def pod_age(seconds: float) -> str:
-    """kubectl-style age: ``42s``, ``4m``, ``3h12m``, ``2d3h``.
-
-    Coarser than :func:`format_duration` on purpose: a 2000-pod table changes a cell
-    once a minute per pod, not on every poll.
-    """
-    s = int(max(0.0, seconds))
-    if s < 120:
-        return f"{s}s"
-    m = s // 60
-    if m < 60:
-        return f"{m}m"
-    h, m = divmod(m, 60)
-    if h < 24:
-        return f"{h}h{m}m" if m else f"{h}h"
-    d, h = divmod(h, 24)
-    return f"{d}d{h}h" if h else f"{d}d"
-
-
-def pod_matches(row: tuple[str, ...], needle: str) -> bool:
-    """Case-insensitive substring match on any cell; an empty filter matches everything."""
-    if not needle:
-        return True
-    n = needle.lower()
-    return any(n in cell.lower() for cell in row)
-
-
-def pod_sort_key(column: str, pod: PodInfo) -> tuple[object, ...]:
-    """Sort key of ``pod`` for ``column``; ties break on the name so order is stable."""
-    match column:
-        case "track":
-            return (pod.track, pod.name)
-        case "status":
-            # Trouble first: not ready, then by reason, so the broken pods top the list.
-            return (pod.ready, pod_status(pod), pod.name)
-        case "restarts":
-            return (-pod.restarts, pod.name)
-        case "age":
-            return (-pod.created.timestamp(), pod.name)
-        case _:
-            return (pod.name,)
-
-
-# --- gates --------------------------------------------------------------------------------
-
-
-def track_label(track: str | None) -> str:
-    """``canary``, ``stable`` or ``service`` (no track)."""
-    return track or "service"
-
-
-def track_order(tracks: Iterable[str | None]) -> list[str | None]:
-    """Canary first, then stable, then the rest, then the whole service."""
-    rank = {"canary": 0, "stable": 1, "blue": 2, "green": 3}
-    return sorted(set(tracks), key=lambda t: (t is None, rank.get(t or "", 9), t or ""))
-
-
-def gate_status_text(status: str) -> str:
-    """``pass``, ``FAIL`` or ``NO DATA``: unknown never reads like a pass."""
-    if status == GateStatus.PASS:
-        return "pass"
-    if status == GateStatus.FAIL:
-        return "FAIL"
-    return "NO DATA"
-
-
-def threshold_text(sample: GateSampled) -> str:
-    """The limit as a rule: ``max 0.10%`` for a maximum, ``min 1.0 req/s`` for a minimum."""
-    word = "min" if is_minimum(sample) else "max"
-    return f"{word} {format_value(sample.threshold, sample.unit)}"
-
-
-def is_minimum(sample: GateSampled) -> bool:
-    """The limit is a minimum (the value must reach it), e.g. the request rate."""
-    return sample.comparison == "min" or sample.gate in MIN_GATES
-
-
-def comparison_sign(sample: GateSampled) -> str:
-    """How the value compares with the limit, as arithmetic (``<``, ``>``, ``=``, ``≥``).
-
-    The sign is always true of the two numbers shown (``5.02% > 0.10%``), whatever
-    the verdict; the verdict (pass / FAIL) sits next to it. The domain's rule, shared
-    with ``b2tui gates``.
-    """
-    if sample.value is None:
-        return ""
-    return gate_comparison_sign(sample.result())
-
-
-def gate_value_text(sample: GateSampled) -> str:
-    """Value against limit: ``0.05% < 0.10%``, ``5.02% ≥ 0.10%``; ``– max 0.10%`` with no data."""
-    if sample.value is None:
-        return f"– {threshold_text(sample)}"
-    value = format_value(sample.value, sample.unit)
-    return f"{value} {comparison_sign(sample)} {format_value(sample.threshold, sample.unit)}"
-
-
-SPARK_BARS = "▁▂▃▄▅▆▇█"
-"""Eight bar heights."""
-
-SPARK_AXIS = "│"
-"""Between the limit marker and the samples."""
-
-
-def spark_level(value: float, top: float) -> int:
-    """The bar (0–7) of ``value`` on a 0 → ``top`` scale (the lowest bar for 0)."""
-    if top <= 0:
-        return 0 if value <= 0 else len(SPARK_BARS) - 1
-    return min(len(SPARK_BARS) - 1, int(max(0.0, value) / top * len(SPARK_BARS)))
-
-
-def spark_cells(
-    history: Iterable[float | None], threshold: float, width: int, *, minimum: bool = False
-) -> list[tuple[str, str]]:
-    """The limit marker, an axis, then the newest samples as (glyph, kind) cells.
-
-    ``kind`` is ``limit`` (the marker and the axis), ``over`` (a sample that breaks the
-    limit) or ``ok``. The scale runs from 0 to the larger of the shown samples and the
-    limit, so a steady 0.01 % under a 0.10 % limit draws as the lowest bar with the
-    limit marker full height beside it, and a failing 4.39 % is a full bar with the
-    marker at the bottom. A gap (no data) is a blank cell, never a zero bar.
-    """
-    room = width - 2
-    if room <= 0:
-        return []
-    values = list(history)[-room:]
-    top = max([threshold, *(v for v in values if v is not None)])
-    cells = [(SPARK_BARS[spark_level(threshold, top)], "limit"), (SPARK_AXIS, "limit")]
-    for v in values:
-        if v is None:
-            cells.append((" ", "ok"))
-            continue
-        broken = v < threshold if minimum else v >= threshold
-        cells.append((SPARK_BARS[spark_level(v, top)], "over" if broken else "ok"))
-    return cells
-
-
-def gate_summary(samples: list[GateSampled]) -> str:
-    """One line for gates without a sparkline: ``req 12.0 req/s ✓ · pods 0 pods ✓``."""
-    parts = []
-    for s in samples:
-        mark = {"pass": "✓", "fail": "✗"}.get(s.status, "?")
-        value = format_value(s.value, s.unit)
-        parts.append(f"{GATE_NAMES.get(s.gate, s.gate)} {value} {mark}")
-    return " · ".join(parts)
-
-
-def sparkline_points(history: Iterable[float | None]) -> list[float]:
-    """Sparkline data: gaps (no data) are dropped rather than drawn as zero, which would
-    look like a healthy service."""
-    return [v for v in history if v is not None]
-
-
-def current_gates(view: RunView, stale_after: float) -> dict[tuple[str | None, str], GateSampled]:
-    """The samples that describe the run now, ordered canary, stable, others, service.
-
-    A sample is current when it was taken in the run's phase and within ``stale_after``
-    seconds of that phase's newest sample: staging's samples are not production's, and
-    a track that stopped being sampled (the canary once promoted or rolled back) is gone.
-    """
-    mine = {k: s for k, s in view.gates.items() if s.phase is view.phase}
-    if not mine:
-        return {}
-    newest = max(s.ts for s in mine.values())
-    fresh = {k: s for k, s in mine.items() if (newest - s.ts).total_seconds() <= stale_after}
-    order = track_order(t for t, _ in fresh)
-    return dict(sorted(fresh.items(), key=lambda kv: (order.index(kv[0][0]), kv[0][1])))
-
-
-def gates_empty_text(view: RunView) -> str:
-    """What the Gates panel says when no sample is current."""
-    phase = view.phase.value if view.phase else "the run"
-    if view.finished:
-        outcome = view.outcome.value.replace("_", " ") if view.outcome else "over"
-        return f"no gate samples: run {outcome} in {phase}"
-    if view.phase is None or view.phase.value in ("readiness", "validate", "staging"):
-        return "no samples yet: gates are sampled from smoke (staging) on"
-    return f"no samples yet in {phase}"
+# --- gate details -------------------------------------------------------------------------
 
 
 def _verdict_line(sample: GateSampled) -> str:

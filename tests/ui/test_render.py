@@ -9,7 +9,7 @@ from b2tui.domain.canary import DEFAULT_STEPS
 from b2tui.domain.phases import Phase
 from b2tui.domain.view import CheckView, fold
 from b2tui.ports import PodInfo, PodPhase
-from b2tui.ui import render
+from b2tui.ui import render, render_gates, render_pods
 
 T0 = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)
 
@@ -37,7 +37,7 @@ def test_pod_row_shows_reason_age_and_tag() -> None:
         ready=False,
         restarts=4,
     )
-    row = render.pod_row(pod, T0 + timedelta(minutes=3, seconds=10))
+    row = render_pods.pod_row(pod, T0 + timedelta(minutes=3, seconds=10))
     assert row == (
         "b2connect-canary-x",
         "canary",
@@ -50,7 +50,9 @@ def test_pod_row_shows_reason_age_and_tag() -> None:
 
 
 def test_pod_age_is_coarse_like_kubectl() -> None:
-    assert [render.pod_age(s) for s in (5, 119, 150, 3600, 3600 + 12 * 60, 86400 * 2 + 3600)] == [
+    assert [
+        render_pods.pod_age(s) for s in (5, 119, 150, 3600, 3600 + 12 * 60, 86400 * 2 + 3600)
+    ] == [
         "5s",
         "119s",
         "2m",
@@ -61,22 +63,24 @@ def test_pod_age_is_coarse_like_kubectl() -> None:
 
 
 def test_pod_filter_and_sort_keys() -> None:
-    row = render.pod_row(_pod("api-1", track="stable"), T0)
-    assert render.pod_matches(row, "STAB") and render.pod_matches(row, "")
-    assert not render.pod_matches(row, "canary")
+    row = render_pods.pod_row(_pod("api-1", track="stable"), T0)
+    assert render_pods.pod_matches(row, "STAB") and render_pods.pod_matches(row, "")
+    assert not render_pods.pod_matches(row, "canary")
     broken = _pod("b", ready=False, restarts=9)
     fine = _pod("a", created=T0 + timedelta(seconds=5))
     pods = [fine, broken]
-    assert [p.name for p in sorted(pods, key=lambda p: render.pod_sort_key("status", p))] == [
+    assert [p.name for p in sorted(pods, key=lambda p: render_pods.pod_sort_key("status", p))] == [
         "b",
         "a",
     ]
-    assert [p.name for p in sorted(pods, key=lambda p: render.pod_sort_key("restarts", p))] == [
+    assert [
+        p.name for p in sorted(pods, key=lambda p: render_pods.pod_sort_key("restarts", p))
+    ] == [
         "b",
         "a",
     ]
     # Age: youngest first.
-    assert [p.name for p in sorted(pods, key=lambda p: render.pod_sort_key("age", p))] == [
+    assert [p.name for p in sorted(pods, key=lambda p: render_pods.pod_sort_key("age", p))] == [
         "a",
         "b",
     ]
@@ -113,41 +117,41 @@ def test_gate_texts_never_make_unknown_look_like_pass() -> None:
         unit="ms",
         reason="target down",
     )
-    assert render.gate_status_text(sample.status) == "NO DATA"
-    assert render.gate_value_text(sample) == "– max 200ms"
+    assert render_gates.gate_status_text(sample.status) == "NO DATA"
+    assert render_gates.gate_value_text(sample) == "– max 200ms"
     ok = ev.GateSampled(
         ts=T0, gate="error_rate", value=0.0005, threshold=0.001, status="pass", unit="%"
     )
-    assert render.gate_value_text(ok) == "0.05% < 0.10%"
+    assert render_gates.gate_value_text(ok) == "0.05% < 0.10%"
     rate = ev.GateSampled(
         ts=T0, gate="request_rate", value=0.2, threshold=1.0, status="unknown", unit="req/s"
     )
-    assert render.threshold_text(rate) == "min 1.0 req/s"
-    assert render.sparkline_points([0.1, None, 0.3]) == [0.1, 0.3]
+    assert render_gates.threshold_text(rate) == "min 1.0 req/s"
+    assert render_gates.sparkline_points([0.1, None, 0.3]) == [0.1, 0.3]
 
 
 def test_comparison_sign_is_true_of_the_numbers_shown() -> None:
     bad = ev.GateSampled(
         ts=T0, gate="error_rate", value=0.0502, threshold=0.001, status="fail", unit="%"
     )
-    assert render.gate_value_text(bad) == "5.02% > 0.10%"
+    assert render_gates.gate_value_text(bad) == "5.02% > 0.10%"
     low = ev.GateSampled(
         ts=T0, gate="request_rate", value=0.2, threshold=1.0, status="unknown", unit="req/s"
     )
-    assert render.gate_value_text(low) == "0.2 req/s < 1.0 req/s"
+    assert render_gates.gate_value_text(low) == "0.2 req/s < 1.0 req/s"
 
 
 def test_sparkline_scales_from_zero_to_the_limit_or_the_largest_value_and_marks_the_limit() -> None:
     # A steady 0.01 % under a 0.10 % limit is the lowest bar; the limit marker (first
     # cell, then the axis) is full height: the scale tops at the limit.
-    assert render.spark_cells([0.0001] * 4, 0.001, 10) == [
+    assert render_gates.spark_cells([0.0001] * 4, 0.001, 10) == [
         ("█", "limit"),
         ("│", "limit"),
         *[("▁", "ok")] * 4,
     ]
     # A failing 4.39 % tops the scale and is flagged; the limit marker drops to the
     # bottom; a gap is blank, the limit itself breaks a maximum.
-    cells = render.spark_cells([0.0001, None, 0.001, 0.0439], 0.001, 10)
+    cells = render_gates.spark_cells([0.0001, None, 0.001, 0.0439], 0.001, 10)
     assert cells == [
         ("▁", "limit"),
         ("│", "limit"),
@@ -157,24 +161,30 @@ def test_sparkline_scales_from_zero_to_the_limit_or_the_largest_value_and_marks_
         ("█", "over"),
     ]
     # A limit half the largest value sits at half height; a minimum breaks below it.
-    mid = render.spark_cells([0.5, 2.0], 1.0, 10, minimum=True)
+    mid = render_gates.spark_cells([0.5, 2.0], 1.0, 10, minimum=True)
     assert mid[2:] == [("▃", "over"), ("█", "ok")]
     assert mid[0] == ("▅", "limit")
     # Only the newest samples that fit next to the marker and the axis.
-    assert len(render.spark_cells([0.0001] * 50, 0.001, 8)) == 8
-    assert render.spark_cells([0.1], 0.1, 2) == []
+    assert len(render_gates.spark_cells([0.0001] * 50, 0.001, 8)) == 8
+    assert render_gates.spark_cells([0.1], 0.1, 2) == []
 
 
 def test_pod_columns_drop_the_image_first_then_shorten_names() -> None:
     natural = {"name": 32, "track": 6, "status": 16, "ready": 5, "restarts": 8, "age": 4, "tag": 18}
-    assert render.fit_pod_columns(200, natural) == (tuple(k for k, _ in render.POD_COLUMNS), 32)
-    cols, name = render.fit_pod_columns(90, natural)
+    assert render_pods.fit_pod_columns(200, natural) == (
+        tuple(k for k, _ in render_pods.POD_COLUMNS),
+        32,
+    )
+    cols, name = render_pods.fit_pod_columns(90, natural)
     assert "tag" not in cols and "restarts" in cols and name == 32
-    cols, name = render.fit_pod_columns(66, natural)
+    cols, name = render_pods.fit_pod_columns(66, natural)
     assert cols == ("name", "track", "status", "ready", "restarts", "age") and name < 32
-    cols, name = render.fit_pod_columns(40, natural)
+    cols, name = render_pods.fit_pod_columns(40, natural)
     assert "restarts" in cols and "status" in cols and "age" not in cols
-    assert render.middle_ellipsis("b2connect-canary-5d8f7c6b9-x2k4p", 20) == "b2connect…c6b9-x2k4p"
+    assert (
+        render_pods.middle_ellipsis("b2connect-canary-5d8f7c6b9-x2k4p", 20)
+        == "b2connect…c6b9-x2k4p"
+    )
 
 
 def _holding_view():
@@ -286,7 +296,7 @@ def test_only_current_gates_are_shown() -> None:
     apply(view, sample(T0, None, Phase.SMOKE))  # staging's, from before production
     apply(view, sample(T0, "canary"))
     apply(view, sample(T0 + timedelta(seconds=60), "stable"))  # the canary stopped
-    assert list(render.current_gates(view, 12.5)) == [("stable", "error_rate")]
+    assert list(render_gates.current_gates(view, 12.5)) == [("stable", "error_rate")]
 
 
 def test_errors_are_one_short_line() -> None:

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 
 from b2tui.domain.events import GateSampled
-from b2tui.ui.render import (
+from b2tui.ui.render_gates import (
     GATE_NAMES,
     gate_status_text,
     gate_value_text,

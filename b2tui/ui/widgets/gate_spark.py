@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.app import RenderResult
 from textual.widget import Widget
 
-from b2tui.ui.render import spark_cells
+from b2tui.ui.render_gates import spark_cells
 
 
 class GateSpark(Widget):
@@ -16,7 +16,7 @@ class GateSpark(Widget):
 
     Textual's ``Sparkline`` scales to its own min/max, so a steady 0.01 % draws as a
     full bar and a failing 4.39 % can sit at the low end. Here the scale starts at 0
-    and reaches the limit at least (see :func:`~b2tui.ui.render.spark_cells`): the
+    and reaches the limit at least (see :func:`~b2tui.ui.render_gates.spark_cells`): the
     first cell is the limit's height (``gate-spark--limit``), then an axis, then the
     samples; samples that broke the limit are drawn in the ``gate-spark--over`` style.
     """

@@ -18,7 +18,7 @@ from textual.widget import Widget
 
 from b2tui.domain.events import GateSampled
 from b2tui.domain.view import RunView
-from b2tui.ui.render import current_gates, gate_summary, gates_empty_text, track_label
+from b2tui.ui.render_gates import current_gates, gate_summary, gates_empty_text, track_label
 from b2tui.ui.widgets.gate_detail import GateDetailScreen
 from b2tui.ui.widgets.gate_row import GateRow
 from b2tui.ui.widgets.panel import Panel

@@ -13,7 +13,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Input
 
 from b2tui.ports import PodInfo
-from b2tui.ui.render import (
+from b2tui.ui.render_pods import (
     POD_COLUMNS,
     SORTABLE_POD_COLUMNS,
     fit_pod_columns,
