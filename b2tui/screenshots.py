@@ -113,6 +113,7 @@ class SceneRun:
         pods: Callable[[], Awaitable[list[PodInfo]]] | None = None,
         runner: Callable[[], Awaitable[object]] | None = None,
         colours: str = "auto",
+        greeting: str | None = None,
     ) -> ControlRoom:
         """A fresh control room over the held run (an App instance runs once).
 
@@ -120,6 +121,8 @@ class SceneRun:
             session: Another session on the same run (a watcher); default the conductor.
             pods: Another pod source; default the sandbox's pods.
             runner: The engine coroutine factory; default none (the run is held).
+            colours: ``auto`` or ``16`` (see :class:`~b2tui.ui.app.RoomOptions`).
+            greeting: A toast said once when the room opens.
         """
         return make_app(
             self.settings,
@@ -129,6 +132,7 @@ class SceneRun:
             runner=runner,
             user=USER,
             colours=colours,
+            greeting=greeting,
         )
 
 

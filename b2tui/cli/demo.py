@@ -154,13 +154,17 @@ async def _demo_once(
     settings: Settings = world["settings"]
     clock = world["clock"]
     sandbox: Sandbox = world["sandbox"]
+    greeting = None
     if not opened.created:
         if (args.scenario, args.strategy) != (params["scenario"], params["strategy"]):
-            print(
-                f"b2tui: resuming unfinished run {opened.run.id} (scenario {params['scenario']},"
-                f" strategy {params['strategy']}); the run's own settings win",
-                file=sys.stderr,
+            # Said on stderr and, since the control room hides stderr, in the room too.
+            greeting = (
+                f"resuming unfinished run {opened.run.id} (scenario {params['scenario']},"
+                f" strategy {params['strategy']}): the run's own settings win. For"
+                f" {args.scenario}/{args.strategy}, press A to abort this run and start the"
+                " demo again."
             )
+            print(f"b2tui: {greeting}", file=sys.stderr)
         snap = store.get_blob(opened.run.id, "sandbox")
         if snap:
             sandbox.restore(snap)
@@ -186,7 +190,15 @@ async def _demo_once(
         env = pods_env(conductor.view.phase, "staging", "production")
         return sandbox.ports.cluster.pods(settings.environment(env))
 
-    app = make_app(settings, conductor, clock=clock, pods=pods, runner=conductor.run, user=user)
+    app = make_app(
+        settings,
+        conductor,
+        clock=clock,
+        pods=pods,
+        runner=conductor.run,
+        user=user,
+        greeting=greeting,
+    )
     signalled = await run_app(app)
     return signalled or tui_exit(conductor.view.outcome)
 

@@ -77,6 +77,10 @@ def _css_path() -> Path:
     return Path(__file__).parent.parent.parent / "styles" / name
 
 
+GREETING = "resumed"
+"""Title of the greeting toast; a phase change does not clear it."""
+
+
 class RoomOptions(TypedDict, total=False):
     """What a control room is built with besides the settings and the session."""
 
@@ -93,6 +97,9 @@ class RoomOptions(TypedDict, total=False):
     colours: str
     """``auto`` (the terminal's, the default), or ``16`` to draw as on a 16-colour
     terminal (the snapshot tests)."""
+    greeting: str | None
+    """Said once as a toast when the room opens (default: nothing), e.g. that an
+    unfinished run was resumed instead of the one asked for."""
 
 
 class ControlRoom(OperatorKeys, App[None]):
@@ -126,6 +133,7 @@ class ControlRoom(OperatorKeys, App[None]):
         self.clock = options["clock"]
         self.user = options.get("user", "operator")
         self._pods_source = options.get("pods")
+        self._greeting = options.get("greeting")
         self._runner = options.get("runner")
         self._unsubscribe: Callable[[], None] | None = None
         self._switch_interval = sys.getswitchinterval()
@@ -199,6 +207,8 @@ class ControlRoom(OperatorKeys, App[None]):
             self._pods_panel.error = "no pod source in this session"
         if self._runner is not None:
             self.run_worker(self._run_engine(), name="engine", group="engine", exit_on_error=False)
+        if self._greeting:
+            self.notify(self._greeting, title=GREETING, severity="warning", timeout=15)
 
     def on_unmount(self) -> None:
         sys.setswitchinterval(self._switch_interval)
@@ -370,8 +380,9 @@ class ControlRoom(OperatorKeys, App[None]):
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def _clear_toasts(self) -> None:
+        """Drop the toasts a phase change made stale (not errors, not the greeting)."""
         for old in list(self._notifications):
-            if old.severity != "error":
+            if old.severity != "error" and old.title != GREETING:
                 self._unnotify(old, refresh=False)
         self._refresh_notifications()
 

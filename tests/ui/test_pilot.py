@@ -517,3 +517,13 @@ async def test_number_keys_focus_at_every_width_and_colon_opens_the_palette(room
         await pilot.press("colon")
         await pilot.pause()
         assert app.screen.id == "--command-palette"
+
+
+async def test_a_greeting_is_said_once_when_the_room_opens(room_at) -> None:  # type: ignore[no-untyped-def]
+    room = await room_at("readiness-blocked")
+    app = room.app(greeting="resuming unfinished run r1 (scenario happy, strategy canary)")
+    async with app.run_test(size=NARROW) as pilot:
+        await pilot.pause()
+        assert (
+            room.notices.count("resuming unfinished run r1 (scenario happy, strategy canary)") == 1
+        )
