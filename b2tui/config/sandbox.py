@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 from b2tui.config.schema import (
     EnvironmentSettings,
@@ -35,16 +36,6 @@ def sandbox_settings(rule: str = "absolute") -> Settings:
         rule: A key of :data:`SANDBOX_RULES`: the canary against absolute limits, or
             against stable (relative; Mann–Whitney for latency).
     """
-    staging = EnvironmentSettings(
-        name="staging",
-        context="sandbox",
-        namespace="b2connect",
-        deployment="b2connect",
-        service="b2connect",
-        manifests=("deploy/staging.yaml",),
-        selector='namespace="b2connect",app="b2connect"',
-        replicas=2,
-    )
     production = EnvironmentSettings(
         name="production",
         context="sandbox",
@@ -54,6 +45,9 @@ def sandbox_settings(rule: str = "absolute") -> Settings:
         selector='namespace="b2connect",app="b2connect"',
         replicas=_bench_replicas(),
     )
+    # Staging is the same deployment in the same sandbox namespace, applied from its own
+    # manifest and smaller.
+    staging = replace(production, name="staging", manifests=("deploy/staging.yaml",), replicas=2)
     return Settings(
         gates=GateSettings(**SANDBOX_RULES[rule]),  # type: ignore[arg-type]
         service=ServiceSettings(name="b2connect", image="registry.sandbox/b2connect", repo="."),
