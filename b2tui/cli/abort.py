@@ -36,10 +36,14 @@ async def _abort(args: argparse.Namespace, settings: Settings, store: Any, *, de
 
     user = current_user()
     where = f"{settings.service.name} in {args.env} ({store.location})"
-    rec = store.unfinished_run(settings.service.name, sandbox=demo)
+    in_cluster = not demo and settings.store.backend == "kube"
+    # Every run in the cluster's store is a real one (a sandbox there is the tests').
+    rec = store.unfinished_run(settings.service.name, sandbox=None if in_cluster else demo)
     if rec is None or rec.environment != args.env:
         print(f"b2tui: no unfinished run of {where}: nothing to abort", file=sys.stderr)
         return 0
+    if in_cluster and (live := store.driver(rec.id)) is not None:
+        return _send_abort(store, settings, args.env, rec.id, live.owner)
     sandbox = None
     if demo:
         from b2tui.adapters.sandbox import build_sandbox
@@ -89,3 +93,20 @@ async def _abort(args: argparse.Namespace, settings: Settings, store: Any, *, de
         conductor.release()
     print(f"b2tui: run {claim.run.id} {outcome.value}: aborted by {user}", file=sys.stderr)
     return outcome.exit_code
+
+
+def _send_abort(store: Any, settings: Settings, env: str, run_id: str, holder: str) -> int:
+    """The run lives in the cluster and another host drives it: send that driver an abort
+    intent, as `A` in an attached control room does (RBAC on the inbox decides)."""
+    from b2tui.cli.follow import follower
+
+    session = follower(store, settings, env, run_id)
+    result = session.abort(session.user)
+    if not result.accepted:
+        raise UsageError(f"run {run_id} is driven by {holder}: abort not sent: {result.message}")
+    print(
+        f"b2tui: run {run_id}: {result.message}; it aborts (or, once production was touched,"
+        " rolls back) there — `b2tui attach` shows it",
+        file=sys.stderr,
+    )
+    return 0

@@ -423,6 +423,36 @@ def test_an_attached_control_room_rolls_the_run_back_by_key(
     store.close()
 
 
+def test_b2tui_abort_from_another_host_sends_the_driver_an_abort_intent(
+    realkube: RealKube,
+    kube_ns: str,
+    two_drivers: tuple[Path, Path],
+    tmp_path: Path,
+    procs: list,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    a, b = two_drivers  # a: user tester (the operator), b: ServiceAccount driver2 (the driver)
+    run_id = _start_holding_driver(realkube, kube_ns, b, tmp_path / "driver.log", procs)
+    cfg = tmp_path / "b2tui.toml"
+    cfg.write_text(
+        f'[service]\nname = "b2connect"\n[store]\nbackend = "kube"\nnamespace = "{kube_ns}"\n'
+        '[environments.staging]\nnamespace = "s"\n[environments.production]\nnamespace = "p"\n'
+    )
+    monkeypatch.setenv("KUBECONFIG", str(a))
+    capsys.readouterr()
+    assert cli.main(["abort", "--config", str(cfg)]) == 0
+    said = capsys.readouterr().err
+    assert f"run {run_id}: abort sent to driver@" in said, said
+    # The driver applies it: production was touched, so the abort is a rollback.
+    assert procs[0].wait(120) == 3, (tmp_path / "driver.log").read_text()[-2000:]
+    store = KubeStore(connect(str(b), None), kube_ns)
+    audit = [(e.user, e.action, e.accepted) for e in store.audit_log(run_id)]
+    assert ("tester", "abort", True) in audit
+    assert store.get_run(run_id).outcome == "rolled_back"  # type: ignore[union-attr]
+    store.close()
+
+
 def test_a_user_without_write_on_intents_watches_but_cannot_act(
     realkube: RealKube, kube_ns: str, two_drivers: tuple[Path, Path], tmp_path: Path, procs: list
 ) -> None:
