@@ -45,46 +45,29 @@ def _number(v: Any) -> float:
     return float(v)
 
 
-def _nonneg(v: Any) -> float:
-    x = _number(v)
-    if x < 0:
-        raise ValueError("must not be negative")
-    return x
+def _number_where(ok: Callable[[float], bool], problem: str) -> Converter:
+    """A number that ``ok`` accepts; else ``ValueError(problem)``, where ``{v:g}`` in
+    ``problem`` names the value given."""
+
+    def conv(v: Any) -> float:
+        x = _number(v)
+        if not ok(x):
+            raise ValueError(problem.format(v=v))
+        return x
+
+    return conv
 
 
-def _positive(v: Any) -> float:
-    x = _number(v)
-    if x <= 0:
-        raise ValueError("must be greater than 0")
-    return x
-
-
-def _ratio(v: Any) -> float:
-    x = _number(v)
-    if not 0 <= x <= 1:
-        raise ValueError(f"is a ratio from 0 to 1 (0.001 = 0.1 %), not {v:g}")
-    return x
-
-
-def _open_unit(v: Any) -> float:
-    x = _number(v)
-    if not 0 < x < 1:
-        raise ValueError(f"must be between 0 and 1 (exclusive), not {v:g}")
-    return x
-
-
-def _at_least_one(v: Any) -> float:
-    x = _number(v)
-    if x < 1:
-        raise ValueError(f"must be at least 1 (a multiplier of stable's value), not {v:g}")
-    return x
-
-
-def _hold_factor(v: Any) -> float:
-    x = _number(v)
-    if not 0 < x <= 1:
-        raise ValueError(f"must be greater than 0 and at most 1, not {v:g}")
-    return x
+_nonneg = _number_where(lambda x: x >= 0, "must not be negative")
+_positive = _number_where(lambda x: x > 0, "must be greater than 0")
+_ratio = _number_where(lambda x: 0 <= x <= 1, "is a ratio from 0 to 1 (0.001 = 0.1 %), not {v:g}")
+_open_unit = _number_where(lambda x: 0 < x < 1, "must be between 0 and 1 (exclusive), not {v:g}")
+_at_least_one = _number_where(
+    lambda x: x >= 1, "must be at least 1 (a multiplier of stable's value), not {v:g}"
+)
+_hold_factor = _number_where(
+    lambda x: 0 < x <= 1, "must be greater than 0 and at most 1, not {v:g}"
+)
 
 
 def _url(v: Any) -> str:
@@ -273,13 +256,7 @@ def _str_list(v: Any) -> tuple[str, ...]:
 
 
 def _regex_list(v: Any) -> tuple[str, ...]:
-    out = _str_list(v)
-    for p in out:
-        try:
-            re.compile(p)
-        except re.error as e:
-            raise ValueError(f"bad regular expression {p!r}: {e}") from None
-    return out
+    return tuple(_regex(p) for p in _str_list(v))
 
 
 def _str_map(v: Any) -> dict[str, str]:

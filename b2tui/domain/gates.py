@@ -151,16 +151,7 @@ def judge(spec: GateSpec, reading: Reading | None) -> GateResult:
     """Pass, fail or unknown for one reading against the absolute limit. NaN and
     infinities are unknown."""
     if reading is None:
-        return GateResult(
-            spec.name,
-            None,
-            spec.threshold,
-            GateStatus.UNKNOWN,
-            "no reading",
-            spec.unit,
-            spec.comparison,
-            absolute=spec.threshold,
-        )
+        reading = Reading(spec.name, None, reason="no reading")
     v = reading.value
     common = {
         "absolute": spec.threshold,
