@@ -230,10 +230,10 @@ def secret_problems(settings: Settings, sections: tuple[str, ...] | None = None)
             secret = getattr(obj, name)
             if not isinstance(secret, Secret):
                 continue
+            where = secret.where or f"{settings.path or 'b2tui.toml'}:1: {section}.{name}"
             try:
                 value = secret.reveal()
             except ValueError as e:
-                where = secret.where or f"{settings.path or 'b2tui.toml'}:1: {section}.{name}"
                 how = (
                     f"export {secret.ref[4:]}=… or remove the key"
                     if secret.ref.startswith("env:")
@@ -244,7 +244,6 @@ def secret_problems(settings: Settings, sections: tuple[str, ...] | None = None)
             if name.endswith("webhook"):
                 parts = urlsplit(value.strip())
                 if parts.scheme not in ("http", "https") or not parts.hostname:
-                    where = secret.where or f"{settings.path or 'b2tui.toml'}:1: {section}.{name}"
                     # Never the value: it is a secret.
                     out.append(f"{where}: the value of {secret.source} is not an http(s) URL")
     return out
