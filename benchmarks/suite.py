@@ -12,6 +12,8 @@ Rows (``--only NAME``, repeatable; ``--list`` names them):
   way (same interpreter, same pty), alternated in the same run;
 * ``apiload``   — requests/min b2tui makes against the real kube-apiserver during a canary
   hold (audit log), next to ``kubectl rollout status`` + ``kubectl get pods -w``;
+* ``attach``    — ``R`` in a control room attached (as another user) to a driver process on
+  the kube store → the intent write and the driver's first rollback write (audit log);
 * ``detection`` — on a real Prometheus at default gate settings: seconds from the canary's
   errors starting to ``rollback_started``.
 
@@ -472,25 +474,10 @@ async def _b2tui_hold(
     from b2tui.engine.conductor import Conductor
     from b2tui.ui.app import make_app
     from benchmarks.rollback_latency import START, benchmark_settings
+    from tests.realkube.seed import on_real_kube
 
-    s = benchmark_settings()
-    from tests.realkube.seed import staging_manifest
-
-    # Rollout timeouts are run time: at 60× the real control plane needs 3,600 s of it.
-    prod = dataclasses.replace(
-        s.environment("production"),
-        namespace=ns_p,
-        selector=f'namespace="{ns_p}",app="web"',
-        rollout_timeout=3600.0,
-    )
-    stg = dataclasses.replace(
-        s.environment("staging"),
-        namespace=ns_s,
-        selector=f'namespace="{ns_s}",app="web"',
-        manifests=(staging_manifest(ns_s, Path(cfg).parent),),
-        rollout_timeout=3600.0,
-    )
-    settings = dataclasses.replace(s, environments={"staging": stg, "production": prod})
+    settings = on_real_kube(benchmark_settings(), ns_p, ns_s, Path(cfg).parent)
+    prod = settings.environment("production")
     clock = SwitchClock(60.0, START)
     sandbox = build_sandbox("happy", 7, clock, settings)
     cluster = KubeCluster(cfg)
@@ -535,15 +522,24 @@ async def _b2tui_hold(
     return whole, steady
 
 
-def _first_write_at(kube: Any, user: str, since: int) -> float | None:
-    """Epoch seconds the apiserver received ``user``'s first write after ``since``."""
+def _first_write_at(
+    kube: Any, user: str, since: int, resource: str | None = None, name: str = ""
+) -> float | None:
+    """Epoch seconds the apiserver received ``user``'s first write after ``since`` (to
+    ``resource``, subresources included, named ``name``… when given)."""
     import json
 
     with kube.audit_log.open("rb") as f:
         f.seek(since)
         for raw in f:
             e = json.loads(raw)
-            if e.get("user", {}).get("username") == user and e["verb"] in WRITE_VERBS:
+            ref = e.get("objectRef") or {}
+            if (
+                e.get("user", {}).get("username") == user
+                and e["verb"] in WRITE_VERBS
+                and resource in (None, ref.get("resource"))
+                and str(ref.get("name") or "").startswith(name)
+            ):
                 return datetime.fromisoformat(e["requestReceivedTimestamp"]).timestamp()
     return None
 
@@ -598,6 +594,115 @@ def _kubectl_watch(kube: Any, cfg: str, ns: str, window: float) -> tuple[float, 
     steady = _counted(kube.audit("nobody", since=mark)) / (time.monotonic() - t0) * 60
     whole = _counted(kube.audit("nobody", since=warm)) / (time.monotonic() - w0) * 60
     return whole, steady
+
+
+# --- attach ------------------------------------------------------------------------------
+
+ATTACH_SPEED = 10.0
+"""The driver's run speed: 60× to the hold as elsewhere would leave a 5 s hold; at 10× the
+first canary hold (5 min of run time) lasts 30 s, enough to attach and press ``R``."""
+
+
+def row_attach(o: Opts) -> None:
+    heading(
+        "b2tui attach: R in a control room attached to another process's run → "
+        "the intent write and the driver's first rollback write (real kube-apiserver)"
+    )
+    reason = _real_kube_reason()
+    if reason:
+        skip(reason)
+        return
+    from tests.realkube.cluster import RealKube
+
+    intent, write, setup = [], [], []
+    with RealKube() as kube, tempfile.TemporaryDirectory(prefix="b2tui-bench-") as tmp:
+        for run in range(o.runs):
+            t0 = time.monotonic()
+            i, w, s = _attach_trial(kube, Path(tmp) / f"a{run}")
+            intent.append(i)
+            write.append(w)
+            setup.append(s)
+            print(
+                f"   run {run + 1}: intent {i:.0f} ms, first rollback write {w:.0f} ms "
+                f"({time.monotonic() - t0:.0f} s in all, {s:.0f} s to the hold)"
+            )
+            sys.stdout.flush()
+    line("R → intent write (user B patches the inbox ConfigMap)", intent, "ms", "≤ 1000 ms", ".0f")
+    line("R → the driver's first rollback write (Deployments)", write, "ms", "≤ 1000 ms", ".0f")
+    line("set-up: a fresh run to its first canary hold", setup, "s", fmt=".0f")
+    if o.runs < 10:
+        print(f"   only {o.runs} run(s) (--runs): each needs a fresh run driven to its hold")
+
+
+def _attach_trial(kube: Any, workdir: Path) -> tuple[float, float, float]:
+    """One run in fresh namespaces: (ms R → intent write, ms R → the driver's first
+    Deployments write, s the driver took to its first canary step)."""
+    from tests.realkube import attach
+
+    workdir.mkdir()
+    ns, stg = kube.namespace("attach"), kube.namespace("attach-stg")
+    kube.apply_yaml((FIXTURES / "production.yaml").read_text(), namespace=ns)
+    # A (user tester, cluster-admin) drives the real Deployments; B (ServiceAccount
+    # driver2, the store's Role only) attaches and sends the intent.
+    a, b = attach.two_kubeconfigs(kube, ns, workdir)
+    procs: list[subprocess.Popen[bytes]] = []
+    t0 = time.monotonic()
+    session = None
+    try:
+        run_id = attach.start_holding_driver(
+            kube, ns, a, workdir / "driver.log", procs, ATTACH_SPEED, staging=stg
+        )
+        took = time.monotonic() - t0
+        session = attach.attached(b, ns, run_id)
+        intent, write = asyncio.run(_press_attached(kube, session, ns))
+        return intent, write, took
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait(10)
+        if session is not None:
+            session.store.close()
+        for n in (ns, stg):
+            kube.delete("v1", "Namespace", None, n)
+
+
+async def _press_attached(kube: Any, session: Any, ns: str) -> tuple[float, float]:
+    """The attached control room (120×40) at the hold: ``R``, then ms from the press
+    (wall clock) to the audit log's ``requestReceivedTimestamp`` of B's intent write and
+    of the driver's first Deployments write."""
+    from b2tui.ui.app import make_app
+    from tests.realkube import attach
+
+    operator = f"system:serviceaccount:{ns}:driver2"
+    app = make_app(
+        attach.store_settings(ns),
+        session,
+        clock=session.clock,
+        runner=session.follow,
+        user=session.user,
+    )
+    async with app.run_test(size=(120, 40)) as pilot:
+        await attach.until(
+            pilot,
+            lambda: session.view.canary_percent > 0 and session.view.hold_until is not None,
+            "the canary hold on the attached screen",
+            60,
+        )
+        mark, t0 = kube.audit_mark(), time.time()
+        await pilot.press("R")
+        intent = write = None
+        deadline = time.monotonic() + 30
+        while intent is None or write is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"R: intent write {intent}, driver's write {write} in 30 s")
+            await asyncio.sleep(0.05)
+            intent = intent or _first_write_at(kube, operator, mark, "configmaps", "b2tui-intents-")
+            write = write or _first_write_at(kube, "tester", mark, "deployments")
+        await attach.until(
+            pilot, lambda: session.view.rollback_started is not None, "the rollback on screen", 30
+        )
+    return (intent - t0) * 1000, (write - t0) * 1000
 
 
 # --- detection ---------------------------------------------------------------------------
@@ -693,6 +798,7 @@ ROWS: dict[str, Callable[[Opts], None]] = {
     "rss": row_rss,
     "startup": row_startup,
     "apiload": row_apiload,
+    "attach": row_attach,
     "detection": row_detection,
 }
 

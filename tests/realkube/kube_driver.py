@@ -1,11 +1,13 @@
 """A driver process for the kube-store tests: the sandbox workload, the real store.
 
-``python -m tests.realkube.kube_driver KUBECONFIG NAMESPACE SPEED`` does what
+``python -m tests.realkube.kube_driver KUBECONFIG NAMESPACE SPEED [SCENARIO]`` does what
 ``b2tui run --headless`` does (resume the unfinished run or start one; drive it if the
 lease is won, else follow it; apply intents other hosts send), with the sandbox as cluster
 and metrics so the tests stay fast: the store, the lease and the intents are the real
-thing on the real API server. Prints ``DRIVING <run>`` or ``WATCHING <run>`` first,
-then one JSON event per line.
+thing on the real API server. With ``--staging NS`` the cluster is real too (the
+``KubeCluster`` on KUBECONFIG): production is ``web`` in NAMESPACE, seeded by the caller
+from ``production.yaml``, and staging is ``web`` in NS. Prints ``DRIVING <run>`` or
+``WATCHING <run>`` first, then one JSON event per line.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import asyncio
 import dataclasses
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from b2tui.adapters.kube import KubeCluster
 from b2tui.adapters.kube.client import connect
 from b2tui.adapters.kube_store import KubeStore
 from b2tui.adapters.sandbox import build_sandbox
@@ -26,12 +30,17 @@ from b2tui.config import StoreSettings, sandbox_settings
 from b2tui.domain.phases import Strategy
 from b2tui.engine.clock import ScaledClock
 from b2tui.engine.conductor import Conductor, LeaseHeld
+from tests.realkube.seed import on_real_kube
 
 
-async def main(kubeconfig: str, namespace: str, speed: float, scenario: str) -> int:
+async def main(
+    kubeconfig: str, namespace: str, speed: float, scenario: str, staging: str | None
+) -> int:
     settings = dataclasses.replace(
         sandbox_settings(), store=StoreSettings(backend="kube", namespace=namespace)
     )
+    if staging is not None:
+        settings = on_real_kube(settings, namespace, staging, Path(kubeconfig).parent)
     store = KubeStore(connect(kubeconfig, None), namespace)
     user = current_user()
     args = argparse.Namespace(json=True, env="production", take_over=False)
@@ -42,8 +51,11 @@ async def main(kubeconfig: str, namespace: str, speed: float, scenario: str) -> 
     sandbox = build_sandbox(
         params["scenario"], int(params["seed"]), clock, settings, Strategy.CANARY
     )
+    ports = sandbox.ports
+    if staging is not None:
+        ports = dataclasses.replace(ports, cluster=KubeCluster(kubeconfig))
     conductor = Conductor(
-        settings, sandbox.ports, store, clock, user=user, autopilot=True, autopilot_user=user
+        settings, ports, store, clock, user=user, autopilot=True, autopilot_user=user
     )
     claim = await conductor.claim(
         version=None if rec else "1a2b3c4",
@@ -85,6 +97,11 @@ async def main(kubeconfig: str, namespace: str, speed: float, scenario: str) -> 
 
 
 if __name__ == "__main__":
-    kubeconfig, namespace, speed = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    scenario = sys.argv[4] if len(sys.argv) > 4 else "happy"
-    raise SystemExit(asyncio.run(main(kubeconfig, namespace, speed, scenario)))
+    cli = argparse.ArgumentParser()
+    cli.add_argument("kubeconfig")
+    cli.add_argument("namespace")
+    cli.add_argument("speed", type=float)
+    cli.add_argument("scenario", nargs="?", default="happy")
+    cli.add_argument("--staging", help="drive the real Deployments; staging's namespace")
+    a = cli.parse_args()
+    raise SystemExit(asyncio.run(main(a.kubeconfig, a.namespace, a.speed, a.scenario, a.staging)))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from b2tui.config import EnvironmentSettings
+from b2tui.config import EnvironmentSettings, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -43,6 +44,32 @@ def staging_manifest(
     path = tmp_path / "staging.yaml"
     path.write_text(yaml.safe_dump_all(out))
     return str(path)
+
+
+def on_real_kube(settings: Settings, ns_p: str, ns_s: str, workdir: Path) -> Settings:
+    """``settings`` with production as ``web`` in ``ns_p`` (seeded by the caller from
+    ``production.yaml``) and staging as ``web`` in ``ns_s`` (applied by the run from
+    ``staging.yaml``, written to ``workdir``), on the kubeconfig context ``test``. Rollout
+    timeouts are run time: at 60× the real control plane needs 3,600 s of it."""
+
+    def on(env: str, ns: str, **kw: Any) -> EnvironmentSettings:
+        return dataclasses.replace(
+            settings.environment(env),
+            context="test",
+            namespace=ns,
+            deployment="web",
+            service="web",
+            selector=f'namespace="{ns}",app="web"',
+            replicas=None,
+            rollout_timeout=3600.0,
+            **kw,
+        )
+
+    envs = {
+        "staging": on("staging", ns_s, manifests=(staging_manifest(ns_s, workdir),)),
+        "production": on("production", ns_p),
+    }
+    return dataclasses.replace(settings, environments=envs)
 
 
 def rbac_docs(ns: str) -> list[dict[str, Any]]:

@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -22,12 +17,21 @@ from b2tui import cli
 from b2tui.adapters.kube.client import connect
 from b2tui.adapters.kube_store import KubeIntents, KubeStore
 from b2tui.adapters.kube_store.store import RunDriven
-from b2tui.config import Settings, StoreSettings, sandbox_settings
 from b2tui.domain import events as ev
 from b2tui.domain.phases import Phase
-from b2tui.engine.remote import AttachedSession
 from b2tui.ports import Intent, RunRecord, SourceError
 from b2tui.ui.app import make_app
+from tests.realkube.attach import (
+    attached,
+    driver_process,
+    grant,
+    run_state,
+    start_holding_driver,
+    store_settings,
+    two_kubeconfigs,
+    until,
+    user,
+)
 from tests.realkube.cluster import RealKube
 from tests.support.services import wait_until
 
@@ -35,70 +39,16 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 
-DRIVER_RULES = [
-    {
-        "apiGroups": [""],
-        "resources": ["configmaps"],
-        "verbs": ["get", "list", "watch", "create", "patch"],
-    },
-    {
-        "apiGroups": ["coordination.k8s.io"],
-        "resources": ["leases"],
-        "verbs": ["get", "create", "update", "patch"],
-    },
-]
 WATCHER_RULES = [
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get"]},
 ]
 
 
-def grant(kube: RealKube, ns: str, name: str, rules: list[dict], subject: dict) -> None:
-    kube.apply(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "Role",
-            "metadata": {"name": name},
-            "rules": rules,
-        },
-        ns,
-    )
-    kube.apply(
-        {
-            "apiVersion": "rbac.authorization.k8s.io/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": name},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
-            "subjects": [subject],
-        },
-        ns,
-    )
-
-
-def user(name: str) -> dict:
-    return {"kind": "User", "name": name, "apiGroup": "rbac.authorization.k8s.io"}
-
-
 @pytest.fixture
 def two_drivers(realkube: RealKube, kube_ns: str, tmp_path: Path) -> tuple[Path, Path]:
     """Kubeconfigs of two drivers: user ``tester`` and ServiceAccount ``driver2``."""
-    grant(realkube, kube_ns, "b2tui-driver", DRIVER_RULES, user("tester"))
-    realkube.apply(
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "driver2"}}, kube_ns
-    )
-    grant(
-        realkube,
-        kube_ns,
-        "b2tui-driver2",
-        DRIVER_RULES,
-        {"kind": "ServiceAccount", "name": "driver2", "namespace": kube_ns},
-    )
-    token = realkube.service_account_token(kube_ns, "driver2")
-    a = realkube.write_kubeconfig(tmp_path / "a.kubeconfig", user="tester", namespace=kube_ns)
-    b = realkube.write_kubeconfig(
-        tmp_path / "b.kubeconfig", token=token, user_name="driver2", namespace=kube_ns
-    )
-    return a, b
+    return two_kubeconfigs(realkube, kube_ns, tmp_path)
 
 
 def record(run_id: str, service: str = "web") -> RunRecord:
@@ -214,19 +164,6 @@ def test_the_lease_has_one_holder_and_a_lapsed_one_is_taken_over(
     sb.close()
 
 
-def _driver(
-    kubeconfig: Path, ns: str, name: str, speed: float, log: Path
-) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "B2TUI_USER": name, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "tests.realkube.kube_driver", str(kubeconfig), ns, str(speed)],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-
-
 def _first_line(log: Path) -> str:
     for line in log.read_text(errors="replace").splitlines():
         if line.startswith(("DRIVING", "WATCHING")):
@@ -249,7 +186,10 @@ def test_two_drivers_on_two_users_race_and_one_drives(
 ) -> None:
     a, b = two_drivers
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
-    procs += [_driver(a, kube_ns, "alice", 20, logs[0]), _driver(b, kube_ns, "bob", 20, logs[1])]
+    procs += [
+        driver_process(a, kube_ns, "alice", 20, logs[0]),
+        driver_process(b, kube_ns, "bob", 20, logs[1]),
+    ]
     wait_until(lambda: all(_first_line(p) for p in logs), 60, "both processes to decide")
     firsts = sorted(_first_line(p).split()[0] for p in logs)
     assert firsts == ["DRIVING", "WATCHING"], [p.read_text()[-2000:] for p in logs]
@@ -259,11 +199,6 @@ def test_two_drivers_on_two_users_race_and_one_drives(
     lease = realkube.get("coordination.k8s.io/v1", "Lease", kube_ns, "b2tui-b2connect-production")
     assert lease is not None
     assert lease["spec"]["holderIdentity"].startswith(["alice", "bob"][winner] + "@")
-
-
-def _state(realkube: RealKube, ns: str) -> dict:
-    runs = realkube.list("v1", "ConfigMap", ns, "b2tui.io/kind=run")
-    return json.loads(runs[0]["data"]["state"]) if runs else {}
 
 
 SPEED = 30.0
@@ -280,10 +215,10 @@ def test_a_sigkilled_driver_is_resumed_by_another_user_with_its_hold_deadline(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     a, b = two_drivers
-    procs.append(_driver(a, kube_ns, "alice", SPEED, tmp_path / "a.log"))
+    procs.append(driver_process(a, kube_ns, "alice", SPEED, tmp_path / "a.log"))
 
     def holding() -> bool:
-        st = _state(realkube, kube_ns)
+        st = run_state(realkube, kube_ns)
         return (
             st.get("phase") == "production"
             and bool(st.get("hold_until"))
@@ -293,9 +228,9 @@ def test_a_sigkilled_driver_is_resumed_by_another_user_with_its_hold_deadline(
     wait_until(holding, 180, "the first driver to hold a canary step")
     procs[0].send_signal(signal.SIGKILL)
     procs[0].wait(10)
-    before = _state(realkube, kube_ns)  # what the killed driver left in the store
+    before = run_state(realkube, kube_ns)  # what the killed driver left in the store
 
-    procs.append(_driver(b, kube_ns, "bob", SPEED, tmp_path / "b.log"))
+    procs.append(driver_process(b, kube_ns, "bob", SPEED, tmp_path / "b.log"))
     wait_until(lambda: bool(_first_line(tmp_path / "b.log")), 60, "the second driver to decide")
     assert _first_line(tmp_path / "b.log").startswith("DRIVING"), (tmp_path / "b.log").read_text()
     assert procs[1].wait(300) == 0, (tmp_path / "b.log").read_text()[-3000:]
@@ -339,68 +274,32 @@ def test_a_sigkilled_driver_is_resumed_by_another_user_with_its_hold_deadline(
     assert shown["dora"]["change_failure_rate"] == 0
 
 
-def _attached(kubeconfig: Path, ns: str, run_id: str) -> AttachedSession:
-    store = KubeStore(connect(str(kubeconfig), None), ns)
-    return AttachedSession(store, run_id, KubeIntents(store, "b2connect", "production"))
-
-
-def _settings(ns: str) -> Settings:
-    return dataclasses.replace(
-        sandbox_settings(), store=StoreSettings(backend="kube", namespace=ns)
-    )
-
-
-def _start_holding_driver(
-    realkube: RealKube, ns: str, kubeconfig: Path, log: Path, procs: list
-) -> str:
-    """A driver (ServiceAccount driver2) holding its first canary step; its run id."""
-    procs.append(_driver(kubeconfig, ns, "driver", 10.0, log))
-
-    def holding() -> bool:
-        st = _state(realkube, ns)
-        return st.get("phase") == "production" and st.get("canary_percent", 0) > 0
-
-    deadline = time.monotonic() + 300
-    while not holding():
-        if procs[-1].poll() is not None or time.monotonic() > deadline:
-            pytest.fail(
-                f"the driver did not reach a canary step (exit {procs[-1].poll()}):\n"
-                + log.read_text(errors="replace")[-3000:],
-                pytrace=False,
-            )
-        time.sleep(0.1)
-    return str(_state(realkube, ns)["run_id"])
-
-
-async def _until(pilot: Any, predicate: Callable[[], bool], what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.05)
-
-
 def test_an_attached_control_room_rolls_the_run_back_by_key(
     realkube: RealKube, kube_ns: str, two_drivers: tuple[Path, Path], tmp_path: Path, procs: list
 ) -> None:
     a, b = two_drivers  # a: user tester (the operator), b: ServiceAccount driver2 (the driver)
-    run_id = _start_holding_driver(realkube, kube_ns, b, tmp_path / "driver.log", procs)
-    session = _attached(a, kube_ns, run_id)
+    run_id = start_holding_driver(realkube, kube_ns, b, tmp_path / "driver.log", procs)
+    session = attached(a, kube_ns, run_id)
     assert not session.read_only and session.user == "tester"
     assert session.driver.startswith("driver@")
     app = make_app(
-        _settings(kube_ns), session, clock=session.clock, runner=session.follow, user=session.user
+        store_settings(kube_ns),
+        session,
+        clock=session.clock,
+        runner=session.follow,
+        user=session.user,
     )
 
     async def drive() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
-            await _until(pilot, lambda: session.view.canary_percent > 0, "the canary on screen", 30)
+            await until(pilot, lambda: session.view.canary_percent > 0, "the canary on screen", 30)
             # The header names the driving process (the lease holder) and this operator.
             header = app.query_one("#run-info").text  # type: ignore[attr-defined]
             assert "driven by driver@" in header and "you: tester" in header, header
             assert app.active_bindings.get("R") is not None
             await pilot.press("R")
             # The driver on the other process applies it; the watch brings it back.
-            await _until(pilot, lambda: session.view.rollback_started is not None, "rollback", 30)
+            await until(pilot, lambda: session.view.rollback_started is not None, "rollback", 30)
             assert session.view.rollback_by == "tester"
 
     asyncio.run(drive())
@@ -459,17 +358,21 @@ def test_a_user_without_write_on_intents_watches_but_cannot_act(
     _, b = two_drivers
     grant(realkube, kube_ns, "b2tui-watcher", WATCHER_RULES, user("nobody"))
     viewer = realkube.write_kubeconfig(tmp_path / "nobody.kubeconfig", user="nobody")
-    run_id = _start_holding_driver(realkube, kube_ns, b, tmp_path / "driver.log", procs)
-    session = _attached(viewer, kube_ns, run_id)
+    run_id = start_holding_driver(realkube, kube_ns, b, tmp_path / "driver.log", procs)
+    session = attached(viewer, kube_ns, run_id)
     assert session.read_only and session.refusal is not None
     assert "nobody may not patch configmap b2tui-intents-b2connect-production" in session.refusal
     app = make_app(
-        _settings(kube_ns), session, clock=session.clock, runner=session.follow, user=session.user
+        store_settings(kube_ns),
+        session,
+        clock=session.clock,
+        runner=session.follow,
+        user=session.user,
     )
 
     async def watch() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
-            await _until(pilot, lambda: session.view.canary_percent > 0, "the run on screen", 30)
+            await until(pilot, lambda: session.view.canary_percent > 0, "the run on screen", 30)
             assert app.active_bindings.get("R") is None, "no dangerous key for a watcher"
             await pilot.press("R")
             await pilot.pause(0.2)
@@ -482,7 +385,7 @@ def test_a_user_without_write_on_intents_watches_but_cannot_act(
         session.inbox.submit(Intent(run_id, "rollback", "nobody"))
     inbox = realkube.get("v1", "ConfigMap", kube_ns, "b2tui-intents-b2connect-production")
     assert inbox is not None and not inbox.get("data")
-    assert _state(realkube, kube_ns).get("rollback") is None
+    assert run_state(realkube, kube_ns).get("rollback") is None
     session.store.close()  # type: ignore[attr-defined]
 
 

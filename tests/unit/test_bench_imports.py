@@ -4,7 +4,16 @@ from benchmarks import suite
 
 
 def test_every_row_of_the_table_is_a_row_of_make_bench() -> None:
-    assert set(suite.ROWS) == {"rollback", "idle", "pods", "rss", "startup", "apiload", "detection"}
+    assert set(suite.ROWS) == {
+        "rollback",
+        "idle",
+        "pods",
+        "rss",
+        "startup",
+        "apiload",
+        "attach",
+        "detection",
+    }
 
 
 def test_the_rows_are_listed() -> None:
