@@ -332,7 +332,7 @@ def test_b2tui_abort_from_another_host_sends_the_driver_an_abort_intent(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     a, b = two_drivers  # a: user tester (the operator), b: ServiceAccount driver2 (the driver)
-    run_id = _start_holding_driver(realkube, kube_ns, b, tmp_path / "driver.log", procs)
+    run_id = start_holding_driver(realkube, kube_ns, b, tmp_path / "driver.log", procs)
     cfg = tmp_path / "b2tui.toml"
     cfg.write_text(
         f'[service]\nname = "b2connect"\n[store]\nbackend = "kube"\nnamespace = "{kube_ns}"\n'
