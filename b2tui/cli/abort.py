@@ -99,9 +99,10 @@ def _send_abort(store: Any, settings: Settings, env: str, run_id: str, holder: s
     """The run lives in the cluster and another host drives it: send that driver an abort
     intent, as `A` in an attached control room does (RBAC on the inbox decides)."""
     from b2tui.cli.follow import follower
+    from b2tui.engine.api import Action
 
     session = follower(store, settings, env, run_id)
-    result = session.abort(session.user)
+    result = session.send_now(Action.ABORT)
     if not result.accepted:
         raise UsageError(f"run {run_id} is driven by {holder}: abort not sent: {result.message}")
     print(

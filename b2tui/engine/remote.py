@@ -12,6 +12,11 @@ dangerous keys.
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from b2tui.domain import events as ev
+from b2tui.domain.view import apply
 from b2tui.engine.api import Action, IntentResult, RunSession
 from b2tui.engine.watch import Watcher
 from b2tui.ports import Intent, IntentInbox, SourceError, Store
@@ -33,6 +38,7 @@ class AttachedSession(Watcher):
         self.refusal = inbox.why_not()
         """None when this user may act; else why not (shown as the reason keys are off)."""
         self.read_only = self.refusal is not None
+        self._sender: ThreadPoolExecutor | None = None
 
     def why_not(self, action: Action, item: str | None = None) -> str | None:
         if self.refusal is not None:
@@ -45,7 +51,8 @@ class AttachedSession(Watcher):
             return "a rollback is already running"
         return None
 
-    def _send(self, action: Action, arg: str = "") -> IntentResult:
+    def send_now(self, action: Action, arg: str = "") -> IntentResult:
+        """Send an intent and wait until the inbox has it (the CLI's ``b2tui abort``)."""
         refusal = self.why_not(action, arg or None)
         if refusal is not None:
             return IntentResult(False, refusal)
@@ -54,6 +61,39 @@ class AttachedSession(Watcher):
         except SourceError as e:
             return IntentResult(False, f"not sent: {e}")
         return IntentResult(True, f"{action.value} sent to {self.driver}")
+
+    def _send(self, action: Action, arg: str = "") -> IntentResult:
+        """A key's intent: checked here, written from a thread of its own so the key
+        handler never waits on the network; intents leave in the order of the keys. A
+        write that fails is said in this room's log (an alert for a rollback or abort)."""
+        refusal = self.why_not(action, arg or None)
+        if refusal is not None:
+            return IntentResult(False, refusal)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self.send_now(action, arg)
+        if self._sender is None:
+            self._sender = ThreadPoolExecutor(1, thread_name_prefix="b2tui-intents")
+        intent = Intent(self.run_id, action.value, self.user, arg)
+        sent = self._sender.submit(self.inbox.submit, intent)
+        sent.add_done_callback(lambda f: loop.call_soon_threadsafe(self._sent, action, f))
+        return IntentResult(True, f"{action.value} sending to {self.driver}")
+
+    def _sent(self, action: Action, sent: Future[None]) -> None:
+        error = sent.exception()
+        if error is None:
+            return
+        level = "alert" if action in (Action.ROLLBACK, Action.ABORT) else "warn"
+        why = str(error) if isinstance(error, SourceError) else f"{type(error).__name__}: {error}"
+        e = ev.Notice(
+            ts=self.clock.now(),
+            phase=self.view.phase,
+            level=level,
+            message=f"{action.value} not sent: {why}",
+        )
+        apply(self.view, e)
+        self._subscribers(e)
 
     # The user argument is ignored on purpose: the cluster's name for us is what counts.
     def advance(self, user: str) -> IntentResult:

@@ -1,0 +1,86 @@
+"""An attached session's intents: sent off the event loop, in key order; a failed send is
+said in the room. The inbox here is a recording double of the IntentInbox port (the real
+kube inbox is tested on the real control plane, tests/realkube/test_kube_store.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from b2tui.adapters.store import Store
+from b2tui.domain import events as ev
+from b2tui.engine.remote import AttachedSession
+from b2tui.ports import Intent, SourceError
+
+
+class Inbox:
+    """Blocks every submit until ``release`` is set; fails when ``error`` is set."""
+
+    user = "tester"
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.got: list[tuple[str, str]] = []
+        self.threads: set[str] = set()
+        self.error: str | None = None
+
+    def why_not(self) -> str | None:
+        return None
+
+    def submit(self, intent: Intent) -> None:
+        self.release.wait(10)
+        self.threads.add(threading.current_thread().name)
+        if self.error:
+            raise SourceError(self.error)
+        self.got.append((intent.action, intent.arg))
+
+    def serve(self, run_id: str, on_intent: Any) -> Any:  # pragma: no cover - driver side
+        return lambda: None
+
+
+async def _attached(make_rig: Any, tmp_path: Any) -> tuple[AttachedSession, Inbox]:
+    rig = make_rig("happy")
+    await rig.conductor.start(version="1a2b3c4")
+    await rig.conductor.run_until(lambda v: v.canary_percent == 5)
+    inbox = Inbox()
+    return AttachedSession(Store(tmp_path / "state.db"), rig.conductor.run_id, inbox), inbox
+
+
+async def test_keys_return_at_once_and_intents_leave_in_order_from_another_thread(
+    make_rig: Any, tmp_path: Any
+) -> None:
+    session, inbox = await _attached(make_rig, tmp_path)
+    # The inbox blocks: were the send on the loop, the first call would not return.
+    assert session.toggle_pause("x").accepted
+    assert session.sign_off("docs", "x").accepted
+    assert session.rollback("x").accepted
+    assert inbox.got == []
+    inbox.release.set()
+    for _ in range(200):
+        if len(inbox.got) == 3:
+            break
+        await asyncio.sleep(0.01)
+    assert inbox.got == [("pause", ""), ("sign_off", "docs"), ("rollback", "")]
+    assert threading.current_thread().name not in inbox.threads
+    assert all(name.startswith("b2tui-intents") for name in inbox.threads)
+
+
+async def test_a_rollback_that_could_not_be_sent_is_an_alert_in_the_room(
+    make_rig: Any, tmp_path: Any
+) -> None:
+    session, inbox = await _attached(make_rig, tmp_path)
+    said: list[ev.Event] = []
+    session.subscribe(said.append)
+    inbox.error = "configmap b2tui-intents-x: forbidden"
+    inbox.release.set()
+    assert session.rollback("x").accepted
+    for _ in range(200):
+        if said:
+            break
+        await asyncio.sleep(0.01)
+    notices = [e for e in said if isinstance(e, ev.Notice)]
+    assert [(n.level, n.message) for n in notices] == [
+        ("alert", "rollback not sent: configmap b2tui-intents-x: forbidden")
+    ]
+    assert session.view.log[-1][2] == "rollback not sent: configmap b2tui-intents-x: forbidden"
