@@ -274,14 +274,43 @@ async def test_rollback_from_canary_takes_traffic_first(
     result = await kube.rollback(prod, known_good)
     assert result.changed and "canary out of traffic" in result.detail
     assert (replicas(realkube, ns, "web-canary"), replicas(realkube, ns, "web")) == (0, 4)
-    # In the apiserver's own audit log: the first request reads the canary, the first
-    # write takes it out of traffic.
-    requests = realkube.audit(since=mark)
-    writes = [r for r in requests if r.verb not in ("get", "list", "watch")]
-    assert requests[0].uri.startswith(f"/apis/apps/v1/namespaces/{ns}/deployments/web-canary")
-    assert writes[0].verb == "patch"
-    assert writes[0].uri.startswith(f"/apis/apps/v1/namespaces/{ns}/deployments/web-canary/scale")
+    # In the apiserver's own audit log: this process set the canary, so the first request
+    # (after the rollback thread's warm-up, GET /version) is the write that takes it out
+    # of traffic, with no read before it.
+    requests = [r for r in realkube.audit(since=mark) if not r.uri.startswith("/version")]
+    assert requests[0].verb == "patch"
+    assert requests[0].uri.startswith(f"/apis/apps/v1/namespaces/{ns}/deployments/web-canary/scale")
+    assert requests[0].code == 200
     assert image(realkube, ns, "web") == OLD
+
+
+async def test_prepared_rollback_write_is_refused_when_the_canary_changed(
+    realkube: RealKube, kube: KubeCluster, prod: EnvironmentSettings, kubeconfig: Path
+) -> None:
+    ns = prod.namespace
+    await settle(kube, prod)
+    known_good = await kube.current_revision(prod)
+    await kube.set_canary(prod, NEW, 50)
+    other = KubeCluster(str(kubeconfig))
+    try:
+        await other.set_canary(prod, NEW, 25)  # another process moved the canary on
+    finally:
+        other.close()
+    mark = realkube.audit_mark()
+
+    result = await kube.rollback(prod, known_good)
+    assert result.changed and "canary out of traffic" in result.detail
+    assert (replicas(realkube, ns, "web-canary"), replicas(realkube, ns, "web")) == (0, 4)
+    # The real apiserver refused the patch that tested for 2 replicas; the rollback then
+    # read the canary and scaled it down.
+    requests = [r for r in realkube.audit(since=mark) if not r.uri.startswith("/version")]
+    scale = f"/apis/apps/v1/namespaces/{ns}/deployments/web-canary"
+    assert [(r.verb, r.code) for r in requests[:3]] == [
+        ("patch", 422),
+        ("get", 200),
+        ("patch", 200),
+    ]
+    assert all(r.uri.startswith(scale) for r in requests[:3])
 
 
 async def test_rollback_twice_stays_on_known_good(
