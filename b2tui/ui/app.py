@@ -137,7 +137,6 @@ class ControlRoom(OperatorKeys, App[None]):
         self._runner = options.get("runner")
         self._unsubscribe: Callable[[], None] | None = None
         self._switch_interval = sys.getswitchinterval()
-        self._gc_paused = False
         self._pod_delay = POD_POLL
         self._binding_state: tuple[object, ...] = ()
         self._engine_error: str | None = None
@@ -190,9 +189,9 @@ class ControlRoom(OperatorKeys, App[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        # Blocking API calls (a rollback's first request) run in threads while the loop
-        # renders the frame the keystroke caused; with the default 5 ms GIL hand-over the
-        # request waits behind the render. 1 ms keeps it moving (benchmarks/README.md).
+        # Blocking API calls (a rollback's requests) run in threads next to the loop and
+        # the pod watches; with the default 5 ms GIL hand-over a thread that wakes waits
+        # up to 5 ms for the GIL. 1 ms cuts R → first write (benchmarks/README.md).
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL))
         self._apply_layout(self.size.width)
@@ -212,7 +211,6 @@ class ControlRoom(OperatorKeys, App[None]):
 
     def on_unmount(self) -> None:
         sys.setswitchinterval(self._switch_interval)
-        self._resume_gc()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

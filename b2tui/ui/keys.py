@@ -8,7 +8,6 @@ session and the panels redraw once the handler returns.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -27,9 +26,6 @@ if TYPE_CHECKING:
     from b2tui.ui.widgets.metrics import MetricsPanel
     from b2tui.ui.widgets.pods import PodsPanel
 
-GC_PAUSE_AFTER_ROLLBACK = 2.0
-"""Seconds the cyclic garbage collector waits after R (see ``action_rollback``)."""
-
 TABS = ("overview", "pods", "checklist", "log")
 """Tabs of the narrow layout (and what the number keys 1–4 focus at every width)."""
 
@@ -39,7 +35,6 @@ class OperatorKeys(KeyRules):
 
     user: str
     take_over_requested: bool
-    _gc_paused: bool
     _pods_panel: PodsPanel
     _metrics: MetricsPanel
     _log_panel: LogPanel
@@ -90,11 +85,6 @@ class OperatorKeys(KeyRules):
         return self.screen.has_class("-wide")
 
     # --- intents --------------------------------------------------------------------------
-
-    def _resume_gc(self) -> None:
-        if self._gc_paused:
-            self._gc_paused = False
-            gc.enable()
 
     def action_take_over(self) -> None:
         """Leave this watching screen so the caller takes the run over and drives it."""
@@ -160,8 +150,8 @@ class OperatorKeys(KeyRules):
             severity="information" if result.accepted else "warning",
         )
         # The session emitted its events synchronously; draw them right after this
-        # handler returns, so a rollback's API request (a task the intent just created)
-        # is sent before the screen work, and the screen still says so in the next frame.
+        # handler returns (a rollback's first API request has left inside ``call``), and
+        # the screen still says so in the next frame.
         self.call_next(self._redraw_if_mounted, set(ALL_PANELS))
 
     def action_advance(self) -> None:
@@ -183,13 +173,6 @@ class OperatorKeys(KeyRules):
         self._intent("abort", lambda: self.session.abort(self.user))
 
     def action_rollback(self) -> None:
-        # A full garbage collection while this key's frame renders has delayed the
-        # rollback's first API request by ~200 ms (benchmarks/rollback_latency.py): hold
-        # collections for a moment so the request leaves at once.
-        if gc.isenabled():
-            gc.disable()
-            self._gc_paused = True
-            self.set_timer(GC_PAUSE_AFTER_ROLLBACK, self._resume_gc)
         self._intent("rollback", lambda: self.session.rollback(self.user, "operator request"))
 
     def action_sign_off(self) -> None:

@@ -7,7 +7,6 @@ waiting is done by yielding to the app (``pilot.pause``), never by sleeping.
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -164,19 +163,9 @@ async def test_rollback_key_emits_rollback_started_and_the_timeline_shows_it(roo
     app = room.app()
     async with app.run_test(size=WIDE) as pilot:
         assert "rollback → rev 7" in app.query_one("#canary-text").text  # type: ignore[attr-defined]
-        # Whether the collector was held when the rollback started, seen from the event
-        # itself (the hold lasts 2 s of real time: a loaded machine may outlast it
-        # before the test looks, so looking afterwards would be a timed assertion).
-        collector_on: list[bool] = []
-        room.run.conductor.subscribe(
-            lambda e: (
-                collector_on.append(gc.isenabled()) if isinstance(e, ev.RollbackStarted) else None
-            )
-        )
         await pilot.press("R")
         started = room.of(ev.RollbackStarted)
         assert len(started) == 1 and started[0].by == USER  # type: ignore[attr-defined]
-        assert collector_on == [False], "no GC pause may delay the rollback's first request"
         timeline = app.query_one(TimelinePanel)
         assert any(
             t.endswith("ROLLBACK (ana@jump): operator request by ana@jump")
@@ -189,7 +178,6 @@ async def test_rollback_key_emits_rollback_started_and_the_timeline_shows_it(roo
         assert len(room.of(ev.RollbackStarted)) == 1
         reason = room.run.conductor.why_not(Action.ROLLBACK)
         assert reason is not None and room.notices[-1] == reason
-    assert gc.isenabled(), "leaving the app must give the collector back"
 
 
 async def test_watcher_binds_no_dangerous_key_and_R_does_nothing(room_at) -> None:  # type: ignore[no-untyped-def]
