@@ -116,6 +116,14 @@ def pod_age(seconds: float) -> str:
     return f"{d}d{h}h" if h else f"{d}d"
 
 
+def pod_age_next(seconds: float) -> int:
+    """The age (whole seconds) at which :func:`pod_age` of ``seconds`` next changes its text:
+    every second below two minutes, every minute below a day, then every hour."""
+    s = int(max(0.0, seconds))
+    step = 1 if s < 120 else 60 if s < 86400 else 3600
+    return (s // step + 1) * step
+
+
 def pod_matches(row: tuple[str, ...], needle: str) -> bool:
     """Case-insensitive substring match on any cell; an empty filter matches everything."""
     if not needle:

@@ -1,25 +1,34 @@
-"""The pods table: updated in place by pod name, sortable, filterable, fitted to its panel."""
+"""The pods table: updated in place by pod name, sortable, filterable, fitted to its panel.
+
+A poll costs what changed, not the table's size: rows come from a
+:class:`~b2tui.ui.pod_rows.PodRows` (only changed pods and due ages are converted), the
+filter is applied to changed rows, the table is re-sorted only when a shown pod's typed
+sort key changed or a row came, and a column is re-measured only when its widest cell did.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import ClassVar
 
+from rich.cells import cell_len
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import DataTable, Input
+from textual.widgets.data_table import ColumnKey
 
 from b2tui.ports import PodInfo
+from b2tui.ui.pod_rows import PodRows, RowChanges, Widths
 from b2tui.ui.render_pods import (
     POD_COLUMNS,
     SORTABLE_POD_COLUMNS,
     fit_pod_columns,
     middle_ellipsis,
     pod_matches,
-    pod_row,
     pod_sort_key,
 )
 from b2tui.ui.widgets.panel import Panel
@@ -68,9 +77,13 @@ class PodsPanel(Panel):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._pods: dict[str, PodInfo] = {}
-        self._rows: dict[str, tuple[str, ...]] = {}
+        self._model = PodRows()
         self._shown: dict[str, tuple[str, ...]] = {}
+        """Cells of each row in the table, as shown (the name maybe shortened)."""
+        self._shown_widths: dict[str, Widths] = {}
+        """Widths of the shown cells per column but the name's (names never update)."""
+        self._sort_keys: dict[str, tuple[object, ...]] = {}
+        """Every pod's sort key for :attr:`sort_column`."""
         self._title = ""
         self._columns: tuple[str, ...] = ()
         self._name_width = 0
@@ -105,12 +118,20 @@ class PodsPanel(Panel):
 
     def show_pods(self, pods: list[PodInfo], at: datetime) -> None:
         """Merge a poll's result into the table (``at``: the run clock at the poll)."""
-        self._pods = {p.name: p for p in pods}
-        self._rows = {p.name: pod_row(p, at) for p in pods}
+        changes = self._model.merge(pods, at)
         self.error = None
         self.data_at = at
+        keys, column, now = self._sort_keys, self.sort_column, self._model.pods
+        for name in changes.removed:
+            del keys[name]
+        moved = False
+        for name in changes.pods:
+            key = pod_sort_key(column, now[name])
+            if keys.get(name) != key:
+                keys[name] = key
+                moved = moved or name in self._shown
         if not self._fit():
-            self._sync()
+            self._apply(changes, moved)
 
     def show_error(self, error: str) -> None:
         """The poll failed: keep the last rows, mark them stale with the error."""
@@ -140,6 +161,8 @@ class PodsPanel(Panel):
         self._table.focus()
 
     def watch_sort_column(self) -> None:
+        column = self.sort_column
+        self._sort_keys = {n: pod_sort_key(column, p) for n, p in self._model.pods.items()}
         self._sort()
         self._update_title()
 
@@ -164,10 +187,7 @@ class PodsPanel(Panel):
         width = self.content_region.width - SCROLLBAR
         if width <= 0:
             return False
-        natural = {}
-        for i, (key, label) in enumerate(POD_COLUMNS):
-            natural[key] = max([len(label), *(len(r[i]) for r in self._rows.values())])
-        columns, name_width = fit_pod_columns(width, natural)
+        columns, name_width = fit_pod_columns(width, self._model.natural())
         if (columns, name_width) == (self._columns, self._name_width):
             return False
         # Column widths only grow in a DataTable: a new fit rebuilds it (a resize, or a
@@ -190,6 +210,7 @@ class PodsPanel(Panel):
                 table.add_column(label, key=key)
         self._columns, self._name_width = columns, name_width
         self._shown = {}
+        self._shown_widths = {c: Widths() for c in columns if c != "name"}
 
     def _cells(self, row: tuple[str, ...]) -> tuple[str, ...]:
         name = row[0]
@@ -203,47 +224,97 @@ class PodsPanel(Panel):
         return tuple(cells)
 
     def _sync(self) -> None:
-        table = self._table
-        wanted = {
-            n: self._cells(r) for n, r in self._rows.items() if pod_matches(r, self.filter_text)
-        }
-        changed = False
-        for name in [n for n in self._shown if n not in wanted]:
-            table.remove_row(name)
-            del self._shown[name]
-            changed = True
-        for name, row in wanted.items():
-            old = self._shown.get(name)
+        """Show every row that matches the filter (a new filter, or a rebuilt table)."""
+        rows, needle = self._model.rows, self.filter_text
+        wanted = {n for n, r in rows.items() if pod_matches(r, needle)}
+        gone = {n for n in self._shown if n not in wanted}
+        self._apply(RowChanges(rows=wanted, removed=gone), moved=False)
+
+    def _apply(self, changes: RowChanges, moved: bool) -> None:
+        """Bring the table in line with ``changes``; sort when a row came or ``moved``."""
+        table, rows, needle, shown = self._table, self._model.rows, self.filter_text, self._shown
+        # Per column, the widest cell added or updated here, and its row.
+        widest: dict[str, tuple[int, str]] = {}
+        for name in changes.removed:
+            if name in shown:
+                self._remove(name)
+        added = False
+        for name in changes.rows:
+            row = rows[name]
+            if not pod_matches(row, needle):
+                if name in shown:
+                    self._remove(name)
+                continue
+            cells = self._cells(row)
+            old = shown.get(name)
             if old is None:
-                table.add_row(*row, key=name)
-                changed = True
-            elif old != row:
-                for col, before, after in zip(self._columns, old, row, strict=True):
-                    if before != after:
-                        table.update_cell(name, col, after, update_width=True)
-                        changed = changed or col in ("track", "status", "restarts")
-            self._shown[name] = row
-        if changed:
+                table.add_row(*cells, key=name)
+                added = True
+                self._count(name, zip(self._columns, cells, strict=True), widest)
+            elif old != cells:
+                changed = [
+                    (col, before, after)
+                    for col, before, after in zip(self._columns, old, cells, strict=True)
+                    if before != after
+                ]
+                for col, before, after in changed:
+                    table.update_cell(name, col, after)
+                    self._shown_widths[col].remove(cell_len(before))
+                self._count(name, ((col, after) for col, _, after in changed), widest)
+            shown[name] = cells
+        self._fit_widths(widest)
+        if added or moved:
             self._sort()
         self._update_title()
+
+    def _remove(self, name: str) -> None:
+        self._table.remove_row(name)
+        for col, cell in zip(self._columns, self._shown.pop(name), strict=True):
+            if col != "name":
+                self._shown_widths[col].remove(cell_len(cell))
+
+    def _count(
+        self, name: str, cells: Iterable[tuple[str, str]], widest: dict[str, tuple[int, str]]
+    ) -> None:
+        """Count row ``name``'s new ``cells`` (column, text) in the shown widths."""
+        for col, cell in cells:
+            if col == "name":
+                continue
+            width = cell_len(cell)
+            self._shown_widths[col].add(width)
+            if width >= widest.get(col, (-1, ""))[0]:
+                widest[col] = (width, name)
+
+    def _fit_widths(self, widest: dict[str, tuple[int, str]]) -> None:
+        """Have the table re-measure a column whose widest shown cell changed, no other.
+
+        Asked to fit a cell narrower than its column, a DataTable measures every cell of
+        that column again, on the UI thread: with thousands of rows that took seconds
+        per poll when every changed cell asked. Now one cell asks, and only when the
+        column's width is wrong; when it grew, that cell is the widest and nothing is
+        rescanned.
+        """
+        table = self._table
+        for col, (_, name) in widest.items():
+            column = table.columns[ColumnKey(col)]
+            if self._shown_widths[col].widest(column.label.cell_len) != column.content_width:
+                cell = self._shown[name][self._columns.index(col)]
+                table.update_cell(name, col, cell, update_width=True)
 
     def _sort(self) -> None:
         if not self._shown:
             return
-        column = self.sort_column
-        pods = self._pods
+        keys = self._sort_keys
 
-        # Sort on the name cell and look the pod up: typed keys (restarts as numbers,
-        # age by creation time) rather than the display strings.
-        def key(cell: str) -> tuple[object, ...]:
-            name = getattr(cell, "full", cell)
-            pod = pods.get(name)
-            return pod_sort_key(column, pod) if pod is not None else (name,)
+        # Sort on the name cell and look the pod's key up: typed keys (restarts as
+        # numbers, age by creation time) kept per pod, not the display strings.
+        def key(cell: NameCell) -> tuple[object, ...]:
+            return keys[cell.full]
 
         self._table.sort("name", key=key)
 
     def _update_title(self) -> None:
-        total, shown = len(self._rows), len(self._shown)
+        total, shown = len(self._model.rows), len(self._shown)
         count = f"{shown}/{total}" if self.filter_text else str(total)
         flt = f" /{self.filter_text}" if self.filter_text else ""
         title = f"Pods {count} · sort {self.sort_column}{flt}"
