@@ -113,6 +113,9 @@ class ControlRoom(OperatorKeys, App[None]):
 
     CSS_PATH = _css_path()
     TITLE = "b2tui"
+    AUTO_FOCUS = "#metrics"
+    """The gates panel takes focus as the screen opens (Textual's default, the first
+    focusable widget, would focus the pods filter and then hand focus on: two restyles)."""
     BINDINGS: ClassVar[list[BindingType]] = [*SAFE_BINDINGS, TAKE_OVER_BINDING]
     COMMANDS = App.COMMANDS | {RunCommands}
 
@@ -167,6 +170,9 @@ class ControlRoom(OperatorKeys, App[None]):
     # --- layout ---------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        # Before the panels mount: set later, the class restyles every widget once more
+        # before the first frame.
+        self._apply_layout(self.size.width)
         yield self._header
         tabs = Tabs(
             Tab("1 Overview", id="overview"),
@@ -194,12 +200,10 @@ class ControlRoom(OperatorKeys, App[None]):
         # up to 5 ms for the GIL. 1 ms cuts R → first write (benchmarks/README.md).
         self._switch_interval = sys.getswitchinterval()
         sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL))
-        self._apply_layout(self.size.width)
         self._unsubscribe = self.session.subscribe(self._on_event)
         self._redraw(set(ALL_PANELS))
         self._tick()
         self.set_interval(1.0, self._tick, name="clock")
-        self._metrics.focus()
         if self._pods_source is not None:
             self._poll_pods()
         else:
