@@ -410,7 +410,8 @@ class RunContext:
                 on_fail(f"rollout failed: {state.message}")
             if crash_streak >= self.settings.gates.consecutive_failures:
                 names = ", ".join(
-                    f"{p.name} ({p.reason}, {p.restarts} restarts)" for p in crashing[:2]
+                    f"{p.name} ({p.reason}, {p.restarts} restart{'' if p.restarts == 1 else 's'})"
+                    for p in crashing[:2]
                 )
                 on_fail(f"pods crash-looping: {names}")
             if self.clock.now() >= deadline:
