@@ -35,6 +35,7 @@ from b2tui.ui.bindings import DANGEROUS_BINDINGS, SAFE_BINDINGS, TAKE_OVER_BINDI
 from b2tui.ui.commands import RunCommands
 from b2tui.ui.keys import OperatorKeys
 from b2tui.ui.messages import ALL_PANELS, PodsPolled, RunChanged, SourceFailed
+from b2tui.ui.pod_rows import pod_changes
 from b2tui.ui.render import Timing, one_line
 from b2tui.ui.widgets.canary import CanaryPanel
 from b2tui.ui.widgets.checklist import ChecklistPanel
@@ -141,6 +142,8 @@ class ControlRoom(OperatorKeys, App[None]):
         self._unsubscribe: Callable[[], None] | None = None
         self._switch_interval = sys.getswitchinterval()
         self._pod_delay = POD_POLL
+        self._pods_seen: dict[str, PodInfo] = {}
+        """The last poll's pods by name, what the next poll is compared with."""
         self._binding_state: tuple[object, ...] = ()
         self._engine_error: str | None = None
         self.take_over_requested = False
@@ -333,13 +336,18 @@ class ControlRoom(OperatorKeys, App[None]):
             self.post_message(SourceFailed("pods", _error_line(e), self.clock.now()))
             self._pod_delay = min(self._pod_delay * 2, POD_POLL_MAX)
         else:
-            self.post_message(PodsPolled(pods, self.clock.now()))
+            at = self.clock.now()
+            # Compared with the last poll in a thread: 5,000 pods take milliseconds, and
+            # the UI thread then handles only what changed.
+            seen, changed, removed = await asyncio.to_thread(pod_changes, self._pods_seen, pods)
+            self._pods_seen = seen
+            self.post_message(PodsPolled(changed, frozenset(removed), at))
             self._pod_delay = POD_POLL
         if self.is_running:
             self.set_timer(self._pod_delay, self._poll_pods, name="poll-pods")
 
     def on_pods_polled(self, message: PodsPolled) -> None:
-        self._pods_panel.show_pods(message.pods, message.at)
+        self._pods_panel.show_changes(message.changed, message.removed, message.at)
 
     def on_source_failed(self, message: SourceFailed) -> None:
         if message.source == "pods":

@@ -38,15 +38,28 @@ class RunChanged(Message):
 
 @dataclass
 class PodsPolled(Message):
-    """A pods poll returned."""
+    """A pods poll returned: what changed since the previous poll.
 
-    pods: list[PodInfo]
-    """Every pod of the environment's workloads."""
+    A queued ``PodsPolled`` absorbs the older one it replaces, so no change is lost.
+    """
+
+    changed: list[PodInfo]
+    """Pods new or changed since the previous poll (every pod, the first time)."""
+    removed: frozenset[str]
+    """Names of the pods gone since the previous poll."""
     at: datetime
     """Run-clock time of the poll."""
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, PodsPolled)
+        # Textual asks the message about to be handled whether the next queued one may
+        # replace it: fold our changes under the newer ones first.
+        if not isinstance(message, PodsPolled):
+            return False
+        newer = {p.name for p in message.changed} | message.removed
+        kept = [p for p in self.changed if p.name not in newer]
+        message.changed = kept + message.changed
+        message.removed = (self.removed - newer) | message.removed
+        return True
 
 
 @dataclass

@@ -10,7 +10,7 @@ known without rescanning every row. No Textual here, so it is unit-tested plainl
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -19,6 +19,28 @@ from b2tui.ui.render_pods import POD_COLUMNS, pod_age, pod_age_next, pod_row
 
 AGE = [k for k, _ in POD_COLUMNS].index("age")
 """Index of the age cell in a row."""
+
+
+def pod_changes(
+    before: Mapping[str, PodInfo], pods: Iterable[PodInfo]
+) -> tuple[dict[str, PodInfo], list[PodInfo], list[str]]:
+    """Compare a poll with the previous one (``PodInfo`` is a frozen value).
+
+    Returns:
+        ``pods`` by name, the pods new or changed since ``before``, and the names of
+        pods in ``before`` that are gone.
+    """
+    now: dict[str, PodInfo] = {}
+    changed = []
+    for pod in pods:
+        name = pod.name
+        now[name] = pod
+        old = before.get(name)
+        if old is not pod and old != pod:
+            changed.append(pod)
+    kept = len(now) - sum(1 for p in changed if p.name not in before)
+    removed = [n for n in before if n not in now] if kept < len(before) else []
+    return now, changed, removed
 
 
 class Widths:
@@ -59,9 +81,8 @@ class PodRows:
     """The pods of the last poll, their rows (cells in :data:`POD_COLUMNS` order) and each
     column's natural width.
 
-    :meth:`merge` takes a whole poll and finds what changed by comparing each pod with
-    the one it had (``PodInfo`` is a frozen value); :meth:`apply` takes the changes alone
-    when the source knows them.
+    :meth:`apply` takes a poll's changes (:func:`pod_changes`, computed off the UI
+    thread); :meth:`merge` takes a whole poll and finds them itself.
     """
 
     def __init__(self) -> None:
@@ -85,17 +106,7 @@ class PodRows:
 
     def merge(self, pods: Iterable[PodInfo], at: datetime) -> RowChanges:
         """Take a whole poll: every pod of the environment, as of ``at`` (run clock)."""
-        old = self.pods
-        seen: set[str] = set()
-        changed = []
-        for pod in pods:
-            name = pod.name
-            seen.add(name)
-            before = old.get(name)
-            if before is not pod and before != pod:
-                changed.append(pod)
-        kept = len(seen) - sum(1 for p in changed if p.name not in old)
-        removed = [n for n in old if n not in seen] if kept < len(old) else []
+        _, changed, removed = pod_changes(self.pods, pods)
         return self.apply(changed, removed, at)
 
     def apply(self, changed: Iterable[PodInfo], removed: Iterable[str], at: datetime) -> RowChanges:

@@ -12,7 +12,8 @@ from textual.app import App, ComposeResult
 from textual.widgets.data_table import ColumnKey
 
 from b2tui.ports import PodInfo, PodPhase
-from b2tui.ui.pod_rows import PodRows
+from b2tui.ui.messages import PodsPolled
+from b2tui.ui.pod_rows import PodRows, pod_changes
 from b2tui.ui.render_pods import POD_COLUMNS, pod_age, pod_age_next, pod_row
 from b2tui.ui.widgets.pods import PodsPanel
 
@@ -79,6 +80,25 @@ def test_unchanged_pods_at_the_same_time_change_nothing() -> None:
     model.merge(_pods(50), T0)
     changes = model.merge(_pods(50), T0)
     assert not (changes.rows or changes.pods or changes.removed)
+
+
+def test_a_poll_is_compared_with_the_last_one_and_queued_polls_fold() -> None:
+    a, b, c = _pods(3)
+    seen, changed, removed = pod_changes({}, [a, b, c])
+    assert changed == [a, b, c] and removed == []
+    b2, d = replace(b, ready=False), replace(a, name="web-new")
+    seen, changed, removed = pod_changes(seen, [replace(a), b2, d])  # c gone
+    assert changed == [b2, d] and removed == ["web-0002"] and list(seen) == [a.name, b.name, d.name]
+    # Two polls queued: the newer is handled instead, carrying the older's changes.
+    older = PodsPolled([b2, d], frozenset({c.name}), T0)
+    c2, b3 = replace(c, restarts=5), replace(b, restarts=4)
+    newer = PodsPolled([c2, b3], frozenset({d.name}), T0 + timedelta(seconds=2))
+    assert older.can_replace(newer)
+    assert newer.changed == [c2, b3] and newer.removed == {d.name}
+    model = PodRows()
+    model.merge([a, b, c], T0)
+    model.apply(newer.changed, newer.removed, newer.at)  # the older one is never handled
+    assert model.pods == {a.name: a, b.name: b3, c.name: c2}
 
 
 def test_ages_follow_a_clock_that_goes_back() -> None:

@@ -117,8 +117,14 @@ class PodsPanel(Panel):
         return [str(row.key.value) for row in self.table.ordered_rows]
 
     def show_pods(self, pods: list[PodInfo], at: datetime) -> None:
-        """Merge a poll's result into the table (``at``: the run clock at the poll)."""
-        changes = self._model.merge(pods, at)
+        """Merge a whole poll into the table (``at``: the run clock at the poll)."""
+        self._show(self._model.merge(pods, at), at)
+
+    def show_changes(self, changed: list[PodInfo], removed: Iterable[str], at: datetime) -> None:
+        """Apply a poll's changes: pods new or changed, and the names of pods gone."""
+        self._show(self._model.apply(changed, removed, at), at)
+
+    def _show(self, changes: RowChanges, at: datetime) -> None:
         self.error = None
         self.data_at = at
         keys, column, now = self._sort_keys, self.sort_column, self._model.pods
