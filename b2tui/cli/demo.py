@@ -72,7 +72,7 @@ def _same_world(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return all(
         a.get(k, "absolute" if k == "rule" else None)
         == b.get(k, "absolute" if k == "rule" else None)
-        for k in ("scenario", "strategy", "seed", "rule")
+        for k in ("scenario", "strategy", "seed", "rule", "replicas")
     )
 
 
@@ -97,6 +97,7 @@ async def _demo_once(
         "scenario": args.scenario,
         "strategy": args.strategy,
         "rule": args.rule,
+        "replicas": args.replicas,
     }
     world: dict[str, Any] = {}
 
@@ -104,7 +105,7 @@ async def _demo_once(
         """Build the sandbox world of the run seen (or of a new one) and its conductor."""
         params = dict(rec.params) if rec is not None else {**asked, "seed": args.seed}
         strategy = Strategy(params["strategy"])
-        base = sandbox_settings(params.get("rule", "absolute"))
+        base = sandbox_settings(params.get("rule", "absolute"), params.get("replicas"))
         prod = dataclasses.replace(base.environment("production"), strategy=strategy)
         settings = dataclasses.replace(base, environments={**base.environments, "production": prod})
         # A resumed run's clock continues from its newest record (or the clock the last
@@ -215,7 +216,7 @@ async def _watch_sandbox(
     from b2tui.adapters.sandbox import build_sandbox
 
     run_id = watcher.run_id
-    settings = sandbox_settings(params.get("rule", "absolute"))
+    settings = sandbox_settings(params.get("rule", "absolute"), params.get("replicas"))
     strategy = Strategy(params["strategy"])
     sandbox = build_sandbox(
         params["scenario"], int(params["seed"]), watcher.clock, settings, strategy

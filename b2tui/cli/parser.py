@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from b2tui import __version__
 from b2tui.config import SANDBOX_RULES
+from b2tui.config.sandbox import REPLICAS_RANGE
 from b2tui.domain.phases import Strategy
 
 
@@ -124,6 +125,12 @@ def _add_demo(sub: _Subcommands) -> None:
         "(default: 10, max when --headless)",
     )
     demo.add_argument("--seed", type=_whole("--seed", SEED_RANGE), default=7)
+    demo.add_argument(
+        "--replicas",
+        metavar="N",
+        type=_whole("--replicas", REPLICAS_RANGE),
+        help="production pods in the sandbox (default: 10); e.g. 5000 to see a big table",
+    )
     demo.add_argument(
         "--rule",
         default="absolute",

@@ -21,20 +21,27 @@ SANDBOX_RULES: dict[str, dict[str, str]] = {
 """``b2tui demo --rule``: how the canary is judged (the scenarios' baseline variants)."""
 
 
+REPLICAS_RANGE = (1, 100_000)
+"""Production pod counts the sandbox accepts (``b2tui demo --replicas``)."""
+
+
 def _bench_replicas(default: int = 10) -> int:
     """Production's pod count in the sandbox: 10, or ``B2TUI_BENCH_REPLICAS`` (a
     measurement hook for ``make bench``: idle cost and memory with 200 or 5,000 pods).
-    Anything but a whole number from 1 to 100,000 keeps the default."""
+    Anything but a whole number in :data:`REPLICAS_RANGE` keeps the default."""
     raw = os.environ.get("B2TUI_BENCH_REPLICAS", "")
-    return int(raw) if raw.isdigit() and 1 <= int(raw) <= 100_000 else default
+    lo, hi = REPLICAS_RANGE
+    return int(raw) if raw.isdigit() and lo <= int(raw) <= hi else default
 
 
-def sandbox_settings(rule: str = "absolute") -> Settings:
+def sandbox_settings(rule: str = "absolute", replicas: int | None = None) -> Settings:
     """Built-in settings for the embedded sandbox (no file needed).
 
     Args:
         rule: A key of :data:`SANDBOX_RULES`: the canary against absolute limits, or
             against stable (relative; Mann–Whitney for latency).
+        replicas: Production's pod count (``b2tui demo --replicas``); None: 10, or the
+            bench hook's count.
     """
     production = EnvironmentSettings(
         name="production",
@@ -43,7 +50,7 @@ def sandbox_settings(rule: str = "absolute") -> Settings:
         deployment="b2connect",
         service="b2connect",
         selector='namespace="b2connect",app="b2connect"',
-        replicas=_bench_replicas(),
+        replicas=replicas or _bench_replicas(),
     )
     # Staging is the same deployment in the same sandbox namespace, applied from its own
     # manifest and smaller.

@@ -88,6 +88,19 @@ async def test_known_good_revision(prod: EnvironmentSettings) -> None:
     assert all(p.name.startswith(f"b2connect-{rev.template_hash}-") for p in pods)
 
 
+async def test_demo_replicas_sets_the_production_pod_count() -> None:
+    from b2tui.cli.parser import UsageError, build_parser
+
+    args = build_parser().parse_args(["demo", "--replicas", "40"])
+    settings = sandbox_settings(replicas=args.replicas)
+    prod = settings.environment("production")
+    sb, _ = make(settings=settings)
+    assert prod.replicas == 40 and len(await sb.ports.cluster.pods(prod)) == 40
+    assert sandbox_settings().environment("production").replicas == 10
+    with pytest.raises(UsageError, match="bad --replicas '0': expected a whole number"):
+        build_parser().parse_args(["demo", "--replicas", "0"])
+
+
 async def test_replica_split_and_achieved_percent(prod: EnvironmentSettings) -> None:
     sb, clock = make()
     cluster = sb.ports.cluster
