@@ -101,6 +101,21 @@ async def test_demo_replicas_sets_the_production_pod_count() -> None:
         build_parser().parse_args(["demo", "--replicas", "0"])
 
 
+async def test_a_poll_gives_an_unchanged_pod_as_the_same_object(prod: EnvironmentSettings) -> None:
+    sb, clock = make()
+    cluster = sb.ports.cluster
+    before = {p.name: p for p in await cluster.pods(prod)}
+    await cluster.set_canary(prod, NEW, 5)
+    await clock.sleep(3)
+    after = await cluster.pods(prod)
+    kept = [p for p in after if p.name in before]
+    assert kept and all(p is before[p.name] for p in kept)
+    canary = [p for p in after if p.track == "canary"]
+    await clock.sleep(30)  # the canary pod turned ready: a new value, a new object
+    now = {p.name: p for p in await cluster.pods(prod)}
+    assert canary and all(now[p.name] != p and now[p.name].ready for p in canary)
+
+
 async def test_replica_split_and_achieved_percent(prod: EnvironmentSettings) -> None:
     sb, clock = make()
     cluster = sb.ports.cluster

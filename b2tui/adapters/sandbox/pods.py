@@ -65,6 +65,8 @@ class _PodKey:
     node: str
     phase: float
     """Offset of this pod's crash cycle, so crash-looping pods don't restart in step."""
+    drained: bool
+    """Shows one restart once a day old (a node drain or an OOM long ago)."""
 
 
 def alive(env: EnvState, t: float) -> Iterator[Placed]:
@@ -88,11 +90,15 @@ class Lifecycle:
         self.seed = seed
         self.faults = faults
         self._keys: dict[tuple[str, str, int], _PodKey] = {}
+        self._infos: dict[tuple[str, str, int], PodInfo] = {}
+        """Each pod's last :class:`PodInfo`, given again while it is unchanged: a poll's
+        unchanged pods are the same objects, which the control room compares first."""
         self._patterns: dict[str, re.Pattern[str]] = {}
 
     def forget(self) -> None:
         """Drop what was derived from a state that was replaced."""
         self._keys.clear()
+        self._infos.clear()
 
     def _key(self, dep: Deployment, rs: ReplicaSet, pod: PodRecord, env: EnvState) -> _PodKey:
         k = (dep.name, rs.hash, pod.seq)
@@ -109,7 +115,8 @@ class Lifecycle:
             node = f"{env.node_prefix}-node-{1 + digest(self.seed, suffix, 'node') % 3}"
             delay = 10.0 + 10.0 * unit(self.seed, rs.hash, pod.seq, "ready")
             phase = CRASH_EVERY * unit(self.seed, rs.hash, pod.seq, "crash")
-            key = _PodKey(suffix, delay, node, phase)
+            drained = unit(self.seed, rs.hash, pod.seq, "restart") < 0.15
+            key = _PodKey(suffix, delay, node, phase, drained)
             self._keys[k] = key
         return key
 
@@ -144,9 +151,19 @@ class Lifecycle:
             phase, reason, ready = PodPhase.PENDING, "ContainerCreating", False
         else:
             phase, reason, ready = PodPhase.RUNNING, "", age >= key.delay
-            if age > 86400 and unit(self.seed, rs.hash, pod.seq, "restart") < 0.15:
+            if age > 86400 and key.drained:
                 restarts = 1  # an old pod that once hit a node drain or OOM
-        return PodInfo(
+        k = (dep.name, rs.hash, pod.seq)
+        last = self._infos.get(k)
+        if (
+            last is not None
+            and (last.phase, last.reason, last.ready, last.restarts)
+            == (phase, reason, ready, restarts)
+            and last.image == rs.image
+            and last.track == dep.track
+        ):
+            return last
+        info = PodInfo(
             name=f"{dep.name}-{rs.hash}-{key.suffix}",
             track=dep.track,
             phase=phase,
@@ -157,6 +174,8 @@ class Lifecycle:
             image=rs.image,
             node=key.node,
         )
+        self._infos[k] = info
+        return info
 
     def rollout(self, env: EnvState, dep: Deployment, t: float) -> RolloutState:
         """Rollout progress of ``dep`` at ``t``, judged as ``kubectl rollout status``."""
