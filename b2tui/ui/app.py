@@ -11,7 +11,6 @@ each poll finishes, so polls never overlap. What the keys do lives in
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import ClassVar, Required, TypedDict, Unpack
@@ -52,8 +51,6 @@ POD_POLL = 2.0
 """Seconds between pod polls (real time) while the source answers."""
 POD_POLL_MAX = 30.0
 """Longest backoff between failing pod polls."""
-SWITCH_INTERVAL = 0.001
-"""Seconds between GIL hand-overs while the app runs (Python's default is 0.005)."""
 
 _PANELS_BY_EVENT: dict[type[ev.Event], frozenset[str]] = {
     ev.GateSampled: frozenset({"metrics"}),
@@ -140,7 +137,6 @@ class ControlRoom(OperatorKeys, App[None]):
         self._greeting = options.get("greeting")
         self._runner = options.get("runner")
         self._unsubscribe: Callable[[], None] | None = None
-        self._switch_interval = sys.getswitchinterval()
         self._pod_delay = POD_POLL
         self._pods_seen: dict[str, PodInfo] = {}
         """The last poll's pods by name, what the next poll is compared with."""
@@ -198,11 +194,6 @@ class ControlRoom(OperatorKeys, App[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        # Blocking API calls (a rollback's requests) run in threads next to the loop and
-        # the pod watches; with the default 5 ms GIL hand-over a thread that wakes waits
-        # up to 5 ms for the GIL. 1 ms cuts R → first write (benchmarks/README.md).
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(self._switch_interval, SWITCH_INTERVAL))
         self._unsubscribe = self.session.subscribe(self._on_event)
         self._redraw(set(ALL_PANELS))
         self._tick()
@@ -217,7 +208,6 @@ class ControlRoom(OperatorKeys, App[None]):
             self.notify(self._greeting, title=GREETING, severity="warning", timeout=15)
 
     def on_unmount(self) -> None:
-        sys.setswitchinterval(self._switch_interval)
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
