@@ -43,10 +43,13 @@ Conventions — what b2tui expects in the cluster, and what it creates:
 * **rollback**: traffic first — canary weight 0 / Service selector back to the old
   colour / canary replicas 0 — then the Deployment's pod template is restored from the
   ReplicaSet whose ``pod-template-hash`` is the target's (fallback: its revision
-  number), minus that label, with the target's replica count. Each step reads the one
-  object it may change and writes only when it differs, so a second rollback (same
-  process or another) is a no-op that says ``already on rev N`` — never the flip back to
-  the bad version that ``kubectl rollout undo`` twice does.
+  number), minus that label, with the target's replica count. When this process set the
+  canary, the first write goes out before any read: a JSON patch, prepared then, that
+  tests what was written and resets it (refused, the rollback reads first). Each step
+  reads the one object it may change and writes only when it differs, so a second
+  rollback (same process or another) is a no-op that says ``already on rev N`` — never
+  the flip back to the bad version that ``kubectl rollout undo`` twice does. Rollbacks
+  run on a thread and connections of their own (:mod:`.rollback`).
 
 Errors are :class:`~b2tui.ports.SourceError` (reads) or :class:`~b2tui.ports.StepFailed`
 (workflow steps), each one line: ``forbidden: cannot patch deployments in namespace prod
@@ -57,7 +60,8 @@ prod``.
 Where each concern lives: :mod:`.errors` (one line per failed request), :mod:`.objects`
 and :mod:`.pods` (pure helpers over API objects), :mod:`.client` (connections, requests,
 the threading decorator), :mod:`.watch` (:class:`PodWatch`), :mod:`.apply`,
-:mod:`.canary`, :mod:`.bluegreen`, :mod:`.logs`, :mod:`.traffic` (one router per
+:mod:`.canary`, :mod:`.bluegreen`, :mod:`.logs`, :mod:`.rollback` (the prepared first
+write, the rollback thread), :mod:`.traffic` (one router per
 provider behind ``TrafficRouter``, picked once per environment by
 :func:`.traffic.factory.router_for`) and :mod:`.cluster` (:class:`KubeCluster`).
 """

@@ -13,8 +13,9 @@ from b2tui.ports import TrafficSplit
 class TrafficRouter(Protocol):
     """Moves traffic between ``<service>`` (stable) and the canary for one environment.
 
-    Every method is blocking (it runs in the adapter's worker thread) and reads the one
-    object it may change before writing, so calling it twice is harmless.
+    Every method but :meth:`first_reset` (which only builds a request) is blocking (it
+    runs in the adapter's worker thread) and reads the one object it may change before
+    writing, so calling it twice is harmless.
     """
 
     def check(self, api: Api) -> list[str]:
