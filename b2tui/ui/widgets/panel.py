@@ -6,6 +6,7 @@ from datetime import datetime
 
 from textual.containers import Vertical
 from textual.content import Content
+from textual.geometry import Region
 from textual.reactive import reactive, var
 
 from b2tui.ui.render import age_text, stale_text
@@ -49,9 +50,29 @@ class Panel(Vertical):
         if self.now is not None and self.data_at is not None:
             age = (self.now - self.data_at).total_seconds()
         text = stale_text(age, self.error) if self.error is not None else age_text(age)
-        # Setting a border title always repaints the widget: skip equal text so an idle
-        # screen sends nothing over the SSH link. Content keeps error text from being
-        # parsed as markup.
+        # Skip equal text so an idle screen sends nothing over the SSH link. Content
+        # keeps error text from being parsed as markup.
         if text != self._subtitle:
-            self._subtitle = text
-            self.border_subtitle = Content(text)
+            old, self._subtitle = self._subtitle, text
+            self._set_subtitle(Content(text), max(len(old), len(text)))
+
+    def _set_subtitle(self, subtitle: Content, cells: int) -> None:
+        """Show ``subtitle`` in the bottom border, repainting only where it is drawn.
+
+        Assigning ``border_subtitle`` repaints the whole panel and everything in it (a
+        200-row table for "10s ago" → "20s ago"); the subtitle is drawn from the
+        attribute the assignment stores into, so set that and repaint the ``cells``
+        (the longer of the old and new text) at the right of the bottom row.
+        """
+        width, height = self.outer_size
+        if not self.is_mounted or not height:
+            self.border_subtitle = subtitle
+            return
+        self._border_subtitle = subtitle
+        x = 0
+        if self.styles.border_subtitle_align == "right":
+            # Drawn as "─ text ─╯": a space either side, a rule and the corner.
+            x = max(0, width - cells - 4)
+        # refresh() takes regions relative to the content, inside border and padding.
+        offset = self.content_offset
+        self.refresh(Region(x - offset.x, height - 1 - offset.y, width - x, 1))

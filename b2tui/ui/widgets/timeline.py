@@ -56,11 +56,18 @@ class TimelinePanel(Panel):
             self._labels += labels
             if labels:
                 self._scroller.mount_all(labels)
-            self._scroller.scroll_end(animate=False)
         self.data_at = view.last_ts
+
+    def on_mount(self) -> None:
+        # New entries are laid out after show_view returns: follow the entries as they
+        # grow, not at once (the end would be the old end).
+        self.watch(self._scroller, "virtual_size", self._follow, init=False)
 
     def on_resize(self) -> None:
         # The newest entries stay in sight when the terminal (an SSH window) is resized.
+        self._follow()
+
+    def _follow(self) -> None:
         self._scroller.scroll_end(animate=False)
 
     def _entry(self, entry: TimelineEntry) -> QuietLabel | None:
