@@ -577,6 +577,8 @@ async def _until_hold(conductor: Any, weight: int, timeout: float = 300.0) -> No
         raise RuntimeError(
             f"no canary hold within {timeout:g} s (phase {v.phase}, {v.canary_percent} %)"
         ) from None
+    except RuntimeError as e:  # the run ended: say why
+        raise RuntimeError(f"{e}: {conductor.view.outcome_reason}") from None
 
 
 def _counted(reqs: Sequence[Any]) -> int:
@@ -734,24 +736,32 @@ def row_detection(o: Opts) -> None:
     from tests.support.metrics_app import MetricsApp
     from tests.support.prom import ScrapeTarget, start_prometheus
 
-    app = MetricsApp("b2connect", namespace="b2connect", tracks=("stable", "canary")).start()
-    with tempfile.TemporaryDirectory(prefix="b2tui-bench-") as tmp:
-        prom = start_prometheus(
-            [ScrapeTarget(app.target, app.app, app.namespace)], Path(tmp) / "prom"
-        )
-        try:
-            times = []
-            for _ in range(o.runs):
+    times = []
+    for i in range(o.runs):
+        # A fresh service and Prometheus per run: the errors of the run before would stay
+        # in the queries' rate window (60 s) and fail the next run's staging.
+        app = MetricsApp("b2connect", namespace="b2connect", tracks=("stable", "canary")).start()
+        with tempfile.TemporaryDirectory(prefix="b2tui-bench-") as tmp:
+            prom = start_prometheus(
+                [ScrapeTarget(app.target, app.app, app.namespace)], Path(tmp) / f"prom{i}"
+            )
+            try:
                 for t in ("stable", "canary"):
                     app.set_track(t, rate=50.0, error_ratio=0.0, latency=0.04)
                 times.append(asyncio.run(_detect(prom.url, app)))
-        finally:
-            prom.stop()
-            app.stop()
-    from b2tui.config import GateSettings
+            finally:
+                prom.stop()
+                app.stop()
+    from b2tui.adapters.prometheus.promql import rate_window
+    from b2tui.config import GateSettings, PrometheusSettings
 
     g = GateSettings()
-    bound = f"{g.consecutive_failures} polls × {g.poll:g} s + scrape 1 s + the queries' window"
+    window = rate_window(PrometheusSettings(), g.poll)
+    limit = g.consecutive_failures * g.poll + 1 + window
+    bound = (
+        f"{limit:g} s = {g.consecutive_failures} polls × {g.poll:g} s + scrape 1 s"
+        f" + the queries' {window:g} s window"
+    )
     line("errors → rollback_started", times, "s", f"≤ {bound}")
 
 

@@ -201,6 +201,16 @@ def test_two_drivers_on_two_users_race_and_one_drives(
     assert lease["spec"]["holderIdentity"].startswith(["alice", "bob"][winner] + "@")
 
 
+def _store_config(tmp_path: Path, ns: str) -> Path:
+    """A b2tui.toml as a user on another host writes it: the service, the kube store."""
+    cfg = tmp_path / "b2tui.toml"
+    cfg.write_text(
+        f'[service]\nname = "b2connect"\n[store]\nbackend = "kube"\nnamespace = "{ns}"\n'
+        '[environments.staging]\nnamespace = "s"\n[environments.production]\nnamespace = "p"\n'
+    )
+    return cfg
+
+
 SPEED = 30.0
 """Simulated seconds per real second: a 5-minute hold lasts 10 s."""
 
@@ -261,11 +271,7 @@ def test_a_sigkilled_driver_is_resumed_by_another_user_with_its_hold_deadline(
     assert store.get_run(run_id).outcome == "succeeded"  # type: ignore[union-attr]
     store.close()
     # `b2tui history` reads the run from the cluster (any host with read access).
-    cfg = tmp_path / "b2tui.toml"
-    cfg.write_text(
-        f'[service]\nname = "b2connect"\n[store]\nbackend = "kube"\nnamespace = "{kube_ns}"\n'
-        '[environments.staging]\nnamespace = "s"\n[environments.production]\nnamespace = "p"\n'
-    )
+    cfg = _store_config(tmp_path, kube_ns)
     monkeypatch.setenv("KUBECONFIG", str(a))
     capsys.readouterr()
     assert cli.main(["history", "--config", str(cfg), "--json"]) == 0
@@ -333,11 +339,7 @@ def test_b2tui_abort_from_another_host_sends_the_driver_an_abort_intent(
 ) -> None:
     a, b = two_drivers  # a: user tester (the operator), b: ServiceAccount driver2 (the driver)
     run_id = start_holding_driver(realkube, kube_ns, b, tmp_path / "driver.log", procs)
-    cfg = tmp_path / "b2tui.toml"
-    cfg.write_text(
-        f'[service]\nname = "b2connect"\n[store]\nbackend = "kube"\nnamespace = "{kube_ns}"\n'
-        '[environments.staging]\nnamespace = "s"\n[environments.production]\nnamespace = "p"\n'
-    )
+    cfg = _store_config(tmp_path, kube_ns)
     monkeypatch.setenv("KUBECONFIG", str(a))
     capsys.readouterr()
     assert cli.main(["abort", "--config", str(cfg)]) == 0
