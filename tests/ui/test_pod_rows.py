@@ -143,3 +143,11 @@ async def test_the_table_shrinks_a_column_when_its_widest_cell_goes_and_resorts_
         panel.show_pods([replace(p, restarts=1) if p.name == "web-0300" else p for p in pods], T0)
         assert panel.shown_names[:2] == ["web-0302", "web-0305"]
         assert "100/400" in str(panel.border_title)
+        panel.filter_text = ""
+        panel.sort_column = "name"
+        table.move_cursor(row=table.get_row_index("web-0398"))
+        panel.show_pods(pods[::2], T0)  # half the pods gone in one poll
+        assert panel.shown_names == [p.name for p in pods[::2]]
+        assert table.get_row_index("web-0398") == 199 and table.row_count == 200
+        await pilot.pause()
+        assert table.cursor_row == 199

@@ -8,18 +8,19 @@ sort key changed or a row came, and a column is re-measured only when its widest
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import ClassVar
 
 from rich.cells import cell_len
 from textual import on
+from textual._two_way_dict import TwoWayDict
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.reactive import reactive
 from textual.widgets import DataTable, Input
-from textual.widgets.data_table import ColumnKey
+from textual.widgets.data_table import CellKey, ColumnKey, RowKey
 
 from b2tui.ports import PodInfo
 from b2tui.ui.pod_rows import PodRows, RowChanges, Widths
@@ -46,6 +47,36 @@ class NameCell(str):
         cell = super().__new__(cls, shown)
         cell.full = full
         return cell
+
+
+class PodTable(DataTable[str]):
+    """A DataTable that removes many rows at once.
+
+    ``DataTable.remove_row`` re-indexes every remaining row and re-checks the cursor
+    against a freshly built row list, per row removed: a rollout that deletes 20 of
+    5,000 pods paid that 20 times a poll, and a filter hiding 4,999 rows 4,999 times.
+    :meth:`remove_rows` does what ``remove_row`` does, once for all of them.
+    """
+
+    def remove_rows(self, keys: Collection[str]) -> None:
+        if len(keys) == 1:
+            self.remove_row(next(iter(keys)))
+            return
+        if not keys:
+            return
+        gone = {RowKey(key) for key in keys}
+        kept = [row.key for row in self.ordered_rows if row.key not in gone]
+        for row_key in gone:
+            for column_key in self._data.pop(row_key):
+                self._updated_cells.discard(CellKey(row_key, column_key))
+            del self.rows[row_key]
+        self._row_locations = TwoWayDict({k: i for i, k in enumerate(kept)})
+        self._require_update_dimensions = True
+        self.check_idle()
+        self.cursor_coordinate = self.cursor_coordinate
+        self.hover_coordinate = self.hover_coordinate
+        self._update_count += 1
+        self.refresh(layout=True)
 
 
 class PodsPanel(Panel):
@@ -92,9 +123,7 @@ class PodsPanel(Panel):
         )
         # A blinking cursor repaints twice a second: bytes on a slow SSH link for nothing.
         self._input.cursor_blink = False
-        self._table: DataTable[str] = DataTable(
-            id="pods-table", cursor_type="row", zebra_stripes=True
-        )
+        self._table = PodTable(id="pods-table", cursor_type="row", zebra_stripes=True)
 
     def compose(self) -> ComposeResult:
         # Columns are added here, not in __init__: a DataTable needs its app for that.
@@ -241,16 +270,17 @@ class PodsPanel(Panel):
         table, rows, needle, shown = self._table, self._model.rows, self.filter_text, self._shown
         # Per column, the widest cell added or updated here, and its row.
         widest: dict[str, tuple[int, str]] = {}
-        for name in changes.removed:
-            if name in shown:
-                self._remove(name)
-        added = False
+        gone = {n for n in changes.removed if n in shown}
+        wanted = []
         for name in changes.rows:
             row = rows[name]
-            if not pod_matches(row, needle):
-                if name in shown:
-                    self._remove(name)
-                continue
+            if pod_matches(row, needle):
+                wanted.append((name, row))
+            elif name in shown:
+                gone.add(name)
+        self._remove(gone)
+        added = False
+        for name, row in wanted:
             cells = self._cells(row)
             old = shown.get(name)
             if old is None:
@@ -273,11 +303,12 @@ class PodsPanel(Panel):
             self._sort()
         self._update_title()
 
-    def _remove(self, name: str) -> None:
-        self._table.remove_row(name)
-        for col, cell in zip(self._columns, self._shown.pop(name), strict=True):
-            if col != "name":
-                self._shown_widths[col].remove(cell_len(cell))
+    def _remove(self, names: set[str]) -> None:
+        self._table.remove_rows(names)
+        for name in names:
+            for col, cell in zip(self._columns, self._shown.pop(name), strict=True):
+                if col != "name":
+                    self._shown_widths[col].remove(cell_len(cell))
 
     def _count(
         self, name: str, cells: Iterable[tuple[str, str]], widest: dict[str, tuple[int, str]]
