@@ -115,7 +115,8 @@ class PodRows:
         for name in removed:
             row = self.rows.pop(name, None)
             if row is not None:
-                self._count(row, -1)
+                for widths, cell in zip(self._widths, row, strict=True):
+                    widths.remove(len(cell))
                 del self.pods[name]
                 self._due.pop(name, None)
                 out.removed.add(name)
@@ -144,18 +145,13 @@ class PodRows:
         before = self.rows.get(name)
         if before == row:
             return
-        if before is not None:
-            self._count(before, -1)
-        self._count(row, 1)
+        for widths, old, new in zip(self._widths, before or row, row, strict=True):
+            if before is None or len(old) != len(new):
+                if before is not None:
+                    widths.remove(len(old))
+                widths.add(len(new))
         self.rows[name] = row
         out.rows.add(name)
-
-    def _count(self, row: tuple[str, ...], sign: int) -> None:
-        for widths, cell in zip(self._widths, row, strict=True):
-            if sign > 0:
-                widths.add(len(cell))
-            else:
-                widths.remove(len(cell))
 
     def _schedule(self, pod: PodInfo, at: datetime) -> None:
         due = pod.created + timedelta(seconds=pod_age_next((at - pod.created).total_seconds()))

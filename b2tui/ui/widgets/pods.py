@@ -50,13 +50,23 @@ class NameCell(str):
 
 
 class PodTable(DataTable[str]):
-    """A DataTable that removes many rows at once.
+    """A DataTable that removes and updates many rows at once.
 
     ``DataTable.remove_row`` re-indexes every remaining row and re-checks the cursor
     against a freshly built row list, per row removed: a rollout that deletes 20 of
     5,000 pods paid that 20 times a poll, and a filter hiding 4,999 rows 4,999 times.
     :meth:`remove_rows` does what ``remove_row`` does, once for all of them.
+    ``update_cell`` schedules a repaint per cell; :meth:`set_cells` one for all (5,000
+    pods created together cross a minute of age together).
     """
+
+    def set_cells(self, cells: Iterable[tuple[str, str, str]]) -> None:
+        """Set (row key, column key, text) cells that exist, without re-measuring."""
+        data = self._data
+        for row, column, value in cells:
+            data[RowKey(row)][ColumnKey(column)] = value
+        self._update_count += 1
+        self.refresh()
 
     def remove_rows(self, keys: Collection[str]) -> None:
         if len(keys) == 1:
@@ -280,6 +290,7 @@ class PodsPanel(Panel):
                 gone.add(name)
         self._remove(gone)
         added = False
+        updates: list[tuple[str, str, str]] = []
         for name, row in wanted:
             cells = self._cells(row)
             old = shown.get(name)
@@ -294,10 +305,12 @@ class PodsPanel(Panel):
                     if before != after
                 ]
                 for col, before, after in changed:
-                    table.update_cell(name, col, after)
+                    updates.append((name, col, after))
                     self._shown_widths[col].remove(cell_len(before))
                 self._count(name, ((col, after) for col, _, after in changed), widest)
             shown[name] = cells
+        if updates:
+            table.set_cells(updates)
         self._fit_widths(widest)
         if added or moved:
             self._sort()
