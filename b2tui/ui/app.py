@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import ClassVar, Required, TypedDict, Unpack
 
 from textual import events, on, work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, ScreenStackError
 from textual.binding import BindingType
 from textual.containers import Container
 from textual.css.query import NoMatches
@@ -218,7 +218,8 @@ class ControlRoom(OperatorKeys, App[None]):
     def _apply_layout(self, width: int) -> None:
         # A class toggle, not a recompose: the panels (and the pods table's cursor, sort
         # and filter) are the same widgets in both layouts.
-        self.screen.set_class(width >= WIDE, "-wide")
+        if self.screen_stack:
+            self.screen.set_class(width >= WIDE, "-wide")
 
     @on(Tabs.TabActivated, "#layout-tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
@@ -237,12 +238,19 @@ class ControlRoom(OperatorKeys, App[None]):
     def on_run_changed(self, message: RunChanged) -> None:
         self._redraw_if_mounted(message.kinds)
 
+    @property
+    def drawable(self) -> bool:
+        """True while there is a screen to draw on. Events, polls and timers keep
+        arriving while the app closes (R, then q at once; a test leaving ``run_test``):
+        once the screens are gone there is nothing to draw, and nothing must try."""
+        return self.is_running and bool(self.screen_stack)
+
     def _redraw_if_mounted(self, kinds: set[str]) -> None:
-        # Events keep arriving while the app closes (R, then q at once) and while the
-        # screen stack changes: with the panels gone there is nothing to draw.
+        if not self.drawable:
+            return
         try:
             self._redraw(kinds)
-        except NoMatches:
+        except (NoMatches, ScreenStackError):
             return
 
     def _redraw(self, kinds: set[str]) -> None:
@@ -299,7 +307,7 @@ class ControlRoom(OperatorKeys, App[None]):
 
     def _tick(self) -> None:
         """Once a second: the clock, ages and countdowns (small labels only)."""
-        if not self.is_running:
+        if not self.drawable:
             return
         now = self.clock.now()
         view = self.session.view
@@ -337,9 +345,13 @@ class ControlRoom(OperatorKeys, App[None]):
             self.set_timer(self._pod_delay, self._poll_pods, name="poll-pods")
 
     def on_pods_polled(self, message: PodsPolled) -> None:
+        if not self.drawable:
+            return
         self._pods_panel.show_changes(message.changed, message.removed, message.at)
 
     def on_source_failed(self, message: SourceFailed) -> None:
+        if not self.drawable:
+            return
         if message.source == "pods":
             self._pods_panel.show_error(message.error)
             return

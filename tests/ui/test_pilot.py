@@ -20,6 +20,7 @@ from b2tui.engine.watch import Watcher
 from b2tui.ports import PodInfo, PodPhase, SourceError
 from b2tui.screenshots import START, USER
 from b2tui.ui.bindings import INTENTS
+from b2tui.ui.messages import ALL_PANELS, PodsPolled, RunChanged, SourceFailed
 from b2tui.ui.widgets.checklist import ChecklistPanel
 from b2tui.ui.widgets.help import HelpScreen
 from b2tui.ui.widgets.pods import PodsPanel
@@ -515,3 +516,21 @@ async def test_a_greeting_is_said_once_when_the_room_opens(room_at) -> None:  # 
         assert (
             room.notices.count("resuming unfinished run r1 (scenario happy, strategy canary)") == 1
         )
+
+
+async def test_events_polls_and_ticks_that_arrive_while_the_room_closes_draw_nothing(
+    room_at,
+) -> None:  # type: ignore[no-untyped-def]
+    room = await room_at("canary-holding-5")
+    app = room.app()
+    async with app.run_test(size=NARROW) as pilot:
+        await pilot.pause()
+        at = room.run.clock.now()
+        pods = list(app._pods_seen.values())
+    # The screens are gone; what the session, the pods poll and the clock still deliver
+    # must be dropped quietly (it raised ScreenStackError / NoMatches before).
+    app.on_run_changed(RunChanged(at, set(ALL_PANELS)))
+    app.on_pods_polled(PodsPolled(pods, frozenset({"gone"}), at))
+    app.on_source_failed(SourceFailed("pods", "connection refused", at))
+    app._tick()
+    app._apply_layout(200)
