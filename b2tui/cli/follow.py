@@ -118,8 +118,10 @@ def cmd_attach(args: argparse.Namespace) -> int:
 async def _attach(args: argparse.Namespace, settings: Settings, store: Any) -> int:
     from b2tui.adapters.real import build_ports
 
+    # Any run in the cluster's store (a sandbox-world run there is a test's, and is
+    # attached to the same way).
     rec = await asyncio.to_thread(
-        store.unfinished_run, settings.service.name, sandbox=False, environment=args.env
+        store.unfinished_run, settings.service.name, sandbox=None, environment=args.env
     )
     if rec is None:
         print(

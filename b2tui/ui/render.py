@@ -333,5 +333,9 @@ def header_text(view: RunView, *, driver: str, read_only: bool, operator: str = 
     if read_only:
         # A watcher must see at once that its keys do nothing here: say so first.
         return " · ".join([who, *parts])
+    if operator:
+        # An attached room's keys go to another host: who drives comes right after the
+        # run's state, before what an 80-column terminal cuts.
+        return " · ".join([parts[0], who, *parts[1:]])
     parts.append(who)
     return " · ".join(parts)

@@ -236,7 +236,8 @@ def test_rollback_and_watcher_texts() -> None:
     attached = render.header_text(
         view, driver="bob pid 7 on jump1", read_only=False, operator="ana@jump2"
     )
-    assert attached.endswith("driven by bob pid 7 on jump1 · you: ana@jump2")
+    # Right after the state: an 80-column header cuts the end, not who drives.
+    assert attached.startswith("ROLLING BACK · driven by bob pid 7 on jump1 · you: ana@jump2 · ")
     assert "driving as" not in attached
 
 
