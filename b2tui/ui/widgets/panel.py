@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from rich.cells import cell_len
 from textual.containers import Vertical
 from textual.content import Content
 from textual.geometry import Region
@@ -54,7 +55,7 @@ class Panel(Vertical):
         # keeps error text from being parsed as markup.
         if text != self._subtitle:
             old, self._subtitle = self._subtitle, text
-            self._set_subtitle(Content(text), max(len(old), len(text)))
+            self._set_subtitle(Content(text), max(cell_len(old), cell_len(text)))
 
     def _set_subtitle(self, subtitle: Content, cells: int) -> None:
         """Show ``subtitle`` in the bottom border, repainting only where it is drawn.
