@@ -72,9 +72,15 @@ def on_real_kube(settings: Settings, ns_p: str, ns_s: str, workdir: Path) -> Set
     return dataclasses.replace(settings, environments=envs)
 
 
-def rbac_docs(ns: str) -> list[dict[str, Any]]:
-    """deploy/rbac.yaml as a user applies it to namespace ``ns``."""
-    docs = [d for d in yaml.safe_load_all(RBAC.read_text()) if d]
+def rbac_docs(ns: str, *more: str) -> list[dict[str, Any]]:
+    """deploy/rbac.yaml (and the other ``deploy/`` files named in ``more``) as a user
+    applies them to namespace ``ns``."""
+    docs = [
+        d
+        for path in (RBAC, *(RBAC.parent / f for f in more))
+        for d in yaml.safe_load_all(path.read_text())
+        if d
+    ]
     for d in docs:
         d["metadata"]["namespace"] = ns
         for s in d.get("subjects") or []:

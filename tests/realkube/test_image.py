@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from b2tui import __version__
 from b2tui.adapters.kube.client import connect
@@ -206,15 +205,7 @@ def test_the_image_prints_its_version_and_runs_as_uid_10001(docker_cli: Docker, 
 
 def _shipped_docs(ns: str) -> list[dict[str, Any]]:
     """deploy/rbac.yaml, store-rbac.yaml and job.yaml as applied to namespace ``ns``."""
-    docs = rbac_docs(ns)
-    for f in ("store-rbac.yaml", "job.yaml"):
-        docs += [d for d in yaml.safe_load_all((ROOT / "deploy" / f).read_text()) if d]
-    for d in docs:
-        d["metadata"]["namespace"] = ns
-        for s in d.get("subjects") or []:
-            if s.get("kind") == "ServiceAccount":
-                s["namespace"] = ns
-    return docs
+    return rbac_docs(ns, "store-rbac.yaml", "job.yaml")
 
 
 def test_the_image_runs_as_the_jobs_pod_with_its_service_account(
