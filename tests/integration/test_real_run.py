@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import signal
 import socket
 import subprocess
 import sys
@@ -39,6 +40,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from b2tui.adapters.kube import KubeCluster
 from b2tui.adapters.store import Store
@@ -871,3 +873,111 @@ def test_dry_run_checks_everything_and_changes_nothing(
     # Checked with the test's own client: not one object changed, nothing was pushed.
     assert versions() == before
     assert rig.tags() == tags_before
+
+
+def _grant_store(rig: Rig, ns: str, subject: dict[str, str], name: str) -> None:
+    """deploy/store-rbac.yaml's Role b2tui-store in ``ns``, bound to ``subject``."""
+    docs = [d for d in yaml.safe_load_all((ROOT / "deploy" / "store-rbac.yaml").read_text()) if d]
+    role = next(d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == "b2tui-store")
+    role["metadata"]["namespace"] = ns
+    rig.kube.apply(role)
+    rig.kube.apply(
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": ns},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "Role",
+                "name": role["metadata"]["name"],
+            },
+            "subjects": [subject],
+        }
+    )
+
+
+def test_a_kube_store_run_survives_sigkill_in_a_hold_and_another_user_finishes_it(
+    rig: Rig, recorder: HttpRecorder, healthy_metrics: None, tmp_path: Path
+) -> None:
+    """Issue 13, literally: `b2tui run --headless` with `[store] backend = "kube"` is
+    SIGKILLed while it holds the first canary step; `b2tui run --headless` as another
+    Kubernetes user (another host: only the cluster is shared) resumes the run from the
+    store, keeps the hold's deadline and finishes it; `history` shows it."""
+    ws = make_workspace(tmp_path / "ws", rig, recorder)
+    text = ws.config.read_text().replace(
+        '{ weight = 5, hold = "3s" }', '{ weight = 5, hold = "20s" }'
+    )
+    ws.config.write_text(text + f'\n[store]\nbackend = "kube"\nnamespace = "{PROD}"\n')
+    # The run's own ServiceAccount drives first; user `tester` gets the same rights (the
+    # deploy verbs of deploy/rbac.yaml in each namespace, the store's in production's).
+    sa = {"kind": "ServiceAccount", "name": "b2tui", "namespace": PROD}
+    tester = {"kind": "User", "name": "tester", "apiGroup": "rbac.authorization.k8s.io"}
+    _grant_store(rig, PROD, sa, "b2tui-store-sa")
+    _grant_store(rig, PROD, tester, "b2tui-store-tester")
+    for ns in (STAGING, PROD):
+        rig.kube.apply(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": "b2tui-tester", "namespace": ns},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "Role",
+                    "name": "b2tui",
+                },
+                "subjects": [tester],
+            }
+        )
+    second = rig.kube.write_kubeconfig(
+        tmp_path / "tester.kubeconfig", user="tester", context="test", namespace=PROD
+    )
+    argv = ["run", "--config", str(ws.config), "--headless", "--json", "--version-sha", "c0ffee1"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "b2tui", *argv],
+        cwd=ws.root,
+        env=ws.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + RUN_TIMEOUT
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        event = _json_line(line)
+        if event is not None and "event" in event:
+            seen.append(event)
+            if event["event"] == "hold" and event.get("phase") == "production":
+                break
+        assert time.monotonic() < deadline, "no production hold:\n" + "".join(map(str, seen[-10:]))
+    else:
+        pytest.fail(f"the first run ended before its hold (exit {proc.wait()}): {seen[-5:]}")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    hold_until = seen[-1]["until"]
+
+    res = real_run_as(ws, second, "second-op")
+    assert res.code == 0, res.tail()
+    resumed = res.one("run_resumed")
+    assert resumed["by"].startswith("second-op@"), resumed
+    # The hold kept its deadline: the next step came at it, no new 20 s hold of 5 %.
+    fifty = next(e for e in res.of("traffic") if e["canary_percent"] == 50)
+    assert fifty["ts"] >= hold_until
+    assert not [e for e in res.of("hold") if e["seconds"] >= 19], "the hold started over"
+    assert res.one("run_finished")["outcome"] == "succeeded"
+    hist = b2tui(["history", "--config", str(ws.config), "--json"], ws, timeout=30)
+    runs = json.loads(hist.stdout)["runs"]
+    assert [(r["run_id"], r["outcome"]) for r in runs][:1] == [(resumed["run_id"], "succeeded")], (
+        hist.tail()
+    )
+
+
+def real_run_as(ws: Workspace, kubeconfig: Path, user: str) -> Result:
+    """`b2tui run --headless --json` (no --state: the kube store) as another cluster user."""
+    env = {**ws.env, "KUBECONFIG": str(kubeconfig), "B2TUI_USER": user}
+    return b2tui(
+        ["run", "--config", str(ws.config), "--headless", "--json", "--version-sha", "c0ffee1"],
+        ws,
+        env=env,
+    )
