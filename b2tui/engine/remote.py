@@ -13,6 +13,7 @@ dangerous keys.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from b2tui.domain import events as ev
@@ -66,18 +67,23 @@ class AttachedSession(Watcher):
         """A key's intent: checked here, written from a thread of its own so the key
         handler never waits on the network; intents leave in the order of the keys. A
         write that fails is said in this room's log (an alert for a rollback or abort)."""
-        refusal = self.why_not(action, arg or None)
-        if refusal is not None:
-            return IntentResult(False, refusal)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return self.send_now(action, arg)
+        refusal = self.why_not(action, arg or None)
+        if refusal is not None:
+            return IntentResult(False, refusal)
         if self._sender is None:
             self._sender = ThreadPoolExecutor(1, thread_name_prefix="b2tui-intents")
         intent = Intent(self.run_id, action.value, self.user, arg)
-        sent = self._sender.submit(self.inbox.submit, intent)
-        sent.add_done_callback(lambda f: loop.call_soon_threadsafe(self._sent, action, f))
+
+        def answered(sent: Future[None]) -> None:  # in the sender thread
+            # The room may have closed (and its loop with it) while the write was out.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._sent, action, sent)
+
+        self._sender.submit(self.inbox.submit, intent).add_done_callback(answered)
         return IntentResult(True, f"{action.value} sending to {self.driver}")
 
     def _sent(self, action: Action, sent: Future[None]) -> None:
