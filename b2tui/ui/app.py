@@ -30,6 +30,7 @@ from b2tui.engine.api import Action, RunSession
 from b2tui.engine.clock import Clock
 from b2tui.masking import mask
 from b2tui.ports import PodInfo
+from b2tui.ui import partial_update
 from b2tui.ui.bindings import DANGEROUS_BINDINGS, SAFE_BINDINGS, TAKE_OVER_BINDING
 from b2tui.ui.commands import RunCommands
 from b2tui.ui.keys import OperatorKeys
@@ -121,6 +122,8 @@ class ControlRoom(OperatorKeys, App[None]):
         self, settings: Settings, session: RunSession, **options: Unpack[RoomOptions]
     ) -> None:
         super().__init__()
+        # Partial updates written from the changed cell, not the widget's edge.
+        partial_update.install()
         colours = options.get("colours", "auto")
         if colours == "16" or (
             colours == "auto" and self.console.color_system in ("standard", "windows")

@@ -77,3 +77,22 @@ class Panel(Vertical):
         # refresh() takes regions relative to the content, inside border and padding.
         offset = self.content_offset
         self.refresh(Region(x - offset.x, height - 1 - offset.y, width - x, 1))
+
+    def set_title(self, title: Content) -> None:
+        """Show ``title`` in the top border, repainting only where it is drawn.
+
+        As :meth:`_set_subtitle`: assigning ``border_title`` repaints the panel and all
+        in it ("Pods 200" → "Pods 199" while a track scales down).
+        """
+        width, height = self.outer_size
+        old = self._border_title
+        if not self.is_mounted or not height:
+            self.border_title = title
+            return
+        self._border_title = title
+        cells = width
+        if self.styles.border_title_align == "left":
+            # Drawn as "╭─ text ─": the corner, a rule and a space before the text.
+            cells = min(width, max(title.cell_length, old.cell_length if old else 0) + 4)
+        offset = self.content_offset
+        self.refresh(Region(-offset.x, -offset.y, cells, 1))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from datetime import datetime
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from rich.cells import cell_len
 from textual import on
@@ -18,6 +18,7 @@ from textual._two_way_dict import TwoWayDict
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.content import Content
+from textual.geometry import Region
 from textual.reactive import reactive
 from textual.widgets import DataTable, Input
 from textual.widgets.data_table import CellKey, ColumnKey, RowKey
@@ -56,25 +57,80 @@ class PodTable(DataTable[str]):
     against a freshly built row list, per row removed: a rollout that deletes 20 of
     5,000 pods paid that 20 times a poll, and a filter hiding 4,999 rows 4,999 times.
     :meth:`remove_rows` does what ``remove_row`` does, once for all of them.
-    ``update_cell`` schedules a repaint per cell; :meth:`set_cells` one for all (5,000
-    pods created together cross a minute of age together).
+    ``update_cell`` repaints the table per cell; :meth:`set_cells` repaints the cells it
+    set (5,000 pods created together cross a minute of age together).
     """
 
     def set_cells(self, cells: Iterable[tuple[str, str, str]]) -> None:
-        """Set (row key, column key, text) cells that exist, without re-measuring."""
-        data = self._data
+        """Set (row key, column key, text) cells that exist, without re-measuring.
+
+        Repaints the cells that changed and are in view, not the table: a whole refresh
+        sends every visible row and the scrollbar (~2.5 KB at 120×40) for a poll in which
+        ten young pods' ages went from "4s" to "6s".
+        """
+        data, changed = self._data, list[tuple[RowKey, ColumnKey]]()
         for row, column, value in cells:
-            data[RowKey(row)][ColumnKey(column)] = value
+            row_key, column_key = RowKey(row), ColumnKey(column)
+            data[row_key][column_key] = value
+            changed.append((row_key, column_key))
+        # Every render cache is keyed on the count: cells repainted later render afresh.
         self._update_count += 1
-        self.refresh()
+        if len(changed) > self.size.area:
+            self.refresh()
+            return
+        rows, columns = self._row_locations, self._column_locations
+        x, lefts, widths = self._row_label_column_width, dict[ColumnKey, int](), {}
+        for col in self.ordered_columns:
+            lefts[col.key], widths[col.key] = x, col.get_render_width(self)
+            x += widths[col.key]
+        top = self.header_height if self.show_header else 0
+        for row_key, column_key in changed:
+            index = rows.get(row_key)
+            if index is not None and column_key in columns:
+                # Every row is one line (``add_row``'s default; the panel never passes
+                # a height): row i is drawn at line i below the header.
+                region = Region(lefts[column_key], top + index, widths[column_key], 1)
+                self._refresh_region(region)
+
+    _held: list[tuple[bool, bool, bool]] | None = None
+    """Whole-table refreshes asked for inside :meth:`_update_dimensions`, held back."""
+
+    def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
+        # Assigning ``virtual_size`` repaints the whole table. When it only lost height
+        # (rows removed, columns as wide as before), :meth:`remove_rows` has repainted
+        # the rows that moved: lay out (the scrollbar follows) and repaint nothing else.
+        before, self._held = self.virtual_size, []
+        try:
+            super()._update_dimensions(new_rows)
+        finally:
+            held, self._held = self._held, None
+        after = self.virtual_size
+        shrank = after.width == before.width and after.height < before.height
+        for repaint, layout, recompose in held:
+            self.refresh(repaint=repaint and not shrank, layout=layout, recompose=recompose)
+
+    def refresh(
+        self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
+    ) -> Self:
+        if self._held is not None and not regions:
+            self._held.append((repaint, layout, recompose))
+            return self
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
 
     def remove_rows(self, keys: Collection[str]) -> None:
-        if len(keys) == 1:
-            self.remove_row(next(iter(keys)))
+        """Remove rows at once; repaint the rows that moved up, not those above them.
+
+        ``DataTable.remove_row`` re-indexes every remaining row and repaints the whole
+        table, per row: scaling a stable track down by one pod below the panel's window
+        repainted every visible row. The scrollbar follows on idle, when the virtual
+        size changes.
+        """
+        rows = self._row_locations
+        at = {RowKey(key): rows.get(RowKey(key)) for key in keys}
+        gone = {key for key, index in at.items() if index is not None}
+        if not gone:
             return
-        if not keys:
-            return
-        gone = {RowKey(key) for key in keys}
+        first = min(index for index in at.values() if index is not None)
         kept = [row.key for row in self.ordered_rows if row.key not in gone]
         for row_key in gone:
             for column_key in self._data.pop(row_key):
@@ -83,10 +139,20 @@ class PodTable(DataTable[str]):
         self._row_locations = TwoWayDict({k: i for i, k in enumerate(kept)})
         self._require_update_dimensions = True
         self.check_idle()
-        self.cursor_coordinate = self.cursor_coordinate
-        self.hover_coordinate = self.hover_coordinate
+        # Clamped as ``remove_row`` does, but only when out of range: re-assigning an
+        # unchanged coordinate repaints its cell, and on the cursor's line that merges
+        # with any changed cell into a repaint of the row between them.
+        last = self.row_count - 1
+        if self.cursor_coordinate.row > last:
+            self.cursor_coordinate = self.cursor_coordinate
+        if self.hover_coordinate.row > last:
+            self.hover_coordinate = self.hover_coordinate
         self._update_count += 1
-        self.refresh(layout=True)
+        # From the first removed row down, in virtual (scrolled) coordinates; one line
+        # per row as in :meth:`set_cells`.
+        top = (self.header_height if self.show_header else 0) + first
+        width = max(self.size.width, self.virtual_size.width)
+        self._refresh_region(Region(0, top, width, max(self.virtual_size.height - top, 1)))
 
 
 class PodsPanel(Panel):
@@ -370,4 +436,4 @@ class PodsPanel(Panel):
         title = f"Pods {count} · sort {self.sort_column}{flt}"
         if title != self._title:
             self._title = title
-            self.border_title = Content(title)
+            self.set_title(Content(title))

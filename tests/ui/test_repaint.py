@@ -1,0 +1,153 @@
+"""What a change repaints: the changed cells, not the table, the panel or the row.
+
+Bytes an idle control room sends over SSH are what it repaints; these check the repaints
+themselves (the ``idle`` benchmark measures the bytes). A Textual partial update is
+written from the start of each changed span (``partial_update``), a pods poll asks for
+the spans of the cells it changed (``PodTable``), and a count in the panel's title
+repaints the title.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import ClassVar
+
+from rich.console import Console
+from rich.segment import Segment
+from rich.style import Style
+from textual._compositor import ChopsUpdate
+from textual.app import App, ComposeResult
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.widgets.data_table import ColumnKey
+
+from b2tui.ports import PodInfo, PodPhase
+from b2tui.ui import partial_update
+from b2tui.ui.app import ControlRoom
+from b2tui.ui.partial_update import char_boundary, render_segments
+from b2tui.ui.widgets.pods import PodsPanel
+
+T0 = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)
+CONSOLE = Console(color_system=None, force_terminal=True, width=80)
+
+
+def _strip(*texts: str) -> Strip:
+    return Strip([Segment(t, Style(bold=i % 2 == 1)) for i, t in enumerate(texts)])
+
+
+def test_char_boundary_never_splits_a_wide_character() -> None:
+    ascii_ = _strip("name  ", "age")
+    assert [char_boundary(ascii_, n) for n in (0, 3, 6, 7, 9, 20)] == [0, 3, 6, 7, 9, 9]
+    wide = _strip("ab", "日本", "cd")  # 日 at cells 2-3, 本 at 4-5
+    assert [char_boundary(wide, n) for n in (2, 3, 4, 5, 6)] == [2, 2, 4, 4, 6]
+    assert [char_boundary(wide, n, up=True) for n in (2, 3, 4, 5, 6, 9)] == [2, 4, 4, 6, 6, 8]
+
+
+def test_a_partial_update_starts_at_the_changed_span_not_the_widgets_edge() -> None:
+    # One line, two chops (widgets): 0-10 and 10-14; the span is cells 6-8 of the first.
+    line = {0: _strip("abcdef", "ghij"), 10: _strip("wxyz")}
+    chops, ends = [line], [[10, 14]]
+    ours = render_segments(chops, [(0, 6, 8)], ends, CONSOLE)
+    assert ours == "\x1b[1;7H" + "\x1b[1mgh\x1b[0m"
+    # A span inside a wide character starts at the character.
+    wide = [{0: _strip("ab", "日本", "cd")}]
+    assert render_segments(wide, [(0, 3, 5)], [[8]], CONSOLE) == "\x1b[1;3H\x1b[1m日本\x1b[0m"
+    # A span covering whole chops writes them whole, from each chop's edge.
+    both = render_segments(chops, [(0, 0, 14)], ends, CONSOLE)
+    assert both == "\x1b[1;1Habcdef\x1b[1mghij\x1b[0m\x1b[1;11Hwxyz"
+
+
+def test_install_patches_textual_once_and_renders_the_same_as_render_segments() -> None:
+    assert partial_update.install() and partial_update.install()
+    line = {0: _strip("abcdef", "ghij"), 10: _strip("wxyz")}
+    update = ChopsUpdate([line, line], [(0, 6, 8), (1, 11, 13)], [[10, 14], [10, 14]])
+    assert update.render_segments(CONSOLE) == ("\x1b[1;7H\x1b[1mgh\x1b[0m\n\x1b[2;12Hxy")
+
+
+# --- the pods table ------------------------------------------------------------------
+
+
+class _Room(App[None]):
+    CSS_PATH = ControlRoom.CSS_PATH  # the panels' borders, as in the control room
+    CSS: ClassVar[str] = "PodsPanel { height: 1fr; }"
+
+    def compose(self) -> ComposeResult:
+        yield PodsPanel(id="pods")
+
+
+def _pods(n: int) -> list[PodInfo]:
+    return [
+        PodInfo(
+            name=f"web-{i:04d}",
+            track="stable",
+            phase=PodPhase.RUNNING,
+            reason="",
+            ready=True,
+            restarts=i % 3,
+            created=T0 - timedelta(hours=2, seconds=37 * i),
+            image="reg/web:1a2b3c4",
+        )
+        for i in range(n)
+    ]
+
+
+def _record(widget: Widget) -> list[tuple[Region, ...]]:
+    """Every repaint ``widget`` marks from now on: its regions, () for all of it."""
+    calls: list[tuple[Region, ...]] = []
+    real = widget._set_dirty
+
+    def set_dirty(*regions: Region) -> None:
+        calls.append(regions)
+        real(*regions)
+
+    widget._set_dirty = set_dirty  # type: ignore[method-assign]
+    return calls
+
+
+async def test_a_poll_repaints_the_cells_it_changed_and_a_removal_what_moved() -> None:
+    app, pods = _Room(), _pods(300)
+    async with app.run_test(size=(120, 40)) as pilot:
+        panel = app.query_one(PodsPanel)
+        table = panel.table
+        panel.show_pods(pods, T0)
+        await pilot.pause()
+        assert table.row_count == 300 and table.window_region.bottom < 250
+        header = table.header_height
+        x = table._row_label_column_width
+        for column in table.ordered_columns:
+            if column.key == ColumnKey("restarts"):
+                restarts = Region(x, 0, column.get_render_width(table), 1)
+            x += column.get_render_width(table)
+
+        # web-0003's restarts go from 0 to 1: that cell, on its line, and nothing else.
+        calls, frame = _record(table), _record(panel)
+        pods[3] = replace(pods[3], restarts=1)
+        panel.show_pods(pods, T0)
+        await pilot.pause()
+        assert calls == [(Region(restarts.x, header + 3, restarts.width, 1),)]
+        assert frame == []
+
+        # A pod far below the window goes: nothing in view moved; the count in the title
+        # is repainted in the top border row, not the panel.
+        calls.clear()
+        panel.show_pods(pods[:250] + pods[251:], T0)
+        await pilot.pause()
+        assert table.row_count == 299
+        assert calls == []
+        assert frame and all(
+            # The border's top row, from its corner: "╭─ Pods 299 · sort name".
+            regions == (Region(-panel.content_offset.x, -1, 4 + len("Pods 299 · sort name"), 1),)
+            for regions in frame
+        ), frame
+        assert "Pods 299" in str(panel.border_title)
+
+        # web-0002 goes: the rows from its line down moved up and are repainted; the two
+        # above it are not.
+        calls.clear()
+        panel.show_pods(pods[:2] + pods[3:250] + pods[251:], T0)
+        await pilot.pause()
+        assert table.get_row_index("web-0003") == 2
+        assert calls and all(len(regions) == 1 for regions in calls), calls
+        assert min(regions[0].y for regions in calls) == header + 2
