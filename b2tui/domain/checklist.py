@@ -122,7 +122,7 @@ READINESS_ITEMS: tuple[ItemSpec, ...] = (
         emergency=True,
     ),
 )
-"""The readiness checklist of WORKFLOW_DEPLOYMENT.md."""
+"""The readiness checklist of the workflow (docs/DESIGN.md, "The workflow")."""
 
 
 def build_checklist(

@@ -3,7 +3,7 @@
 :func:`decide` looks at one scope's :class:`~b2tui.domain.gates.GateTracker` (already fed
 with the sample), the sample's results and the gate settings, and returns a
 :class:`Decision`. It does no I/O and changes nothing; the conductor acts on the answer
-(pauses, alerts, starts the rollback, ends the run). The rules (DESIGN.md, "Gates"):
+(pauses, alerts, starts the rollback, ends the run). The rules (docs/DESIGN.md, "Gates"):
 
 - **Unknown never counts as pass**: an unknown sample holds promotion.
 - ``unknown_pause_after`` unknown samples in a row pause the run and alert.

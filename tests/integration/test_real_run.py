@@ -899,7 +899,7 @@ def _grant_store(rig: Rig, ns: str, subject: dict[str, str], name: str) -> None:
 def test_a_kube_store_run_survives_sigkill_in_a_hold_and_another_user_finishes_it(
     rig: Rig, recorder: HttpRecorder, healthy_metrics: None, tmp_path: Path
 ) -> None:
-    """Issue 13, literally: `b2tui run --headless` with `[store] backend = "kube"` is
+    """A run that outlives its host: `b2tui run --headless` with `[store] backend = "kube"` is
     SIGKILLed while it holds the first canary step; `b2tui run --headless` as another
     Kubernetes user (another host: only the cluster is shared) resumes the run from the
     store, keeps the hold's deadline and finishes it; `history` shows it."""

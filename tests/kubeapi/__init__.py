@@ -4,7 +4,7 @@ Use it only for what the real control plane (``tests/realkube``: kube-apiserver 
 controller-manager 1.20.2 on etcd) does not give on demand: HTTP 500s and slow answers
 (``fault``), a watch stream dropped mid-way (``drop_watches``), pod logs (a real
 apiserver serves them from a kubelet; there is none), and a recorded request list.
-The real server now covers: Deployments → ReplicaSets → Pods with real revisions and
+The real server covers: Deployments → ReplicaSets → Pods with real revisions and
 ``pod-template-hash``, rollout conditions (ProgressDeadlineExceeded), defaulting and
 validation, networking.k8s.io/v1 Ingress, a Gateway API HTTPRoute CRD, server-side apply
 (``fieldManager``), ``dryRun=All``, RBAC 403s for a real user or ServiceAccount, watch

@@ -16,9 +16,8 @@ Every process runs in its own process group, dies with the Python process that s
 it (``PR_SET_PDEATHSIG``) and is stopped by ``stop()``, by the ``with`` block, or at the
 latest by ``atexit``: no etcd or apiserver outlives a failed or killed test session.
 
-The facts behind the flags are in the project history (issue "A real Kubernetes control
-plane in the tests"): ``--port=0`` keeps 1.20's controller-manager off an insecure port
-on 0.0.0.0; ``--endpoint-reconciler-type=none`` because no kubelet or node exists.
+Two flags need a reason: ``--port=0`` keeps 1.20's controller-manager off an insecure
+port on 0.0.0.0; ``--endpoint-reconciler-type=none`` because no kubelet or node exists.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The gate policy, one rule per test, with plain values (DESIGN.md: workflow and gates)."""
+"""The gate policy, one rule per test, with plain values (docs/DESIGN.md: workflow and gates)."""
 
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ When this process sets the canary it knows what it wrote: the canary's replicas 
 patch that *tests* the value written and replaces it with 0. A rollback sends it before
 reading anything. The test makes a blind write safe: when anything changed the object
 since (another process rolled back, a promote scaled the canary away, someone edited
-it), the server refuses the patch and the rollback takes its read-then-write path as
-before, so what it restores, and that a second rollback changes nothing, stay the same.
+it), the server refuses the patch and the rollback takes its read-then-write path
+instead, so what it restores, and that a second rollback changes nothing, stay the same.
 
 :class:`RollbackLine` is a single-thread executor that runs nothing but rollbacks and
 their warm-up, each API context on a connection of its own: no pod poll, watch or

@@ -1,6 +1,6 @@
 """Run rows of the state file: recording runs, their state and outcome, and reading them back.
 
-A partial unique index (schema 2) allows one unfinished run per service, environment and
+A partial unique index (:mod:`.schema`) allows one unfinished run per service, environment and
 kind; a row that does not decode raises :class:`~b2tui.ports.StoreError` naming the run and
 the column. The history reads (``runs``, ``last_known_good``, ``last_time``) serve the
 one-shot commands.
