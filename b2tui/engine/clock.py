@@ -1,23 +1,13 @@
-"""Clocks the engine runs on. Tests and ``--speed max`` use virtual time."""
+"""The clocks a run runs on (:class:`~b2tui.ports.clock.Clock`): real, scaled, virtual.
+
+Tests and ``--speed max`` use virtual time.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
-
-
-class Clock(Protocol):
-    """The run's clock: every timestamp, hold and window is measured on it."""
-
-    def now(self) -> datetime:
-        """Current time (timezone-aware UTC)."""
-        ...
-
-    async def sleep(self, seconds: float) -> None:
-        """Let ``seconds`` of run time pass."""
-        ...
 
 
 class WallClock:

@@ -50,7 +50,7 @@ from b2tui.domain.phases import Outcome, Phase
 from b2tui.domain.view import RunView, apply
 from b2tui.engine import rollback, strategies, workflow
 from b2tui.engine.api import Subscribers
-from b2tui.engine.clock import Clock, SteppedClock
+from b2tui.engine.clock import SteppedClock
 from b2tui.engine.context import Finish, RunContext, Services, Stop
 from b2tui.engine.journal import HeldWrites, Journal
 from b2tui.engine.opening import LeaseHeld, LeaseLost, RunOpening, driver_id
@@ -65,6 +65,7 @@ from b2tui.ports import (
     Store,
     StoreError,
 )
+from b2tui.ports.clock import Clock
 
 __all__ = ["Conductor", "LeaseHeld", "LeaseLost", "driver_id"]
 

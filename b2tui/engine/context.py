@@ -43,11 +43,11 @@ from b2tui.domain.phases import Outcome
 from b2tui.domain.view import RunView
 from b2tui.engine import intents, policy
 from b2tui.engine.api import IntentResult
-from b2tui.engine.clock import Clock
 from b2tui.engine.policy import Decision, Verdict
 from b2tui.engine.state import RunState, Step
 from b2tui.gatespecs import compares, gate_specs, uses_samples
 from b2tui.ports import CommandResult, Notification, Ports, Revision, SourceError, StepFailed
+from b2tui.ports.clock import Clock
 
 log = logging.getLogger(__name__)
 

@@ -24,8 +24,8 @@ from b2tui.domain import events as ev
 from b2tui.ports import Store, StoreWriteFailed
 
 if TYPE_CHECKING:
-    from b2tui.engine.clock import Clock
     from b2tui.engine.state import RunState
+    from b2tui.ports.clock import Clock
 
 
 @dataclass

@@ -25,7 +25,6 @@ from b2tui.domain import events as ev
 from b2tui.domain.images import image_tag
 from b2tui.domain.phases import Outcome
 from b2tui.domain.view import RunView, apply
-from b2tui.engine.clock import Clock
 from b2tui.engine.state import RunState
 from b2tui.ports import (
     Claim,
@@ -38,6 +37,7 @@ from b2tui.ports import (
     Store,
     StoreError,
 )
+from b2tui.ports.clock import Clock
 
 
 class LeaseHeld(Exception):

@@ -22,10 +22,10 @@ from b2tui.domain.phases import Outcome, Phase
 from b2tui.domain.view import RunView
 from b2tui.engine import intents
 from b2tui.engine.api import Action, IntentResult
-from b2tui.engine.clock import Clock
 from b2tui.engine.context import RunContext
 from b2tui.engine.state import RunState
 from b2tui.ports import Revision, Store
+from b2tui.ports.clock import Clock
 
 
 class OperatorIntents:

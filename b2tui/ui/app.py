@@ -27,9 +27,9 @@ from b2tui.config import Settings
 from b2tui.domain import events as ev
 from b2tui.domain.canary import DEFAULT_STEPS, CanaryStep
 from b2tui.engine.api import Action, RunSession
-from b2tui.engine.clock import Clock
 from b2tui.masking import mask
 from b2tui.ports import PodInfo
+from b2tui.ports.clock import Clock
 from b2tui.ui import partial_update
 from b2tui.ui.bindings import DANGEROUS_BINDINGS, SAFE_BINDINGS, TAKE_OVER_BINDING
 from b2tui.ui.commands import RunCommands

@@ -21,7 +21,7 @@ from b2tui.domain.phases import Strategy
 from b2tui.ports import Notification, Ports
 
 if TYPE_CHECKING:
-    from b2tui.engine.clock import Clock
+    from b2tui.ports.clock import Clock
 
 SNAPSHOT_FORMAT = 1
 

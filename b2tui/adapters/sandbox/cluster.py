@@ -24,7 +24,7 @@ from b2tui.ports import (
 )
 
 if TYPE_CHECKING:
-    from b2tui.engine.clock import Clock
+    from b2tui.ports.clock import Clock
 
 
 class SandboxCluster:

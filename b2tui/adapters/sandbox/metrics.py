@@ -25,7 +25,7 @@ from b2tui.domain.gates import Reading
 from b2tui.ports import Series
 
 if TYPE_CHECKING:
-    from b2tui.engine.clock import Clock
+    from b2tui.ports.clock import Clock
 
 PRODUCTION_RPS = 60.0
 """Total production traffic, requests per second."""

@@ -21,7 +21,7 @@ from b2tui.domain.checklist import ChecklistItem
 from b2tui.ports import CheckResult, CommandResult, LineSink, Notification, StepFailed
 
 if TYPE_CHECKING:
-    from b2tui.engine.clock import Clock
+    from b2tui.ports.clock import Clock
 
 Script = list[tuple[float, str]]
 """(seconds before the line, line)."""
