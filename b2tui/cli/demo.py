@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from b2tui.cli.follow import TAKE_OVER, watch
+from b2tui.cli.follow import until_driven, watch
 from b2tui.cli.loading import open_store
 from b2tui.cli.parser import UsageError, parse_speed
 from b2tui.cli.printer import Printer
@@ -54,18 +54,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "--speed max needs --headless (the control room runs in real time; try --speed 60)"
         )
     store = open_store(args.state)
-    return asyncio.run(_demo(args, store, speed, headless))
-
-
-async def _demo(
-    args: argparse.Namespace, store: SqliteStore, speed: float | None, headless: bool
-) -> int:
-    take_over = False
-    while True:
-        code = await _demo_once(args, store, speed, headless, take_over=take_over)
-        if code != TAKE_OVER:
-            return code
-        take_over = code == TAKE_OVER
+    return asyncio.run(
+        until_driven(
+            lambda take_over: _demo_once(args, store, speed, headless, take_over=take_over)
+        )
+    )
 
 
 def _same_world(a: dict[str, Any], b: dict[str, Any]) -> bool:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from b2tui.cli.loading import load, open_store
@@ -22,6 +22,19 @@ if TYPE_CHECKING:
 
 TAKE_OVER = -2
 """Returned by a headless ``--take-over`` watcher once the driver is gone: claim and drive."""
+
+
+async def until_driven(once: Callable[[bool], Awaitable[int]]) -> int:
+    """Open a run with ``once(take_over)`` until it ends other than by :data:`TAKE_OVER`.
+
+    The first try opens the run as usual (``take_over=False``); when that process ended
+    watching a run whose driver is gone and asked to take it over, the next try claims it
+    (``take_over=True``). Returns the exit status of the last try.
+    """
+    code = await once(False)
+    while code == TAKE_OVER:
+        code = await once(True)
+    return code
 
 
 async def watch(

@@ -8,7 +8,7 @@ import asyncio
 import sys
 from typing import Any
 
-from b2tui.cli.follow import TAKE_OVER, follower, serve_intents, watch
+from b2tui.cli.follow import follower, serve_intents, until_driven, watch
 from b2tui.cli.loading import load, open_store
 from b2tui.cli.parser import UsageError
 from b2tui.cli.printer import Printer
@@ -39,20 +39,15 @@ def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
         return dry_run_main(settings, args.env, args.staging, args.image, args.sha, sys.stdout)
     store = open_store(args.state, settings=settings, env=args.env)
     try:
-        return asyncio.run(_real_run(args, settings, store, tui=tui))
+        return asyncio.run(
+            until_driven(
+                lambda take_over: _real_run_once(
+                    args, settings, store, tui=tui, take_over=take_over
+                )
+            )
+        )
     finally:
         store.close()
-
-
-async def _real_run(
-    args: argparse.Namespace, settings: Settings, store: Store, *, tui: bool
-) -> int:
-    take_over = False
-    while True:
-        code = await _real_run_once(args, settings, store, tui=tui, take_over=take_over)
-        if code != TAKE_OVER:
-            return code
-        take_over = code == TAKE_OVER
 
 
 async def _real_run_once(

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from dataclasses import replace
 from typing import Any, TextIO
 
 from b2tui.adapters.prometheus import TARGET, PrometheusMetrics
@@ -28,6 +27,7 @@ from b2tui.domain.gates import (
     overall,
     verdict_text,
 )
+from b2tui.engine.series import p95_series, p95_window, with_p95_series
 from b2tui.gatespecs import compares, gate_specs, uses_samples
 from b2tui.ports import SourceError
 
@@ -47,15 +47,13 @@ async def _sample(
     )
     if uses_samples(specs):
         g = settings.gates
-        seconds = max(300.0, 2 * g.mw_min_samples * g.poll)
-        hc, hs = await asyncio.gather(
-            metrics.history(env, "canary", seconds, g.poll),
-            metrics.history(env, "stable", seconds, g.poll),
+        seconds = p95_window(g, None)
+        sc, ss = await asyncio.gather(
+            p95_series(metrics, env, "canary", seconds, g.poll),
+            p95_series(metrics, env, "stable", seconds, g.poll),
         )
-        for readings, hist in ((canary, hc), (stable, hs)):
-            if "p95_ms" in readings and "p95_ms" in hist:
-                values = tuple(v for _, v in hist["p95_ms"].points if v is not None)
-                readings["p95_ms"] = replace(readings["p95_ms"], series=values)
+        with_p95_series(canary, sc)
+        with_p95_series(stable, ss)
     return canary, stable
 
 

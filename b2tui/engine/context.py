@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -44,6 +44,7 @@ from b2tui.domain.view import RunView
 from b2tui.engine import intents, policy
 from b2tui.engine.api import IntentResult
 from b2tui.engine.policy import Decision, Verdict
+from b2tui.engine.series import p95_series, p95_window, with_p95_series
 from b2tui.engine.state import RunState, Step
 from b2tui.gatespecs import compares, gate_specs, uses_samples
 from b2tui.ports import CommandResult, Notification, Ports, Revision, SourceError, StepFailed
@@ -434,14 +435,12 @@ class RunContext:
             return {s.name: Reading(s.name, None, f"source error: {e}") for s in self.specs}
         if self.mann_whitney and track is not None and "p95_ms" in readings:
             g = self.settings.gates
-            seconds = max(step_seconds, g.mw_min_samples * g.poll)
+            seconds = p95_window(g, step_seconds)
             try:
-                history = await self.ports.metrics.history(env, track, seconds, g.poll)
+                values = await p95_series(self.ports.metrics, env, track, seconds, g.poll)
             except SourceError:
-                history = {}  # too few samples: the absolute limit decides, and says so
-            points = history.get("p95_ms")
-            values = tuple(v for _, v in points.points if v is not None) if points else ()
-            readings["p95_ms"] = replace(readings["p95_ms"], series=values)
+                values = ()  # too few samples: the absolute limit decides, and says so
+            with_p95_series(readings, values)
         return readings
 
     async def sample(
