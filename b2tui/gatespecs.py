@@ -7,7 +7,7 @@ may import both ``config`` and ``domain``) is the one place that maps settings t
 from __future__ import annotations
 
 from b2tui.config import GateSettings, PrometheusSettings
-from b2tui.domain.gates import Comparison, GateSpec, Rule, ShiftTest
+from b2tui.domain.gates import Comparison, Gate, GateSpec, Rule, ShiftTest
 
 
 def gate_specs(gates: GateSettings, prom: PrometheusSettings) -> list[GateSpec]:
@@ -33,7 +33,7 @@ def gate_specs(gates: GateSettings, prom: PrometheusSettings) -> list[GateSpec]:
     )
     specs = [
         GateSpec(
-            "error_rate",
+            Gate.ERROR_RATE,
             gates.error_rate_max,
             Comparison.MAX,
             unit="%",
@@ -44,7 +44,7 @@ def gate_specs(gates: GateSettings, prom: PrometheusSettings) -> list[GateSpec]:
             min_requests=gates.min_requests,
         ),
         GateSpec(
-            "p95_ms",
+            Gate.P95_MS,
             gates.p95_max_ms,
             Comparison.MAX,
             unit="ms",
@@ -56,7 +56,11 @@ def gate_specs(gates: GateSettings, prom: PrometheusSettings) -> list[GateSpec]:
             shift=shift,
         ),
         GateSpec(
-            "request_rate", gates.min_request_rate, Comparison.MIN, unit="req/s", traffic_guard=True
+            Gate.REQUEST_RATE,
+            gates.min_request_rate,
+            Comparison.MIN,
+            unit="req/s",
+            traffic_guard=True,
         ),
     ]
     specs += [GateSpec(q.name, q.max, Comparison.MAX, unit=q.unit) for q in prom.extra]

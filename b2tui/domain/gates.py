@@ -19,7 +19,28 @@ from enum import StrEnum
 
 from b2tui.domain.mannwhitney import judge_shift
 
-TARGET = "target"
+
+class Gate(StrEnum):
+    """The names of the gates and readings: one spelling for every layer.
+
+    A member is its string (``Gate.P95_MS == "p95_ms"``), so events, stores and JSON keep
+    plain names.
+    """
+
+    ERROR_RATE = "error_rate"
+    P95_MS = "p95_ms"
+    REQUEST_RATE = "request_rate"
+    """The traffic guard: below ``min_request_rate`` a sample is unknown."""
+    PODS = "pods"
+    """Crash-looping pods of the sampled workload."""
+    DB_CONNECTIONS = "db_connections"
+    MEMORY = "memory"
+    CPU = "cpu"
+    TARGET = "target"
+    """The scrape target check (``up``); a reading, not a gate."""
+
+
+TARGET = Gate.TARGET
 """Name of the reading that reports the target check (``up``); not a gate. Its value is
 the number of matching targets, 0 when one is down, None (with the notice as reason)
 when the check matched nothing."""

@@ -29,6 +29,7 @@ from b2tui.domain.durations import format_duration
 from b2tui.domain.gates import (
     TARGET,
     Comparison,
+    Gate,
     GateResult,
     GateSpec,
     GateStatus,
@@ -54,7 +55,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-PODS_GATE = GateSpec("pods", 1.0, Comparison.MAX, "crashing")
+PODS_GATE = GateSpec(Gate.PODS, 1.0, Comparison.MAX, "crashing")
 """Crash-looping pods of the new version: any is a fail."""
 
 
@@ -433,7 +434,7 @@ class RunContext:
             readings = await self.ports.metrics.sample(env, track)
         except SourceError as e:
             return {s.name: Reading(s.name, None, f"source error: {e}") for s in self.specs}
-        if self.mann_whitney and track is not None and "p95_ms" in readings:
+        if self.mann_whitney and track is not None and Gate.P95_MS in readings:
             g = self.settings.gates
             seconds = p95_window(g, step_seconds)
             try:
@@ -472,9 +473,9 @@ class RunContext:
                 all_pods = await self.ports.cluster.pods(env)
                 mine = [p for p in all_pods if track is None or p.track == track]
                 crashing = sum(1 for p in mine if p.crash_looping)
-                results.append(judge(PODS_GATE, Reading("pods", float(crashing))))
+                results.append(judge(PODS_GATE, Reading(Gate.PODS, float(crashing))))
             except SourceError as e:
-                results.append(judge(PODS_GATE, Reading("pods", None, f"source error: {e}")))
+                results.append(judge(PODS_GATE, Reading(Gate.PODS, None, f"source error: {e}")))
         now = self.clock.now()
         for r in results:
             self.emit(

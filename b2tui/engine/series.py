@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 from b2tui.config import EnvironmentSettings, GateSettings
-from b2tui.domain.gates import Reading
+from b2tui.domain.gates import Gate, Reading
 from b2tui.ports import Metrics
 
-GATE = "p95_ms"
+GATE = Gate.P95_MS
 """The gate whose reading carries the samples."""
 
 ONE_SHOT_STEP = 300.0

@@ -7,14 +7,19 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from b2tui.domain.events import GateSampled
-from b2tui.domain.gates import GateStatus, format_value
+from b2tui.domain.gates import Gate, GateStatus, format_value
 from b2tui.domain.gates import comparison_sign as gate_comparison_sign
 from b2tui.domain.view import RunView
 
-MIN_GATES = frozenset({"request_rate"})
+MIN_GATES = frozenset({Gate.REQUEST_RATE})
 """Gates whose threshold is a minimum (the value must reach it)."""
 
-GATE_NAMES = {"error_rate": "err", "p95_ms": "p95", "request_rate": "req", "pods": "pods"}
+GATE_NAMES: dict[str, str] = {
+    Gate.ERROR_RATE: "err",
+    Gate.P95_MS: "p95",
+    Gate.REQUEST_RATE: "req",
+    Gate.PODS: "pods",
+}
 """Short gate names for narrow rows."""
 
 

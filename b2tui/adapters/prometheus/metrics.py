@@ -31,7 +31,7 @@ from b2tui.adapters.prometheus.values import (
     reading_from_result,
 )
 from b2tui.config import EnvironmentSettings, PrometheusSettings
-from b2tui.domain.gates import TARGET, Reading
+from b2tui.domain.gates import TARGET, Gate, Reading
 from b2tui.masking import Masker, mask
 from b2tui.ports import Series, SourceError
 
@@ -84,9 +84,9 @@ class PrometheusMetrics:
     def _queries(self) -> list[_Query]:
         s, q = self._settings, self._gq
         queries = [
-            _Query("error_rate", q.error_rate),
-            _Query("p95_ms", q.p95_seconds, scale=1000.0),
-            _Query("request_rate", q.request_rate),
+            _Query(Gate.ERROR_RATE, q.error_rate),
+            _Query(Gate.P95_MS, q.p95_seconds, scale=1000.0),
+            _Query(Gate.REQUEST_RATE, q.request_rate),
         ]
         queries += [_Query(x.name, x.query) for x in s.extra]
         return queries
@@ -150,7 +150,7 @@ class PrometheusMetrics:
             )
             for q, d, e in zip(queries, gate_data, expanded, strict=True)
         }
-        rate = out["request_rate"].value
+        rate = out[Gate.REQUEST_RATE].value
         if rate is not None:
             count = round(rate * self._gq.window, 1)
             out = {n: replace(r, requests=count) for n, r in out.items()}

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from b2tui.domain.gates import Reading
+from b2tui.domain.gates import Gate, Reading
 
-_NAN_REASONS = {
-    "error_rate": "no traffic (NaN: 0 requests / 0 requests)",
-    "p95_ms": "no requests observed (NaN from an empty histogram)",
+_NAN_REASONS: dict[str, str] = {
+    Gate.ERROR_RATE: "no traffic (NaN: 0 requests / 0 requests)",
+    Gate.P95_MS: "no requests observed (NaN from an empty histogram)",
 }
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from b2tui.adapters.sandbox.noise import unit
 from b2tui.adapters.sandbox.world import World
 from b2tui.config import EnvironmentSettings, Settings
-from b2tui.domain.gates import Reading
+from b2tui.domain.gates import Gate, Reading
 from b2tui.ports import Series
 
 if TYPE_CHECKING:
@@ -37,11 +37,11 @@ SIGMA = 0.35
 """Spread of the log-normal latency distribution of one group of pods."""
 _Z95 = 1.6448536269514722
 
-_EXTRA = {
+_EXTRA: dict[str, tuple[float, float]] = {
     # name → (low, high) of a healthy value; the sandbox's guess at typical queries.
-    "db_connections": (14.0, 30.0),
-    "memory": (300e6, 380e6),
-    "cpu": (0.15, 0.45),
+    Gate.DB_CONNECTIONS: (14.0, 30.0),
+    Gate.MEMORY: (300e6, 380e6),
+    Gate.CPU: (0.15, 0.45),
 }
 
 
@@ -88,7 +88,7 @@ class SandboxMetrics:
     @property
     def gates(self) -> tuple[str, ...]:
         """Names of the readings every sample carries."""
-        return ("error_rate", "p95_ms", "request_rate", *self.extra)
+        return (Gate.ERROR_RATE, Gate.P95_MS, Gate.REQUEST_RATE, *self.extra)
 
     async def sample(self, env: EnvironmentSettings, track: str | None) -> dict[str, Reading]:
         """One reading per gate for ``track`` (None: the whole service) now."""
@@ -128,7 +128,7 @@ class SandboxMetrics:
         groups = [(k, n) for k, n in serving.items() if track is None or k[0] == track]
         if not groups or pods == 0:
             out = {g: Reading(g, None, "no traffic", requests=0) for g in self.gates}
-            out["request_rate"] = Reading("request_rate", 0.0, requests=0)
+            out[Gate.REQUEST_RATE] = Reading(Gate.REQUEST_RATE, 0.0, requests=0)
             return out
         rate = 0.0
         errors = 0.0
@@ -149,9 +149,9 @@ class SandboxMetrics:
         # The sample size of a one-minute rate window, as Prometheus' [1m] would see.
         n = round(rate * WINDOW)
         out = {
-            "error_rate": Reading("error_rate", round(errors / rate, 7), requests=n),
-            "p95_ms": Reading("p95_ms", round(mixture_p95(parts), 1), requests=n),
-            "request_rate": Reading("request_rate", round(rate, 2), requests=n),
+            Gate.ERROR_RATE: Reading(Gate.ERROR_RATE, round(errors / rate, 7), requests=n),
+            Gate.P95_MS: Reading(Gate.P95_MS, round(mixture_p95(parts), 1), requests=n),
+            Gate.REQUEST_RATE: Reading(Gate.REQUEST_RATE, round(rate, 2), requests=n),
         }
         for g in self.extra:
             span = _EXTRA.get(g)

@@ -17,6 +17,7 @@ from textual.containers import VerticalScroll
 from textual.widget import Widget
 
 from b2tui.domain.events import GateSampled
+from b2tui.domain.gates import Gate
 from b2tui.domain.view import RunView
 from b2tui.ui.render_gates import current_gates, gate_summary, gates_empty_text, track_label
 from b2tui.ui.widgets.gate_detail import GateDetailScreen
@@ -24,7 +25,7 @@ from b2tui.ui.widgets.gate_row import GateRow
 from b2tui.ui.widgets.panel import Panel
 from b2tui.ui.widgets.quiet_label import QuietLabel
 
-SPARK_GATES = ("error_rate", "p95_ms")
+SPARK_GATES = (Gate.ERROR_RATE, Gate.P95_MS)
 """Gates drawn as sparklines; the others are summarised in one line per track."""
 
 Item = tuple[str, str | None, str]
