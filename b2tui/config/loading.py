@@ -32,7 +32,7 @@ from b2tui.config.schema import (
     SmokeSettings,
     StoreSettings,
 )
-from b2tui.domain.phases import Traffic
+from b2tui.domain.traffic import PROVIDERS
 
 
 class _Locator:
@@ -138,15 +138,10 @@ def parse_settings(text: str, file: str = "b2tui.toml") -> Settings:
             " (context, namespace, deployment, service)"
         )
     for name, env in envs.items():
-        if env.traffic is Traffic.NGINX and not env.ingress:
+        missing = PROVIDERS[env.traffic].problem(env)
+        if missing:
             problems.append(
-                f"{file}:{loc.line_of(f'environments.{name}')}: environments.{name}:"
-                ' traffic = "nginx" needs ingress = "<stable ingress name>"'
-            )
-        if env.traffic is Traffic.GATEWAY and not env.route:
-            problems.append(
-                f"{file}:{loc.line_of(f'environments.{name}')}: environments.{name}:"
-                ' traffic = "gateway" needs route = "<HTTPRoute name>"'
+                f"{file}:{loc.line_of(f'environments.{name}')}: environments.{name}: {missing}"
             )
 
     checks: list[HttpCheck] = []
