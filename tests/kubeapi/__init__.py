@@ -1,9 +1,10 @@
 """A Kubernetes API server for tests, in pure Python, that real clients talk to.
 
 Use it only for what the real control plane (``tests/realkube``: kube-apiserver +
-controller-manager 1.20.2 on etcd) does not give on demand: HTTP 500s and slow answers
-(``fault``), a watch stream dropped mid-way (``drop_watches``), pod logs (a real
-apiserver serves them from a kubelet; there is none), and a recorded request list.
+controller-manager 1.20.2 on etcd) cannot serve: pod logs (a real apiserver serves them
+from a kubelet; there is none), and requests stamped on arrival in the same process (the
+rollback benchmark). HTTP 500s, slow answers and cut watch streams come from the proxy in
+front of the real server (``tests/realkube/proxy.py``, ``tests/realkube/test_faults.py``).
 The real server covers: Deployments → ReplicaSets → Pods with real revisions and
 ``pod-template-hash``, rollout conditions (ProgressDeadlineExceeded), defaulting and
 validation, networking.k8s.io/v1 Ingress, a Gateway API HTTPRoute CRD, server-side apply

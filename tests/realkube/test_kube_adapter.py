@@ -7,8 +7,8 @@ ClusterRoleBinding, so the apiserver's audit log tells its requests from the fix
 The Deployment and ReplicaSet controllers, revisions, defaulting, validation, RBAC,
 server-side apply, ``dryRun``, watches and 410 after an etcd compaction are the real
 server's. What a real server does not give on demand (HTTP 500s, a slow server, a dropped
-stream, pod logs without a kubelet) is tested in ``tests/integration/test_kube.py``
-against ``tests/kubeapi``.
+stream) is tested in ``test_faults.py`` through a fault-injecting proxy; pod logs (no
+kubelet here) in ``tests/integration/test_kube.py`` against ``tests/kubeapi``.
 """
 
 from __future__ import annotations
