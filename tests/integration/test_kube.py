@@ -9,7 +9,6 @@ kube-apiserver: its behaviour in ``tests/realkube/test_kube_adapter.py``, and fa
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ from b2tui.adapters.kube import KubeCluster
 from b2tui.commands.kube_cmds import rollback_main, status_main
 from b2tui.config import EnvironmentSettings, Settings
 from tests.kubeapi import KubeApiServer
+from tests.realkube.waits import settle
 from tests.support.services import free_port
 
 pytestmark = pytest.mark.integration
@@ -58,17 +58,6 @@ def kube(kubeconfig: Path) -> Iterator[KubeCluster]:
 
 def seed(api: KubeApiServer, fixture: str) -> None:
     api.apply_yaml((FIXTURES / fixture).read_text())
-
-
-async def settle(kube: KubeCluster, env: EnvironmentSettings, track: str | None = None) -> None:
-    """Wait for the rollout of ``track`` to complete (bounded)."""
-    for _ in range(200):
-        st = await kube.rollout(env, track)
-        assert not st.failed, st.message
-        if st.complete:
-            return
-        await asyncio.sleep(0.05)
-    pytest.fail(f"rollout of {track or 'stable'} did not complete: {st.message}")
 
 
 async def test_scan_logs_counts_patterns_in_new_pods(api: KubeApiServer, kube: KubeCluster) -> None:

@@ -104,20 +104,5 @@ def invalid(rt: ResourceType, name: str, causes: list[tuple[str, str]]) -> ApiEr
     return ApiError(422, f'{kind} "{name}" is invalid: {text}', "Invalid", details)
 
 
-def forbidden(
-    rt: ResourceType, name: str, user: str, verb: str, resource: str, namespace: str
-) -> ApiError:
-    """403 worded exactly like the RBAC authorizer's denial."""
-    subject = f'{rt.key} "{name}"' if name else rt.key
-    scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
-    return ApiError(
-        403,
-        f'{subject} is forbidden: User "{user}" cannot {verb} resource "{resource}" '
-        f'in API group "{rt.group}" {scope}',
-        "Forbidden",
-        _details(rt, name),
-    )
-
-
 def gone(message: str) -> ApiError:
     return ApiError(410, message, "Expired")

@@ -7,7 +7,6 @@ import copy
 import json
 import queue
 import random
-import re
 import socket
 import string
 import threading
@@ -24,7 +23,7 @@ import yaml
 from . import discovery, openapi
 from .controllers import POD, Controllers, Settings
 from .defaults import apply_defaults, check_immutable, validate
-from .errors import ApiError, already_exists, conflict, forbidden, gone, not_found
+from .errors import ApiError, already_exists, conflict, gone, not_found
 from .patch import (
     PatchDecodeError,
     PatchError,
@@ -46,16 +45,6 @@ PATCH_TYPES = {
     "application/json-patch+json": "json",
     "application/apply-patch+yaml": "apply",
 }
-
-
-@dataclass
-class _Fault:
-    method: str
-    pattern: re.Pattern[str]
-    status: int
-    times: int
-    delay: float
-    message: str
 
 
 @dataclass(frozen=True)
@@ -104,9 +93,9 @@ class KubeApiServer:
 
     Serves the core, apps, networking, gateway and coordination resources b2tui uses, with
     watches, the four patch types, dry runs and a Deployment → ReplicaSet → Pod controller
-    whose pods become Ready after ``ready_delay`` (or crash-loop). Failures are injected
-    with :meth:`fault` and :meth:`forbid`; watch trouble with :meth:`drop_watches` and
-    :meth:`compact`.
+    whose pods become Ready after ``ready_delay`` (or crash-loop); watch trouble with
+    :meth:`drop_watches` and :meth:`compact`. HTTP faults and RBAC denials come from the
+    real control plane and the proxy in front of it (``tests/realkube``).
 
     Args:
         ready_delay: seconds before a new pod turns Ready.
@@ -135,8 +124,6 @@ class KubeApiServer:
         """(method, path?query) of every request received, in order."""
         self.requests_timed: list[tuple[float, str, str]] = []
         """(``time.monotonic()`` on arrival, method, path?query) of every request, in order."""
-        self._faults: list[_Fault] = []
-        self._forbidden: set[tuple[str, str, str]] = set()
         self._logs: list[tuple[str, str, float]] = []
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -262,41 +249,6 @@ class KubeApiServer:
 
     # --- trouble ---------------------------------------------------------------------------
 
-    def fault(
-        self,
-        method: str,
-        path_regex: str,
-        *,
-        status: int = 500,
-        times: int = 1,
-        delay: float = 0.0,
-        message: str = "injected fault",
-    ) -> None:
-        """Make the next ``times`` matching requests fail with ``status`` after ``delay`` s.
-
-        ``method`` is an HTTP method or ``"*"``; ``path_regex`` is searched in
-        ``path?query``. ``status=0`` only delays, then serves normally (a slow server).
-        """
-        with self._lock:
-            self._faults.append(
-                _Fault(method.upper(), re.compile(path_regex), status, times, delay, message)
-            )
-
-    def forbid(self, verb: str, resource: str, namespace: str) -> None:
-        """Deny ``verb`` on ``resource`` (``deployments``, ``deployments/scale``) in ``namespace``.
-
-        Denied requests get the RBAC authorizer's 403, e.g. ``deployments.apps "web" is
-        forbidden: User "tester" cannot patch resource "deployments" in API group "apps"
-        in the namespace "prod"``.
-        """
-        with self._lock:
-            self._forbidden.add((verb, resource, namespace))
-
-    def allow(self, verb: str, resource: str, namespace: str) -> None:
-        """Undo :meth:`forbid`."""
-        with self._lock:
-            self._forbidden.discard((verb, resource, namespace))
-
     def drop_watches(self) -> None:
         """Close every open watch stream abruptly (no terminating chunk)."""
         self.store.drop_watches()
@@ -315,20 +267,6 @@ class KubeApiServer:
         return self.settings.crash_images
 
     # --- used by the handler ---------------------------------------------------------------
-
-    def take_fault(self, method: str, target: str) -> _Fault | None:
-        with self._lock:
-            for f in self._faults:
-                if f.method in ("*", method) and f.pattern.search(target):
-                    f.times -= 1
-                    if f.times <= 0:
-                        self._faults.remove(f)
-                    return f
-        return None
-
-    def is_forbidden(self, verb: str, resource: str, namespace: str) -> bool:
-        with self._lock:
-            return (verb, resource, namespace) in self._forbidden
 
     def pod_log(self, pod: Obj, container: str) -> tuple[str, float]:
         """(log text, when it was written) for one container of a pod."""
@@ -407,12 +345,6 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if api.token and self.headers.get("Authorization") != f"Bearer {api.token}":
                 raise ApiError(401, "Unauthorized", "Unauthorized")
-            fault = api.take_fault(method, self.path)
-            if fault is not None:
-                if fault.delay:
-                    time.sleep(fault.delay)
-                if fault.status:
-                    raise ApiError(fault.status, fault.message)
             self._route(method, body)
         except ApiError as err:
             self._error(err)
@@ -449,10 +381,6 @@ class _Handler(BaseHTTPRequestHandler):
         }[method]
         if verb == "list" and query.get("watch") in ("true", "1"):
             verb = "watch"
-        resource = f"{target.rt.plural}/{target.sub}" if target.sub else target.rt.plural
-        ns_for_rbac = target.namespace if target.rt.namespaced else ""
-        if self.api.is_forbidden(verb, resource, ns_for_rbac):
-            raise forbidden(target.rt, target.name, self.api.user, verb, resource, ns_for_rbac)
         dry_run = query.get("dryRun") == "All"
         handler = getattr(self, f"_{verb}")
         handler(target, query, body, dry_run)

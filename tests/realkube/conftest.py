@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from b2tui.config import EnvironmentSettings
 from tests.realkube.cluster import RealKube
+from tests.realkube.seed import FIXTURES, production
 from tests.support.services import wait_until
 
 HTTPROUTE_CRD = Path(__file__).parent / "manifests" / "httproute-crd.yaml"
@@ -29,3 +31,10 @@ def httproute_crd(realkube: RealKube) -> None:
 
     wait_until(established, 30, "the HTTPRoute CRD to be Established")
     realkube.resource("gateway.networking.k8s.io/v1", "HTTPRoute")  # in discovery now
+
+
+@pytest.fixture
+def prod(realkube: RealKube, kube_ns: str) -> EnvironmentSettings:
+    """Production seeded from ``production.yaml`` in the test's namespace."""
+    realkube.apply_yaml((FIXTURES / "production.yaml").read_text(), namespace=kube_ns)
+    return production(kube_ns)

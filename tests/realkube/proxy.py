@@ -15,7 +15,7 @@ It records each request as ``(method, path?query)`` in :attr:`requests`, in the 
 received them, so a test can say which request went first. A client reaches it with a
 kubeconfig from :meth:`write_kubeconfig` (the user's token, ``http://`` server)::
 
-    with FaultProxy(realkube) as proxy:
+    with fault_proxy(realkube) as proxy:
         kubeconfig = proxy.write_kubeconfig(tmp_path / "kubeconfig", namespace=ns)
         proxy.fault("GET", r"/pods\\?.*watch=true", status=500, times=3)
 """
@@ -30,10 +30,10 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -56,10 +56,16 @@ class _Fault:
     message: str
 
 
-class FaultProxy:
-    """A plain-HTTP proxy to ``kube``'s apiserver that injects faults on demand."""
+class FaultProxy(ThreadingHTTPServer):
+    """A plain-HTTP proxy to ``kube``'s apiserver that injects faults on demand.
+
+    :func:`fault_proxy` runs one for the length of a ``with`` block.
+    """
+
+    daemon_threads = True
 
     def __init__(self, kube: RealKube) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
         self.kube = kube
         up = urlsplit(kube.url)
         self._upstream = (up.hostname or "127.0.0.1", up.port or 443)
@@ -70,42 +76,11 @@ class FaultProxy:
         """Open watch streams: the client's socket and the apiserver's."""
         self.requests: list[tuple[str, str]] = []
         """``(method, path?query)`` of every request received, in order."""
-        proxy = self
-
-        class Handler(_Handler):
-            owner = proxy
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fault-proxy", daemon=True
-        )
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FaultProxy:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.drop_watches()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FaultProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
 
     # --- faults --------------------------------------------------------------------------
 
@@ -192,15 +167,32 @@ class FaultProxy:
         return http.client.HTTPSConnection(host, port, context=self._tls, timeout=timeout)
 
 
+@contextlib.contextmanager
+def fault_proxy(kube: RealKube) -> Iterator[FaultProxy]:
+    """A :class:`FaultProxy` to ``kube``, serving until the block ends (watches cut then)."""
+    proxy = FaultProxy(kube)
+    thread = threading.Thread(
+        target=proxy.serve_forever, kwargs={"poll_interval": 0.05}, name="fault-proxy", daemon=True
+    )
+    thread.start()
+    try:
+        yield proxy
+    finally:
+        proxy.drop_watches()
+        proxy.shutdown()
+        proxy.server_close()
+        thread.join(timeout=5)
+
+
 class _Handler(BaseHTTPRequestHandler):
-    owner: FaultProxy
+    server: FaultProxy
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def _any(self) -> None:
-        proxy = self.owner
+        proxy = self.server
         method = self.command
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else None
@@ -243,7 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         assert conn.sock is not None
         pair = (self.connection, conn.sock)
-        self.owner._watching(pair, True)
+        self.server._watching(pair, True)
         try:
             while True:
                 chunk = resp.read1(65536)
@@ -254,7 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         finally:
-            self.owner._watching(pair, False)
+            self.server._watching(pair, False)
 
     def _status(self, code: int, message: str) -> None:
         """A ``Status`` body, as the apiserver writes its errors."""

@@ -15,7 +15,6 @@ import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,8 +24,8 @@ from b2tui.config import EnvironmentSettings, Settings
 from b2tui.domain.phases import Traffic
 from b2tui.ports import RollbackResult
 from tests.realkube.cluster import RealKube
-from tests.realkube.proxy import FaultProxy
-from tests.realkube.seed import FIXTURES, production
+from tests.realkube.proxy import FaultProxy, fault_proxy
+from tests.realkube.waits import cache_follows, live_watch, settle
 from tests.support.services import wait_until
 
 pytestmark = pytest.mark.integration
@@ -37,7 +36,7 @@ NEW = "registry.local/web:prod-1111111"
 
 @pytest.fixture
 def proxy(realkube: RealKube) -> Iterator[FaultProxy]:
-    with FaultProxy(realkube) as p:
+    with fault_proxy(realkube) as p:
         yield p
 
 
@@ -53,43 +52,11 @@ def kube(kubeconfig: Path) -> Iterator[KubeCluster]:
     k.close()
 
 
-@pytest.fixture
-def prod(realkube: RealKube, kube_ns: str) -> EnvironmentSettings:
-    """Production seeded from ``production.yaml`` in the test's namespace."""
-    realkube.apply_yaml((FIXTURES / "production.yaml").read_text(), namespace=kube_ns)
-    return production(kube_ns)
-
-
 def replicas(realkube: RealKube, ns: str, name: str) -> int:
     return int(realkube.deployment(ns, name)["spec"]["replicas"])
 
 
-async def settle(kube: KubeCluster, env: EnvironmentSettings, track: str | None = None) -> None:
-    """Wait for the rollout of ``track`` to complete (bounded)."""
-    for _ in range(600):
-        st = await kube.rollout(env, track)
-        assert not st.failed, st.message
-        if st.complete:
-            return
-        await asyncio.sleep(0.05)
-    pytest.fail(f"rollout of {track or 'stable'} did not complete: {st.message}")
-
-
 # --- the pod watch -----------------------------------------------------------------------
-
-
-async def live_watch(kube: KubeCluster, env: EnvironmentSettings, n: int = 4) -> Any:
-    await settle(kube, env)
-    w = await asyncio.to_thread(kube.watch, env)
-    wait_until(lambda: w.live and len(w.snapshot()) == n, 20, "the watch cache to fill")
-    wait_until(lambda: w.streaming, 20, "the watch stream to open")
-    return w
-
-
-def cache_follows(realkube: RealKube, w: Any, ns: str, n: int) -> bool:
-    names = {p["metadata"]["name"] for p in w.snapshot()}
-    server = {p["metadata"]["name"] for p in realkube.pods(ns, "app=web")}
-    return bool(w.live) and len(names) == n and names == server
 
 
 async def test_watch_resumes_after_a_dropped_stream(

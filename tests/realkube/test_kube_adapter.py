@@ -28,6 +28,7 @@ from b2tui.domain.phases import Strategy, Traffic
 from b2tui.ports import Cluster, SourceError, StepFailed
 from tests.realkube.cluster import RealKube
 from tests.realkube.seed import FIXTURES, production, staging_manifest
+from tests.realkube.waits import cache_follows, live_watch, settle
 from tests.support.services import free_port, wait_until
 
 pytestmark = pytest.mark.integration
@@ -48,13 +49,6 @@ def kube(kubeconfig: Path) -> Iterator[KubeCluster]:
     k.close()
 
 
-@pytest.fixture
-def prod(realkube: RealKube, kube_ns: str) -> EnvironmentSettings:
-    """Production seeded from ``production.yaml`` in the test's namespace."""
-    realkube.apply_yaml((FIXTURES / "production.yaml").read_text(), namespace=kube_ns)
-    return production(kube_ns)
-
-
 def deployment(kube: RealKube, ns: str, name: str) -> dict[str, Any]:
     return kube.deployment(ns, name)
 
@@ -65,17 +59,6 @@ def image(kube: RealKube, ns: str, name: str) -> str:
 
 def replicas(kube: RealKube, ns: str, name: str) -> int:
     return int(deployment(kube, ns, name)["spec"]["replicas"])
-
-
-async def settle(kube: KubeCluster, env: EnvironmentSettings, track: str | None = None) -> None:
-    """Wait for the rollout of ``track`` to complete (bounded)."""
-    for _ in range(600):
-        st = await kube.rollout(env, track)
-        assert not st.failed, st.message
-        if st.complete:
-            return
-        await asyncio.sleep(0.05)
-    pytest.fail(f"rollout of {track or 'stable'} did not complete: {st.message}")
 
 
 def test_kube_cluster_implements_the_port(kube: KubeCluster) -> None:
@@ -473,20 +456,6 @@ async def test_unreachable_api_server_is_one_line(realkube: RealKube, tmp_path: 
 
 
 # --- the pod watch -----------------------------------------------------------------------
-
-
-async def live_watch(kube: KubeCluster, env: EnvironmentSettings, n: int = 4) -> Any:
-    await settle(kube, env)
-    w = await asyncio.to_thread(kube.watch, env)
-    wait_until(lambda: w.live and len(w.snapshot()) == n, 20, "the watch cache to fill")
-    wait_until(lambda: w.streaming, 20, "the watch stream to open")
-    return w
-
-
-def cache_follows(realkube: RealKube, w: Any, ns: str, n: int) -> bool:
-    names = {p["metadata"]["name"] for p in w.snapshot()}
-    server = {p["metadata"]["name"] for p in realkube.pods(ns, "app=web")}
-    return bool(w.live) and len(names) == n and names == server
 
 
 async def test_watch_resumes_when_the_server_ends_the_stream(
