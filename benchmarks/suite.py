@@ -126,7 +126,7 @@ def row_rollback(o: Opts) -> None:
             )
 
         walls = []
-        for i in range(max(o.runs, 10)):  # the anchor: median of 10
+        for i in range(max(o.runs, 10)):  # the anchor is a median of at least 10
             image(f"bench-{i}")  # a new revision to undo
             t0 = time.monotonic()
             subprocess.run(
@@ -221,7 +221,7 @@ def _idle_window(
 
 STATES: dict[str, tuple[Callable[[tuple[str, int, bool]], bool] | None, list[str]]] = {
     "readiness": (None, ["--speed", "1"]),
-    # As idle_output.py (the "now" figures): the held run goes on by autopilot.
+    # As idle_output.py: the held run goes on by autopilot.
     "canary hold": (
         lambda s: s[0] == "production" and s[1] > 0 and s[2],
         ["--speed", "1", "--autopilot"],
