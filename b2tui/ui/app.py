@@ -11,15 +11,17 @@ each poll finishes, so polls never overlap. What the keys do lives in
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import ClassVar, Required, TypedDict, Unpack
 
-from textual import events, on, work
+from textual import constants, events, on, work
 from textual.app import App, ComposeResult, ScreenStackError
 from textual.binding import BindingType
 from textual.containers import Container
 from textual.css.query import NoMatches
+from textual.driver import Driver
 from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Footer, Tab, Tabs
 
@@ -168,6 +170,15 @@ class ControlRoom(OperatorKeys, App[None]):
             self._canary,
             self._log_panel,
         )
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's Linux driver made safe for a terminal that hangs up
+        (:mod:`b2tui.ui.terminal`); ``TEXTUAL_DRIVER`` and other platforms keep Textual's."""
+        if constants.DRIVER is None and sys.platform != "win32":
+            from b2tui.ui.terminal import TerminalDriver
+
+            return TerminalDriver
+        return super().get_driver_class()
 
     # --- layout ---------------------------------------------------------------------------
 
