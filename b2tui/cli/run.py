@@ -12,7 +12,7 @@ from b2tui.cli.follow import TAKE_OVER, follower, serve_intents, watch
 from b2tui.cli.loading import load, open_store
 from b2tui.cli.parser import UsageError
 from b2tui.cli.printer import Printer
-from b2tui.cli.room import exit_on_sigterm, pods_env, run_app, tui_exit
+from b2tui.cli.room import exit_on_sigterm, pods_env, run_app, signalled_exit, tui_exit
 from b2tui.config import ConfigError, Settings, secret_problems
 from b2tui.ports import RunRecord, Store
 
@@ -39,9 +39,10 @@ def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
         return dry_run_main(settings, args.env, args.staging, args.image, args.sha, sys.stdout)
     store = open_store(args.state, settings=settings, env=args.env)
     try:
-        return asyncio.run(_real_run(args, settings, store, tui=tui))
+        code = asyncio.run(_real_run(args, settings, store, tui=tui))
     finally:
         store.close()
+    return signalled_exit(code)
 
 
 async def _real_run(
@@ -149,6 +150,8 @@ async def _real_run_once(
         signalled = await run_app(app)
     finally:
         stop_intents()
+    if not conductor.ran:  # the room closed before it drove: give the claim back
+        conductor.release()
     return signalled or tui_exit(conductor.view.outcome)
 
 

@@ -208,6 +208,11 @@ class ControlRoom(OperatorKeys, App[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        if not all(widget.is_attached for widget in (self._header, *self._panels)):
+            # The app is leaving before its panels were composed (a signal or a hang-up
+            # while it started; Textual mounts nothing more once exit was asked): there
+            # is nothing to fill, and no engine to start.
+            return
         self._unsubscribe = self.session.subscribe(self._on_event)
         self._redraw(set(ALL_PANELS))
         self._tick()
