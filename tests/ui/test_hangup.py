@@ -298,7 +298,7 @@ def test_a_dropped_terminal_leaves_no_process(tmp_path: Path) -> None:
     assert not held, held
 
 
-@pytest.mark.parametrize("point", ["frame+0.05s", "spike-run+1.2s"])
+@pytest.mark.parametrize("point", ["frame+0.05s", "spike-run+0.4s"])
 def test_the_state_left_by_a_hangup_drives_again(tmp_path: Path, point: str) -> None:
     """A new ``b2tui demo`` resumes the run a hangup left and drives it to its end."""
     chosen = next(p for p in _points() if p.name == point)
