@@ -18,7 +18,7 @@ from b2tui.cli.follow import until_driven, watch
 from b2tui.cli.loading import open_store
 from b2tui.cli.parser import UsageError, parse_speed
 from b2tui.cli.printer import Printer
-from b2tui.cli.room import exit_on_sigterm, pods_env, run_app, tui_exit
+from b2tui.cli.room import exit_on_sigterm, pods_env, run_app, signalled_exit, tui_exit
 from b2tui.config import Settings, sandbox_settings
 from b2tui.domain.phases import Strategy
 from b2tui.ports import RunRecord, Store
@@ -54,9 +54,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
             "--speed max needs --headless (the control room runs in real time; try --speed 60)"
         )
     store = open_store(args.state)
-    return asyncio.run(
-        until_driven(
-            lambda take_over: _demo_once(args, store, speed, headless, take_over=take_over)
+    return signalled_exit(
+        asyncio.run(
+            until_driven(
+                lambda take_over: _demo_once(args, store, speed, headless, take_over=take_over)
+            )
         )
     )
 
@@ -194,6 +196,8 @@ async def _demo_once(
         greeting=greeting,
     )
     signalled = await run_app(app)
+    if not conductor.ran:  # the room closed before it drove: give the claim back
+        conductor.release()
     return signalled or tui_exit(conductor.view.outcome)
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from b2tui.cli.loading import load, open_store
 from b2tui.cli.parser import UsageError
 from b2tui.cli.printer import Printer
-from b2tui.cli.room import pods_env, run_app
+from b2tui.cli.room import pods_env, run_app, signalled_exit
 from b2tui.config import Settings, sandbox_settings
 
 if TYPE_CHECKING:
@@ -123,9 +123,10 @@ def cmd_attach(args: argparse.Namespace) -> int:
         )
     store = open_store(None, settings=settings, env=args.env)
     try:
-        return asyncio.run(_attach(args, settings, store))
+        code = asyncio.run(_attach(args, settings, store))
     finally:
         store.close()
+    return signalled_exit(code)
 
 
 async def _attach(args: argparse.Namespace, settings: Settings, store: Any) -> int:

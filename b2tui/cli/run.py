@@ -12,7 +12,7 @@ from b2tui.cli.follow import follower, serve_intents, until_driven, watch
 from b2tui.cli.loading import load, open_store
 from b2tui.cli.parser import UsageError
 from b2tui.cli.printer import Printer
-from b2tui.cli.room import exit_on_sigterm, pods_env, run_app, tui_exit
+from b2tui.cli.room import exit_on_sigterm, pods_env, run_app, signalled_exit, tui_exit
 from b2tui.config import ConfigError, Settings, secret_problems
 from b2tui.ports import RunRecord, Store
 
@@ -39,7 +39,7 @@ def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
         return dry_run_main(settings, args.env, args.staging, args.image, args.sha, sys.stdout)
     store = open_store(args.state, settings=settings, env=args.env)
     try:
-        return asyncio.run(
+        code = asyncio.run(
             until_driven(
                 lambda take_over: _real_run_once(
                     args, settings, store, tui=tui, take_over=take_over
@@ -48,6 +48,7 @@ def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
         )
     finally:
         store.close()
+    return signalled_exit(code)
 
 
 async def _real_run_once(
@@ -144,6 +145,8 @@ async def _real_run_once(
         signalled = await run_app(app)
     finally:
         stop_intents()
+    if not conductor.ran:  # the room closed before it drove: give the claim back
+        conductor.release()
     return signalled or tui_exit(conductor.view.outcome)
 
 

@@ -126,6 +126,9 @@ class Conductor(RunOpening, HeldWrites, OperatorIntents):
         self._flusher: asyncio.Task[None] | None = None
         self._notes: set[asyncio.Task[None]] = set()
         self._driver = driver_id(user)
+        self.ran = False
+        """True once :meth:`run` began: its end gives the lease back. Until then the claim
+        of :meth:`claim` is given back by :meth:`release` (a room left before it drove)."""
 
     # --- session protocol ----------------------------------------------------------------
 
@@ -152,6 +155,7 @@ class Conductor(RunOpening, HeldWrites, OperatorIntents):
         """Drive the run to its outcome. Raises :class:`LeaseHeld` if another process drives
         (or took the run over meanwhile: :class:`LeaseLost`)."""
         st = self._st
+        self.ran = True
         if st.outcome is not None:
             return Outcome(st.outcome)
         won, holder = self.store.acquire_lease(st.run_id, self._driver, self.lease_ttl)

@@ -11,15 +11,17 @@ each poll finishes, so polls never overlap. What the keys do lives in
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import ClassVar, Required, TypedDict, Unpack
 
-from textual import events, on, work
+from textual import constants, events, on, work
 from textual.app import App, ComposeResult, ScreenStackError
 from textual.binding import BindingType
 from textual.containers import Container
 from textual.css.query import NoMatches
+from textual.driver import Driver
 from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Footer, Tab, Tabs
 
@@ -169,6 +171,15 @@ class ControlRoom(OperatorKeys, App[None]):
             self._log_panel,
         )
 
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's Linux driver made safe for a terminal that hangs up
+        (:mod:`b2tui.ui.terminal`); ``TEXTUAL_DRIVER`` and other platforms keep Textual's."""
+        if constants.DRIVER is None and sys.platform != "win32":
+            from b2tui.ui.terminal import TerminalDriver
+
+            return TerminalDriver
+        return super().get_driver_class()
+
     # --- layout ---------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
@@ -197,6 +208,11 @@ class ControlRoom(OperatorKeys, App[None]):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        if not all(widget.is_attached for widget in (self._header, *self._panels)):
+            # The app is leaving before its panels were composed (a signal or a hang-up
+            # while it started; Textual mounts nothing more once exit was asked): there
+            # is nothing to fill, and no engine to start.
+            return
         self._unsubscribe = self.session.subscribe(self._on_event)
         self._redraw(set(ALL_PANELS))
         self._tick()
