@@ -85,13 +85,14 @@ async def _demo_once(
     take_over: bool,
 ) -> int:
     from b2tui.adapters.sandbox import Sandbox, build_sandbox
-    from b2tui.adapters.store import current_user
+    from b2tui.adapters.store import current_person
     from b2tui.engine.clock import ScaledClock, VirtualClock
     from b2tui.engine.conductor import Conductor, LeaseHeld
     from b2tui.engine.session import Attempt, open_session
     from b2tui.engine.watch import Watcher
 
-    user = current_user()
+    person = current_person(sandbox=True)
+    user = person.display
     asked = {
         "sandbox": True,
         "scenario": args.scenario,
@@ -122,6 +123,7 @@ async def _demo_once(
             user=user,
             autopilot=headless or args.autopilot,
             autopilot_user="sandbox",
+            person=person,
         )
         if headless:  # before the claim: it emits run_started or run_resumed
             conductor.subscribe(Printer(sys.stdout, args.json))

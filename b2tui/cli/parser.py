@@ -161,7 +161,27 @@ def _add_deploy(sub: _Subcommands, name: str, helptext: str) -> _Parser:
         metavar="REF",
         help="deploy this image CI already built: no build or push, the registry must have it",
     )
+    sp.add_argument(
+        "--flag",
+        dest="flags",
+        action="append",
+        default=[],
+        type=_flag,
+        metavar="NAME",
+        help="a run flag: makes items with required_if = NAME required (e.g. major-feature)",
+    )
     return sp
+
+
+def _flag(text: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", text):
+        raise UsageError(
+            f"bad --flag {text[:30]!r}: a name of lower-case letters, digits, - and _"
+            " (as in required_if), e.g. --flag major-feature"
+        )
+    return text
 
 
 def _add_run_and_tui(sub: _Subcommands) -> None:
