@@ -195,7 +195,8 @@ def test_the_teams_checklist_replaces_the_built_in_one() -> None:
         ),
         ('[roles]\nops = ["no-such-user-b2"]\n', 2, "user 'no-such-user-b2' does not exist"),
         (
-            f'[roles]\nops = ["{ME}"]\n\n[[readiness.items]]\nkey = "x"\ntitle = "X"\nrole = "qa"\n',
+            f'[roles]\nops = ["{ME}"]\n\n[[readiness.items]]\nkey = "x"\ntitle = "X"\n'
+            'role = "qa"\n',
             7,
             "role 'qa' is not in [roles]",
         ),
