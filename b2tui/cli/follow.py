@@ -84,9 +84,11 @@ def follower(store: Any, settings: Settings, env: str, run_id: str) -> Any:
 
 
 def serve_intents(store: Any, settings: Settings, env: str, session: Any) -> Callable[[], None]:
-    """Driver side of the kube store: apply intents other hosts send (on the event loop)."""
+    """Driver side: apply intents other hosts send (kube store) or sign-offs other
+    terminals send (SQLite store: a Unix socket, the kernel names the sender); on the
+    event loop."""
     if settings.store.backend != "kube":
-        return lambda: None
+        return serve_local(store.location, settings.service.name, env, session)
     from b2tui.adapters.kube_store import KubeIntents
     from b2tui.engine.remote import apply_intent
     from b2tui.ports import Intent
@@ -150,3 +152,38 @@ async def _attach(args: argparse.Namespace, settings: Settings, store: Any) -> i
     )
     signalled = await run_app(app)
     return signalled or (session.view.outcome.exit_code if session.view.outcome else 0)
+
+
+def serve_local(state: str, service: str, env: str, session: Any) -> Callable[[], None]:
+    """Sign-offs from other terminals of this host (``b2tui sign``), applied on the event
+    loop as the person the kernel names (:mod:`b2tui.adapters.local_inbox`)."""
+    from concurrent.futures import Future
+
+    from b2tui.adapters.local_inbox import InboxError, LocalInbox
+    from b2tui.domain.people import Person
+    from b2tui.engine.remote import apply_intent
+    from b2tui.ports import Intent
+
+    if state == ":memory:":
+        return lambda: None
+    loop = asyncio.get_running_loop()
+
+    def apply(person: Person, intent: Intent) -> Future[tuple[bool, str]]:
+        answer: Future[tuple[bool, str]] = Future()
+
+        def on_loop() -> None:
+            try:
+                session.vouch(person)
+                result = apply_intent(session, intent)
+                answer.set_result((result.accepted, result.message))
+            except Exception as e:  # the sender gets one line, the driver goes on
+                answer.set_exception(e)
+
+        loop.call_soon_threadsafe(on_loop)
+        return answer
+
+    try:
+        return LocalInbox(state, service, env).serve(session.run_id, apply)
+    except InboxError as e:
+        print(f"b2tui: warning: {e}; `b2tui sign` cannot reach this run", file=sys.stderr)
+        return lambda: None

@@ -268,6 +268,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_state(ab)
 
+    sign = sub.add_parser(
+        "sign", help="sign a checklist item of the running run, as who the OS says you are"
+    )
+    sign.add_argument("item", help="the item's key, e.g. review_approved")
+    _add_config_env(sign, "b2tui.toml of a real run")
+    _add_switches(
+        sign, ("--demo", "the sandbox run of `b2tui demo`"), ("--json", "the answer as JSON")
+    )
+    _add_state(sign)
+
+    audit = sub.add_parser("audit", help="the audit log; --verify checks its hash chain")
+    _add_switches(
+        audit,
+        "--json",
+        ("--verify", "exit 0 if every entry matches its hash chain, else 1 naming the first"),
+    )
+    audit.add_argument("--config", type=_config_path, metavar="FILE", help="read its [store]")
+    audit.add_argument("--env", default="production")
+    _add_state(audit)
+
     cc = sub.add_parser("check-config", help="validate a b2tui.toml")
     cc.add_argument("path", nargs="?", default="b2tui.toml")
     init = sub.add_parser("init", help="write a commented example b2tui.toml")
