@@ -73,10 +73,8 @@ async def watch(
 def follower(store: Any, settings: Settings, env: str, run_id: str) -> Any:
     """Who follows a run another process drives: with the kube store an attached session
     (intents as records, if RBAC allows), else a read-only watcher."""
-    from b2tui.engine.watch import Watcher
-
     if settings.store.backend != "kube":
-        return Watcher(store, run_id)
+        return local_follower(store, settings.service.name, env, run_id)
     from b2tui.adapters.kube_store import KubeIntents
     from b2tui.engine.remote import AttachedSession
 
@@ -187,3 +185,23 @@ def serve_local(state: str, service: str, env: str, session: Any) -> Callable[[]
     except InboxError as e:
         print(f"b2tui: warning: {e}; `b2tui sign` cannot reach this run", file=sys.stderr)
         return lambda: None
+
+
+def local_follower(store: Any, service: str, env: str, run_id: str) -> Any:
+    """A watcher of a run this host drives whose ``space`` sends the sign-off to the
+    driver's Unix socket (the driver names this process from the kernel)."""
+    from b2tui.adapters.local_inbox import InboxError, LocalInbox, send
+    from b2tui.engine.api import IntentResult
+    from b2tui.engine.watch import SigningWatcher
+    from b2tui.ports import Intent
+
+    inbox = LocalInbox(store.location, service, env)
+
+    def deliver(item: str, pid: int | None) -> IntentResult:
+        try:
+            answer = send(inbox, Intent(run_id, "sign_off", "", item), pid)
+        except InboxError as e:
+            return IntentResult(False, f"not delivered: {e}")
+        return IntentResult(bool(answer.get("accepted")), str(answer.get("message", "")))
+
+    return SigningWatcher(store, run_id, deliver)
