@@ -66,6 +66,10 @@ async def _real_run_once(
     from b2tui.engine.session import Attempt, open_session
 
     person = current_person()
+    if settings.store.backend == "kube":
+        from b2tui.adapters.kube_store import kube_person
+
+        person = kube_person(store.conn)  # type: ignore[attr-defined]
     user = person.display
     headless = getattr(args, "headless", False) and not tui
     clock = WallClock()

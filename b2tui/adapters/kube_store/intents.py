@@ -38,6 +38,7 @@ from b2tui.adapters.kube_store.journal import dumps
 from b2tui.adapters.kube_store.objects import KIND, MANAGED, slug
 from b2tui.adapters.kube_store.store import KubeStore
 from b2tui.adapters.kube_store.watch import ConfigMapWatch
+from b2tui.domain.people import Person
 from b2tui.ports import Intent, SourceError
 
 
@@ -55,6 +56,16 @@ def kube_user(conn: Conn) -> str:
             if isinstance(sub, str) and sub:
                 return sub
     return conn.user
+
+
+def kube_person(conn: Conn) -> Person:
+    """Who this process is to the cluster: the ServiceAccount token's subject (the name the
+    API server authenticates for that token), else the kubeconfig's user name — a label
+    the client chooses, marked unverified: it holds no ``[roles]`` role."""
+    name = kube_user(conn)
+    verified = name.startswith("system:serviceaccount:")
+    display = f"{name}@{socket.gethostname()}" + ("" if verified else " (unverified)")
+    return Person(name=name, display=display, verified=verified)
 
 
 class KubeIntents:
