@@ -41,7 +41,18 @@ async def readiness(ctx: RunContext) -> None:
     st = ctx.st
     if not st.did(Step.ITEMS):
         specs = ctx.settings.readiness.items
-        st.set_items(build_checklist(READINESS_ITEMS if specs is None else specs, _conditions(ctx)))
+        items = build_checklist(READINESS_ITEMS if specs is None else specs, _conditions(ctx))
+        notify = ctx.settings.notify
+        if notify.github_token is not None and notify.github_repo:
+            # GitHub answers the review (an approval by someone other than the PR's author);
+            # when it cannot tell, people sign it by hand as before.
+            items = [
+                replace(i, kind=ItemKind.AUTOMATIC, check="github-review")
+                if i.key == "review_approved" and i.kind is ItemKind.MANUAL
+                else i
+                for i in items
+            ]
+        st.set_items(items)
         ctx.mark(Step.ITEMS)
         for item in st.items():
             ctx.emit_item(item)

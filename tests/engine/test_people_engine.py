@@ -95,3 +95,27 @@ async def test_a_real_run_without_roles_says_once_that_anyone_may_sign(make_rig:
 async def _started(rig: Rig):  # type: ignore[no-untyped-def]
     await rig.conductor.start(version="1a2b3c4")
     return rig.conductor
+
+
+async def test_with_a_github_token_the_review_is_asked_of_github(make_rig: Make) -> None:
+    """``review_approved`` becomes automatic (GitHub's reviews); when the check cannot tell
+    (here: the sandbox has no GitHub), it is signed by hand — never by its author."""
+    from b2tui.config import NotifySettings, Secret
+
+    notify = NotifySettings(github_token=Secret("env:NO_SUCH_TOKEN"), github_repo="acme/shop")
+    settings = dataclasses.replace(settings_for(), notify=notify)
+    rig = make_rig("happy", autopilot=False, settings=settings)
+    c = rig.conductor
+    await c.start(version="1a2b3c4", params={"authors": ["ana"], "author_emails": ["a@x"]})
+    await c.run_until(
+        lambda v: (
+            "review_approved" in v.checks
+            and v.checks["review_approved"].detail.startswith("unknown")
+        )
+    )
+    review = c.view.checks["review_approved"]
+    assert not review.manual and review.state == "pending"
+    own = c.sign_off("review_approved", "ana@jump")
+    assert not own.accepted and "you (ana) wrote the deployed commits (a@x)" in own.message
+    assert c.sign_off("review_approved", "bo@jump").accepted
+    await c.stop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from b2tui.adapters.http.git import code_merged
-from b2tui.adapters.http.github import ci_status
+from b2tui.adapters.http.github import ci_status, review_approval
 from b2tui.adapters.http.smoke import check_http
 from b2tui.config import HttpCheck, Settings
 from b2tui.domain.checklist import ChecklistItem
@@ -69,6 +69,9 @@ class HttpChecks:
             return res
         if item.check == "github":
             return await ci_status(self._settings.notify, self._git, self._settings.service.repo)
+        if item.check == "github-review":
+            notify, repo = self._settings.notify, self._settings.service.repo
+            return await review_approval(notify, self._git, repo)
         if item.key == "code_merged":
             return await code_merged(self._git, self._settings.service.repo)
         if item.key in ("tests_passing", "build_ok"):
