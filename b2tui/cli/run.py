@@ -69,7 +69,7 @@ async def _real_run_once(
     if settings.store.backend == "kube":
         from b2tui.adapters.kube_store import kube_person
 
-        person = kube_person(store.conn)  # type: ignore[attr-defined]
+        person = await asyncio.to_thread(kube_person, store)  # type: ignore[arg-type]
     user = person.display
     headless = getattr(args, "headless", False) and not tui
     clock = WallClock()
