@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from b2tui.config.convert import ENVIRONMENT_KEYS, HTTP_CHECK_KEYS, SECTION_KEYS, Converter
-from b2tui.config.people import parse_people
+from b2tui.config.people import missing_roles, parse_people
 from b2tui.config.schema import (
     CommandSettings,
     ConfigError,
@@ -165,6 +165,12 @@ def parse_settings(text: str, file: str = "b2tui.toml") -> Settings:
             continue
         checks.append(
             HttpCheck(**_convert_table(entry, HTTP_CHECK_KEYS, "smoke.http", file, loc, problems))
+        )
+    manual = smoke.get("manual", SmokeSettings().manual)
+    for role, item in missing_roles(team.roles, team.readiness, team.smoke, bool(manual)):
+        problems.append(
+            f"{file}:{loc.line_of('roles')}: [roles] has no role {role!r}, which {item} needs:"
+            f' add {role} = ["user", "group:NAME"] (nobody could sign it otherwise)'
         )
     if problems:
         raise ConfigError(problems)

@@ -335,3 +335,19 @@ def _item(
         check=check,
         target=target,
     )
+
+
+def missing_roles(
+    roles: Roles, readiness: tuple[ItemSpec, ...] | None, smoke: tuple[ItemSpec, ...], manual: bool
+) -> list[tuple[str, str]]:
+    """(role, item) for every role an item of the checklist in effect needs that ``[roles]``
+    lacks (nobody could sign it): the built-in items when none are configured, the manual
+    smoke checks (``qa-engineer``) when there are some."""
+    if not roles.configured:
+        return []
+    needs: dict[str, str] = {}
+    for spec in (*(READINESS_ITEMS if readiness is None else readiness), *smoke):
+        needs.setdefault(spec.role or role_of(spec.owner), spec.key)
+    if manual:
+        needs.setdefault("qa-engineer", "smoke.manual")
+    return [(r, k) for r, k in needs.items() if r not in roles.members and r != CODE_AUTHOR]

@@ -146,6 +146,7 @@ name = "b2connect"
 reviewer = ["group:{GROUP}"]
 ops = ["{BOB}", "{CAROL}"]
 devops-engineer = ["{BOB}"]
+qa-engineer = ["{BOB}"]
 tech-lead = ["{CAROL}"]
 
 [people]

@@ -127,6 +127,7 @@ TEAM = f"""
 devops-engineer = ["{ME}", "group:{MY_GROUP}"]
 reviewer = ["{ME}"]
 product = ["{ME}"]
+qa-engineer = ["{ME}"]
 
 [people]
 "Me@Example.org" = "{ME}"
@@ -225,7 +226,18 @@ def test_bad_people_tables_name_file_and_line(fragment: str, line: int, message:
 
 def test_kube_store_roles_are_not_looked_up_on_this_host() -> None:
     s = parse_settings(
-        '[store]\nbackend = "kube"\n[roles]\nlead = ["dana", "kube-group:leads"]\n'
+        '[store]\nbackend = "kube"\n[roles]\nqa-engineer = ["dana", "kube-group:leads"]\n'
+        '[[readiness.items]]\nkey = "x"\ntitle = "X"\nrole = "qa-engineer"\n'
         '[environments.production]\nnamespace = "p"\n'
     )
-    assert s.roles.members == {"lead": ("dana", "kube-group:leads")}
+    assert s.roles.members == {"qa-engineer": ("dana", "kube-group:leads")}
+
+
+def test_a_role_the_checklist_needs_but_roles_lack_is_named() -> None:
+    text = f'[roles]\nreviewer = ["{ME}"]\n\n[environments.production]\nnamespace = "p"\n'
+    with pytest.raises(ConfigError) as e:
+        parse_settings(text, "t.toml")
+    assert (
+        "t.toml:1: [roles] has no role 'tech-lead', which tech_lead_approval needs: add"
+        ' tech-lead = ["user", "group:NAME"] (nobody could sign it otherwise)'
+    ) in e.value.problems
