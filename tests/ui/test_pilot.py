@@ -7,12 +7,14 @@ waiting is done by yielding to the app (``pilot.pause``), never by sleeping.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 
 from b2tui.domain import events as ev
+from b2tui.domain.people import Roles
 from b2tui.domain.phases import Phase
 from b2tui.domain.view import RunView
 from b2tui.engine.api import Action, IntentResult
@@ -237,6 +239,28 @@ async def test_a_signing_watcher_binds_only_space_and_sends_the_sign_off(room_at
         for key in ("R", "n", "p"):
             await pilot.press(key)
         assert room.events[before:] == []
+
+
+async def test_space_outside_the_items_role_is_refused_with_who_may(room_at) -> None:  # type: ignore[no-untyped-def]
+    """With [roles], the driver's own room refuses a sign-off outside the item's role: one
+    line saying who may sign, and the refusal is an audited intent."""
+    room = await room_at("readiness-blocked")
+    conductor = room.run.conductor
+    roles = Roles({"reviewer": ("bo",), "code-author": ("bo",)}, configured=True)
+    conductor.settings = dataclasses.replace(conductor.settings, roles=roles)
+    app = room.app()
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.press("3")
+        app.query_one(ChecklistPanel).select_item("review_approved")
+        await pilot.pause()
+        await pilot.press("space")
+        refused = acted(room, "sign-off")
+        assert refused and not refused[-1].accepted
+        assert refused[-1].detail.startswith("Code review approved: role reviewer may sign: bo;")
+        assert room.notices[-1] == refused[-1].detail
+        assert conductor.view.checks["review_approved"].state == "pending"
+        audit = conductor.store.audit_log(conductor.run_id)
+        assert [(a.action, a.accepted) for a in audit][-1] == ("sign-off", False)
 
 
 async def test_palette_commands_follow_the_run_state(room_at) -> None:  # type: ignore[no-untyped-def]
