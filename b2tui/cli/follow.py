@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -94,8 +95,14 @@ def serve_intents(store: Any, settings: Settings, env: str, session: Any) -> Cal
     loop = asyncio.get_running_loop()
     inbox = KubeIntents(store, settings.service.name, env)
 
+    def apply_claimed(intent: Intent) -> None:
+        # The name in an intent is the sender's claim: never a person this process vouched for.
+        untrusted = getattr(session, "untrusted_names", None)
+        with untrusted() if untrusted is not None else contextlib.nullcontext():
+            apply_intent(session, intent)
+
     def arrived(intent: Intent) -> None:
-        loop.call_soon_threadsafe(apply_intent, session, intent)
+        loop.call_soon_threadsafe(apply_claimed, intent)
 
     return inbox.serve(session.run_id, arrived)
 

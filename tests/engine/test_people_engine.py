@@ -119,3 +119,24 @@ async def test_with_a_github_token_the_review_is_asked_of_github(make_rig: Make)
     assert not own.accepted and "you (ana) wrote the deployed commits (a@x)" in own.message
     assert c.sign_off("review_approved", "bo@jump").accepted
     await c.stop()
+
+
+async def test_a_claimed_name_is_never_a_vouched_person(make_rig: Make) -> None:
+    """An intent from the cluster's inbox that writes a local person's name is not that
+    person: inside ``untrusted_names`` every name is unverified and holds no role."""
+    roles = Roles(
+        {r: ("bo",) for r in ("devops-engineer", "reviewer", "security-engineer", "tech-lead")},
+        configured=True,
+    )
+    rig = make_rig(
+        "happy", autopilot=False, settings=dataclasses.replace(settings_for(), roles=roles)
+    )
+    c = rig.conductor
+    c.vouch(BO)
+    await c.start(version="1a2b3c4")
+    await c.run_until(lambda v: "review_approved" in v.checks)
+    with c.untrusted_names():
+        claimed = c.sign_off("review_approved", "bo@jump")
+    assert not claimed.accepted and "not verified" in claimed.message
+    assert c.sign_off("review_approved", "bo@jump").accepted
+    await c.stop()
