@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import grp
 import os
 import pwd
@@ -241,3 +242,13 @@ def test_a_role_the_checklist_needs_but_roles_lack_is_named() -> None:
         "t.toml:1: [roles] has no role 'tech-lead', which tech_lead_approval needs: add"
         ' tech-lead = ["user", "group:NAME"] (nobody could sign it otherwise)'
     ) in e.value.problems
+
+
+def test_an_unknown_automatic_item_with_two_signers_stays_signable_after_one() -> None:
+    from b2tui.engine.intents import signable
+
+    tests = dataclasses.replace(item("tests_passing"), signers=2, detail="unknown: no CI")
+    assert signable(tests)
+    once = tests.signed("bo@host", AT, "bo")
+    assert once.state is ItemState.PENDING and signable(once)
+    assert once.signed("cy@host", AT, "cy").state is ItemState.PASSED
