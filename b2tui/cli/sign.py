@@ -4,7 +4,9 @@ the name the OS (SQLite store) or the API server (kube store) gives this process
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import socket
 import sys
 from typing import Any
@@ -52,10 +54,12 @@ def _local(args: argparse.Namespace, settings: Settings, *, demo: bool) -> int:
     service = settings.service.name
     state = str(args.state or default_state_path())
     run_id, pid = "", None
-    try:
-        store = open_store(state, read_only=True)
-    except StoreError:
-        store = None  # not readable by this account: the driver still knows the run
+    store = None
+    # Only a file this account may write is read reliably (a read-only WAL file hides what
+    # is not checkpointed yet); otherwise the driver alone says which run it drives.
+    if os.access(state, os.R_OK | os.W_OK):
+        with contextlib.suppress(StoreError):
+            store = open_store(state, read_only=True)
     if store is not None:
         try:
             rec = store.unfinished_run(service, sandbox=demo)

@@ -187,6 +187,11 @@ def shared_state(d: Path) -> Path:
     return state
 
 
+def _lock_up(d: Path) -> None:
+    for f in d.glob("state.db*"):
+        f.chmod(0o600)
+
+
 def sign(python: str, user: str, cfg: Path, state: Path, item: str, **env: str) -> Any:
     res = as_user(
         python, user, "sign", item, "--config", str(cfg), "--state", str(state), "--json", env=env
@@ -256,8 +261,12 @@ async def test_real_accounts_sign_by_role_and_four_eyes(
         # The run flag made the team's extra blocker required; it blocks until signed.
         why = c.why_not(Action.ADVANCE)
         assert why is not None and "Customer notification sent" in why
+        # A state file the signer may not read: the driver alone knows the run, and names
+        # the signer all the same.
+        await asyncio.to_thread(_lock_up, shared_dir)
         code, ans = await asyncio.to_thread(sign, py, CAROL, cfg, state, "customer_notified")
-        assert code == 0 and ans["accepted"]
+        assert code == 0 and ans["accepted"], ans
+        assert ans["user"] == f"{CAROL}@{HOST}"
 
         checks = c.view.checks
         assert checks["review_approved"].by == f"{BOB}@{HOST}"
