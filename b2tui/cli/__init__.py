@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from b2tui.cli.abort import cmd_abort
+from b2tui.cli.audit import cmd_audit
 from b2tui.cli.demo import cmd_demo
 from b2tui.cli.follow import cmd_attach
 from b2tui.cli.oneshots import (
@@ -26,6 +27,7 @@ from b2tui.cli.oneshots import (
 )
 from b2tui.cli.parser import UsageError, build_parser
 from b2tui.cli.run import cmd_run, cmd_tui
+from b2tui.cli.sign import cmd_sign
 from b2tui.config import ConfigError, find_config
 from b2tui.domain.phases import EXIT_USAGE
 from b2tui.masking import mask
@@ -80,6 +82,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": cmd_status,
     "rollback": cmd_rollback,
     "abort": cmd_abort,
+    "sign": cmd_sign,
+    "audit": cmd_audit,
     "check-config": cmd_check_config,
     "init": cmd_init,
 }

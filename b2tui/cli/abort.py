@@ -34,7 +34,7 @@ async def _abort(args: argparse.Namespace, settings: Settings, store: Any, *, de
     from b2tui.engine.clock import VirtualClock, WallClock
     from b2tui.engine.conductor import Conductor
 
-    user = current_user()
+    user = current_user(sandbox=demo)
     where = f"{settings.service.name} in {args.env} ({store.location})"
     in_cluster = not demo and settings.store.backend == "kube"
     # Every run in the cluster's store is a real one (a sandbox there is the tests').

@@ -14,7 +14,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from b2tui.cli.follow import until_driven, watch
+from b2tui.cli.follow import serve_local, until_driven, watch
 from b2tui.cli.loading import open_store
 from b2tui.cli.parser import UsageError, parse_speed
 from b2tui.cli.printer import Printer
@@ -80,13 +80,14 @@ async def _demo_once(
     take_over: bool,
 ) -> int:
     from b2tui.adapters.sandbox import Sandbox, build_sandbox
-    from b2tui.adapters.store import current_user
+    from b2tui.adapters.store import current_person
     from b2tui.engine.clock import ScaledClock, VirtualClock
-    from b2tui.engine.conductor import Conductor, LeaseHeld
+    from b2tui.engine.conductor import Conductor
     from b2tui.engine.session import Attempt, open_session
     from b2tui.engine.watch import Watcher
 
-    user = current_user()
+    person = current_person(sandbox=True)
+    user = person.display
     asked = {
         "sandbox": True,
         "scenario": args.scenario,
@@ -117,6 +118,7 @@ async def _demo_once(
             user=user,
             autopilot=headless or args.autopilot,
             autopilot_user="sandbox",
+            person=person,
         )
         if headless:  # before the claim: it emits run_started or run_resumed
             conductor.subscribe(Printer(sys.stdout, args.json))
@@ -164,7 +166,6 @@ async def _demo_once(
         snap = store.get_blob(opened.run.id, "sandbox")
         if snap:
             sandbox.restore(snap)
-    run_id = conductor.run_id
     # Snapshots go through the conductor's journal: a failing store holds them too.
     sandbox.on_change = lambda: conductor.keep_blob("sandbox", sandbox.snapshot())
     conductor.keep_blob("sandbox", sandbox.snapshot())
@@ -172,6 +173,30 @@ async def _demo_once(
         keeper = asyncio.create_task(_keep_clock(conductor, clock))
         _BACKGROUND.add(keeper)  # a strong reference; asyncio.run cancels it at the end
         keeper.add_done_callback(_BACKGROUND.discard)
+    stop_inbox = serve_local(store.location, settings.service.name, "production", conductor)
+    try:
+        return await _drive(
+            args, store, conductor, settings, clock, sandbox, params, headless, greeting
+        )
+    finally:
+        stop_inbox()
+
+
+async def _drive(
+    args: argparse.Namespace,
+    store: SqliteStore,
+    conductor: Any,
+    settings: Settings,
+    clock: Any,
+    sandbox: Any,
+    params: dict[str, Any],
+    headless: bool,
+    greeting: str | None,
+) -> int:
+    from b2tui.engine.conductor import LeaseHeld
+    from b2tui.engine.watch import Watcher
+
+    run_id = conductor.run_id
     if headless:
         exit_on_sigterm(conductor)
         try:
@@ -192,7 +217,7 @@ async def _demo_once(
         clock=clock,
         pods=pods,
         runner=conductor.run,
-        user=user,
+        user=conductor.user,
         greeting=greeting,
     )
     signalled = await run_app(app)

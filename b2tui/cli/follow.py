@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -86,10 +87,8 @@ async def watch(
 def follower(store: Any, settings: Settings, env: str, run_id: str) -> Any:
     """Who follows a run another process drives: with the kube store an attached session
     (intents as records, if RBAC allows), else a read-only watcher."""
-    from b2tui.engine.watch import Watcher
-
     if settings.store.backend != "kube":
-        return Watcher(store, run_id)
+        return local_follower(store, settings.service.name, env, run_id)
     from b2tui.adapters.kube_store import KubeIntents
     from b2tui.engine.remote import AttachedSession
 
@@ -97,9 +96,11 @@ def follower(store: Any, settings: Settings, env: str, run_id: str) -> Any:
 
 
 def serve_intents(store: Any, settings: Settings, env: str, session: Any) -> Callable[[], None]:
-    """Driver side of the kube store: apply intents other hosts send (on the event loop)."""
+    """Driver side: apply intents other hosts send (kube store) or sign-offs other
+    terminals send (SQLite store: a Unix socket, the kernel names the sender); on the
+    event loop."""
     if settings.store.backend != "kube":
-        return lambda: None
+        return serve_local(store.location, settings.service.name, env, session)
     from b2tui.adapters.kube_store import KubeIntents
     from b2tui.engine.remote import apply_intent
     from b2tui.ports import Intent
@@ -107,8 +108,14 @@ def serve_intents(store: Any, settings: Settings, env: str, session: Any) -> Cal
     loop = asyncio.get_running_loop()
     inbox = KubeIntents(store, settings.service.name, env)
 
+    def apply_claimed(intent: Intent) -> None:
+        # The name in an intent is the sender's claim: never a person this process vouched for.
+        untrusted = getattr(session, "untrusted_names", None)
+        with untrusted() if untrusted is not None else contextlib.nullcontext():
+            apply_intent(session, intent)
+
     def arrived(intent: Intent) -> None:
-        loop.call_soon_threadsafe(apply_intent, session, intent)
+        loop.call_soon_threadsafe(apply_claimed, intent)
 
     return inbox.serve(session.run_id, arrived)
 
@@ -164,3 +171,58 @@ async def _attach(args: argparse.Namespace, settings: Settings, store: Any) -> i
     )
     signalled = await run_app(app)
     return signalled or (session.view.outcome.exit_code if session.view.outcome else 0)
+
+
+def serve_local(state: str, service: str, env: str, session: Any) -> Callable[[], None]:
+    """Sign-offs from other terminals of this host (``b2tui sign``), applied on the event
+    loop as the person the kernel names (:mod:`b2tui.adapters.local_inbox`)."""
+    from concurrent.futures import Future
+
+    from b2tui.adapters.local_inbox import InboxError, LocalInbox
+    from b2tui.domain.people import Person
+    from b2tui.engine.remote import apply_intent
+    from b2tui.ports import Intent
+
+    if state == ":memory:":
+        return lambda: None
+    loop = asyncio.get_running_loop()
+
+    def apply(person: Person, intent: Intent) -> Future[tuple[bool, str]]:
+        answer: Future[tuple[bool, str]] = Future()
+
+        def on_loop() -> None:
+            try:
+                session.vouch(person)
+                result = apply_intent(session, intent)
+                answer.set_result((result.accepted, result.message))
+            except Exception as e:  # the sender gets one line, the driver goes on
+                answer.set_exception(e)
+
+        loop.call_soon_threadsafe(on_loop)
+        return answer
+
+    try:
+        return LocalInbox(state, service, env).serve(session.run_id, apply)
+    except InboxError as e:
+        print(f"b2tui: warning: {e}; `b2tui sign` cannot reach this run", file=sys.stderr)
+        return lambda: None
+
+
+def local_follower(store: Any, service: str, env: str, run_id: str) -> Any:
+    """A watcher of a run this host drives whose ``space`` sends the sign-off to the
+    driver's Unix socket (the driver names this process from the kernel)."""
+    from b2tui.adapters.local_inbox import InboxError, LocalInbox, send
+    from b2tui.engine.api import IntentResult
+    from b2tui.engine.watch import SigningWatcher
+    from b2tui.ports import Intent
+
+    inbox = LocalInbox(store.location, service, env)
+
+    def deliver(item: str, pid: int | None) -> IntentResult:
+        try:
+            answer = send(inbox, Intent(run_id, "sign_off", "", item), pid)
+        except InboxError as e:
+            return IntentResult(False, f"not delivered: {e}")
+        return IntentResult(bool(answer.get("accepted")), str(answer.get("message", "")))
+
+    return SigningWatcher(store, run_id, deliver)

@@ -161,7 +161,27 @@ def _add_deploy(sub: _Subcommands, name: str, helptext: str) -> _Parser:
         metavar="REF",
         help="deploy this image CI already built: no build or push, the registry must have it",
     )
+    sp.add_argument(
+        "--flag",
+        dest="flags",
+        action="append",
+        default=[],
+        type=_flag,
+        metavar="NAME",
+        help="a run flag: makes items with required_if = NAME required (e.g. major-feature)",
+    )
     return sp
+
+
+def _flag(text: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,62}", text):
+        raise UsageError(
+            f"bad --flag {text[:30]!r}: a name of lower-case letters, digits, - and _"
+            " (as in required_if), e.g. --flag major-feature"
+        )
+    return text
 
 
 def _add_run_and_tui(sub: _Subcommands) -> None:
@@ -247,6 +267,26 @@ def build_parser() -> argparse.ArgumentParser:
         ("--json", "the rollback's events as JSON lines"),
     )
     _add_state(ab)
+
+    sign = sub.add_parser(
+        "sign", help="sign a checklist item of the running run, as who the OS says you are"
+    )
+    sign.add_argument("item", help="the item's key, e.g. review_approved")
+    _add_config_env(sign, "b2tui.toml of a real run")
+    _add_switches(
+        sign, ("--demo", "the sandbox run of `b2tui demo`"), ("--json", "the answer as JSON")
+    )
+    _add_state(sign)
+
+    audit = sub.add_parser("audit", help="the audit log; --verify checks its hash chain")
+    _add_switches(
+        audit,
+        "--json",
+        ("--verify", "exit 0 if every entry matches its hash chain, else 1 naming the first"),
+    )
+    audit.add_argument("--config", type=_config_path, metavar="FILE", help="read its [store]")
+    audit.add_argument("--env", default="production")
+    _add_state(audit)
 
     cc = sub.add_parser("check-config", help="validate a b2tui.toml")
     cc.add_argument("path", nargs="?", default="b2tui.toml")

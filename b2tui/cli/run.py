@@ -54,13 +54,19 @@ def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
 async def _real_run_once(
     args: argparse.Namespace, settings: Settings, store: Store, *, tui: bool, take_over: bool
 ) -> int:
+    from b2tui.adapters.http.git import commit_authors
     from b2tui.adapters.real import build_ports, git_head
-    from b2tui.adapters.store import current_user
+    from b2tui.adapters.store import current_person
     from b2tui.engine.clock import WallClock
     from b2tui.engine.conductor import Conductor, LeaseHeld
     from b2tui.engine.session import Attempt, open_session
 
-    user = current_user()
+    person = current_person()
+    if settings.store.backend == "kube":
+        from b2tui.adapters.kube_store import kube_person
+
+        person = await asyncio.to_thread(kube_person, store)  # type: ignore[arg-type]
+    user = person.display
     headless = getattr(args, "headless", False) and not tui
     clock = WallClock()
     ports = build_ports(settings)
@@ -97,6 +103,8 @@ async def _real_run_once(
         user=user,
         autopilot=args.autopilot or headless,
         autopilot_user=f"{user} (autopilot)",
+        person=person,
+        autopilot_person=person,
     )
 
     if headless:  # before the claim: it emits run_started or run_resumed
@@ -105,15 +113,22 @@ async def _real_run_once(
     async def prepare(rec: RunRecord | None) -> Attempt:
         """The one conductor, offered a new run of the checkout's HEAD when none is open."""
         version = commit_at = None
+        people: dict[str, Any] = {}
         if rec is None:
             sha, commit_at = await git_head(settings.service.repo)
             version = args.sha or sha
+            authors, emails = await commit_authors(
+                "git", settings.service.repo, version, settings.people
+            )
+            people = {"authors": authors, "author_emails": emails}
         return Attempt(
             conductor,
             version=version,
             emergency=args.emergency,
             params={"config": settings.path, "env": args.env}
-            | ({"image": args.image} if args.image else {}),
+            | ({"image": args.image} if args.image else {})
+            | ({"flags": sorted(set(args.flags))} if getattr(args, "flags", None) else {})
+            | people,
             commit_at=commit_at,
         )
 

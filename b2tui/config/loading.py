@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from b2tui.config.convert import ENVIRONMENT_KEYS, HTTP_CHECK_KEYS, SECTION_KEYS, Converter
+from b2tui.config.people import missing_roles, parse_people
 from b2tui.config.schema import (
     CommandSettings,
     ConfigError,
@@ -104,11 +105,14 @@ def parse_settings(text: str, file: str = "b2tui.toml") -> Settings:
     loc = _Locator(text)
     problems: list[str] = []
     parsed: dict[str, dict[str, Any]] = {}
+    store = raw.get("store")
+    local = not (isinstance(store, dict) and store.get("backend") == "kube")
+    team = parse_people(raw, loc.lines, file, problems, local=local)
     for section, value in raw.items():
         if section == "environments":
             continue
         if section not in SECTION_KEYS:
-            allowed = ", ".join(sorted([*SECTION_KEYS, "environments"]))
+            allowed = ", ".join(sorted([*SECTION_KEYS, "environments", "roles", "people"]))
             problems.append(
                 f"{file}:{loc.line_of(section)}: unknown table [{section}] (allowed: {allowed})"
             )
@@ -157,6 +161,12 @@ def parse_settings(text: str, file: str = "b2tui.toml") -> Settings:
         checks.append(
             HttpCheck(**_convert_table(entry, HTTP_CHECK_KEYS, "smoke.http", file, loc, problems))
         )
+    manual = smoke.get("manual", SmokeSettings().manual)
+    for role, item in missing_roles(team.roles, team.readiness, team.smoke, bool(manual)):
+        problems.append(
+            f"{file}:{loc.line_of('roles')}: [roles] has no role {role!r}, which {item} needs:"
+            f' add {role} = ["user", "group:NAME"] (nobody could sign it otherwise)'
+        )
     if problems:
         raise ConfigError(problems)
 
@@ -199,11 +209,13 @@ def parse_settings(text: str, file: str = "b2tui.toml") -> Settings:
         docker=DockerSettings(**parsed.get("docker", {})),
         prometheus=PrometheusSettings(**prom, extra=tuple(extra)),
         gates=GateSettings(**gates),
-        smoke=SmokeSettings(**smoke, http=tuple(checks)),
-        readiness=ReadinessSettings(**parsed.get("readiness", {})),
+        smoke=SmokeSettings(**smoke, http=tuple(checks), items=team.smoke),
+        readiness=ReadinessSettings(**parsed.get("readiness", {}), items=team.readiness),
         environments=envs,
         notify=NotifySettings(**parsed.get("notify", {})),
         store=StoreSettings(**parsed.get("store", {})),
+        roles=team.roles,
+        people=team.people,
         path=file,
     )
 

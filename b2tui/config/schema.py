@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from b2tui.domain.canary import DEFAULT_STEPS, CanaryStep
+from b2tui.domain.checklist import ItemSpec
+from b2tui.domain.people import Roles
 from b2tui.domain.phases import Strategy, Traffic
 from b2tui.masking import register_secret
 
@@ -210,6 +212,8 @@ class SmokeSettings:
     )
     stable_for: float = 300.0
     """Seconds staging must stay green before production may start."""
+    items: tuple[ItemSpec, ...] = ()
+    """``[[smoke.items]]``: manual smoke checks with a role (after ``manual``)."""
 
 
 @dataclass(frozen=True)
@@ -256,6 +260,8 @@ class ReadinessSettings:
     migrations: bool = False
     emergency_hold_factor: float = 0.2
     """Holds are multiplied by this on the emergency path."""
+    items: tuple[ItemSpec, ...] | None = None
+    """``[[readiness.items]]``: the team's checklist; None: the built-in one."""
 
 
 @dataclass(frozen=True)
@@ -280,6 +286,10 @@ class Settings:
     environments: dict[str, EnvironmentSettings] = field(default_factory=dict)
     notify: NotifySettings = field(default_factory=NotifySettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    roles: Roles = field(default_factory=Roles)
+    """``[roles]``: who may sign what; not configured: anyone may."""
+    people: dict[str, str] = field(default_factory=dict)
+    """``[people]``: commit email (lower case) → account."""
     path: str | None = None
     """File the settings came from (None for built-in defaults)."""
 

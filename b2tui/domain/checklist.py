@@ -53,14 +53,41 @@ class ChecklistItem:
     """When it was signed off (the run's clock)."""
     group: str = "readiness"
     """``readiness`` or ``smoke`` (the manual smoke checks)."""
+    role: str = ""
+    """The ``[roles]`` role that may sign it (empty: derived from ``owner``)."""
+    signers: int = 1
+    """How many different people must sign it."""
+    signatures: tuple[str, ...] = ()
+    """Accounts that signed it so far (distinct)."""
+    not_by: tuple[str, ...] = ()
+    """Who may never sign it: ``author`` (of the deployed commits), ``starter`` (of the run)."""
+    check: str = ""
+    """How an automatic item is answered: ``command``, ``http``, ``github``; empty: built in."""
+    target: str = ""
+    """The command or URL of ``check``."""
 
     @property
     def blocking(self) -> bool:
         """True when the item keeps its phase from completing."""
         return self.required and self.state not in (ItemState.PASSED, ItemState.SKIPPED)
 
-    def signed(self, user: str, at: datetime) -> ChecklistItem:
-        return replace(self, state=ItemState.PASSED, signed_by=user, signed_at=at, detail="")
+    def signed(self, user: str, at: datetime, account: str | None = None) -> ChecklistItem:
+        """Signed by ``user`` (the audit name) of ``account``; passed once ``signers``
+        different accounts signed."""
+        names = (*self.signatures, account or user)
+        by = user if not self.signed_by or len(names) == 1 else f"{self.signed_by}, {user}"
+        if len(names) < self.signers:
+            more = self.signers - len(names)
+            return replace(
+                self,
+                signatures=names,
+                signed_by=by,
+                signed_at=at,
+                detail=f"signed by {len(names)} of {self.signers}: {more} more needed",
+            )
+        return replace(
+            self, state=ItemState.PASSED, signed_by=by, signed_at=at, detail="", signatures=names
+        )
 
     def answered(self, passed: bool, detail: str = "") -> ChecklistItem:
         return replace(self, state=ItemState.PASSED if passed else ItemState.FAILED, detail=detail)
@@ -78,11 +105,19 @@ class RunConditions:
     """Emergency path: only tests and tech-lead approval are required."""
     direct: bool = False
     """Direct deploy to production: tech-lead approval is required."""
+    flags: frozenset[str] = frozenset()
+    """Flags the operator set for this run (``b2tui run --flag major-feature``)."""
 
     def holds(self, condition: str | None) -> bool:
         if condition is None:
             return True
-        return bool(getattr(self, condition, False))
+        if condition in CONDITIONS:
+            return bool(getattr(self, condition, False))
+        return condition in self.flags
+
+
+CONDITIONS = ("pii", "migrations", "direct", "emergency")
+"""The built-in ``required_if`` conditions; any other name is a run flag."""
 
 
 @dataclass(frozen=True)
@@ -96,6 +131,14 @@ class ItemSpec:
     required_if: str | None = None
     emergency: bool = False
     """Kept on the emergency path (which drops every other item)."""
+    role: str = ""
+    """The ``[roles]`` role that may sign it (empty: derived from ``owner``)."""
+    signers: int = 1
+    not_by: tuple[str, ...] = ()
+    check: str = ""
+    """Automatic items: ``command``, ``http``, ``github`` (empty: b2tui's built-in check)."""
+    target: str = ""
+    """The command or URL of ``check``."""
 
 
 READINESS_ITEMS: tuple[ItemSpec, ...] = (
@@ -104,7 +147,14 @@ READINESS_ITEMS: tuple[ItemSpec, ...] = (
         "tests_passing", "Tests passing", ItemKind.AUTOMATIC, "@devops-engineer", emergency=True
     ),
     ItemSpec("build_ok", "Build succeeds", ItemKind.AUTOMATIC, "@devops-engineer"),
-    ItemSpec("review_approved", "Code review approved", ItemKind.MANUAL, "code author"),
+    ItemSpec(
+        "review_approved",
+        "Code review approved",
+        ItemKind.MANUAL,
+        "code author",
+        role="reviewer",
+        not_by=("author",),
+    ),
     ItemSpec(
         "security_approved", "Security approved", ItemKind.MANUAL, "@security-engineer", "pii"
     ),
@@ -120,22 +170,27 @@ READINESS_ITEMS: tuple[ItemSpec, ...] = (
         "@tech-lead",
         "direct",
         emergency=True,
+        not_by=("starter",),
     ),
 )
 """The readiness checklist of the workflow (docs/DESIGN.md, "The workflow")."""
 
 
 def build_checklist(
-    specs: tuple[ItemSpec, ...] | list[ItemSpec], conditions: RunConditions
+    specs: tuple[ItemSpec, ...] | list[ItemSpec],
+    conditions: RunConditions,
+    *,
+    emergency_path: bool = True,
 ) -> list[ChecklistItem]:
     """Items for a run: conditional ones are marked not required when they don't apply.
 
-    On the emergency path only the items flagged ``emergency`` stay required, and the
-    tech-lead approval becomes required whatever the strategy.
+    On the emergency path (readiness; ``emergency_path`` False: smoke keeps its items)
+    only the items flagged ``emergency`` stay required, and the tech-lead approval becomes
+    required whatever the strategy.
     """
     items: list[ChecklistItem] = []
     for spec in specs:
-        if conditions.emergency:
+        if conditions.emergency and emergency_path:
             required = spec.emergency
         else:
             required = conditions.holds(spec.required_if)
@@ -148,6 +203,11 @@ def build_checklist(
                 required=required,
                 required_if=spec.required_if,
                 state=ItemState.PENDING if required else ItemState.SKIPPED,
+                role=spec.role,
+                signers=spec.signers,
+                not_by=spec.not_by,
+                check=spec.check,
+                target=spec.target,
             )
         )
     return items

@@ -42,10 +42,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from functools import partial
 
 from b2tui.config import EnvironmentSettings, Settings
 from b2tui.domain import events as ev
+from b2tui.domain.people import Person
+from b2tui.domain.people import person_named as unvouched
 from b2tui.domain.phases import Outcome, Phase
 from b2tui.domain.view import RunView, apply
 from b2tui.engine import rollback, strategies, workflow
@@ -82,8 +85,13 @@ class Conductor(RunOpening, HeldWrites, OperatorIntents):
         clock: the run's clock (wall, scaled or virtual).
         env: production environment name; ``staging`` names the staging one.
         user: who drives (``user@host``); written to the audit log.
-        autopilot: advance whenever gates allow and sign manual items as ``autopilot_user``.
+        autopilot: advance whenever gates allow and sign manual items as ``autopilot_user``
+            (only those ``person`` may sign).
         lease_ttl: seconds (real time) a driver lease lasts without renewal.
+        person: who ``user`` is, as the OS vouches for it (:mod:`b2tui.domain.people`);
+            None: ``user`` names a person nothing vouched for (the sandbox, the tests).
+        autopilot_person: who autopilot signs as (a real run: the driver's own person,
+            so its roles and the four-eyes rules apply); None: a person of its own.
     """
 
     read_only = False
@@ -102,6 +110,8 @@ class Conductor(RunOpening, HeldWrites, OperatorIntents):
         autopilot: bool = False,
         autopilot_user: str = "autopilot",
         lease_ttl: float = 15.0,
+        person: Person | None = None,
+        autopilot_person: Person | None = None,
     ) -> None:
         self.settings = settings
         self.ports = ports
@@ -113,6 +123,13 @@ class Conductor(RunOpening, HeldWrites, OperatorIntents):
         self.autopilot = autopilot
         self.autopilot_user = autopilot_user
         self.lease_ttl = lease_ttl
+        self.person = person or unvouched(user, verified=True)
+        """Who drives, as the OS vouches for it (the tests name one)."""
+        self.people: dict[str, Person] = {user: self.person}
+        """Audit name → person, for every name this process vouched for (its own, the
+        autopilot's, peers of the local inbox)."""
+        auto = autopilot_person or unvouched(autopilot_user, verified=True)
+        self.people.setdefault(autopilot_user, replace(auto, display=autopilot_user))
         self.view = RunView()
         self.state: RunState | None = None
         self._subscribers = Subscribers()
@@ -331,6 +348,7 @@ class Conductor(RunOpening, HeldWrites, OperatorIntents):
                     wake=self._wake,
                     begin_rollback=self._begin_rollback,
                     sign_off=self.sign_off,
+                    may_sign=self.sign_refusal,
                     autopilot=lambda: self.autopilot,
                     check_lease=self._check_lease,
                     unsaved=self._unsaved,

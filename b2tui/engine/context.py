@@ -86,6 +86,8 @@ class Services:
     """Record a rollback (reason, by) and send its first request now."""
     sign_off: Callable[[str, str], IntentResult]
     """Sign a checklist item off (item, user) as an audited intent."""
+    may_sign: Callable[[str, str], str | None]
+    """Why ``user`` may not sign item ``key`` (roles, four eyes), or None."""
     autopilot: Callable[[], bool]
     """Whether the run advances on its own right now (the operator may switch it)."""
     check_lease: Callable[[], None]
@@ -272,11 +274,22 @@ class RunContext:
         )
 
     def autopilot_sign(self, group: str) -> None:
+        """Autopilot signs what its identity may sign; for the rest it says, once per
+        item, who is awaited (they sign with ``b2tui sign`` or in a control room)."""
         if not self.autopilot or self.st.paused:
             return
         for item in self.st.items():
-            if item.group == group and intents.signable(item):
+            if item.group != group or not intents.signable(item):
+                continue
+            refusal = self.services.may_sign(item.key, self.autopilot_user)
+            if refusal is None:
                 self.services.sign_off(item.key, self.autopilot_user)
+            else:
+                self.notice_once(
+                    f"awaits-{item.key}-{len(item.signatures)}",
+                    "info",
+                    f"awaiting {refusal} — they sign with `b2tui sign {item.key}`",
+                )
 
     async def await_go(self, key: Step, message: str) -> None:
         """Wait for the operator's advance (or autopilot) before a step that changes traffic."""

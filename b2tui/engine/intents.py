@@ -160,7 +160,10 @@ def canary_limit(st: RunState, percent: int, steps: tuple[CanaryStep, ...]) -> s
 
 
 def signable(item: ChecklistItem) -> bool:
-    """Manual items, and automatic ones whose check could not tell, may be signed off."""
+    """Manual items, and automatic ones whose check could not tell (or that someone signed
+    already, waiting for more signers), may be signed off."""
     if not item.required or item.state is not ItemState.PENDING:
         return False
-    return item.kind is ItemKind.MANUAL or item.detail.startswith("unknown")
+    return (
+        item.kind is ItemKind.MANUAL or item.detail.startswith("unknown") or bool(item.signatures)
+    )

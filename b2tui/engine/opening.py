@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from b2tui.config import EnvironmentSettings, Settings
 from b2tui.domain import events as ev
 from b2tui.domain.images import image_tag
+from b2tui.domain.people import Person
 from b2tui.domain.phases import Outcome
 from b2tui.domain.view import RunView, apply
 from b2tui.engine.state import RunState
@@ -83,6 +84,8 @@ class RunOpening:
 
         def _write(self, write: Callable[[], object], *, key: str | None = None) -> None: ...
 
+        person: Person
+
     async def _prepare(
         self,
         version: str,
@@ -109,6 +112,10 @@ class RunOpening:
             image=(params or {}).get("image") or None,
             prebuilt=bool((params or {}).get("image")) or self.settings.service.prebuilt,
             emergency=emergency,
+            flags=sorted({str(f) for f in (params or {}).get("flags", [])}),
+            authors=list((params or {}).get("authors", [])),
+            author_emails=list((params or {}).get("author_emails", [])),
+            starter=self.person.name,
         )
         problem = ""
         try:

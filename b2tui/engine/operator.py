@@ -10,14 +10,16 @@ frame.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING
 
-from b2tui.config import EnvironmentSettings
+from b2tui.config import EnvironmentSettings, Settings
 from b2tui.domain import events as ev
 from b2tui.domain.canary import next_weight, previous_weight
 from b2tui.domain.gates import GateStatus
+from b2tui.domain.people import Person, SignContext, person_named, sign_refusal
 from b2tui.domain.phases import Outcome, Phase
 from b2tui.domain.view import RunView
 from b2tui.engine import intents
@@ -37,6 +39,8 @@ class OperatorIntents:
         clock: Clock
         view: RunView
         env: EnvironmentSettings
+        settings: Settings
+        people: dict[str, Person]
         _wake: asyncio.Event
         _phase_task: asyncio.Task[None] | None
 
@@ -169,14 +173,61 @@ class OperatorIntents:
         self._wake.set()
         return result
 
-    def sign_off(self, item: str, user: str) -> IntentResult:
+    def vouch(self, person: Person) -> None:
+        """Record who ``person.display`` is (a peer the OS named): their sign-offs are
+        judged on this person's account and groups."""
+        self.people[person.display] = person
+
+    def person_of(self, user: str) -> Person:
+        """The person behind an audit name: vouched for by this process, or (a cluster
+        user name, a test's operator) unverified."""
+        if getattr(self, "_untrusted", 0):
+            return person_named(user)
+        return self.people.get(user) or person_named(user)
+
+    @contextlib.contextmanager
+    def untrusted_names(self) -> Iterator[None]:
+        """Apply intents whose sender's name is the sender's own claim (the cluster's inbox):
+        inside, no name resolves to a person this process vouched for, so an intent that
+        writes ``bob@host`` is not taken for the local bob."""
+        self._untrusted = getattr(self, "_untrusted", 0) + 1
+        try:
+            yield
+        finally:
+            self._untrusted -= 1
+
+    def sign_context(self) -> SignContext:
+        st = self._st
+        return SignContext(
+            roles=self.settings.roles,
+            authors=frozenset(st.authors),
+            author_emails=tuple(st.author_emails),
+            starter=st.starter or None,
+        )
+
+    def sign_refusal(self, item: str, user: str) -> str | None:
+        """Why ``user`` may not sign ``item`` now (state, roles, four eyes), or None."""
         refusal = self.why_not(Action.SIGN_OFF, item)
+        if refusal is not None:
+            return refusal
+        found = next((i for i in self._st.items() if i.key == item), None)
+        if found is None:  # pragma: no cover - why_not names a missing item
+            return f"no checklist item {item!r}"
+        return sign_refusal(found, self.person_of(user), self.sign_context())
+
+    def sign_off(self, item: str, user: str) -> IntentResult:
+        refusal = self.sign_refusal(item, user)
         if refusal is not None:
             return self._intent("sign-off", user, item, refusal)
         now = self.clock.now()
+        account = self.person_of(user).name
         self._write(partial(self.store.sign_off, self._st.run_id, item, user, now))
-        title = self._ctx.update_item(item, lambda i: i.signed(user, now))
+        title = self._ctx.update_item(item, lambda i: i.signed(user, now, account))
         self._wake.set()
+        done = next((i for i in self._st.items() if i.key == item), None)
+        if done is not None and done.signers > 1 and len(done.signatures) < done.signers:
+            what = f"{title} signed ({len(done.signatures)} of {done.signers})"
+            return self._intent("sign-off", user, what, None)
         return self._intent("sign-off", user, f"{title} signed off", None)
 
     def rollback(self, user: str, reason: str = "operator request") -> IntentResult:

@@ -115,6 +115,14 @@ class RunState:
     """Set when a rollback started: reason, by, started."""
     outcome: str | None = None
     reason: str = ""
+    flags: list[str] = field(default_factory=list)
+    """Run flags the operator set (``b2tui run --flag major-feature``): ``required_if``."""
+    authors: list[str] = field(default_factory=list)
+    """Accounts of the authors and committers of the deployed commits (``[people]``)."""
+    author_emails: list[str] = field(default_factory=list)
+    """Their emails, as git records them (after ``.mailmap``)."""
+    starter: str = ""
+    """Account that started the run (may not approve it where an item says ``starter``)."""
 
     def to_dict(self) -> dict[str, Any]:
         # Shallow on purpose: the fields are already JSON-shaped (lists and dicts of
@@ -180,6 +188,8 @@ def item_from_dict(d: dict[str, Any]) -> ChecklistItem:
     d["state"] = ItemState(d["state"])
     d["signed_at"] = datetime.fromisoformat(d["signed_at"]) if d.get("signed_at") else None
     d.setdefault("group", "readiness")
+    for name in ("signatures", "not_by"):
+        d[name] = tuple(d.get(name) or ())
     return ChecklistItem(**d)
 
 

@@ -13,6 +13,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from b2tui.domain import events as ev
@@ -173,6 +174,9 @@ class Watcher:
         new = self.store.events(self.run_id, after=self._last)
         return [(i, e) for i, e in new if i > self._last]
 
+    can_sign = False
+    """True when sign-offs go to the driver (:class:`SigningWatcher`)."""
+
     def why_not(self, action: Action, item: str | None = None) -> str | None:
         if self._gone is not None:
             return f"watching — {self._gone}; take the run over to act"
@@ -225,3 +229,78 @@ class _FollowClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+class SigningWatcher(Watcher):
+    """A watcher of a run this host drives that may sign: each sign-off goes to the driver
+    through ``send`` (a thread of its own; the driver names the sender, judges it and
+    writes its answer into the run's log, which this watcher shows).
+
+    Args:
+        send: delivers a sign-off of an item to the driver of that pid (None: unknown);
+            returns the driver's answer.
+    """
+
+    can_sign = True
+
+    def __init__(
+        self,
+        store: Store,
+        run_id: str,
+        send: Callable[[str, int | None], IntentResult],
+        poll: float = 0.5,
+    ) -> None:
+        super().__init__(store, run_id, poll)
+        self._send = send
+        self._sender: ThreadPoolExecutor | None = None
+
+    def why_not(self, action: Action, item: str | None = None) -> str | None:
+        refusal = super().why_not(action, item)
+        if action is not Action.SIGN_OFF or self._gone is not None:
+            return refusal
+        v = self.view
+        if v.finished:
+            return "the run has finished"
+        group = "smoke" if v.phase is not None and v.phase.value == "smoke" else "readiness"
+        waiting = [
+            k
+            for k, c in v.checks.items()
+            if c.required
+            and c.state == "pending"
+            and c.group == group
+            and (c.manual or c.detail.startswith("unknown"))
+        ]
+        if item is None:
+            return None if waiting else "no item waits for a sign-off"
+        if item not in waiting:
+            check = v.checks.get(item)
+            return f"{check.title if check else item} does not wait for a sign-off now"
+        return None
+
+    def sign_off(self, item: str, user: str) -> IntentResult:
+        refusal = self.why_not(Action.SIGN_OFF, item)
+        if refusal is not None:
+            return IntentResult(False, refusal)
+        if self._sender is None:
+            self._sender = ThreadPoolExecutor(1, thread_name_prefix="b2tui-sign")
+        pid = self._holder.pid if self._holder is not None else None
+        sent = self._sender.submit(self._send, item, pid)
+        with contextlib.suppress(RuntimeError):  # no loop (a test's direct call): no notice
+            loop = asyncio.get_running_loop()
+
+            def answered(done: Future[IntentResult]) -> None:  # in the sender thread
+                with contextlib.suppress(RuntimeError):  # the room's loop closed meanwhile
+                    loop.call_soon_threadsafe(self._not_delivered, done)
+
+            sent.add_done_callback(answered)
+        return IntentResult(True, f"sign-off sent to {self.driver}: its answer is in the log")
+
+    def _not_delivered(self, done: Future[IntentResult]) -> None:
+        """Say so when the sign-off never reached the driver (its refusals it logs itself)."""
+        error = done.exception()
+        why = f"{type(error).__name__}: {error}" if error else done.result().message
+        if error is None and not why.startswith("not delivered"):
+            return
+        e = ev.Notice(ts=self.clock.now(), phase=self.view.phase, level="warn", message=why)
+        apply(self.view, e)
+        self._subscribers(e)

@@ -40,16 +40,29 @@ from b2tui.ports import SourceError, StepFailed
 async def readiness(ctx: RunContext) -> None:
     st = ctx.st
     if not st.did(Step.ITEMS):
-        cond = RunConditions(
-            pii=ctx.settings.readiness.pii,
-            migrations=ctx.settings.readiness.migrations,
-            emergency=st.emergency,
-            direct=ctx.env.strategy is Strategy.DIRECT,
-        )
-        st.set_items(build_checklist(READINESS_ITEMS, cond))
+        specs = ctx.settings.readiness.items
+        items = build_checklist(READINESS_ITEMS if specs is None else specs, _conditions(ctx))
+        notify = ctx.settings.notify
+        if notify.github_token is not None and notify.github_repo:
+            # GitHub answers the review (an approval by someone other than the PR's author);
+            # when it cannot tell, people sign it by hand as before.
+            items = [
+                replace(i, kind=ItemKind.AUTOMATIC, check="github-review")
+                if i.key == "review_approved" and i.kind is ItemKind.MANUAL
+                else i
+                for i in items
+            ]
+        st.set_items(items)
         ctx.mark(Step.ITEMS)
         for item in st.items():
             ctx.emit_item(item)
+        if not ctx.settings.roles.configured and ctx.settings.path is not None:
+            ctx.notice_once(
+                "no-roles",
+                "warn",
+                f"no [roles] in {ctx.settings.path}: anyone who can reach this run may sign"
+                " every item (README, Roles)",
+            )
     while True:
         for item in st.items():
             if (
@@ -77,6 +90,17 @@ async def readiness(ctx: RunContext) -> None:
         pending = len(blockers([i for i in st.items() if i.group == "readiness"]))
         ctx.notice_once(f"ready-wait-{pending}", "info", d.reason)
         await ctx.wait(ctx.settings.gates.poll)
+
+
+def _conditions(ctx: RunContext) -> RunConditions:
+    st = ctx.st
+    return RunConditions(
+        pii=ctx.settings.readiness.pii,
+        migrations=ctx.settings.readiness.migrations,
+        emergency=st.emergency,
+        direct=ctx.env.strategy is Strategy.DIRECT,
+        flags=frozenset(st.flags),
+    )
 
 
 async def validate(ctx: RunContext) -> None:
@@ -117,8 +141,12 @@ async def staging(ctx: RunContext) -> None:
 async def smoke(ctx: RunContext) -> None:
     st = ctx.st
     smoke = ctx.settings.smoke
-    if smoke.manual and not st.did(Step.MANUAL_ITEMS):
-        st.set_items([*st.items(), *manual_items(list(smoke.manual))])
+    if (smoke.manual or smoke.items) and not st.did(Step.MANUAL_ITEMS):
+        team = [
+            replace(i, group="smoke")
+            for i in build_checklist(smoke.items, _conditions(ctx), emergency_path=False)
+        ]
+        st.set_items([*st.items(), *manual_items(list(smoke.manual)), *team])
         ctx.mark(Step.MANUAL_ITEMS)
         for item in st.items():
             if item.group == "smoke":

@@ -76,6 +76,10 @@ class AuditEntry:
     action: str
     detail: str
     accepted: bool
+    prev: str = ""
+    """Hash of the entry before (the SQLite store's chain; empty: before the chain)."""
+    hash: str = ""
+    """sha256 over this entry and ``prev`` (:mod:`b2tui.domain.auditchain`)."""
 
 
 class StoreError(Exception):

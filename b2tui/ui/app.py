@@ -33,7 +33,12 @@ from b2tui.masking import mask
 from b2tui.ports import PodInfo
 from b2tui.ports.clock import Clock
 from b2tui.ui import partial_update
-from b2tui.ui.bindings import DANGEROUS_BINDINGS, SAFE_BINDINGS, TAKE_OVER_BINDING
+from b2tui.ui.bindings import (
+    DANGEROUS_BINDINGS,
+    SAFE_BINDINGS,
+    SIGN_BINDING,
+    TAKE_OVER_BINDING,
+)
 from b2tui.ui.commands import RunCommands
 from b2tui.ui.keys import OperatorKeys
 from b2tui.ui.messages import ALL_PANELS, PodsPolled, RunChanged, SourceFailed
@@ -423,6 +428,13 @@ class ControlRoom(OperatorKeys, App[None]):
         self._refresh_binding_state()
 
 
+class SigningWatchRoom(ControlRoom, inherit_bindings=False):
+    """A watcher's room on this host's run that may sign: ``space`` sends the sign-off to
+    the driver, which judges it under the name the kernel gives this process."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [SIGN_BINDING, *SAFE_BINDINGS, TAKE_OVER_BINDING]
+
+
 class DrivingControlRoom(ControlRoom, inherit_bindings=False):
     """The control room of the process that drives the run: adds the intent keys."""
 
@@ -446,5 +458,7 @@ def make_app(
             (``session.read_only``) gets none of them.
         **options: The clock and the optional sources (:class:`RoomOptions`).
     """
-    cls = ControlRoom if session.read_only else DrivingControlRoom
+    cls: type[ControlRoom] = DrivingControlRoom
+    if session.read_only:
+        cls = SigningWatchRoom if getattr(session, "can_sign", False) else ControlRoom
     return cls(settings, session, **options)

@@ -202,6 +202,11 @@ DANGEROUS_BINDINGS: list[BindingType] = [
 ]
 """Keys that change the run: bound only when the session drives (never for a watcher)."""
 
+SIGN_BINDING: BindingType = next(
+    b for b in DANGEROUS_BINDINGS if isinstance(b, Binding) and b.action == "sign_off"
+)
+"""``space``: also bound for a watcher that can send sign-offs to this host's driver."""
+
 
 APP_ACTIONS = frozenset(
     {
@@ -229,11 +234,16 @@ class KeyRules(_Room):
     def _selected_item(self) -> str | None:
         return self._checklist.selected_item
 
+    def _signs_here(self) -> bool:
+        """True when sign-offs are allowed from this room (a driver, or a watcher that sends
+        them to this host's driver)."""
+        return not self.session.read_only or bool(getattr(self.session, "can_sign", False))
+
     def _signable(self, item: str) -> bool:
-        return not self.session.read_only and self.session.why_not(Action.SIGN_OFF, item) is None
+        return self._signs_here() and self.session.why_not(Action.SIGN_OFF, item) is None
 
     def _why_not(self, action: str) -> str | None:
-        if self.session.read_only:
+        if self.session.read_only and not (action == "sign_off" and self._signs_here()):
             # Constant text: a watcher's ``driver`` reads the store, and this runs per tick.
             return "read-only: this screen watches a run another process drives"
         intent = INTENTS[action]
@@ -256,7 +266,7 @@ class KeyRules(_Room):
         if action in ("pause", "resume") and self.session.view.paused != (action == "resume"):
             return False
         if action in INTENTS:
-            if self.session.read_only:
+            if self.session.read_only and not (action == "sign_off" and self._signs_here()):
                 return False
             return None if self._why_not(action) else True
         if action == "take_over":

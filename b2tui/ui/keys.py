@@ -184,7 +184,7 @@ class OperatorKeys(KeyRules):
 
     def sign_off(self, item: str) -> None:
         """Sign ``item`` off as the app's user (the palette's "sign off <item>")."""
-        if self.session.read_only:
+        if not self._signs_here():
             return
         reason = self.session.why_not(Action.SIGN_OFF, item)
         if reason:

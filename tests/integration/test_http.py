@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import subprocess
@@ -513,3 +514,55 @@ async def test_failed_issue_close_is_reported_and_retried_next_time(
     assert results[0][2] == "commenting on acme/shop#3: GitHub answered 403"
     assert all(TOKEN not in d for _, _, d in results)
     assert (repo / LAST_DEPLOYED_FILE).read_text().strip() == since
+
+
+# --- the review answered by GitHub ------------------------------------------------------
+
+
+async def test_review_approved_from_github_reviews(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.github_reviews import GitHubReviews, pull, review
+
+    monkeypatch.setenv("GITHUB_TOKEN", TOKEN)
+    sha = _git(repo, "rev-parse", "HEAD")
+    gh = GitHubReviews("acme/shop", TOKEN)
+    try:
+        checks = _repo_checks(
+            repo,
+            github_repo="acme/shop",
+            github_token=Secret("env:GITHUB_TOKEN"),
+            github_api=gh.url,
+        )
+        item = dataclasses.replace(_item("review_approved"), check="github-review")
+
+        # An unknown commit (not pushed): unknown, never a pass.
+        unknown = await checks.readiness(item)
+        assert unknown.passed is None and "does not know commit" in unknown.detail
+
+        # 150 reviews over two pages: comments, then bob's approval on page 2.
+        gh.pulls[sha] = [pull(12, "alice")]
+        gh.reviews[12] = [review(i, "carol", "COMMENTED") for i in range(1, 150)]
+        gh.reviews[12].append(review(150, "bob", "APPROVED", sha))
+        ok = await checks.readiness(item)
+        assert ok == CheckResult(True, "PR #12 approved by bob")
+        assert any("page=2" in p for p in gh.paths), gh.paths
+
+        # The author's own approval does not count.
+        gh.reviews[12] = [review(1, "alice", "APPROVED")]
+        own = await checks.readiness(item)
+        assert own.passed is None and "only its author approved it" in own.detail
+
+        # An approval later dismissed does not count; a later comment does not undo one.
+        gh.reviews[12] = [review(1, "bob", "APPROVED"), review(2, "bob", "DISMISSED")]
+        assert (await checks.readiness(item)).passed is None
+        gh.reviews[12] = [review(1, "bob", "APPROVED"), review(2, "bob", "COMMENTED")]
+        assert (await checks.readiness(item)).passed is True
+
+        # No merged pull request holds the commit: unknown.
+        gh.pulls[sha] = [pull(13, "alice", merged=False)]
+        none = await checks.readiness(item)
+        assert none.passed is None and none.detail == f"no merged pull request contains {sha[:7]}"
+        assert TOKEN not in " ".join([unknown.detail, own.detail, none.detail])
+    finally:
+        gh.close()

@@ -119,6 +119,10 @@ class KubeApiServer:
         self.controllers = Controllers(self.store, self.settings)
         self.token = token
         self.user = "tester"
+        self.self_subject: dict[str, Any] | None = None
+        """``status.userInfo`` a ``SelfSubjectReview`` answers (``authentication.k8s.io/v1``,
+        GA in 1.28: ``username``, ``uid``, ``groups``, ``extra``); None: the API is not
+        served (404), as on 1.20."""
         self.url = ""
         self.requests: list[tuple[str, str]] = []
         """(method, path?query) of every request received, in order."""
@@ -364,6 +368,20 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if url.path in ("/healthz", "/livez", "/readyz"):
             self._send(200, "ok", "text/plain")
+            return
+        review = "/apis/authentication.k8s.io/v1/selfsubjectreviews"
+        if url.path == review and self.api.self_subject is not None:
+            if method != "POST":
+                raise ApiError(405, f"the server does not allow this method on {url.path}")
+            self._send(
+                201,
+                {
+                    "kind": "SelfSubjectReview",
+                    "apiVersion": "authentication.k8s.io/v1",
+                    "metadata": {"creationTimestamp": None},
+                    "status": {"userInfo": self.api.self_subject},
+                },
+            )
             return
         target = parse_target(url.path)
         if target is None:

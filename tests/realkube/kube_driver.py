@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
+import socket
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,7 +44,10 @@ async def main(
     if staging is not None:
         settings = on_real_kube(settings, namespace, staging, Path(kubeconfig).parent)
     store = KubeStore(connect(kubeconfig, None), namespace)
-    user = current_user()
+    # The harness names its driver as the engine tests do (b2tui itself ignores
+    # B2TUI_USER outside the sandbox: its kube-store driver is the cluster's user).
+    named = os.environ.get("B2TUI_USER")
+    user = f"{named}@{socket.gethostname()}" if named else current_user()
     args = argparse.Namespace(json=True, env="production", take_over=False)
     rec = store.unfinished_run(settings.service.name, sandbox=True)
     params = dict(rec.params) if rec else {"sandbox": True, "scenario": scenario, "seed": 7}

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pwd
 import subprocess
 import sys
 from dataclasses import replace
@@ -141,7 +143,9 @@ def test_rollback_twice_lands_on_the_previous_image_and_stays(
         audit = [a for a in store.audit_log() if a.action == "rollback-cli"]
     finally:
         store.close()
-    assert [a.user.split("@")[0] for a in audit] == ["ana", "ana"]
+    # The account of the real uid, not B2TUI_USER ("ana"): the OS vouches for it.
+    me = pwd.getpwuid(os.getuid()).pw_name
+    assert [a.user.split("@")[0] for a in audit] == [me, me]
     assert f"from web rev 2 ({V2}) to web rev 1 ({V1})" in audit[0].detail
     assert all(a.wall_ts for a in audit)
 

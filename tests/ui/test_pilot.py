@@ -7,16 +7,18 @@ waiting is done by yielding to the app (``pilot.pause``), never by sleeping.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 
 from b2tui.domain import events as ev
+from b2tui.domain.people import Roles
 from b2tui.domain.phases import Phase
 from b2tui.domain.view import RunView
-from b2tui.engine.api import Action
-from b2tui.engine.watch import Watcher
+from b2tui.engine.api import Action, IntentResult
+from b2tui.engine.watch import SigningWatcher, Watcher
 from b2tui.ports import PodInfo, PodPhase, SourceError
 from b2tui.screenshots import START, USER
 from b2tui.ui.bindings import INTENTS
@@ -203,6 +205,62 @@ async def test_watcher_binds_no_dangerous_key_and_R_does_nothing(room_at) -> Non
         assert isinstance(app.screen, HelpScreen)
         help_text = app.screen.text  # type: ignore[attr-defined]
         assert "Rollback" not in help_text and "Help" in help_text
+
+
+async def test_a_signing_watcher_binds_only_space_and_sends_the_sign_off(room_at) -> None:  # type: ignore[no-untyped-def]
+    """A second room on this host's run: ``space`` sends the selected item to the driver
+    (here straight onto its loop, as the Unix socket's server does), nothing else acts."""
+    room = await room_at("readiness-blocked")
+    conductor = room.run.conductor
+    loop = asyncio.get_running_loop()
+    sent: list[tuple[str, int | None]] = []
+
+    def send(item: str, pid: int | None) -> IntentResult:  # in the watcher's sender thread
+        sent.append((item, pid))
+        loop.call_soon_threadsafe(conductor.sign_off, item, "bo@jump")
+        return IntentResult(True, "sent")
+
+    watcher = SigningWatcher(conductor.store, conductor.run_id, send)
+    app = room.app(session=watcher)
+    async with app.run_test(size=WIDE) as pilot:
+        keys = {b.binding.key for b in app.screen.active_bindings.values()}
+        assert "space" in keys and not keys & {"n", "plus", "minus", "R", "p"}
+        assert app.check_action("rollback", ()) is False
+        await pilot.press("3")
+        await pilot.press("space")
+        await until(
+            pilot,
+            lambda: conductor.view.checks["review_approved"].state == "passed",
+            "the driver applied the watcher's sign-off",
+        )
+        assert sent and sent[0][0] == "review_approved"
+        assert conductor.view.checks["review_approved"].by == "bo@jump"
+        before = len(room.events)
+        for key in ("R", "n", "p"):
+            await pilot.press(key)
+        assert room.events[before:] == []
+
+
+async def test_space_outside_the_items_role_is_refused_with_who_may(room_at) -> None:  # type: ignore[no-untyped-def]
+    """With [roles], the driver's own room refuses a sign-off outside the item's role: one
+    line saying who may sign, and the refusal is an audited intent."""
+    room = await room_at("readiness-blocked")
+    conductor = room.run.conductor
+    roles = Roles({"reviewer": ("bo",), "code-author": ("bo",)}, configured=True)
+    conductor.settings = dataclasses.replace(conductor.settings, roles=roles)
+    app = room.app()
+    async with app.run_test(size=WIDE) as pilot:
+        await pilot.press("3")
+        app.query_one(ChecklistPanel).select_item("review_approved")
+        await pilot.pause()
+        await pilot.press("space")
+        refused = acted(room, "sign-off")
+        assert refused and not refused[-1].accepted
+        assert refused[-1].detail.startswith("Code review approved: role reviewer may sign: bo;")
+        assert room.notices[-1] == refused[-1].detail
+        assert conductor.view.checks["review_approved"].state == "pending"
+        audit = conductor.store.audit_log(conductor.run_id)
+        assert [(a.action, a.accepted) for a in audit][-1] == ("sign-off", False)
 
 
 async def test_palette_commands_follow_the_run_state(room_at) -> None:  # type: ignore[no-untyped-def]

@@ -119,3 +119,28 @@ async def deployed_commit(git: str, repo: str, version: str) -> str:
         with contextlib.suppress(GitUnavailable):
             return await head_commit(git, repo, version)
     return await head_commit(git, repo)
+
+
+async def commit_authors(
+    git: str, repo: str, version: str, people: dict[str, str]
+) -> tuple[list[str], list[str]]:
+    """(accounts, emails) of the authors and committers of the deployed commits: those
+    after the last deployed commit (``.b2tui-last-deployed``) up to ``version``, or
+    ``version`` alone. Emails pass through the repository's ``.mailmap`` (``%aE``); accounts
+    come from ``people`` (email → account). Outside git: nobody."""
+    try:
+        sha = await deployed_commit(git, repo, version)
+        since = read_marker(Path(repo) / LAST_DEPLOYED_FILE)
+        rng = ["-200", f"{since}..{sha}"] if since and since != sha else ["-1", sha]
+        code, out, _ = await run_git(git, repo, "log", "--format=%aE%x00%cE", *rng)
+        if code != 0 and len(rng) == 2 and rng[0] == "-200":
+            code, out, _ = await run_git(git, repo, "log", "--format=%aE%x00%cE", "-1", sha)
+    except GitUnavailable:
+        return [], []
+    if code != 0:
+        return [], []
+    emails = sorted(
+        {e.strip().lower() for line in out.splitlines() for e in line.split("\0")} - {""}
+    )
+    accounts = sorted({people[e] for e in emails if e in people})
+    return accounts, emails

@@ -73,6 +73,76 @@ async def ci_status(notify: NotifySettings, git: str, repo_dir: str) -> CheckRes
     return _ci_verdict(status.json(), runs.json(), short)
 
 
+MAX_PAGES = 20
+"""Pages of reviews read at most (100 each)."""
+
+
+async def review_approval(notify: NotifySettings, git: str, repo_dir: str) -> CheckResult:
+    """*Code review approved* answered by GitHub: the merged pull request of HEAD of
+    ``repo_dir`` (``GET /repos/R/commits/SHA/pulls``) has an ``APPROVED`` review by someone
+    other than its author (``GET /repos/R/pulls/N/reviews``, every page of the ``Link``
+    header). A reviewer's latest approving or rejecting review counts (a later comment does
+    not undo an approval; a dismissal does). Anything else is unknown: people sign it by
+    hand, within its role and never its author."""
+    if not (notify.github_repo and notify.github_token):
+        return CheckResult(None, "no GitHub token: sign the review off by hand")
+    try:
+        token = notify.github_token.reveal()
+    except ValueError as e:
+        return CheckResult(None, f"github_token {notify.github_token.source}: {e}")
+    redact_in_logs(token)
+    try:
+        sha = await head_commit(git, repo_dir)
+    except GitUnavailable as e:
+        return CheckResult(None, f"cannot tell which commit was reviewed: {e}")
+    short, repo = sha[:7], notify.github_repo
+    try:
+        async with _github_client(notify, token) as gh:
+            pulls = await gh.get(f"/repos/{repo}/commits/{sha}/pulls", params={"per_page": 100})
+            if pulls.status_code != 200:
+                problem = _github_problem(pulls, notify, short)
+                return CheckResult(None, mask_secret_text(problem, [token]))
+            merged = [p for p in pulls.json() if isinstance(p, dict) and p.get("merged_at")]
+            if not merged:
+                return CheckResult(None, f"no merged pull request contains {short}")
+            pr = merged[0]
+            number, author = pr.get("number"), str((pr.get("user") or {}).get("login", ""))
+            reviews: list[dict[str, Any]] = []
+            url: str | None = f"/repos/{repo}/pulls/{number}/reviews?per_page=100"
+            for _ in range(MAX_PAGES):
+                if url is None:
+                    break
+                page = await gh.get(url)
+                if page.status_code != 200:
+                    problem = _github_problem(page, notify, short)
+                    return CheckResult(None, mask_secret_text(problem, [token]))
+                reviews += [r for r in page.json() if isinstance(r, dict)]
+                url = page.links.get("next", {}).get("url")
+    except httpx.HTTPError as e:
+        reason = one_line(str(e)) or type(e).__name__
+        detail = f"cannot reach GitHub API {notify.github_api}: {reason}"
+        return CheckResult(None, mask_secret_text(detail, [token]))
+    return _review_verdict(reviews, int(number or 0), author)
+
+
+def _review_verdict(reviews: list[dict[str, Any]], number: int, author: str) -> CheckResult:
+    latest: dict[str, str] = {}
+    for r in reviews:  # GitHub lists them in chronological order
+        login = str((r.get("user") or {}).get("login", ""))
+        state = str(r.get("state", ""))
+        if state in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
+            latest[login] = state
+    approvers = sorted(u for u, st in latest.items() if st == "APPROVED" and u != author)
+    if approvers:
+        return CheckResult(True, f"PR #{number} approved by {', '.join(approvers)}")
+    changes = sorted(u for u, st in latest.items() if st == "CHANGES_REQUESTED")
+    why = f"changes requested by {', '.join(changes)}" if changes else "no approval"
+    own = " (only its author approved it)" if latest.get(author) == "APPROVED" else ""
+    return CheckResult(
+        None, f"PR #{number} by {author}: {why} by someone other than its author{own}"
+    )
+
+
 def _github_client(notify: NotifySettings, token: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=notify.github_api.rstrip("/"),

@@ -5,11 +5,11 @@ See :mod:`b2tui.adapters.kube_store.store` for the objects and their rules.
 
 from __future__ import annotations
 
-from b2tui.adapters.kube_store.intents import KubeIntents, kube_user
+from b2tui.adapters.kube_store.intents import KubeIntents, kube_person, kube_user
 from b2tui.adapters.kube_store.store import KubeStore
 from b2tui.config import Settings
 
-__all__ = ["KubeIntents", "KubeStore", "kube_user", "open_kube_store"]
+__all__ = ["KubeIntents", "KubeStore", "kube_person", "kube_user", "open_kube_store"]
 
 
 def open_kube_store(

@@ -16,7 +16,8 @@ a watcher with no dangerous keys.
 The name in the audit log is the Kubernetes user of the attaching client: for a
 ServiceAccount token the ``sub`` claim of the token (``system:serviceaccount:NS:NAME``,
 exactly the name the API server authenticates), otherwise the user name of the
-kubeconfig entry in use. Kubernetes 1.20 has no SelfSubjectReview to ask the server.
+kubeconfig entry in use. Kubernetes 1.20 has no SelfSubjectReview to ask the server
+(:func:`kube_person`, the driver's own name, asks one where the server has it).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from b2tui.adapters.kube_store.journal import dumps
 from b2tui.adapters.kube_store.objects import KIND, MANAGED, slug
 from b2tui.adapters.kube_store.store import KubeStore
 from b2tui.adapters.kube_store.watch import ConfigMapWatch
+from b2tui.domain.people import Person
 from b2tui.ports import Intent, SourceError
 
 
@@ -55,6 +57,40 @@ def kube_user(conn: Conn) -> str:
             if isinstance(sub, str) and sub:
                 return sub
     return conn.user
+
+
+def kube_person(store: KubeStore) -> Person:
+    """Who this process is to the cluster, as the API server says: a ``SelfSubjectReview``
+    (``authentication.k8s.io/v1``, or ``v1beta1`` on 1.27) answers the user name and groups
+    it authenticated. A server without it (before 1.27, as 1.20) leaves the client's own
+    account: a ServiceAccount token's subject (the name the server authenticates for that
+    token), else the kubeconfig's user name — a label the client chooses, marked
+    ``(unverified)``: it holds no ``[roles]`` role."""
+    host = socket.gethostname()
+    for version in ("v1", "v1beta1"):
+        try:
+            got = store.api.request(
+                Op("create", "selfsubjectreviews"),
+                "POST",
+                f"/apis/authentication.k8s.io/{version}/selfsubjectreviews",
+                body={
+                    "apiVersion": f"authentication.k8s.io/{version}",
+                    "kind": "SelfSubjectReview",
+                },
+            )
+        except KubeApiError as e:
+            if e.status in (404, 405):
+                continue  # not served by this version of the API server
+            break
+        info = (got.get("status") or {}).get("userInfo") or {}
+        name = info.get("username")
+        if isinstance(name, str) and name:
+            groups = frozenset(g for g in info.get("groups") or [] if isinstance(g, str))
+            return Person(name=name, display=f"{name}@{host}", kube_groups=groups)
+    name = kube_user(store.conn)
+    verified = name.startswith("system:serviceaccount:")
+    display = f"{name}@{host}" + ("" if verified else " (unverified)")
+    return Person(name=name, display=display, verified=verified)
 
 
 class KubeIntents:

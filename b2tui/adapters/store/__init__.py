@@ -4,7 +4,7 @@
 are what the composition root and the tests use.
 """
 
-from b2tui.adapters.store.common import current_user
+from b2tui.adapters.store.common import current_person, current_user
 from b2tui.adapters.store.sqlite import (
     APPLICATION_ID,
     SCHEMA_VERSION,
@@ -23,6 +23,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreWriteFailed",
+    "current_person",
     "current_user",
     "default_state_path",
 ]

@@ -14,20 +14,22 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from b2tui.domain.people import Person
 from b2tui.ports import Lease, RunRecord
 
 
-def current_user() -> str:
-    """``user@host`` of this process, for the audit log and the lease."""
-    user = os.environ.get("B2TUI_USER") or os.environ.get("USER") or os.environ.get("LOGNAME")
-    if not user:
-        try:
-            import pwd
+def current_user(*, sandbox: bool = False) -> str:
+    """``user@host`` of this process (the account of its real uid, never ``$USER``), for
+    the audit log and the lease; under sudo ``bob@host (sudo from alice)``. The sandbox
+    keeps ``$B2TUI_USER`` for its tests and demos (:mod:`b2tui.adapters.identity`)."""
+    return current_person(sandbox=sandbox).display
 
-            user = pwd.getpwuid(os.getuid()).pw_name
-        except (ImportError, KeyError):
-            user = "unknown"
-    return f"{user}@{socket.gethostname()}"
+
+def current_person(*, sandbox: bool = False) -> Person:
+    """Who this process is (see :func:`current_user`)."""
+    from b2tui.adapters.identity import sandbox_person, this_process
+
+    return sandbox_person() if sandbox else this_process()
 
 
 def ours(lease: Lease) -> bool:

@@ -2,13 +2,16 @@
 
 The ``audit`` table is append-only: triggers (see :mod:`.schema`) refuse UPDATE and
 DELETE, so what an operator did stays on record. Details are masked before they are
-written.
+written. Each entry carries the hash of the one before (:mod:`b2tui.adapters.store.chain`):
+whoever drops the triggers and edits an entry with ``sqlite3`` breaks the chain there, and
+``b2tui audit --verify`` names it.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from b2tui.adapters.store.chain import GENESIS, canonical, entry_hash
 from b2tui.adapters.store.sqlite.connection import StateFile
 from b2tui.masking import mask
 from b2tui.ports import AuditEntry
@@ -46,20 +49,29 @@ class Audit(StateFile):
         accepted: bool = True,
         run_ts: datetime | None = None,
     ) -> None:
-        self._execute(
-            "INSERT INTO audit (run_id, wall_ts, run_ts, user, action, detail, accepted)"
-            " VALUES (?,?,?,?,?,?,?)",
-            (
-                run_id,
-                datetime.now().astimezone().isoformat(),
-                run_ts.isoformat() if run_ts else None,
-                user,
-                action,
-                mask(detail),
-                int(accepted),
-            ),
-            "audit entry",
-        )
+        wall = datetime.now().astimezone().isoformat()
+        run_at = run_ts.isoformat() if run_ts else None
+        detail = mask(detail)
+        body = canonical(run_id, wall, run_at, user, action, detail, accepted)
+        with self.transaction():  # the previous hash and this entry: one writer at a time
+            row = self._one("SELECT hash FROM audit ORDER BY id DESC LIMIT 1", (), "audit log")
+            prev = (row["hash"] if row is not None else "") or GENESIS
+            self._execute(
+                "INSERT INTO audit (run_id, wall_ts, run_ts, user, action, detail, accepted,"
+                " prev, hash) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id,
+                    wall,
+                    run_at,
+                    user,
+                    action,
+                    detail,
+                    int(accepted),
+                    prev,
+                    entry_hash(prev, body),
+                ),
+                "audit entry",
+            )
 
     def audit_log(self, run_id: str | None = None) -> list[AuditEntry]:
         q = "SELECT * FROM audit"
@@ -77,6 +89,8 @@ class Audit(StateFile):
                 r["action"],
                 r["detail"],
                 bool(r["accepted"]),
+                r["prev"],
+                r["hash"],
             )
             for r in rows
         ]

@@ -98,7 +98,14 @@ UPDATE runs SET outcome = 'aborted', finished_at = coalesce(clock, started_at),
 CREATE UNIQUE INDEX runs_active ON runs(service, environment, kind) WHERE outcome IS NULL;
 """
 
-MIGRATIONS: dict[int, str] = {1: SCHEMA_V1, 2: SCHEMA_V2}
+SCHEMA_V3 = """
+ALTER TABLE audit ADD COLUMN prev TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT '';
+"""
+"""The audit log's hash chain (:mod:`b2tui.adapters.store.chain`); entries from before
+keep an empty hash and are reported as such by ``b2tui audit --verify``."""
+
+MIGRATIONS: dict[int, str] = {1: SCHEMA_V1, 2: SCHEMA_V2, 3: SCHEMA_V3}
 """Schema version → the script that upgrades the previous version to it."""
 
 SCHEMA_VERSION = max(MIGRATIONS)
@@ -126,7 +133,18 @@ COLUMNS: dict[str, set[str]] = {
     },
     "events": {"id", "run_id", "ts", "kind", "phase", "data"},
     "signoffs": {"run_id", "item", "user", "run_ts", "wall_ts"},
-    "audit": {"id", "run_id", "wall_ts", "run_ts", "user", "action", "detail", "accepted"},
+    "audit": {
+        "id",
+        "run_id",
+        "wall_ts",
+        "run_ts",
+        "user",
+        "action",
+        "detail",
+        "accepted",
+        "prev",
+        "hash",
+    },
     "leases": {"run_id", "owner", "host", "pid", "expires"},
     "blobs": {"run_id", "key", "value"},
 }
