@@ -377,6 +377,7 @@ SECTION_KEYS: dict[str, dict[str, Converter]] = {
         "namespace": _str,
         "context": _str,
     },
+    "terminal": {"bell": _bool, "notify": _bool},
     "readiness": {"pii": _bool, "migrations": _bool, "emergency_hold_factor": _hold_factor},
     "notify": {
         "deployments_webhook": _secret,

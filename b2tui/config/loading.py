@@ -31,6 +31,7 @@ from b2tui.config.schema import (
     Settings,
     SmokeSettings,
     StoreSettings,
+    TerminalSettings,
 )
 from b2tui.domain.phases import Traffic
 
@@ -209,6 +210,7 @@ def parse_settings(text: str, file: str = "b2tui.toml") -> Settings:
         environments=envs,
         notify=NotifySettings(**parsed.get("notify", {})),
         store=StoreSettings(**parsed.get("store", {})),
+        terminal=TerminalSettings(**parsed.get("terminal", {})),
         path=file,
     )
 

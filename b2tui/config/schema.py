@@ -251,6 +251,16 @@ class NotifySettings:
 
 
 @dataclass(frozen=True)
+class TerminalSettings:
+    """How the control room calls the on-call (``[terminal]``)."""
+
+    bell: bool = True
+    """Ring the terminal bell when the run needs a person or something bad starts."""
+    notify: bool = True
+    """Send a desktop notification by escape sequence (OSC 9 and OSC 777) with it."""
+
+
+@dataclass(frozen=True)
 class ReadinessSettings:
     pii: bool = False
     migrations: bool = False
@@ -280,6 +290,7 @@ class Settings:
     environments: dict[str, EnvironmentSettings] = field(default_factory=dict)
     notify: NotifySettings = field(default_factory=NotifySettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    terminal: TerminalSettings = field(default_factory=TerminalSettings)
     path: str | None = None
     """File the settings came from (None for built-in defaults)."""
 

@@ -11,6 +11,7 @@ each poll finishes, so polls never overlap. What the keys do lives in
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import ClassVar, Required, TypedDict, Unpack
@@ -25,6 +26,7 @@ from textual.widgets import DataTable, Footer, Tab, Tabs
 
 from b2tui.config import Settings
 from b2tui.domain import events as ev
+from b2tui.domain.attention import Attention, Call
 from b2tui.domain.canary import DEFAULT_STEPS, CanaryStep
 from b2tui.engine.api import Action, RunSession
 from b2tui.engine.clock import Clock
@@ -37,6 +39,7 @@ from b2tui.ui.keys import OperatorKeys
 from b2tui.ui.messages import ALL_PANELS, PodsPolled, RunChanged, SourceFailed
 from b2tui.ui.pod_rows import pod_changes
 from b2tui.ui.render import Timing, one_line
+from b2tui.ui.terminal_calls import TerminalPrefs, sequences
 from b2tui.ui.widgets.canary import CanaryPanel
 from b2tui.ui.widgets.checklist import ChecklistPanel
 from b2tui.ui.widgets.header import RunHeader
@@ -149,6 +152,13 @@ class ControlRoom(OperatorKeys, App[None]):
         """Set by the take-over key: the caller claims the run and opens it as driver."""
         self._shown_phase: object = None
         self._shown_driver = ""
+        self._attention = Attention()
+        """Which events call the on-call, each occurrence once (bell, notification)."""
+        self._ring_due = False
+        self.terminal = TerminalPrefs.of(
+            bell=settings.terminal.bell, notify=settings.terminal.notify, environ=os.environ
+        )
+        """How this terminal is called (``[terminal]``, ``$TERM``, ``$TMUX``)."""
         # Panels are held by reference, never looked up: a timer or poll that fires while
         # the screen is being built or torn down writes to a widget object, which is
         # harmless, instead of querying a DOM that may not hold it (NoMatches).
@@ -237,6 +247,21 @@ class ControlRoom(OperatorKeys, App[None]):
     def _on_event(self, event: ev.Event) -> None:
         # Called by the session on the loop for every event: only post, never draw here.
         self.post_message(RunChanged(event.ts, set(_PANELS_BY_EVENT.get(type(event), ALL_PANELS))))
+        if self._attention.see(event, self.session.view) and not self._ring_due:
+            # After the messages already queued: a burst (a checklist becoming due, a
+            # pause and its alert) rings once.
+            self._ring_due = True
+            self.call_later(self._ring)
+
+    def _ring(self) -> None:
+        """Call the on-call: the bell and a desktop notification, once per occurrence."""
+        self._ring_due = False
+        call = self._attention.take()
+        if call is None or self._driver is None or not self.is_running:
+            return
+        data = sequences(call, self.terminal)
+        if data:
+            self._driver.write(data)
 
     def on_run_changed(self, message: RunChanged) -> None:
         self._redraw_if_mounted(message.kinds)
@@ -364,6 +389,16 @@ class ControlRoom(OperatorKeys, App[None]):
                 panel.error = message.error
         self._header.show_clock(self.clock.now(), message.error)
         self.notify(message.error, title="engine stopped", severity="error", timeout=30)
+        view = self.session.view
+        stopped = Call(
+            f"{view.run_id}:engine-stopped",
+            f"b2tui: {view.service or 'run'} engine stopped",
+            message.error,
+            urgent=True,
+        )
+        if self._attention.note(stopped) and not self._ring_due:
+            self._ring_due = True
+            self.call_later(self._ring)
 
     async def _run_engine(self) -> None:
         assert self._runner is not None
