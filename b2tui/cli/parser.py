@@ -201,7 +201,10 @@ def _add_cluster_oneshots(sub: _Subcommands) -> None:
     _add_switches(
         gates, ("--explain", "list the series the configured names find and a config that matches")
     )
-    _add_sandbox_oneshot(sub, "status", "deployments, pods, traffic split and rollback target")
+    status = _add_sandbox_oneshot(
+        sub, "status", "deployments, pods, traffic split and rollback target"
+    )
+    _add_switches(status, ("--line", "the run in one short line from the store (tmux status bar)"))
     rollback = _add_sandbox_oneshot(
         sub, "rollback", "idempotent rollback to the recorded known-good revision"
     )
