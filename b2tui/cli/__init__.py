@@ -25,6 +25,7 @@ from b2tui.cli.oneshots import (
     cmd_status,
 )
 from b2tui.cli.parser import UsageError, build_parser
+from b2tui.cli.postmortem import cmd_postmortem
 from b2tui.cli.run import cmd_run, cmd_tui
 from b2tui.config import ConfigError, find_config
 from b2tui.domain.phases import EXIT_USAGE
@@ -78,6 +79,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "attach": cmd_attach,
     "gates": cmd_gates,
     "status": cmd_status,
+    "postmortem": cmd_postmortem,
     "rollback": cmd_rollback,
     "abort": cmd_abort,
     "check-config": cmd_check_config,

@@ -251,6 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_state(ab)
 
+    pm = sub.add_parser("postmortem", help="the incident write-up of a run, from its journal")
+    pm.add_argument("run", metavar="RUN", help="run id (`b2tui history` lists them)")
+    _add_config_env(pm, "read the run from this file's [store]; --github uses its [notify]")
+    _add_state(pm)
+    pm.add_argument("--output", metavar="FILE", help="write the Markdown here (default: stdout)")
+    _add_switches(
+        pm, ("--github", "file it as a GitHub issue (labels incident, deployment); print its URL")
+    )
+
     cc = sub.add_parser("check-config", help="validate a b2tui.toml")
     cc.add_argument("path", nargs="?", default="b2tui.toml")
     init = sub.add_parser("init", help="write a commented example b2tui.toml")
