@@ -138,6 +138,13 @@ def _add_demo(sub: _Subcommands) -> None:
         help="how the canary is judged: absolute limits (default), relative to stable,"
         " or relative errors + Mann–Whitney latency (the scenarios' baseline variants)",
     )
+    demo.add_argument(
+        "--notify",
+        type=_config_path,
+        metavar="FILE",
+        help="also send the demo's notifications to the [notify] channels of this b2tui.toml"
+        " (pagers, Slack, webhook; not the changelog or GitHub issues) and use its [terminal]",
+    )
     _add_switches(
         demo,
         ("--headless", "no TUI (implies --autopilot)"),

@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from b2tui.cli.loading import load, open_store
@@ -82,6 +83,23 @@ def _write_whole(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def file_writer(
+    run_id: str, state: str | None, settings: Settings | None, config: str | None
+) -> Callable[[], str]:
+    """The control room's ``w`` after a rollback: write ``postmortem-<run>.md`` here and
+    say where, and the command that files it."""
+
+    def write() -> str:
+        written = write_up(run_id, state, settings)
+        out = Path(f"postmortem-{run_id}.md")
+        _write_whole(out, mask(written.body))
+        where = f"--config {config}" if config else (f"--state {state}" if state else "")
+        files = f"b2tui postmortem {run_id} {where} --github".replace("  ", " ")
+        return f"wrote {out.resolve()}; to file it as an issue: {files}"
+
+    return write
 
 
 def cmd_postmortem(args: argparse.Namespace) -> int:

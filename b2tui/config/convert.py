@@ -387,6 +387,10 @@ SECTION_KEYS: dict[str, dict[str, Converter]] = {
         "github_token": _secret,
         "github_repo": _str,
         "github_api": _url,
+        "pagerduty_routing_key": _secret,
+        "pagerduty_api": _url,
+        "opsgenie_api_key": _secret,
+        "opsgenie_api": _url,
     },
 }
 

@@ -248,6 +248,13 @@ class NotifySettings:
     github_repo: str | None = None
     """``owner/name`` whose issues ``Fixes #N`` closes."""
     github_api: str = "https://api.github.com"
+    pagerduty_routing_key: Secret | None = None
+    """PagerDuty Events API v2 integration key: a rollback triggers, its recovery resolves."""
+    pagerduty_api: str = "https://events.pagerduty.com"
+    opsgenie_api_key: Secret | None = None
+    """Opsgenie API key (GenieKey): a rollback creates an alert, its recovery closes it."""
+    opsgenie_api: str = "https://api.opsgenie.com"
+    """``https://api.eu.opsgenie.com`` for the EU instance."""
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,9 @@ class RoomOptions(TypedDict, total=False):
     greeting: str | None
     """Said once as a toast when the room opens (default: nothing), e.g. that an
     unfinished run was resumed instead of the one asked for."""
+    postmortem: Callable[[], str] | None
+    """Writes the run's incident write-up (blocking; run in a thread) and returns what to
+    say; offered after a rollback, on key ``w`` (default: none)."""
 
 
 class ControlRoom(OperatorKeys, App[None]):
@@ -142,6 +145,7 @@ class ControlRoom(OperatorKeys, App[None]):
         self._pods_source = options.get("pods")
         self._greeting = options.get("greeting")
         self._runner = options.get("runner")
+        self._postmortem = options.get("postmortem")
         self._unsubscribe: Callable[[], None] | None = None
         self._pod_delay = POD_POLL
         self._pods_seen: dict[str, PodInfo] = {}
@@ -247,11 +251,37 @@ class ControlRoom(OperatorKeys, App[None]):
     def _on_event(self, event: ev.Event) -> None:
         # Called by the session on the loop for every event: only post, never draw here.
         self.post_message(RunChanged(event.ts, set(_PANELS_BY_EVENT.get(type(event), ALL_PANELS))))
+        self._offer_postmortem(event)
         if self._attention.see(event, self.session.view) and not self._ring_due:
             # After the messages already queued: a burst (a checklist becoming due, a
             # pause and its alert) rings once.
             self._ring_due = True
             self.call_later(self._ring)
+
+    def _offer_postmortem(self, event: ev.Event) -> None:
+        if isinstance(event, ev.RollbackCompleted) and self._postmortem is not None:
+            self.notify(
+                "press w to write the incident up (postmortem-<run>.md, then --github)",
+                title="rolled back",
+                severity="warning",
+                timeout=60,
+            )
+
+    async def action_postmortem(self) -> None:
+        """``w``: write the run's incident write-up (after a rollback, or any ended run)."""
+        view = self.session.view
+        if self._postmortem is None:
+            self.notify("no write-up here: run `b2tui postmortem RUN` in a shell")
+            return
+        if view.rollback_started is None and not view.finished:
+            self.notify("the write-up is offered once the run rolled back or ended")
+            return
+        try:
+            said = await asyncio.to_thread(self._postmortem)
+        except Exception as e:
+            self.notify(_error_line(e), title="write-up failed", severity="error")
+            return
+        self.notify(mask(said), title="write-up", timeout=30)
 
     def _ring(self) -> None:
         """Call the on-call: the bell and a desktop notification, once per occurrence."""

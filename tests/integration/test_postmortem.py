@@ -212,3 +212,18 @@ def test_github_needs_a_config(incident: tuple[Path, str]) -> None:
     db, run_id = incident
     res = b2tui("postmortem", run_id, "--state", str(db), "--github")
     assert res.returncode == 2 and "--github needs --config F" in res.stderr
+
+
+def test_the_rooms_writer_puts_the_file_here(
+    incident: tuple[Path, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from b2tui.cli.postmortem import file_writer
+
+    db, run_id = incident
+    monkeypatch.chdir(tmp_path)
+    said = file_writer(run_id, str(db), None, None)()
+    out = tmp_path / f"postmortem-{run_id}.md"
+    assert said == (
+        f"wrote {out}; to file it as an issue: b2tui postmortem {run_id} --state {db} --github"
+    )
+    assert out.read_text().startswith("# Incident: b2connect production ")

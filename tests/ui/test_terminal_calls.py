@@ -66,3 +66,34 @@ async def test_terminal_settings_switch_bell_and_notifications_off(room_at) -> N
         await until(pilot, lambda: run.conductor.view.rollback_started is not None, "rollback")
         await pilot.pause()
         assert not [w for w in written if "\a" in w or "\x1b]" in w]
+
+
+async def test_w_after_a_rollback_writes_the_incident_up(room_at) -> None:  # type: ignore[no-untyped-def]
+    room = await room_at("canary-holding-5")
+    run = room.run
+    calls: list[str] = []
+
+    def write() -> str:
+        calls.append("written")
+        return "wrote /tmp/postmortem-r1.md"
+
+    app = make_app(
+        run.settings,
+        run.conductor,
+        clock=run.clock,
+        pods=run.pods,
+        user="ana@jump",
+        postmortem=write,
+    )
+    notices: list[str] = []
+    original = app.notify
+    app.notify = lambda message, **kw: (notices.append(str(message)), original(message, **kw))  # type: ignore[method-assign]
+    async with app.run_test(size=NARROW) as pilot:
+        await pilot.press("w")  # before any rollback: not offered yet
+        await pilot.pause()
+        assert calls == [] and notices[-1].startswith("the write-up is offered once")
+        await pilot.press("R")
+        await until(pilot, lambda: run.conductor.view.rollback_started is not None, "rollback")
+        await pilot.press("w")
+        await until(pilot, lambda: calls == ["written"], "the write-up")
+        await until(pilot, lambda: notices[-1] == "wrote /tmp/postmortem-r1.md", "said where")
