@@ -26,6 +26,7 @@ from b2tui.cli.oneshots import (
 )
 from b2tui.cli.parser import UsageError, build_parser
 from b2tui.cli.postmortem import cmd_postmortem
+from b2tui.cli.replay import cmd_replay
 from b2tui.cli.run import cmd_run, cmd_tui
 from b2tui.config import ConfigError, find_config
 from b2tui.domain.phases import EXIT_USAGE
@@ -80,6 +81,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "gates": cmd_gates,
     "status": cmd_status,
     "postmortem": cmd_postmortem,
+    "replay": cmd_replay,
     "rollback": cmd_rollback,
     "abort": cmd_abort,
     "check-config": cmd_check_config,

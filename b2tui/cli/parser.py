@@ -86,6 +86,16 @@ _CONFIG_HELP = "b2tui.toml (default: ./b2tui.toml)"
 _TAKE_OVER_HELP = "headless watcher: drive the run once its driver is gone"
 
 
+def _replay_speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--speed {text!r} is not a number") from None
+    if not 0.1 <= value <= 10000:
+        raise argparse.ArgumentTypeError(f"--speed {text} is outside 0.1 to 10000")
+    return value
+
+
 def _add_switches(sp: argparse.ArgumentParser, *switches: str | tuple[str, str]) -> None:
     """``store_true`` flags, each a name or a (name, help) pair, in ``--help`` order."""
     for switch in switches:
@@ -265,6 +275,17 @@ def build_parser() -> argparse.ArgumentParser:
     pm.add_argument("--output", metavar="FILE", help="write the Markdown here (default: stdout)")
     _add_switches(
         pm, ("--github", "file it as a GitHub issue (labels incident, deployment); print its URL")
+    )
+
+    rp = sub.add_parser("replay", help="the control room over a recorded run, read-only")
+    rp.add_argument("run", metavar="RUN", help="run id (`b2tui history` lists them)")
+    _add_config_env(rp, "read the run from this file's [store]")
+    _add_state(rp)
+    rp.add_argument(
+        "--speed",
+        type=_replay_speed,
+        metavar="N",
+        help="run seconds per real second while playing (default 10; 0.1 to 10000)",
     )
 
     cc = sub.add_parser("check-config", help="validate a b2tui.toml")

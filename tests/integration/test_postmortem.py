@@ -227,3 +227,14 @@ def test_the_rooms_writer_puts_the_file_here(
         f"wrote {out}; to file it as an issue: b2tui postmortem {run_id} --state {db} --github"
     )
     assert out.read_text().startswith("# Incident: b2connect production ")
+
+
+def test_replay_of_an_unknown_run_or_a_bad_speed_is_one_line(incident: tuple[Path, str]) -> None:
+    db, run_id = incident
+    for args, says in (
+        (["replay", "r-nope", "--state", str(db)], "no run r-nope in "),
+        (["replay", run_id, "--state", str(db), "--speed", "0"], "outside 0.1 to 10000"),
+    ):
+        res = b2tui(*args)
+        assert res.returncode == 2 and says in res.stderr, res.stderr
+        assert len(res.stderr.splitlines()) == 1
