@@ -78,6 +78,10 @@ async def test_keys_step_jump_and_play_and_nothing_changes_the_run(room_at) -> N
         )
         await pilot.press("end", "left_square_bracket")  # from the end back to the rollback
         assert replay.position == rollback + 1 and replay.view.rolling_back
+        # The breach that caused it is on screen: the canary's error rate FAILs.
+        assert replay.view.gates[("canary", "error_rate")].status == "fail"
+        await pilot.pause()
+        assert any("FAIL" in line for line in screen_text(app))
         # The clock shows the run's time of the event shown.
         assert replay.clock.now() == replay.events[rollback].ts
         await pilot.press("home", "space")
