@@ -226,7 +226,7 @@ async def _demo_once(
         runner=conductor.run,
         user=user,
         greeting=greeting,
-        postmortem=file_writer(conductor.run_id, args.state, None, None),
+        postmortem=file_writer(conductor.run_id, args.state, None, args.notify),
     )
     signalled = await run_app(app)
     return signalled or tui_exit(conductor.view.outcome)

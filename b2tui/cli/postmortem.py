@@ -95,8 +95,11 @@ def file_writer(
         written = write_up(run_id, state, settings)
         out = Path(f"postmortem-{run_id}.md")
         _write_whole(out, mask(written.body))
-        where = f"--config {config}" if config else (f"--state {state}" if state else "")
-        files = f"b2tui postmortem {run_id} {where} --github".replace("  ", " ")
+        # --github takes its token and repository from a config's [notify].
+        where = " ".join(
+            [*(["--state", state] if state else []), "--config", config or "b2tui.toml"]
+        )
+        files = f"b2tui postmortem {run_id} {where} --github"
         return f"wrote {out.resolve()}; to file it as an issue: {files}"
 
     return write

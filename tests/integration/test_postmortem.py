@@ -224,7 +224,8 @@ def test_the_rooms_writer_puts_the_file_here(
     said = file_writer(run_id, str(db), None, None)()
     out = tmp_path / f"postmortem-{run_id}.md"
     assert said == (
-        f"wrote {out}; to file it as an issue: b2tui postmortem {run_id} --state {db} --github"
+        f"wrote {out}; to file it as an issue:"
+        f" b2tui postmortem {run_id} --state {db} --config b2tui.toml --github"
     )
     assert out.read_text().startswith("# Incident: b2connect production ")
 
