@@ -9,6 +9,7 @@ after the run's clock has moved on by several polls.
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -25,7 +26,7 @@ CLOCK = re.compile(r"\d\d:\d\d:\d\d UTC")
 
 class Tmux:
     def __init__(self, tmux: str, tmp: Path) -> None:
-        self.cmd = [tmux, "-L", f"b2tui-bell-{tmp.name}", "-f", "/dev/null"]
+        self.cmd = [tmux, "-L", f"b2tui-bell-{os.getpid()}-{tmp.name}", "-f", "/dev/null"]
         self.bells = tmp / "bells"
         self.bells.touch()
 
@@ -137,3 +138,59 @@ def test_a_hold_that_ends_rings_once(tmux: Tmux, tmp_path: Path) -> None:
     tmux.until(lambda: tmux.count() >= 4, "the hold-over bell")
     tmux.clock_moves(3)
     assert tmux.count() == 4
+
+
+def test_status_line_in_tmuxs_status_bar_follows_a_run(tmux: Tmux, tmp_path: Path) -> None:
+    """`#(b2tui status --line …)` in `status-right`, a client attached through `script`
+    (a pty): what tmux draws in its status bar follows a demo run to its rollback."""
+    script = require_binary("script", "bsdutils")
+    db = tmp_path / "s.db"
+    tmux.start("sleep 600")
+    line = f"{sys.executable} -m b2tui status --line --sandbox --state {db}"
+    tmux("set", "-g", "status-interval", "1")
+    tmux("set", "-g", "status-right-length", "90")
+    tmux("set", "-g", "status-right", f"#(cd {Path(__file__).parents[2]} && {line})")
+    drawn = tmp_path / "client.out"
+    attach = " ".join([*tmux.cmd, "attach", "-t", "room"])
+    client = subprocess.Popen(
+        [script, "-qfc", attach, str(drawn)],
+        env={**os.environ, "TERM": "xterm"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
+    demo = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "b2tui",
+            "demo",
+            "--headless",
+            "--speed",
+            "30",
+            "--state",
+            str(db),
+            "--scenario",
+            "prod-error-spike",
+        ],
+        cwd=Path(__file__).parents[2],
+        stdout=subprocess.DEVNULL,
+    )
+
+    def bar(text: str) -> bool:
+        return drawn.exists() and text in drawn.read_bytes().decode(errors="replace")
+
+    def lines() -> str:
+        seen = re.findall(r"b2connect [^\x1b]*", drawn.read_bytes().decode(errors="replace"))
+        return " | ".join(dict.fromkeys(seen)) if drawn.exists() else "nothing drawn"
+
+    try:
+        tmux.until(lambda: bar("b2connect ▶ PRODUCTION "), "the canary in the bar")
+        tmux.until(lambda: bar("b2connect ✗ rolled back: error_rate"), "the rollback in the bar")
+    except BaseException:
+        print("status bar showed:", lines())
+        raise
+    finally:
+        demo.kill()
+        demo.wait()
+        client.kill()
+        client.wait()
