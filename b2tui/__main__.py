@@ -1,3 +1,3 @@
-from b2tui.cli import main
+from b2tui.entry import main
 
 raise SystemExit(main())

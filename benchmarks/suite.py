@@ -10,6 +10,8 @@ Rows (``--only NAME``, repeatable; ``--list`` names them):
 * ``rss``       — resident memory of ``b2tui demo`` with 5,000 pods;
 * ``startup``   — first frame of ``b2tui demo`` next to a bare Textual app started the same
   way (same interpreter, same pty), alternated in the same run;
+* ``status-line`` — ``b2tui status --line`` (the tmux status bar's command) on a run
+  holding its first canary step: wall and CPU time per call;
 * ``apiload``   — requests/min b2tui makes against the real kube-apiserver during a canary
   hold (audit log), next to ``kubectl rollout status`` + ``kubectl get pods -w``;
 * ``attach``    — ``R`` in a control room attached (as another user) to a driver process on
@@ -406,6 +408,36 @@ def row_startup(o: Opts) -> None:
         line(f"bare Textual app ({what})", [b[i] for b in bare], "s", fmt=".2f")
         ratios = [d[i] / b[i] for d, b in zip(demo, bare, strict=True)]
         line(f"ratio (pairwise, {what})", ratios, "×", "≤ 1.2×", ".2f")
+
+
+def row_status_line(o: Opts) -> None:
+    heading("b2tui status --line (tmux status bar): wall and CPU per call, SQLite store")
+    env = _env()
+    compileall.compile_dir(ROOT / "b2tui", quiet=1)  # bytecode, as after `pip install`
+    walls, cpus, shown = [], [], ""
+    with tempfile.TemporaryDirectory(prefix="b2tui-bench-") as tmp:
+        db = Path(tmp) / "s.db"
+        _drive(db, lambda s: s[0] == "production" and s[1] > 0 and s[2], env)
+        argv = [str(idle_output.B2TUI), "status", "--line", "--sandbox", "--state", str(db)]
+        for _ in range(max(o.runs, 3)):
+            before = os.times()
+            t0 = time.perf_counter()
+            res = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
+            walls.append((time.perf_counter() - t0) * 1000)
+            after = os.times()
+            cpus.append(
+                (
+                    after.children_user
+                    + after.children_system
+                    - before.children_user
+                    - before.children_system
+                )
+                * 1000
+            )
+            shown = res.stdout.strip()
+    print(f"   line: {shown}")
+    line("wall", walls, "ms", "≤ 150 ms", ".0f")
+    line("CPU", cpus, "ms", fmt=".0f")
 
 
 # --- API load ----------------------------------------------------------------------------
@@ -825,6 +857,7 @@ ROWS: dict[str, Callable[[Opts], None]] = {
     "pods": row_pods,
     "rss": row_rss,
     "startup": row_startup,
+    "status-line": row_status_line,
     "apiload": row_apiload,
     "attach": row_attach,
     "detection": row_detection,

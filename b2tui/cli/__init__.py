@@ -26,6 +26,8 @@ from b2tui.cli.oneshots import (
     cmd_status,
 )
 from b2tui.cli.parser import UsageError, build_parser
+from b2tui.cli.postmortem import cmd_postmortem
+from b2tui.cli.replay import cmd_replay
 from b2tui.cli.run import cmd_run, cmd_tui
 from b2tui.cli.sign import cmd_sign
 from b2tui.config import ConfigError, find_config
@@ -80,6 +82,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "attach": cmd_attach,
     "gates": cmd_gates,
     "status": cmd_status,
+    "postmortem": cmd_postmortem,
+    "replay": cmd_replay,
     "rollback": cmd_rollback,
     "abort": cmd_abort,
     "sign": cmd_sign,

@@ -15,13 +15,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from b2tui.cli.follow import serve_local, until_driven, watch
-from b2tui.cli.loading import open_store
+from b2tui.cli.loading import load, open_store
 from b2tui.cli.parser import UsageError, parse_speed
 from b2tui.cli.printer import Printer
 from b2tui.cli.room import exit_on_sigterm, pods_env, run_app, signalled_exit, tui_exit
 from b2tui.config import Settings, sandbox_settings
 from b2tui.domain.phases import Strategy
-from b2tui.ports import RunRecord, Store
+from b2tui.ports import Notification, Notifier, RunRecord, Store
 
 if TYPE_CHECKING:
     from b2tui.adapters.store import SqliteStore
@@ -53,6 +53,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise UsageError(
             "--speed max needs --headless (the control room runs in real time; try --speed 60)"
         )
+    if args.notify is not None:
+        args.notify_settings = load(args.notify)
     store = open_store(args.state)
     return signalled_exit(
         asyncio.run(
@@ -61,6 +63,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
             )
         )
     )
+
+
+class _AlsoTo:
+    """The sandbox's notifier, and real channels after it (``demo --notify FILE``)."""
+
+    def __init__(self, first: Notifier, then: Notifier) -> None:
+        self.first, self.then = first, then
+
+    async def notify(self, note: Notification) -> list[tuple[str, bool, str]]:
+        return [*await self.first.notify(note), *await self.then.notify(note)]
+
+
+def _real_channels(settings: Settings) -> Notifier:
+    """``[notify]`` of ``--notify FILE`` without the changelog and GitHub issues: a demo
+    must not write a CHANGELOG or close issues."""
+    from b2tui.adapters.http import WebhookNotifier
+
+    notify = dataclasses.replace(settings.notify, changelog=None, github_token=None)
+    return WebhookNotifier(notify, settings.service.repo)
 
 
 def _same_world(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -110,6 +131,10 @@ async def _demo_once(
         start = resume_time(store, rec.id) if rec is not None else datetime.now(UTC)
         clock = VirtualClock(start) if speed is None else ScaledClock(speed, start)
         sandbox = build_sandbox(params["scenario"], int(params["seed"]), clock, settings, strategy)
+        extra = getattr(args, "notify_settings", None)
+        if extra is not None:
+            settings = dataclasses.replace(settings, terminal=extra.terminal)
+            sandbox.ports.notifier = _AlsoTo(sandbox.ports.notifier, _real_channels(extra))
         conductor = Conductor(
             settings,
             sandbox.ports,
@@ -211,6 +236,8 @@ async def _drive(
         env = pods_env(conductor.view.phase, "staging", "production")
         return sandbox.ports.cluster.pods(settings.environment(env))
 
+    from b2tui.cli.postmortem import file_writer
+
     app = make_app(
         settings,
         conductor,
@@ -219,6 +246,7 @@ async def _drive(
         runner=conductor.run,
         user=conductor.user,
         greeting=greeting,
+        postmortem=file_writer(conductor.run_id, args.state, None, args.notify),
     )
     signalled = await run_app(app)
     if not conductor.ran:  # the room closed before it drove: give the claim back

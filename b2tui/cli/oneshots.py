@@ -102,6 +102,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     from b2tui.commands.kube_cmds import status_main
     from b2tui.commands.oneshot import kube_cluster, sandbox_cluster
 
+    if args.line:  # the console script sends it to its fast path before this parser
+        from b2tui.quickstatus import main as status_line_main
+
+        argv = ["status", "--line", "--env", args.env]
+        argv += ["--config", args.config] if args.config else []
+        argv += ["--state", args.state] if args.state else []
+        argv += ["--sandbox"] * args.sandbox + ["--json"] * args.json
+        return status_line_main(argv)
     if args.sandbox:
         _no_config_with_sandbox(args)
         with sandbox_cluster(open_store(args.state)) as (settings, cluster, _):

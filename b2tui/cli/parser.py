@@ -86,6 +86,16 @@ _CONFIG_HELP = "b2tui.toml (default: ./b2tui.toml)"
 _TAKE_OVER_HELP = "headless watcher: drive the run once its driver is gone"
 
 
+def _replay_speed(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--speed {text!r} is not a number") from None
+    if not 0.1 <= value <= 10000:
+        raise argparse.ArgumentTypeError(f"--speed {text} is outside 0.1 to 10000")
+    return value
+
+
 def _add_switches(sp: argparse.ArgumentParser, *switches: str | tuple[str, str]) -> None:
     """``store_true`` flags, each a name or a (name, help) pair, in ``--help`` order."""
     for switch in switches:
@@ -137,6 +147,13 @@ def _add_demo(sub: _Subcommands) -> None:
         choices=list(SANDBOX_RULES),
         help="how the canary is judged: absolute limits (default), relative to stable,"
         " or relative errors + Mann–Whitney latency (the scenarios' baseline variants)",
+    )
+    demo.add_argument(
+        "--notify",
+        type=_config_path,
+        metavar="FILE",
+        help="also send the demo's notifications to the [notify] channels of this b2tui.toml"
+        " (pagers, Slack, webhook; not the changelog or GitHub issues) and use its [terminal]",
     )
     _add_switches(
         demo,
@@ -221,7 +238,10 @@ def _add_cluster_oneshots(sub: _Subcommands) -> None:
     _add_switches(
         gates, ("--explain", "list the series the configured names find and a config that matches")
     )
-    _add_sandbox_oneshot(sub, "status", "deployments, pods, traffic split and rollback target")
+    status = _add_sandbox_oneshot(
+        sub, "status", "deployments, pods, traffic split and rollback target"
+    )
+    _add_switches(status, ("--line", "the run in one short line from the store (tmux status bar)"))
     rollback = _add_sandbox_oneshot(
         sub, "rollback", "idempotent rollback to the recorded known-good revision"
     )
@@ -287,6 +307,25 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--config", type=_config_path, metavar="FILE", help="read its [store]")
     audit.add_argument("--env", default="production")
     _add_state(audit)
+    pm = sub.add_parser("postmortem", help="the incident write-up of a run, from its journal")
+    pm.add_argument("run", metavar="RUN", help="run id (`b2tui history` lists them)")
+    _add_config_env(pm, "read the run from this file's [store]; --github uses its [notify]")
+    _add_state(pm)
+    pm.add_argument("--output", metavar="FILE", help="write the Markdown here (default: stdout)")
+    _add_switches(
+        pm, ("--github", "file it as a GitHub issue (labels incident, deployment); print its URL")
+    )
+
+    rp = sub.add_parser("replay", help="the control room over a recorded run, read-only")
+    rp.add_argument("run", metavar="RUN", help="run id (`b2tui history` lists them)")
+    _add_config_env(rp, "read the run from this file's [store]")
+    _add_state(rp)
+    rp.add_argument(
+        "--speed",
+        type=_replay_speed,
+        metavar="N",
+        help="run seconds per real second while playing (default 10; 0.1 to 10000)",
+    )
 
     cc = sub.add_parser("check-config", help="validate a b2tui.toml")
     cc.add_argument("path", nargs="?", default="b2tui.toml")

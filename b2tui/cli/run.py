@@ -155,7 +155,18 @@ async def _real_run_once(
         env = pods_env(conductor.view.phase, args.staging, args.env)
         return ports.cluster.pods(settings.environment(env))
 
-    app = make_app(settings, conductor, clock=clock, pods=pods, runner=conductor.run, user=user)
+    from b2tui.cli.postmortem import file_writer
+
+    write_up = file_writer(conductor.run_id, args.state, settings, args.config)
+    app = make_app(
+        settings,
+        conductor,
+        clock=clock,
+        pods=pods,
+        runner=conductor.run,
+        user=user,
+        postmortem=write_up,
+    )
     try:
         signalled = await run_app(app)
     finally:

@@ -28,6 +28,7 @@ from b2tui.config.schema import (
     Settings,
     SmokeSettings,
     StoreSettings,
+    TerminalSettings,
 )
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "Settings",
     "SmokeSettings",
     "StoreSettings",
+    "TerminalSettings",
     "find_config",
     "load_settings",
     "parse_settings",

@@ -377,6 +377,7 @@ SECTION_KEYS: dict[str, dict[str, Converter]] = {
         "namespace": _str,
         "context": _str,
     },
+    "terminal": {"bell": _bool, "notify": _bool},
     "readiness": {"pii": _bool, "migrations": _bool, "emergency_hold_factor": _hold_factor},
     "notify": {
         "deployments_webhook": _secret,
@@ -386,6 +387,10 @@ SECTION_KEYS: dict[str, dict[str, Converter]] = {
         "github_token": _secret,
         "github_repo": _str,
         "github_api": _url,
+        "pagerduty_routing_key": _secret,
+        "pagerduty_api": _url,
+        "opsgenie_api_key": _secret,
+        "opsgenie_api": _url,
     },
 }
 

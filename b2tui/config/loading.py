@@ -32,6 +32,7 @@ from b2tui.config.schema import (
     Settings,
     SmokeSettings,
     StoreSettings,
+    TerminalSettings,
 )
 from b2tui.domain.traffic import PROVIDERS
 
@@ -216,6 +217,7 @@ def parse_settings(text: str, file: str = "b2tui.toml") -> Settings:
         store=StoreSettings(**parsed.get("store", {})),
         roles=team.roles,
         people=team.people,
+        terminal=TerminalSettings(**parsed.get("terminal", {})),
         path=file,
     )
 

@@ -252,6 +252,23 @@ class NotifySettings:
     github_repo: str | None = None
     """``owner/name`` whose issues ``Fixes #N`` closes."""
     github_api: str = "https://api.github.com"
+    pagerduty_routing_key: Secret | None = None
+    """PagerDuty Events API v2 integration key: a rollback triggers, its recovery resolves."""
+    pagerduty_api: str = "https://events.pagerduty.com"
+    opsgenie_api_key: Secret | None = None
+    """Opsgenie API key (GenieKey): a rollback creates an alert, its recovery closes it."""
+    opsgenie_api: str = "https://api.opsgenie.com"
+    """``https://api.eu.opsgenie.com`` for the EU instance."""
+
+
+@dataclass(frozen=True)
+class TerminalSettings:
+    """How the control room calls the on-call (``[terminal]``)."""
+
+    bell: bool = True
+    """Ring the terminal bell when the run needs a person or something bad starts."""
+    notify: bool = True
+    """Send a desktop notification by escape sequence (OSC 9 and OSC 777) with it."""
 
 
 @dataclass(frozen=True)
@@ -290,6 +307,7 @@ class Settings:
     """``[roles]``: who may sign what; not configured: anyone may."""
     people: dict[str, str] = field(default_factory=dict)
     """``[people]``: commit email (lower case) → account."""
+    terminal: TerminalSettings = field(default_factory=TerminalSettings)
     path: str | None = None
     """File the settings came from (None for built-in defaults)."""
 

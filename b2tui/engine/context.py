@@ -539,8 +539,9 @@ class RunContext:
 
     # --- telling people ------------------------------------------------------------------------
 
-    async def notify(self, kind: str, reason: str) -> None:
-        """Send a ``deployed`` or ``incident`` notification; each channel's answer is an event."""
+    async def notify(self, kind: str, reason: str, *, recovered: bool = False) -> None:
+        """Send a notification (``deployed``, ``rollback``, ``incident``, ``alert``); each
+        channel's answer is an event."""
         st = self.st
         started = self.view.started_at or self.clock.now()
         gates = {
@@ -555,11 +556,12 @@ class RunContext:
             version=st.version,
             image=self.image(self.env.name),
             run_id=st.run_id,
-            by=st.rollback["by"] if kind == "incident" and st.rollback else self.user,
+            by=st.rollback["by"] if kind in ("incident", "rollback") and st.rollback else self.user,
             duration=(self.clock.now() - started).total_seconds(),
             reason=reason,
             target=target,
             gates=gates,
+            recovered=recovered,
         )
         try:
             results = await self.ports.notifier.notify(note)

@@ -31,6 +31,9 @@ async def restore(ctx: RunContext, first: Awaitable[RollbackResult] | None = Non
     assert st.rollback is not None
     target = Revision.from_dict(st.known_good)
     started = ts(st.rollback["started"]) or ctx.clock.now()
+    # The pagers are called now, alongside the first request (never before it); the
+    # incident note at the end waits for this one, so a resolve never overtakes its trigger.
+    paged = asyncio.ensure_future(ctx.notify("rollback", st.rollback["reason"]))
     attempt = 0
     changed = False
     while True:
@@ -64,7 +67,8 @@ async def restore(ctx: RunContext, first: Awaitable[RollbackResult] | None = Non
             detail=res.detail,
         )
     )
-    await ctx.notify("incident", st.rollback["reason"])
+    await paged
+    await ctx.notify("incident", st.rollback["reason"], recovered=recovered)
 
 
 async def verify_recovery(ctx: RunContext) -> bool:

@@ -80,8 +80,8 @@ class Notification:
     """What a notifier sends; never carries a secret."""
 
     kind: str
-    """``deployed``, ``incident`` (a rollback) or ``alert`` (needs a person now: the state
-    cannot be saved)."""
+    """``deployed``, ``rollback`` (a rollback started: pagers trigger), ``incident`` (the
+    rollback finished) or ``alert`` (needs a person now: the state cannot be saved)."""
     service: str
     environment: str
     version: str
@@ -93,6 +93,8 @@ class Notification:
     target: str = ""
     gates: dict[str, str] = field(default_factory=dict)
     """Gate name → display value at the time."""
+    recovered: bool = False
+    """``incident``: the service was verified green after the rollback (pagers resolve)."""
 
 
 @runtime_checkable

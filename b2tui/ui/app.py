@@ -11,6 +11,7 @@ each poll finishes, so polls never overlap. What the keys do lives in
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -27,6 +28,7 @@ from textual.widgets import DataTable, Footer, Tab, Tabs
 
 from b2tui.config import Settings
 from b2tui.domain import events as ev
+from b2tui.domain.attention import Attention, Call
 from b2tui.domain.canary import DEFAULT_STEPS, CanaryStep
 from b2tui.engine.api import Action, RunSession
 from b2tui.masking import mask
@@ -44,6 +46,7 @@ from b2tui.ui.keys import OperatorKeys
 from b2tui.ui.messages import ALL_PANELS, PodsPolled, RunChanged, SourceFailed
 from b2tui.ui.pod_rows import pod_changes
 from b2tui.ui.render import Timing, one_line
+from b2tui.ui.terminal_calls import TerminalPrefs, sequences
 from b2tui.ui.widgets.canary import CanaryPanel
 from b2tui.ui.widgets.checklist import ChecklistPanel
 from b2tui.ui.widgets.header import RunHeader
@@ -106,6 +109,9 @@ class RoomOptions(TypedDict, total=False):
     greeting: str | None
     """Said once as a toast when the room opens (default: nothing), e.g. that an
     unfinished run was resumed instead of the one asked for."""
+    postmortem: Callable[[], str] | None
+    """Writes the run's incident write-up (blocking; run in a thread) and returns what to
+    say; offered after a rollback, on key ``w`` (default: none)."""
 
 
 class ControlRoom(OperatorKeys, App[None]):
@@ -146,6 +152,7 @@ class ControlRoom(OperatorKeys, App[None]):
         self._pods_source = options.get("pods")
         self._greeting = options.get("greeting")
         self._runner = options.get("runner")
+        self._postmortem = options.get("postmortem")
         self._unsubscribe: Callable[[], None] | None = None
         self._pod_delay = POD_POLL
         self._pods_seen: dict[str, PodInfo] = {}
@@ -156,6 +163,13 @@ class ControlRoom(OperatorKeys, App[None]):
         """Set by the take-over key: the caller claims the run and opens it as driver."""
         self._shown_phase: object = None
         self._shown_driver = ""
+        self._attention = Attention()
+        """Which events call the on-call, each occurrence once (bell, notification)."""
+        self._ring_due = False
+        self.terminal = TerminalPrefs.of(
+            bell=settings.terminal.bell, notify=settings.terminal.notify, environ=os.environ
+        )
+        """How this terminal is called (``[terminal]``, ``$TERM``, ``$TMUX``)."""
         # Panels are held by reference, never looked up: a timer or poll that fires while
         # the screen is being built or torn down writes to a widget object, which is
         # harmless, instead of querying a DOM that may not hold it (NoMatches).
@@ -258,6 +272,47 @@ class ControlRoom(OperatorKeys, App[None]):
     def _on_event(self, event: ev.Event) -> None:
         # Called by the session on the loop for every event: only post, never draw here.
         self.post_message(RunChanged(event.ts, set(_PANELS_BY_EVENT.get(type(event), ALL_PANELS))))
+        self._offer_postmortem(event)
+        if self._attention.see(event, self.session.view) and not self._ring_due:
+            # After the messages already queued: a burst (a checklist becoming due, a
+            # pause and its alert) rings once.
+            self._ring_due = True
+            self.call_later(self._ring)
+
+    def _offer_postmortem(self, event: ev.Event) -> None:
+        if isinstance(event, ev.RollbackCompleted) and self._postmortem is not None:
+            self.notify(
+                "press w to write the incident up (postmortem-<run>.md, then --github)",
+                title="rolled back",
+                severity="warning",
+                timeout=60,
+            )
+
+    async def action_postmortem(self) -> None:
+        """``w``: write the run's incident write-up (after a rollback, or any ended run)."""
+        view = self.session.view
+        if self._postmortem is None:
+            self.notify("no write-up here: run `b2tui postmortem RUN` in a shell")
+            return
+        if view.rollback_started is None and not view.finished:
+            self.notify("the write-up is offered once the run rolled back or ended")
+            return
+        try:
+            said = await asyncio.to_thread(self._postmortem)
+        except Exception as e:
+            self.notify(_error_line(e), title="write-up failed", severity="error")
+            return
+        self.notify(mask(said), title="write-up", timeout=30)
+
+    def _ring(self) -> None:
+        """Call the on-call: the bell and a desktop notification, once per occurrence."""
+        self._ring_due = False
+        call = self._attention.take()
+        if call is None or self._driver is None or not self.is_running:
+            return
+        data = sequences(call, self.terminal)
+        if data:
+            self._driver.write(data)
 
     def on_run_changed(self, message: RunChanged) -> None:
         self._redraw_if_mounted(message.kinds)
@@ -385,6 +440,16 @@ class ControlRoom(OperatorKeys, App[None]):
                 panel.error = message.error
         self._header.show_clock(self.clock.now(), message.error)
         self.notify(message.error, title="engine stopped", severity="error", timeout=30)
+        view = self.session.view
+        stopped = Call(
+            f"{view.run_id}:engine-stopped",
+            f"b2tui: {view.service or 'run'} engine stopped",
+            message.error,
+            urgent=True,
+        )
+        if self._attention.note(stopped) and not self._ring_due:
+            self._ring_due = True
+            self.call_later(self._ring)
 
     async def _run_engine(self) -> None:
         assert self._runner is not None

@@ -129,6 +129,14 @@ SAFE_BINDINGS: list[BindingType] = [
         id="app.palette.colon",
         tooltip="Command palette (as ctrl+p)",
     ),
+    Binding(
+        "w",
+        "postmortem",
+        "Write-up",
+        show=False,
+        id="run.postmortem",
+        tooltip="After a rollback: write the incident up (postmortem-<run>.md)",
+    ),
 ]
 """Keys every session gets."""
 
@@ -212,6 +220,7 @@ APP_ACTIONS = frozenset(
     {
         *INTENTS,
         "focus_log",
+        "postmortem",
         "sort_pods",
         "filter_pods",
         "help",

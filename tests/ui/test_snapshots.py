@@ -77,3 +77,20 @@ STATES: dict[str, tuple[str, tuple[str, ...]]] = {
 def test_state(snap_compare, state: str, size: tuple[int, int]) -> None:  # type: ignore[no-untyped-def]
     scene, keys = STATES[state]
     assert snap_compare(_held_app(scene), terminal_size=size, run_before=_pressing(*keys))
+
+
+def test_replay_of_the_rolled_back_run_at_its_end(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    # b2tui replay: the recorded run of the rolled-back scene, shown at its last event
+    # (tests/ui/test_replay.py checks these panels equal the live room's).
+    from b2tui.engine.replay import Replay
+    from b2tui.ui.replay import make_replay_app
+
+    async def build() -> tuple[SceneRun, Replay]:
+        run = await open_scene("rolled-back")
+        await run.conductor.stop()
+        c = run.conductor
+        return run, Replay(c.run_id, [e for _, e in c.store.events(c.run_id)])
+
+    run, replay = asyncio.run(build())
+    app = make_replay_app(run.settings, replay)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_pressing("end"))

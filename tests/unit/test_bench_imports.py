@@ -10,6 +10,7 @@ def test_every_row_of_the_table_is_a_row_of_make_bench() -> None:
         "pods",
         "rss",
         "startup",
+        "status-line",
         "apiload",
         "attach",
         "detection",

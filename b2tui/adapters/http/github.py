@@ -300,3 +300,84 @@ async def _close_one(
             ),
         )
     return channel, True, f"closed {repo}#{number}"
+
+
+class IssueRefused(Exception):
+    """GitHub did not create the issue. ``str()`` is one line naming the repository and
+    what to fix; ``config`` is True for an answer only a config change fixes (401, 403,
+    404, 410, 422), False for one a retry may (5xx, no connection)."""
+
+    def __init__(self, message: str, *, config: bool) -> None:
+        super().__init__(message)
+        self.config = config
+
+
+async def create_issue(notify: NotifySettings, title: str, body: str, labels: list[str]) -> str:
+    """File an issue in ``[notify] github_repo``; its ``html_url``.
+
+    ``POST /repos/{owner}/{repo}/issues`` with ``title``, ``body`` and ``labels`` (GitHub
+    creates labels that do not exist yet, for a token that may push). Raises
+    :class:`IssueRefused` with one line; the token never appears in it.
+    """
+    repo, secret = notify.github_repo, notify.github_token
+    if not repo or secret is None:
+        raise IssueRefused(
+            "--github needs [notify] github_token and github_repo in the config", config=True
+        )
+    try:
+        token = secret.reveal()
+    except ValueError as e:
+        raise IssueRefused(f"github_token {secret.source}: {e}", config=True) from None
+    redact_in_logs(token)
+    payload = {"title": title, "body": body, "labels": labels}
+    try:
+        async with _github_client(notify, token) as gh:
+            res = await gh.post(f"/repos/{repo}/issues", json=payload)
+    except httpx.HTTPError as e:
+        reason = one_line(str(e)) or type(e).__name__
+        detail = f"cannot reach GitHub API {notify.github_api}: {reason}"
+        raise IssueRefused(mask_secret_text(detail, [token]), config=False) from None
+    if res.status_code == 201:
+        url = (res.json() or {}).get("html_url") if _is_json(res) else None
+        if not url:
+            raise IssueRefused("GitHub answered 201 without the issue's html_url", config=False)
+        return str(url)
+    raise IssueRefused(
+        mask_secret_text(_issue_problem(res, notify.github_api, repo, secret.source), [token]),
+        config=res.status_code in (401, 403, 404, 410, 422),
+    )
+
+
+def _is_json(res: httpx.Response) -> bool:
+    try:
+        res.json()
+    except ValueError:
+        return False
+    return True
+
+
+def _issue_problem(res: httpx.Response, api: str, repo: str, source: str) -> str:
+    code = res.status_code
+    message = ""
+    if _is_json(res) and isinstance(res.json(), dict):
+        data = res.json()
+        message = str(data.get("message", ""))
+        errors = data.get("errors") or []
+        if errors and isinstance(errors[0], dict):
+            first = errors[0]
+            message += f" ({first.get('field', '')} {first.get('code', '')})".replace("( ", "(")
+    said = f": {one_line(message, 120)}" if message else ""
+    if code == 401:
+        return f"GitHub answered 401{said}: the token ({source}) is not valid; renew it"
+    if code == 403:
+        return f"GitHub answered 403{said}: the token ({source}) may not create issues in {repo}"
+    if code == 404:
+        return (
+            f"GitHub answered 404{said}: no repository {repo} at {api}, or the token ({source})"
+            " cannot see it; fix [notify] github_repo or the token's access"
+        )
+    if code == 410:
+        return f"GitHub answered 410{said}: issues are disabled in {repo}"
+    if code == 422:
+        return f"GitHub answered 422{said}: it refused the issue's fields"
+    return f"GitHub answered {code}{said}"

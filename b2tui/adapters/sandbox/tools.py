@@ -459,5 +459,5 @@ class SandboxNotifier:
         """Record ``note``; report the channel it would have gone to."""
         self.notes.append(note)
         self.changed()
-        channel = "#incidents" if note.kind in ("incident", "alert") else "#deployments"
+        channel = "#deployments" if note.kind == "deployed" else "#incidents"
         return [(channel, True, f"recorded by the sandbox (#{len(self.notes)})")]
