@@ -19,7 +19,6 @@ from b2tui.domain.phases import Phase, Strategy
 from b2tui.domain.view import RunView
 from b2tui.engine.api import Action
 from b2tui.engine.state import RunState, Step, ts
-from b2tui.ports import Revision
 
 
 def why_not(
@@ -50,7 +49,7 @@ def why_not(
             return "rolling back already — the run ends when it completes"
         return None
     if action is Action.ROLLBACK and st.rollback is not None:
-        target = Revision.from_dict(st.known_good).describe()
+        target = st.target.describe()
         if st.outcome is not None:
             return f"already rolled back to {target} — nothing to do"
         return f"rollback to {target} already in progress — nothing more to do"

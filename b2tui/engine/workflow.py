@@ -102,8 +102,8 @@ async def validate(ctx: RunContext) -> None:
 
 
 async def staging(ctx: RunContext) -> None:
-    tag = ctx.image(ctx.staging_env.name)
-    await ctx.build_and_push(tag)
+    await ctx.build_and_push(ctx.image(ctx.staging_env.name))
+    tag = ctx.deployed(ctx.staging_env.name)
     if not ctx.st.did(Step.DEPLOY):
         try:
             await ctx.mutate(ctx.ports.cluster.deploy(ctx.staging_env, tag))
@@ -221,8 +221,8 @@ async def monitoring(ctx: RunContext) -> None:
 
 async def succeed(ctx: RunContext) -> None:
     st = ctx.st
-    if st.strategy == Strategy.BLUE_GREEN.value and st.known_good.get("colour"):
-        old = st.known_good["colour"]
+    old = st.known_good.colour if st.known_good else None
+    if st.strategy == Strategy.BLUE_GREEN.value and old:
         try:
             await ctx.mutate(ctx.ports.cluster.retire_colour(ctx.env, old))
             ctx.log("kube", f"old colour {old} scaled down")

@@ -12,12 +12,14 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from b2tui.config import EnvironmentSettings
+from b2tui.domain.images import short_digest, split_image
 from b2tui.domain.phases import Strategy
 from b2tui.domain.phases import Traffic as TrafficMode
 from b2tui.domain.records import copy_fields
+from b2tui.domain.revision import Revision
 
 
 @dataclass(frozen=True)
@@ -79,50 +81,6 @@ Place = EnvironmentSettings | Target
 :class:`Cluster` calls) or its :class:`Target` (the capability ports)."""
 
 
-@dataclass(frozen=True)
-class Revision:
-    """What a workload runs at a point in time: the rollback target."""
-
-    deployment: str
-    """Deployment that serves the known-good version."""
-    revision: str
-    """ReplicaSet revision number (``deployment.kubernetes.io/revision``) or colour."""
-    image: str
-    """Container image of that revision."""
-    colour: str | None = None
-    """Active colour (blue-green), None otherwise."""
-    replicas: int = 1
-    template_hash: str | None = None
-    """``pod-template-hash`` of that revision's ReplicaSet: identifies the template even
-    after Kubernetes renumbers the revision on a rollback."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "deployment": self.deployment,
-            "revision": self.revision,
-            "image": self.image,
-            "colour": self.colour,
-            "replicas": self.replicas,
-            "template_hash": self.template_hash,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Revision:
-        return cls(
-            deployment=d["deployment"],
-            revision=str(d["revision"]),
-            image=d["image"],
-            colour=d.get("colour"),
-            replicas=int(d.get("replicas", 1)),
-            template_hash=d.get("template_hash"),
-        )
-
-    def describe(self) -> str:
-        """Short text: ``b2connect rev 7 (…/b2connect:prod-1a2b3c4)``."""
-        colour = f" {self.colour}" if self.colour else ""
-        return f"{self.deployment}{colour} rev {self.revision} ({self.image})"
-
-
 class PodPhase(StrEnum):
     RUNNING = "Running"
     PENDING = "Pending"
@@ -153,9 +111,9 @@ class PodInfo:
 
     @property
     def tag(self) -> str:
-        """Image tag, ``latest`` when none."""
-        tail = self.image.rsplit("/", 1)[-1]
-        return tail.split(":", 1)[1] if ":" in tail else "latest"
+        """Image tag, ``latest`` when none; a digest-only reference shows its short digest."""
+        _, tag, digest = split_image(self.image)
+        return tag or (short_digest(digest) if digest else "latest")
 
 
 @dataclass(frozen=True)

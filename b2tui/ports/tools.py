@@ -33,6 +33,12 @@ class Images(Protocol):
         """
         ...
 
+    async def retag(self, source: str, tag_ref: str) -> str:
+        """Give the manifest ``source`` (``repo@sha256:…``) the tag of ``tag_ref`` in the
+        registry (the manifest is read and put under the new tag: no pull, no build);
+        return the digest the registry reports for the tag. Raises StepFailed."""
+        ...
+
 
 @dataclass(frozen=True)
 class CommandResult:

@@ -114,6 +114,16 @@ class Rig:
     def replicas(self, ns: str, name: str) -> int:
         return int(self.deployment(ns, name)["spec"]["replicas"])
 
+    def manifest_digest(self, tag: str, repo: str = "b2connect") -> str:
+        """The registry's digest for ``repo:tag`` (a manifest HEAD, as a client asks)."""
+        resp = httpx.head(
+            f"{self.registry.url}/v2/{repo}/manifests/{tag}",
+            headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+            timeout=5,
+        )
+        assert resp.status_code == 200, (tag, resp.status_code)
+        return str(resp.headers["Docker-Content-Digest"])
+
     def tags(self, repo: str = "b2connect") -> list[str]:
         body = httpx.get(f"{self.registry.url}/v2/{repo}/tags/list", timeout=5).json()
         return list(body.get("tags") or [])
@@ -529,8 +539,21 @@ def test_canary_run_succeeds_end_to_end(
     staging_tag, prod_tag = f"staging-{short}", f"production-{short}"
     assert {staging_tag, prod_tag} <= set(rig.tags())
     repo = f"{rig.registry.host}/b2connect"
-    assert rig.image(STAGING, "web") == f"{repo}:{staging_tag}"
-    assert rig.image(PROD, "web") == f"{repo}:{prod_tag}"
+    # Built and pushed once; production got the digest staging verified, pinned.
+    digest = res.of("artifact")[0]["digest"]
+    assert [(a["environment"], a["digest"]) for a in res.of("artifact")] == [
+        ("staging", digest),
+        ("production", digest),
+    ]
+    assert rig.image(STAGING, "web") == f"{repo}:{staging_tag}@{digest}"
+    assert rig.image(PROD, "web") == f"{repo}:{prod_tag}@{digest}"
+    assert rig.manifest_digest(prod_tag) == digest == rig.manifest_digest(staging_tag)
+    assert [e["line"] for e in res.of("log") if e["line"].startswith("building ")] == [
+        f"building {repo}:{staging_tag}"
+    ]
+    local = {t for i in rig.docker.client().images(name=repo) for t in i.get("RepoTags") or []}
+    assert f"{repo}:{staging_tag}" in local and f"{repo}:{prod_tag}" not in local, local
+    assert res.of("artifact")[1]["detail"] == "promoting the digest staging verified"
     assert rig.replicas(PROD, "web") == 4
     assert rig.replicas(PROD, "web-canary") == 0
 
@@ -653,7 +676,8 @@ def test_blue_green_switches_then_rolls_back(
     new = "green" if old == "blue" else "blue"
     assert [e["canary_percent"] for e in first.of("traffic")] == [100]
     assert selector()["color"] == new
-    assert rig.image(BG, f"web-{new}").endswith(":production-0b1e001")
+    first_digest = first.of("artifact")[-1]["digest"]
+    assert rig.image(BG, f"web-{new}").endswith(f":production-0b1e001@{first_digest}")
     assert rig.replicas(BG, f"web-{new}") == 3
     assert rig.replicas(BG, f"web-{old}") == 0
     # The old colour is scaled down only after the monitoring window ended green.
@@ -677,7 +701,9 @@ def test_blue_green_switches_then_rolls_back(
     switched = second.of("traffic")[0]["detail"]
     assert switched == f"selector color={old}", switched
     assert selector()["color"] == new, "selector not back on the known-good colour"
-    assert rig.image(BG, f"web-{new}").endswith(":production-0b1e001")
+    assert rig.image(BG, f"web-{new}").endswith(f":production-0b1e001@{first_digest}")
+    # The rollback target was pinned by digest: the first run's.
+    assert second.one("run_started")["known_good"]["image"].endswith(f"@{first_digest}")
     assert rig.replicas(BG, f"web-{new}") == 3
     assert len(recorder.requests_to(INCIDENT_HOOK_PATH, "POST")) == 1
 
@@ -843,6 +869,50 @@ def test_a_missing_prebuilt_image_aborts_before_production(
     assert not res.of("traffic")
 
 
+def test_a_tag_pushed_again_between_staging_and_production_is_refused(
+    rig: Rig, recorder: HttpRecorder, healthy_metrics: None, tmp_path: Path
+) -> None:
+    """Someone pushes other content under the staging tag while smoke runs: production
+    must not start, and the reason names both digests."""
+    ws = make_workspace(tmp_path, rig, recorder)
+    go = tmp_path / "smoke-may-end"
+    # The smoke command waits for the test, so the re-push lands before production.
+    text = ws.config.read_text().replace(
+        'smoke = "true"', f"smoke = {_toml_str(f'while [ ! -f {go} ]; do sleep 0.1; done')}"
+    )
+    ws.config.write_text(text)
+    other = tmp_path / "other-ctx"
+    other.mkdir()
+    (other / "other.txt").write_text("not what staging tested\n")
+    (other / "Dockerfile").write_text("FROM scratch\nCOPY other.txt /\n")
+    sha = "7a6b5c4d3e2f"
+    staging_ref = f"{rig.registry.host}/b2connect:staging-{sha[:7]}"
+    before = rig.deployment(PROD, "web")["metadata"]["resourceVersion"]
+
+    def repush(event: dict[str, Any]) -> None:
+        if event["event"] == "command_started" and event["name"] == "smoke":
+            client = rig.docker.client()
+            for _ in client.build(path=str(other), tag=staging_ref, decode=True, rm=True):
+                pass
+            repo, tag = staging_ref.rsplit(":", 1)
+            for _ in client.push(repo, tag=tag, stream=True, decode=True):
+                pass
+            go.write_text("go")
+
+    res = real_run(ws, sha, on_event=repush)
+    assert res.code == 5, res.tail()
+    finished = res.one("run_finished")
+    assert (finished["outcome"], finished["phase"]) == ("aborted", "production"), finished
+    verified = res.one("artifact")["digest"]
+    now = rig.manifest_digest(f"staging-{sha[:7]}")
+    assert now != verified
+    assert f"tag {staging_ref} moved since staging" in finished["reason"], finished
+    assert f"staging verified {verified}, the registry now has {now}" in finished["reason"]
+    assert rig.deployment(PROD, "web")["metadata"]["resourceVersion"] == before
+    assert not res.of("traffic")
+    assert f"production-{sha[:7]}" not in rig.tags()
+
+
 def test_dry_run_checks_everything_and_changes_nothing(
     rig: Rig, recorder: HttpRecorder, healthy_metrics: None, tmp_path: Path
 ) -> None:
@@ -863,7 +933,12 @@ def test_dry_run_checks_everything_and_changes_nothing(
     assert res.code == 0, res.tail()
     lines = res.stdout.splitlines()
     assert lines[0].startswith("dry run of b2connect 9f8e7d6: nothing is built, pushed or changed")
-    assert f"would build and push {rig.registry.host}/b2connect:production-9f8e7d6" in lines
+    repo = f"{rig.registry.host}/b2connect"
+    assert f"would build and push {repo}:staging-9f8e7d6 once" in lines
+    assert (
+        f"would promote the digest staging verifies to production, tagged {repo}:production-9f8e7d6"
+        " (no rebuild)" in lines
+    )
     assert any(line.startswith("staging: would apply ") for line in lines), lines
     assert any(
         line.startswith("production: would start the canary ") and "at 5% (" in line

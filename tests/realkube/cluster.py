@@ -27,6 +27,7 @@ import atexit
 import base64
 import contextlib
 import ctypes
+import hashlib
 import itertools
 import json
 import os
@@ -892,7 +893,7 @@ class FakeKubelet:
                     {
                         "name": c["name"],
                         "image": c["image"],
-                        "imageID": f"docker-pullable://{c['image']}",
+                        "imageID": f"docker-pullable://{image_id(c['image'])}",
                         "ready": True,
                         "started": True,
                         "restartCount": restarts,
@@ -930,6 +931,16 @@ class FakeKubelet:
             "startTime": started,
             "containerStatuses": containers,
         }
+
+
+def image_id(image: str) -> str:
+    """What a kubelet reports as a running container's ``imageID``: the repository at the
+    digest it pulled (the one pinned in ``image``, else one derived from the reference)."""
+    name, _, pinned = image.partition("@")
+    slash, colon = name.rfind("/"), name.rfind(":")
+    repo = name[:colon] if colon > slash else name
+    digest = pinned or "sha256:" + hashlib.sha256(image.encode()).hexdigest()
+    return f"{repo}@{digest}"
 
 
 def _same_status(have: Mapping[str, Any], want: Mapping[str, Any]) -> bool:

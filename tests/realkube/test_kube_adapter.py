@@ -14,6 +14,7 @@ against ``tests/kubeapi``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -124,6 +125,8 @@ async def test_canary_by_replicas_5_50_100_then_promote(
     rev = await kube.current_revision(prod)
     # The real Deployment controller numbered the new template's ReplicaSet 2.
     assert (rev.image, rev.replicas, rev.revision) == (NEW, 4, "2")
+    # The digest its pods run, as the kubelet reports it in imageID.
+    assert rev.digest == "sha256:" + hashlib.sha256(NEW.encode()).hexdigest()
     rses = realkube.list("apps/v1", "ReplicaSet", ns, "app=web,track=stable")
     assert rev.template_hash in {rs["metadata"]["labels"]["pod-template-hash"] for rs in rses}
 

@@ -116,13 +116,17 @@ class KubeCluster:
         name, colour = self._serving(api, target)
         deploy = api.deployment(target.namespace, name)
         rs = o.current_rs(deploy, api.replicasets(target.namespace, deploy))
+        image = o.image_of(deploy, target.deployment)
+        # A tag-only image: the digest its pods run, as the kubelet reports it.
+        digest = None if "@" in image else o.running_digest(self._list_pods(api, target), image)
         return Revision(
             deployment=name,
             revision=o.revision_of(deploy) or o.revision_of(rs) or "0",
-            image=o.image_of(deploy, target.deployment),
+            image=image,
             colour=colour,
             replicas=o.replicas(deploy),
             template_hash=o.template_hash(rs),
+            digest=digest,
         )
 
     @threaded

@@ -14,7 +14,7 @@ from b2tui.engine.state import Step
 
 
 async def run(ctx: RunContext) -> None:
-    image = ctx.image(ctx.env.name)
+    image = ctx.deployed(ctx.env.name)
     colour = await _stage(ctx, image)
     await ctx.await_rollout(ctx.env, colour, ctx.rollback_on)
     await ctx.await_go(Step.SWITCH, f"{colour} is ready — press n to switch traffic to it")
@@ -25,8 +25,6 @@ async def run(ctx: RunContext) -> None:
 async def _stage(ctx: RunContext, image: str) -> str:
     st = ctx.st
     if not st.did(Step.STAGE):
-        st.production_touched = True
-        ctx.save()
         st.colour = await ctx.production_change(
             "staging the idle colour", lambda: ctx.ports.cluster.stage_colour(ctx.env, image)
         )
