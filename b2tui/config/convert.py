@@ -406,6 +406,8 @@ ENVIRONMENT_KEYS: dict[str, Converter] = {
     "ingress": _str,
     "route": _str,
     "replicas": _posint,
+    "preview_service": _str,
+    "preview_url": _url,
 }
 
 HTTP_CHECK_KEYS: dict[str, Converter] = {

@@ -51,10 +51,17 @@ def sandbox_settings(rule: str = "absolute", replicas: int | None = None) -> Set
         service="b2connect",
         selector='namespace="b2connect",app="b2connect"',
         replicas=replicas or _bench_replicas(),
+        preview_service="b2connect-preview",
     )
     # Staging is the same deployment in the same sandbox namespace, applied from its own
     # manifest and smaller.
-    staging = replace(production, name="staging", manifests=("deploy/staging.yaml",), replicas=2)
+    staging = replace(
+        production,
+        name="staging",
+        manifests=("deploy/staging.yaml",),
+        replicas=2,
+        preview_service=None,
+    )
     return Settings(
         gates=GateSettings(**SANDBOX_RULES[rule]),  # type: ignore[arg-type]
         service=ServiceSettings(name="b2connect", image="registry.sandbox/b2connect", repo="."),

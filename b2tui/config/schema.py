@@ -235,6 +235,12 @@ class EnvironmentSettings:
     """HTTPRoute name (traffic = gateway)."""
     replicas: int | None = None
     """Replica count for the canary math; None reads it from the stable Deployment."""
+    preview_service: str | None = None
+    """Blue-green: a Service b2tui points at the idle colour (creating it from ``service``
+    when missing) so the smoke checks reach the new version before the switch."""
+    preview_url: str | None = None
+    """Where the checks reach ``preview_service`` from here; None: through the API
+    server's service proxy."""
 
 
 @dataclass(frozen=True)

@@ -466,7 +466,9 @@ class RunContext:
                 f"digest {artifact.digest} that staging verified is not available: {e}"
             ) from None
 
-    async def command(self, name: str, command: str) -> CommandResult:
+    async def command(
+        self, name: str, command: str, env: dict[str, str] | None = None
+    ) -> CommandResult:
         self.emit(
             ev.CommandStarted(ts=self.clock.now(), phase=self.st.phase, name=name, command=command)
         )
@@ -476,6 +478,7 @@ class RunContext:
             cwd=self.settings.service.repo,
             timeout=self.settings.commands.timeout,
             on_line=self.sink(name),
+            env=env,
         )
         self.emit(
             ev.CommandFinished(

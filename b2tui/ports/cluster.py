@@ -14,12 +14,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
-from b2tui.config import EnvironmentSettings
+from b2tui.config import EnvironmentSettings, HttpCheck
 from b2tui.domain.images import short_digest, split_image
 from b2tui.domain.phases import Strategy
 from b2tui.domain.phases import Traffic as TrafficMode
 from b2tui.domain.records import copy_fields
 from b2tui.domain.revision import Revision
+from b2tui.ports.tools import CheckResult
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class Target:
     """Replica total for the canary math; None reads it from the stable Deployment."""
     manifests: tuple[str, ...] = ()
     rollout_timeout: float = 600.0
+    preview_service: str | None = None
+    """Blue-green: the Service the checks reach the idle colour through."""
 
     @classmethod
     def of(cls, env: EnvironmentSettings | Target) -> Target:
@@ -229,6 +232,17 @@ class Cluster(Protocol):
 
     async def stage_colour(self, env: EnvironmentSettings, image: str) -> str:
         """Blue-green: deploy ``image`` to the idle colour; return that colour."""
+        ...
+
+    async def preview(self, env: EnvironmentSettings, colour: str) -> str:
+        """Blue-green: point ``env.preview_service`` at ``colour`` (created from the live
+        Service when missing); return the URL it answers at through the API server's
+        service proxy. Raises StepFailed when it would select the live colour."""
+        ...
+
+    async def preview_check(self, env: EnvironmentSettings, check: HttpCheck) -> CheckResult:
+        """Blue-green: one smoke check (its method, path and headers) sent to the preview
+        Service through the API server's service proxy, with its retries."""
         ...
 
     async def switch_colour(self, env: EnvironmentSettings, colour: str) -> TrafficSplit:

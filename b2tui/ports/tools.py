@@ -5,7 +5,7 @@ Streamed output reaches the caller one line at a time through a :data:`LineSink`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -57,9 +57,17 @@ class CommandResult:
 @runtime_checkable
 class Commands(Protocol):
     async def run(
-        self, name: str, command: str, *, cwd: str, timeout: float, on_line: LineSink
+        self,
+        name: str,
+        command: str,
+        *,
+        cwd: str,
+        timeout: float,
+        on_line: LineSink,
+        env: Mapping[str, str] | None = None,
     ) -> CommandResult:
-        """Run a shell command, streaming its output; cancellation kills it."""
+        """Run a shell command, streaming its output; cancellation kills it. ``env`` adds
+        variables to its environment (``B2TUI_TARGET_URL``)."""
         ...
 
 

@@ -56,6 +56,7 @@ from tests.support.docker_services import (
 )
 from tests.support.http_recorder import HttpRecorder, Reply
 from tests.support.metrics_app import MetricsApp
+from tests.support.netns import pod_server
 from tests.support.prom import (
     FAST_ERROR_RATE,
     FAST_P95,
@@ -706,6 +707,81 @@ def test_blue_green_switches_then_rolls_back(
     assert second.one("run_started")["known_good"]["image"].endswith(f"@{first_digest}")
     assert rig.replicas(BG, f"web-{new}") == 3
     assert len(recorder.requests_to(INCIDENT_HOOK_PATH, "POST")) == 1
+
+
+def test_blue_green_smoke_fails_on_the_idle_colour_before_the_switch(
+    rig: Rig, recorder: HttpRecorder, healthy_metrics: None, tmp_path: Path
+) -> None:
+    """The preview Service reaches the idle colour's "pod" (a server in a network namespace,
+    answering 500); the run ends aborted before the selector moves."""
+    svc = rig.kube.get("v1", "Service", BG, "web")
+    assert svc is not None
+    live = svc["spec"]["selector"]["color"]
+    idle = "green" if live == "blue" else "blue"
+    ws = make_workspace(tmp_path / "ws", rig, recorder, blue_green=True)
+    go, seen = tmp_path / "go", tmp_path / "target-url"
+    # Smoke on the idle colour (B2TUI_TARGET_URL set) waits until the test wrote the
+    # preview's Endpoints, and says where it was pointed.
+    smoke = (
+        f'if [ -n "$B2TUI_TARGET_URL" ]; then echo "$B2TUI_TARGET_URL" > {seen};'
+        f" while [ ! -f {go} ]; do sleep 0.1; done; fi"
+    )
+    text = ws.config.read_text().replace('smoke = "true"', f"smoke = {_toml_str(smoke)}")
+    text = text.replace(
+        'strategy = "blue-green"', 'strategy = "blue-green"\npreview_service = "web-preview"'
+    )
+    ws.config.write_text(text)
+    with pod_server(tmp_path / "pod") as server:
+        server.answer(500, "broken build")
+        rig.kube.pod_ip(BG, {"app": "web", "color": idle}, server.ip)
+
+        def endpoints(event: dict[str, Any]) -> None:
+            if event["event"] == "command_started" and event["phase"] == "production":
+                rig.kube.apply(idle_endpoints(rig.kube, BG, idle, server.ip, server.port))
+                go.write_text("go")
+
+        res = real_run(ws, "0b1e003cc", on_event=endpoints)
+    assert res.code == 5, res.tail()
+    finished = res.one("run_finished")
+    assert (finished["outcome"], finished["phase"]) == ("aborted", "production"), finished
+    assert finished["reason"] == (
+        f"production smoke on the idle colour {idle}: expected 200, got 500"
+        f" (GET web-preview/healthz (service proxy), 3 attempts); traffic stays on {live}"
+    ), finished
+    assert (
+        seen.read_text()
+        .strip()
+        .endswith(f"/api/v1/namespaces/{BG}/services/web-preview:http/proxy")
+    )
+    svc = rig.kube.get("v1", "Service", BG, "web")
+    assert svc is not None and svc["spec"]["selector"]["color"] == live
+    preview = rig.kube.get("v1", "Service", BG, "web-preview")
+    assert preview is not None and preview["spec"]["selector"]["color"] == idle
+    assert not res.of("traffic") and not res.of("rollback_started")
+    assert rig.replicas(BG, f"web-{idle}") == 0
+
+
+def idle_endpoints(kube: RealKube, ns: str, colour: str, ip: str, port: int) -> dict[str, Any]:
+    """Endpoints of ``web-preview``: the ``colour`` pods, all at the test's server (the
+    test cluster's pods have no Node, so the endpoints controller cannot write them)."""
+    pods = kube.list("v1", "Pod", ns, f"app=web,color={colour}")
+    refs = [
+        {"kind": "Pod", "namespace": ns, "name": p["metadata"]["name"]}
+        for p in pods
+        if (p.get("status") or {}).get("podIP") == ip
+    ]
+    assert refs, f"no {colour} pod at {ip} in {ns}"
+    return {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": "web-preview", "namespace": ns},
+        "subsets": [
+            {
+                "addresses": [{"ip": ip, "targetRef": r} for r in refs],
+                "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
+            }
+        ],
+    }
 
 
 # --- case 4: status and rollback commands ------------------------------------------------

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from b2tui.adapters.kube import apply, bluegreen, canary, logs
+from b2tui.adapters.kube import apply, bluegreen, canary, logs, preview
 from b2tui.adapters.kube import objects as o
 from b2tui.adapters.kube.client import Api, Conn, connect, default_kubeconfig, threaded
 from b2tui.adapters.kube.errors import KubeApiError, Op, step
@@ -26,8 +26,10 @@ from b2tui.adapters.kube.rollback import FirstWrite, RollbackLine
 from b2tui.adapters.kube.traffic.base import TrafficRouter
 from b2tui.adapters.kube.traffic.factory import router_for
 from b2tui.adapters.kube.watch import PodWatch
+from b2tui.config import HttpCheck
 from b2tui.domain.phases import Strategy
 from b2tui.ports import (
+    CheckResult,
     DeploymentStatus,
     Place,
     PodInfo,
@@ -385,6 +387,21 @@ class KubeCluster:
     def stage_colour(self, env: Place, image: str) -> str:
         """Deploy ``image`` to the idle colour at the active colour's scale; return it."""
         return bluegreen.stage(*self._open(env), image)
+
+    @threaded
+    @step
+    def preview(self, env: Place, colour: str) -> str:
+        """Point the preview Service at ``colour``; return its URL on the API server's
+        service proxy (see :mod:`.preview`)."""
+        api, target = self._open(env)
+        return api.conn.url + preview.point(api, target, colour)
+
+    @threaded
+    @step
+    def preview_check(self, env: Place, check: HttpCheck) -> CheckResult:
+        """One smoke check sent to the preview Service through the service proxy."""
+        api, target = self._open(env)
+        return preview.check(api, target, preview.base(api, target), check)
 
     @threaded
     @step

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -391,6 +391,7 @@ class SandboxCommands:
         # The port's signature: simulated seconds on the run's clock, not a real deadline.
         timeout: float,
         on_line: LineSink,
+        env: Mapping[str, str] | None = None,
     ) -> CommandResult:
         """Run the simulated ``command``, streaming its output on the clock."""
         script, code = self._script(name, command)
