@@ -22,6 +22,7 @@ from b2tui.config.schema import (
     EnvironmentSettings,
     GateSettings,
     HttpCheck,
+    MonitoringSettings,
     NotifySettings,
     PrometheusSettings,
     QuerySettings,
@@ -162,6 +163,26 @@ def parse_settings(text: str, file: str = "b2tui.toml") -> Settings:
         checks.append(
             HttpCheck(**_convert_table(entry, HTTP_CHECK_KEYS, "smoke.http", file, loc, problems))
         )
+    monitoring = dict(parsed.get("monitoring", {}))
+    mon_http = monitoring.pop("http", [])
+    mon_checks: list[HttpCheck] = []
+    if not isinstance(mon_http, list):
+        problems.append(
+            f"{file}:{loc.line_of('monitoring', 'http')}: monitoring.http must be"
+            " [[monitoring.http]]"
+        )
+        mon_http = []
+    for entry in mon_http:
+        if not isinstance(entry, dict) or "url" not in entry:
+            problems.append(
+                f"{file}:{loc.line_of('monitoring.http')}: each [[monitoring.http]] needs url"
+            )
+            continue
+        mon_checks.append(
+            HttpCheck(
+                **_convert_table(entry, HTTP_CHECK_KEYS, "monitoring.http", file, loc, problems)
+            )
+        )
     if problems:
         raise ConfigError(problems)
 
@@ -209,6 +230,7 @@ def parse_settings(text: str, file: str = "b2tui.toml") -> Settings:
         environments=envs,
         notify=NotifySettings(**parsed.get("notify", {})),
         store=StoreSettings(**parsed.get("store", {})),
+        monitoring=MonitoringSettings(**monitoring, http=tuple(mon_checks)),
         path=file,
     )
 

@@ -8,6 +8,9 @@ from dataclasses import replace
 from b2tui.config.schema import (
     EnvironmentSettings,
     GateSettings,
+    HttpCheck,
+    MonitoringCheck,
+    MonitoringSettings,
     NotifySettings,
     ServiceSettings,
     Settings,
@@ -67,4 +70,13 @@ def sandbox_settings(rule: str = "absolute", replicas: int | None = None) -> Set
         service=ServiceSettings(name="b2connect", image="registry.sandbox/b2connect", repo="."),
         environments={"staging": staging, "production": production},
         notify=NotifySettings(changelog=None),
+        # The workflow's monitoring checks, signed by autopilot in the demo.
+        monitoring=MonitoringSettings(
+            manual=(
+                MonitoringCheck("Spot check key features"),
+                MonitoringCheck("Review error logs"),
+                MonitoringCheck("Customer-facing features verified", "settle", "@qa-engineer"),
+            ),
+            http=(HttpCheck(url="https://b2connect.sandbox/healthz"),),
+        ),
     )

@@ -275,6 +275,28 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class MonitoringCheck:
+    """A manual check of the monitoring window, signed off like smoke's manual checks."""
+
+    title: str
+    stage: str = "key metrics"
+    """The stage it is due in (``high alert``, ``key metrics``, ``settle``): due by its end."""
+    owner: str = "@devops-engineer"
+    """Who must sign it."""
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """``[monitoring]``: checks during the post-deploy window, next to the gates."""
+
+    manual: tuple[MonitoringCheck, ...] = ()
+    log_patterns: tuple[str, ...] = ()
+    """Regular expressions scanned in the new pods' logs at every poll of the window."""
+    http: tuple[HttpCheck, ...] = ()
+    """``[[monitoring.http]]``: requested at every poll of the window."""
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     commands: CommandSettings = field(default_factory=CommandSettings)
@@ -286,6 +308,7 @@ class Settings:
     environments: dict[str, EnvironmentSettings] = field(default_factory=dict)
     notify: NotifySettings = field(default_factory=NotifySettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     path: str | None = None
     """File the settings came from (None for built-in defaults)."""
 

@@ -149,6 +149,15 @@ def apply(view: RunView, e: ev.Event) -> RunView:
                 e.ts if e.by else None,
                 e.detail,
             )
+            if e.group == "monitoring" and e.state != "pending":
+                # Monitoring's checks are events of the window: the Timeline shows them.
+                if e.state == "failed":
+                    entry = TimelineEntry(e.ts, f"check failed: {e.title} — {e.detail}", "warn")
+                elif e.by:
+                    entry = TimelineEntry(e.ts, f"signed: {e.title} ({e.by})")
+                else:
+                    entry = TimelineEntry(e.ts, f"check passed: {e.title}")
+                view.timeline.append(entry)
         case ev.GateSampled():
             key = (e.track, e.gate)
             prev = view.gates.get(key)

@@ -568,6 +568,7 @@ class RunContext:
         decide: bool = True,
         readings: dict[str, Reading] | None = None,
         baseline: dict[str, Reading] | None = None,
+        extra: list[GateResult] | None = None,
     ) -> list[GateResult]:
         """One sample of every gate (and crash-looping pods), emitted as ``gate`` events.
 
@@ -575,6 +576,8 @@ class RunContext:
             readings: Already fetched readings (else sampled now).
             baseline: Stable's readings of the same window: the canary's gates are judged
                 by their rule against it.
+            extra: Results judged elsewhere (monitoring's automatic checks): part of the
+                sample, they count like any gate.
         """
         if readings is None:
             readings = await self.readings(env, track)
@@ -590,6 +593,7 @@ class RunContext:
                 results.append(judge(PODS_GATE, Reading("pods", float(crashing))))
             except SourceError as e:
                 results.append(judge(PODS_GATE, Reading("pods", None, f"source error: {e}")))
+        results.extend(extra or ())
         now = self.clock.now()
         for r in results:
             self.emit(

@@ -125,9 +125,9 @@ def advance_blocker(
 
 def sign_blocker(st: RunState, key: str | None) -> str | None:
     """Why checklist item ``key`` cannot be signed off now (``None`` key: any item)."""
-    group = "smoke" if st.phase is Phase.SMOKE else "readiness"
+    group = {Phase.SMOKE: "smoke", Phase.MONITORING: "monitoring"}.get(st.phase, "readiness")
     signable_now = [i for i in st.items() if signable(i) and i.group == group]
-    if st.phase not in (Phase.READINESS, Phase.SMOKE):
+    if st.phase not in (Phase.READINESS, Phase.SMOKE, Phase.MONITORING):
         return f"nothing to sign off during {st.phase.value}"
     if key is None:
         return None if signable_now else "no item waits for a sign-off"

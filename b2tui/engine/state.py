@@ -52,6 +52,8 @@ class Step(StrEnum):
     """Blue-green: the idle colour was deployed."""
     PROMOTE = "promote"
     """Production: the digest staging verified was checked and tagged for production."""
+    MONITORING_ITEMS = "monitoring_items"
+    """Monitoring: its manual and automatic checks were added to the checklist."""
     PREVIEW = "preview"
     """Blue-green: the smoke checks passed on the idle colour through the preview Service."""
     SWITCH = "switch"
