@@ -55,6 +55,7 @@ from tests.support.docker_services import (
     registry,  # noqa: F401  (fixture)
 )
 from tests.support.http_recorder import HttpRecorder, Reply
+from tests.support.kustomize import overlay
 from tests.support.metrics_app import MetricsApp
 from tests.support.netns import pod_server
 from tests.support.prom import (
@@ -246,7 +247,7 @@ def _toml_str(value: str) -> str:
 
 
 def make_workspace(
-    root: Path, rig: Rig, rec: HttpRecorder, *, blue_green: bool = False
+    root: Path, rig: Rig, rec: HttpRecorder, *, blue_green: bool = False, kustomize: bool = False
 ) -> Workspace:
     """Write ``b2tui.toml`` (short durations) and everything it points at under ``root``."""
     root.mkdir(parents=True, exist_ok=True)
@@ -257,6 +258,12 @@ def make_workspace(
     (ctx / "hello.txt").write_text("hello from b2tui\n")
     (ctx / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /\n")
     changelog = root / "CHANGELOG.md"
+    # Staging's manifests: the fixture's YAML file, or a Kustomize overlay of it.
+    manifest = (
+        str(overlay(root / "kustomize", STAGING, replicas=2))
+        if kustomize
+        else staging_manifest(STAGING, root)
+    )
     if blue_green:
         production = f"""
 [environments.production]
@@ -326,7 +333,7 @@ context = "test"
 namespace = "{STAGING}"
 deployment = "web"
 service = "web"
-manifests = [{_toml_str(staging_manifest(STAGING, root))}]
+manifests = [{_toml_str(manifest)}]
 selector = 'namespace="{STAGING}",app="web"'
 rollout_timeout = "30s"
 {production}
@@ -512,7 +519,8 @@ def reset_canary_on_rollback(app: MetricsApp, track: str) -> Callable[[dict[str,
 def test_canary_run_succeeds_end_to_end(
     rig: Rig, recorder: HttpRecorder, healthy_metrics: None, tmp_path: Path
 ) -> None:
-    ws = make_workspace(tmp_path, rig, recorder)
+    require_binary("kubectl", "kubectl")
+    ws = make_workspace(tmp_path, rig, recorder, kustomize=True)
     sha = "1a2b3c4d5e6f"
     mark = rig.kube.audit_mark()
     res = real_run(ws, sha)
@@ -557,6 +565,9 @@ def test_canary_run_succeeds_end_to_end(
     assert res.of("artifact")[1]["detail"] == "promoting the digest staging verified"
     assert rig.replicas(PROD, "web") == 4
     assert rig.replicas(PROD, "web-canary") == 0
+    # Staging came from a Kustomize overlay (rendered by kubectl kustomize).
+    staged = rig.deployment(STAGING, "web")["metadata"].get("annotations") or {}
+    assert staged.get("b2tui.dev/overlay") == "staging"
 
     hooks = recorder.requests_to(DEPLOY_HOOK_PATH, "POST")
     assert len(hooks) == 1

@@ -29,7 +29,8 @@ from b2tui.domain.phases import Strategy, Traffic
 from b2tui.ports import Cluster, SourceError, StepFailed
 from tests.realkube.cluster import RealKube
 from tests.realkube.seed import FIXTURES, production, staging_manifest
-from tests.support.services import free_port, wait_until
+from tests.support.kustomize import overlay
+from tests.support.services import free_port, require_binary, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -424,6 +425,27 @@ async def test_deploy_staging_manifests_then_rollout_completes(
     assert len(rses) == 1, "one apply must make one rollout"
     pods = await kube.pods(env)
     assert len(pods) == 2 and all(p.ready and p.image == image_ for p in pods)
+
+
+async def test_deploy_a_kustomize_overlay(
+    realkube: RealKube, kube: KubeCluster, kube_ns: str, tmp_path: Path
+) -> None:
+    """``manifests`` names a Kustomize overlay: rendered, applied, one rollout."""
+    require_binary("kubectl", "kubectl")
+    env = replace(
+        production(kube_ns),
+        name="staging",
+        manifests=(str(overlay(tmp_path, kube_ns, replicas=3)),),
+    )
+    image_ = "registry.local/web:staging-0c0ffee"
+    await kube.deploy(env, image_)
+    dep = deployment(realkube, kube_ns, "web")
+    assert image(realkube, kube_ns, "web") == image_
+    assert dep["spec"]["replicas"] == 3
+    assert dep["metadata"]["annotations"]["b2tui.dev/overlay"] == "staging"
+    assert realkube.get("v1", "Service", kube_ns, "web") is not None
+    await settle(kube, env)
+    assert len(realkube.list("apps/v1", "ReplicaSet", kube_ns)) == 1
 
 
 async def test_crash_looping_pods_fail_the_rollout(
