@@ -185,6 +185,16 @@ class DockerImages:
 
         return await manifest_digest(tag)
 
+    async def retag(self, source: str, tag_ref: str) -> str:
+        """Tag the manifest ``source`` as ``tag_ref`` through the registry API (no daemon).
+
+        Raises:
+            StepFailed: see :func:`b2tui.adapters.registry.retag`.
+        """
+        from b2tui.adapters.registry import retag
+
+        return await retag(source, tag_ref)
+
     # --- threading ---------------------------------------------------------------------
 
     async def _in_thread(

@@ -1,4 +1,5 @@
-"""Does the registry have this image? A manifest HEAD on the registry v2 API.
+"""The registry v2 API: does it have this image (a manifest HEAD), and tag a manifest
+without pulling it (GET the manifest, PUT it under the new tag).
 
 For an image CI built (``run --image REF``, ``[service] prebuilt = true``): before any
 environment is touched, ``HEAD /v2/<name>/manifests/<tag or digest>`` with the Docker
@@ -98,6 +99,42 @@ def _challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), params
 
 
+def _unreachable(registry: str, e: httpx.HTTPError) -> StepFailed:
+    reason = " ".join(str(e).split()) or type(e).__name__
+    m = re.search(r"\[Errno -?\d+\] ([^']+)", reason)
+    return StepFailed(
+        f"registry {registry} not reachable at {_base_url(registry)}:"
+        f" {(m.group(1) if m else reason).lower()}"
+    )
+
+
+async def _send(
+    http: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    creds: tuple[str, str] | None,
+    name: str,
+    headers: dict[str, str],
+    content: bytes | None = None,
+) -> httpx.Response:
+    """One registry request; a 401 is answered with what its challenge asks for, once."""
+    resp = await http.request(method, url, headers=headers, content=content)
+    if resp.status_code == 401:
+        auth = await _authorize(http, resp, creds, name)
+        if auth is not None:
+            resp = await http.request(method, url, headers={**headers, **auth}, content=content)
+    return resp
+
+
+def _denied(registry: str, what: str, creds: tuple[str, str] | None) -> StepFailed:
+    how = "the credentials were refused" if creds else "no credentials"
+    return StepFailed(
+        f"registry {registry} denied {what} ({how}): run `docker login"
+        f" {registry}` or check {_config_path()}"
+    )
+
+
 async def manifest_digest(ref: str, *, timeout: float = 10.0) -> str:
     """The digest of ``ref`` in its registry (``Docker-Content-Digest``).
 
@@ -107,35 +144,89 @@ async def manifest_digest(ref: str, *, timeout: float = 10.0) -> str:
     registry, name, version = split_reference(ref)
     creds = await asyncio.to_thread(_credentials, registry)
     url = f"{_base_url(registry)}/v2/{name}/manifests/{version}"
-    headers = {"Accept": MANIFEST_TYPES}
     try:
         async with httpx.AsyncClient(timeout=timeout) as http:
-            resp = await http.head(url, headers=headers)
-            if resp.status_code == 401:
-                auth = await _authorize(http, resp, creds, name)
-                if auth is not None:
-                    resp = await http.head(url, headers={**headers, **auth})
+            resp = await _send(
+                http, "HEAD", url, creds=creds, name=name, headers={"Accept": MANIFEST_TYPES}
+            )
     except httpx.HTTPError as e:
-        reason = " ".join(str(e).split()) or type(e).__name__
-        m = re.search(r"\[Errno -?\d+\] ([^']+)", reason)
-        raise StepFailed(
-            f"registry {registry} not reachable at {_base_url(registry)}:"
-            f" {(m.group(1) if m else reason).lower()}"
-        ) from None
+        raise _unreachable(registry, e) from None
     if resp.status_code == 200:
-        return resp.headers.get("Docker-Content-Digest") or "digest not reported"
+        digest = resp.headers.get("Docker-Content-Digest")
+        if not digest and version.startswith("sha256:"):
+            digest = version  # asked by digest: the answer is that digest
+        return digest or "digest not reported"
     if resp.status_code == 404:
         raise StepFailed(
             f"image {ref} is not in registry {registry}: push it first (CI), or fix"
             " --image / [service] image"
         )
     if resp.status_code in (401, 403):
-        how = "the credentials were refused" if creds else "no credentials"
-        raise StepFailed(
-            f"registry {registry} denied reading {ref} ({how}): run `docker login"
-            f" {registry}` or check {_config_path()}"
-        )
+        raise _denied(registry, f"reading {ref}", creds)
     raise StepFailed(f"registry {registry}: HEAD {url} answered HTTP {resp.status_code}")
+
+
+async def retag(source: str, tag_ref: str, *, timeout: float = 30.0) -> str:
+    """Put the manifest ``source`` (``repo@sha256:…``) under the tag of ``tag_ref``.
+
+    The registry v2 API's way to tag without pulling: ``GET`` the manifest by digest
+    (with the manifest media types in ``Accept``), ``PUT`` the same bytes under the new
+    tag with its ``Content-Type``. The blobs are already there; nothing is built or
+    pulled. Returns the digest the registry reports for the tag (the same bytes give the
+    same digest).
+
+    Raises:
+        StepFailed: another repository than the source's, the manifest is gone, access
+            denied (pushing needs the push right), or the registry is not reachable.
+    """
+    registry, name, digest = split_reference(source)
+    to_registry, to_name, tag = split_reference(tag_ref)
+    if (to_registry, to_name) != (registry, name):
+        raise StepFailed(
+            f"cannot tag {source} as {tag_ref}: a tag goes in the image's own repository"
+            f" ({registry}/{name})"
+        )
+    creds = await asyncio.to_thread(_credentials, registry)
+    base = f"{_base_url(registry)}/v2/{name}/manifests"
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as http:
+            got = await _send(
+                http,
+                "GET",
+                f"{base}/{digest}",
+                creds=creds,
+                name=name,
+                headers={"Accept": MANIFEST_TYPES},
+            )
+            if got.status_code == 404:
+                raise StepFailed(f"image {source} is not in registry {registry} anymore")
+            if got.status_code in (401, 403):
+                raise _denied(registry, f"reading {source}", creds)
+            if got.status_code != 200:
+                raise StepFailed(
+                    f"registry {registry}: GET {base}/{digest} answered HTTP {got.status_code}"
+                )
+            media = got.headers.get("Content-Type", "").split(";")[0].strip()
+            put = await _send(
+                http,
+                "PUT",
+                f"{base}/{tag}",
+                creds=creds,
+                name=name,
+                headers={"Content-Type": media},
+                content=got.content,
+            )
+    except httpx.HTTPError as e:
+        raise _unreachable(registry, e) from None
+    if put.status_code in (401, 403):
+        raise _denied(registry, f"tagging {tag_ref}", creds)
+    if put.status_code not in (200, 201):
+        detail = " ".join(put.text.split())[:200]
+        raise StepFailed(
+            f"registry {registry}: PUT {base}/{tag} answered HTTP {put.status_code}"
+            + (f": {detail}" if detail else "")
+        )
+    return put.headers.get("Docker-Content-Digest") or digest
 
 
 async def _authorize(

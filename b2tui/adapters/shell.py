@@ -160,6 +160,7 @@ class ShellCommands:
         cwd: str,
         timeout: float,
         on_line: LineSink,
+        env: Mapping[str, str] | None = None,
     ) -> CommandResult:
         """Run ``command`` in ``cwd``, streaming each output line to ``on_line``.
 
@@ -176,6 +177,7 @@ class ShellCommands:
             cwd: Working directory; when missing the result says so (exit 127).
             timeout: Seconds the command may run.
             on_line: Receives each cleaned output line, in order.
+            env: Variables added to the command's environment.
         """
         started = time.monotonic()
         if not await asyncio.to_thread(os.path.isdir, cwd):
@@ -201,7 +203,7 @@ class ShellCommands:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT,
                 cwd=cwd,
-                env={**os.environ, **self._env},
+                env={**os.environ, **self._env, **(env or {})},
                 executable=self._shell,
                 start_new_session=True,
             )

@@ -1,6 +1,7 @@
 """``b2tui run --dry-run``: everything a run would do, checked, nothing changed.
 
-No image is built or pushed (a pre-built one is looked up in the registry), and every
+No image is built or pushed (a pre-built one is looked up in the registry and pinned by
+digest, as a run pins it before staging), and every
 change of the run's first steps — staging's manifests, production's first canary weight,
 the idle colour, or the direct apply — goes to the API server with ``dryRun=All``: the
 server validates it (schema, admission, RBAC) and stores nothing. Each line says what
@@ -19,7 +20,7 @@ from b2tui.adapters.kube import KubeCluster
 from b2tui.adapters.real import git_head
 from b2tui.adapters.registry import manifest_digest
 from b2tui.config import EnvironmentSettings, Settings
-from b2tui.domain.images import image_tag
+from b2tui.domain.images import image_tag, is_digest, pinned, split_image
 from b2tui.domain.phases import EXIT_CODES, Outcome, Strategy
 from b2tui.ports import SourceError, StepFailed
 
@@ -92,25 +93,28 @@ async def _plan(
 
     if sha is None:
         sha, _ = await git_head(settings.service.repo)
+    repo = split_image(image)[0] if image else settings.service.image
     try:
-        tags = {
-            e.name: image or image_tag(settings.service.image, e.name, sha) for e in (staging, prod)
-        }
+        staging_tag = image or image_tag(settings.service.image, staging.name, sha)
+        prod_tag = image_tag(repo, prod.name, sha)
     except ValueError as e:
         raise _Stop(2, f"{e} ([service] image, --version-sha)") from None
     say(
         f"dry run of {settings.service.name} {sha[:7]}: nothing is built, pushed or changed;"
         " every change goes to the API server with dryRun=All"
     )
-    for tag in dict.fromkeys(tags.values()):
-        if image or settings.service.prebuilt:
-            try:
-                digest = await manifest_digest(tag)
-            except StepFailed as e:
-                raise _Stop(EXIT_CODES[Outcome.ABORTED], str(e)) from None
-            say(f"image {tag} is in the registry ({digest}): no build, no push")
-        else:
-            say(f"would build and push {tag}")
+    tags = {staging.name: staging_tag, prod.name: prod_tag}
+    if image or settings.service.prebuilt:
+        try:
+            digest = await manifest_digest(staging_tag)
+        except StepFailed as e:
+            raise _Stop(EXIT_CODES[Outcome.ABORTED], str(e)) from None
+        say(f"image {staging_tag} is in the registry ({digest}): no build, no push")
+        if is_digest(digest):
+            tags = {staging.name: pinned(staging_tag, digest), prod.name: pinned(prod_tag, digest)}
+    else:
+        say(f"would build and push {staging_tag} once")
+    say(f"would promote the digest staging verifies to {prod.name}, tagged {prod_tag} (no rebuild)")
     problems = [f"{env.name}: {p}" for env in (staging, prod) for p in await kube.check_target(env)]
     if problems:
         raise _Stop(EXIT_CODES[Outcome.BLOCKED], "; ".join(problems))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TextIO, TypeVar
 
 from b2tui.config import ConfigError, Settings
+from b2tui.domain.images import image_label, split_image
 from b2tui.domain.phases import EXIT_USAGE, Strategy
 from b2tui.ports import (
     Revision,
@@ -75,6 +76,7 @@ async def _status(cluster: ClusterView, target: Target) -> dict[str, Any]:
                 "track": d.track,
                 "revision": d.revision,
                 "image": d.image,
+                "digest": split_image(d.image)[2],
                 "ready": d.ready,
                 "desired": d.desired,
             }
@@ -111,7 +113,13 @@ def _print_status(s: dict[str, Any], out: TextIO) -> None:
     print(f"{s['environment']}  {ctx}/{s['namespace']}  ({mode})", file=out)
     rows = [["DEPLOYMENT", "TRACK", "REV", "IMAGE", "READY"]]
     rows += [
-        [d["name"], d["track"], d["revision"] or "-", d["image"], f"{d['ready']}/{d['desired']}"]
+        [
+            d["name"],
+            d["track"],
+            d["revision"] or "-",
+            image_label(d["image"]),
+            f"{d['ready']}/{d['desired']}",
+        ]
         for d in s["deployments"]
     ]
     print("\n".join(_table(rows)), file=out)
@@ -122,7 +130,9 @@ def _print_status(s: dict[str, Any], out: TextIO) -> None:
             state = p["state"]
             if state == "Running" and not p["ready"]:
                 state += " (not ready)"
-            rows.append([p["name"], p["track"] or "-", state, str(p["restarts"]), p["image"]])
+            rows.append(
+                [p["name"], p["track"] or "-", state, str(p["restarts"]), image_label(p["image"])]
+            )
         print("\n".join(_table(rows)), file=out)
     else:
         print("no pods", file=out)

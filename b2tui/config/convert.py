@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from b2tui.config.schema import Secret
+from b2tui.config.schema import MonitoringCheck, Secret
 from b2tui.domain.canary import CanaryStep
 from b2tui.domain.durations import parse_duration
 from b2tui.domain.phases import Strategy, Traffic
@@ -255,6 +255,29 @@ def _str_list(v: Any) -> tuple[str, ...]:
     return tuple(v)
 
 
+STAGES = ("high alert", "key metrics", "settle")
+
+
+def _monitoring_manual(v: Any) -> tuple[MonitoringCheck, ...]:
+    """``["Spot check key features", { check = "No data issues", stage = "settle",
+    owner = "@qa-engineer" }]``: a string is due in the key-metrics stage."""
+    if not isinstance(v, list):
+        raise TypeError("expected a list of strings or { check, stage, owner } tables")
+    out = []
+    for x in v:
+        if isinstance(x, str):
+            out.append(MonitoringCheck(x))
+            continue
+        if not isinstance(x, dict) or not isinstance(x.get("check"), str):
+            raise TypeError('each entry is a string or a table with check = "…"')
+        unknown = sorted(set(x) - {"check", "stage", "owner"})
+        if unknown:
+            raise ValueError(f"unknown key {unknown[0]} (allowed: check, owner, stage)")
+        stage = _choice(x.get("stage", "key metrics"), STAGES)
+        out.append(MonitoringCheck(x["check"], stage, _str(x.get("owner", "@devops-engineer"))))
+    return tuple(out)
+
+
 def _regex_list(v: Any) -> tuple[str, ...]:
     return tuple(_regex(p) for p in _str_list(v))
 
@@ -372,6 +395,11 @@ SECTION_KEYS: dict[str, dict[str, Converter]] = {
         "log_patterns": _regex_list,
         "stable_for": _duration,
     },
+    "monitoring": {
+        "http": lambda v: v,
+        "manual": _monitoring_manual,
+        "log_patterns": _regex_list,
+    },
     "store": {
         "backend": lambda v: _choice(v, ("sqlite", "kube")),
         "namespace": _str,
@@ -411,6 +439,8 @@ ENVIRONMENT_KEYS: dict[str, Converter] = {
     "ingress": _str,
     "route": _str,
     "replicas": _posint,
+    "preview_service": _str,
+    "preview_url": _url,
 }
 
 HTTP_CHECK_KEYS: dict[str, Converter] = {

@@ -23,6 +23,7 @@ from b2tui.config.schema import (
     EnvironmentSettings,
     GateSettings,
     HttpCheck,
+    MonitoringSettings,
     NotifySettings,
     PrometheusSettings,
     QuerySettings,
@@ -168,6 +169,26 @@ def parse_settings(text: str, file: str = "b2tui.toml") -> Settings:
             f"{file}:{loc.line_of('roles')}: [roles] has no role {role!r}, which {item} needs:"
             f' add {role} = ["user", "group:NAME"] (nobody could sign it otherwise)'
         )
+    monitoring = dict(parsed.get("monitoring", {}))
+    mon_http = monitoring.pop("http", [])
+    mon_checks: list[HttpCheck] = []
+    if not isinstance(mon_http, list):
+        problems.append(
+            f"{file}:{loc.line_of('monitoring', 'http')}: monitoring.http must be"
+            " [[monitoring.http]]"
+        )
+        mon_http = []
+    for entry in mon_http:
+        if not isinstance(entry, dict) or "url" not in entry:
+            problems.append(
+                f"{file}:{loc.line_of('monitoring.http')}: each [[monitoring.http]] needs url"
+            )
+            continue
+        mon_checks.append(
+            HttpCheck(
+                **_convert_table(entry, HTTP_CHECK_KEYS, "monitoring.http", file, loc, problems)
+            )
+        )
     if problems:
         raise ConfigError(problems)
 
@@ -218,6 +239,7 @@ def parse_settings(text: str, file: str = "b2tui.toml") -> Settings:
         roles=team.roles,
         people=team.people,
         terminal=TerminalSettings(**parsed.get("terminal", {})),
+        monitoring=MonitoringSettings(**monitoring, http=tuple(mon_checks)),
         path=file,
     )
 

@@ -8,6 +8,9 @@ from dataclasses import replace
 from b2tui.config.schema import (
     EnvironmentSettings,
     GateSettings,
+    HttpCheck,
+    MonitoringCheck,
+    MonitoringSettings,
     NotifySettings,
     ServiceSettings,
     Settings,
@@ -51,13 +54,29 @@ def sandbox_settings(rule: str = "absolute", replicas: int | None = None) -> Set
         service="b2connect",
         selector='namespace="b2connect",app="b2connect"',
         replicas=replicas or _bench_replicas(),
+        preview_service="b2connect-preview",
     )
     # Staging is the same deployment in the same sandbox namespace, applied from its own
     # manifest and smaller.
-    staging = replace(production, name="staging", manifests=("deploy/staging.yaml",), replicas=2)
+    staging = replace(
+        production,
+        name="staging",
+        manifests=("deploy/staging.yaml",),
+        replicas=2,
+        preview_service=None,
+    )
     return Settings(
         gates=GateSettings(**SANDBOX_RULES[rule]),  # type: ignore[arg-type]
         service=ServiceSettings(name="b2connect", image="registry.sandbox/b2connect", repo="."),
         environments={"staging": staging, "production": production},
         notify=NotifySettings(changelog=None),
+        # The workflow's monitoring checks, signed by autopilot in the demo.
+        monitoring=MonitoringSettings(
+            manual=(
+                MonitoringCheck("Spot check key features"),
+                MonitoringCheck("Review error logs"),
+                MonitoringCheck("Customer-facing features verified", "settle", "@qa-engineer"),
+            ),
+            http=(HttpCheck(url="https://b2connect.sandbox/healthz"),),
+        ),
     )

@@ -239,6 +239,12 @@ class EnvironmentSettings:
     """HTTPRoute name (traffic = gateway)."""
     replicas: int | None = None
     """Replica count for the canary math; None reads it from the stable Deployment."""
+    preview_service: str | None = None
+    """Blue-green: a Service b2tui points at the idle colour (creating it from ``service``
+    when missing) so the smoke checks reach the new version before the switch."""
+    preview_url: str | None = None
+    """Where the checks reach ``preview_service`` from here; None: through the API
+    server's service proxy."""
 
 
 @dataclass(frozen=True)
@@ -292,6 +298,28 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class MonitoringCheck:
+    """A manual check of the monitoring window, signed off like smoke's manual checks."""
+
+    title: str
+    stage: str = "key metrics"
+    """The stage it is due in (``high alert``, ``key metrics``, ``settle``): due by its end."""
+    owner: str = "@devops-engineer"
+    """Who must sign it."""
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """``[monitoring]``: checks during the post-deploy window, next to the gates."""
+
+    manual: tuple[MonitoringCheck, ...] = ()
+    log_patterns: tuple[str, ...] = ()
+    """Regular expressions scanned in the new pods' logs at every poll of the window."""
+    http: tuple[HttpCheck, ...] = ()
+    """``[[monitoring.http]]``: requested at every poll of the window."""
+
+
+@dataclass(frozen=True)
 class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     commands: CommandSettings = field(default_factory=CommandSettings)
@@ -308,6 +336,7 @@ class Settings:
     people: dict[str, str] = field(default_factory=dict)
     """``[people]``: commit email (lower case) → account."""
     terminal: TerminalSettings = field(default_factory=TerminalSettings)
+    monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     path: str | None = None
     """File the settings came from (None for built-in defaults)."""
 

@@ -96,6 +96,19 @@ class RunStarted(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ArtifactPinned(Event):
+    """The image an environment gets, pinned by digest: staging's after its one build and
+    push (or the pre-built tag resolved), production's when it promotes that digest."""
+
+    kind: ClassVar[str] = "artifact"
+    environment: str
+    image: str
+    """The pinned reference deployed there: ``repo:<env>-<sha>@sha256:…``."""
+    digest: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunResumed(Event):
     kind: ClassVar[str] = "run_resumed"
     run_id: str

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from b2tui.domain import events as ev
+from b2tui.domain.images import short_digest, split_image
 from b2tui.domain.phases import Outcome, Phase
 
 HISTORY = 120
@@ -54,6 +55,10 @@ class RunView:
     scenario: str | None = None
     known_good: dict[str, Any] = field(default_factory=dict)
     """Rollback target recorded at start (deployment, revision, image, colour)."""
+    deployed: str = ""
+    """The pinned image last deployed or promoted (``repo:tag@sha256:…``), once known."""
+    digest: str = ""
+    """The digest staging verified (``sha256:…``), once pushed or resolved."""
     started_at: datetime | None = None
     phase: Phase | None = None
     phase_started: dict[Phase, datetime] = field(default_factory=dict)
@@ -107,6 +112,12 @@ def apply(view: RunView, e: ev.Event) -> RunView:
             view.emergency, view.scenario, view.known_good = e.emergency, e.scenario, e.known_good
             view.started_at = e.ts
             view.timeline.append(TimelineEntry(e.ts, f"run {e.run_id} started ({e.version})"))
+        case ev.ArtifactPinned():
+            view.deployed, view.digest = e.image, e.digest
+            tag = split_image(e.image)[1] or e.image
+            view.timeline.append(
+                TimelineEntry(e.ts, f"{e.detail} ({tag} {short_digest(e.digest)})")
+            )
         case ev.RunResumed():
             view.run_id = e.run_id
             view.timeline.append(TimelineEntry(e.ts, f"resumed by {e.by}", "warn"))
@@ -138,6 +149,15 @@ def apply(view: RunView, e: ev.Event) -> RunView:
                 e.ts if e.by else None,
                 e.detail,
             )
+            if e.group == "monitoring" and e.state != "pending":
+                # Monitoring's checks are events of the window: the Timeline shows them.
+                if e.state == "failed":
+                    entry = TimelineEntry(e.ts, f"check failed: {e.title} — {e.detail}", "warn")
+                elif e.by:
+                    entry = TimelineEntry(e.ts, f"signed: {e.title} ({e.by})")
+                else:
+                    entry = TimelineEntry(e.ts, f"check passed: {e.title}")
+                view.timeline.append(entry)
         case ev.GateSampled():
             key = (e.track, e.gate)
             prev = view.gates.get(key)

@@ -50,6 +50,7 @@ from b2tui.domain import events as ev
 from b2tui.domain.people import Person
 from b2tui.domain.people import person_named as unvouched
 from b2tui.domain.phases import Outcome, Phase
+from b2tui.domain.revision import Rollback
 from b2tui.domain.view import RunView, apply
 from b2tui.engine import rollback, strategies, workflow
 from b2tui.engine.api import Subscribers
@@ -63,7 +64,6 @@ from b2tui.masking import mask_data
 from b2tui.ports import (
     LeaseKeeper,
     Ports,
-    Revision,
     RollbackResult,
     Store,
     StoreError,
@@ -301,17 +301,17 @@ class Conductor(RunOpening, HeldWrites, OperatorIntents):
         if st.rollback is not None or st.outcome is not None:
             return False
         now = self.clock.now()
-        st.rollback = {"reason": reason, "by": by, "started": now.isoformat()}
+        st.rollback = Rollback(reason=reason, by=by, started=now)
         st.hold_until = None
         self._save()
         # The first attempt starts here, before the event is emitted: the request may
         # leave before the screen hears about it (the kube adapter sends it at once).
-        first = asyncio.ensure_future(
-            self.ports.cluster.rollback(self.env, Revision.from_dict(st.known_good))
-        )
+        first = asyncio.ensure_future(self.ports.cluster.rollback(self.env, st.target))
         self._rollback_task = asyncio.create_task(self._rollback(first))
         self._emit(
-            ev.RollbackStarted(ts=now, phase=st.phase, reason=reason, target=st.known_good, by=by)
+            ev.RollbackStarted(
+                ts=now, phase=st.phase, reason=reason, target=st.target.to_dict(), by=by
+            )
         )
         current = asyncio.current_task()
         if self._phase_task is not None and self._phase_task is not current:
@@ -323,7 +323,7 @@ class Conductor(RunOpening, HeldWrites, OperatorIntents):
         st = self._st
         assert st.rollback is not None
         await rollback.restore(self._ctx, first)
-        self._finish(Outcome.ROLLED_BACK, st.rollback["reason"])
+        self._finish(Outcome.ROLLED_BACK, st.rollback.reason)
 
     # --- persistence and fan-out -----------------------------------------------------------
 

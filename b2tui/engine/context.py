@@ -39,8 +39,9 @@ from b2tui.domain.gates import (
     judge_sample,
     overall,
 )
-from b2tui.domain.images import image_tag
+from b2tui.domain.images import image_tag, is_digest, split_image
 from b2tui.domain.phases import Outcome
+from b2tui.domain.revision import Artifact
 from b2tui.domain.view import RunView
 from b2tui.engine import intents, policy
 from b2tui.engine.api import IntentResult
@@ -48,7 +49,7 @@ from b2tui.engine.policy import Decision, Verdict
 from b2tui.engine.series import p95_series, p95_window, with_p95_series
 from b2tui.engine.state import RunState, Step
 from b2tui.gatespecs import compares, gate_specs, uses_samples
-from b2tui.ports import CommandResult, Notification, Ports, Revision, SourceError, StepFailed
+from b2tui.ports import CommandResult, Notification, Ports, SourceError, StepFailed
 from b2tui.ports.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -187,8 +188,20 @@ class RunContext:
     # --- small steps -----------------------------------------------------------------------
 
     def image(self, env_name: str) -> str:
-        """The image deployed to ``env_name``: the pre-built one, or this run's tag."""
-        return self.st.image or image_tag(self.st.image_repo, env_name, self.st.version)
+        """The tag of ``env_name``'s image: this run's ``<image>:<env>-<sha>``; with
+        ``--image REF``, REF for staging and REF's repository tagged for the others."""
+        st = self.st
+        if st.image is None:
+            return image_tag(st.image_repo, env_name, st.version)
+        if env_name == self.staging_env.name:
+            return st.image
+        return image_tag(split_image(st.image)[0], env_name, st.version)
+
+    def deployed(self, env_name: str) -> str:
+        """What ``env_name`` runs: its tag pinned to the digest staging verified
+        (``repo:production-1a2b3c4@sha256:…``); the bare tag before there is one."""
+        artifact = self.st.artifact
+        return artifact.pinned(self.image(env_name)) if artifact else self.image(env_name)
 
     def steps(self) -> tuple[CanaryStep, ...]:
         return self.env.canary_steps
@@ -318,14 +331,23 @@ class RunContext:
     async def production_change(self, what: str, make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         """A change to production, retried on API errors; persistent failure rolls back.
 
-        Production is already touched when these run, so giving up means restoring the
-        known-good revision, not leaving a half-done change behind.
+        Before each attempt the registry must still have the digest staging verified
+        (:meth:`check_artifact`): without it the run aborts while production is untouched.
+        The first change marks production touched; from then on giving up means restoring
+        the known-good revision, not leaving a half-done change behind.
         """
+        st = self.st
         attempts = self.settings.gates.consecutive_failures
         for attempt in range(1, attempts + 1):
             try:
+                await self.check_artifact()
+                if not st.production_touched:
+                    st.production_touched = True
+                    self.save()
                 return await self.mutate(make())
             except (SourceError, StepFailed) as e:
+                if not st.production_touched:
+                    raise Finish(Outcome.ABORTED, f"{st.phase.value}: {e}") from None
                 if attempt == attempts:
                     self.begin_rollback(f"{what} failed {attempts} times: {e}")
                     raise Stop from None
@@ -346,15 +368,20 @@ class RunContext:
         )
 
     async def build_and_push(self, tag: str) -> None:
-        """Build and push ``tag`` (each once per phase); a failure aborts the run."""
+        """Build and push ``tag`` once, or find the pre-built one; pin its digest.
+
+        The digest the registry reports is the run's :class:`Artifact`: staging deploys
+        it, production promotes it. A failure aborts the run (nothing touched yet).
+        """
         st = self.st
         try:
             if st.prebuilt:
                 # Built by CI: nothing to build or push, but the image must exist before
-                # any environment is touched.
+                # any environment is touched, and its tag is resolved to a digest now.
                 if not st.did(Step.CHECK_IMAGE, tag):
                     digest = await self.ports.images.check(tag)
                     self.log("engine", f"pre-built {tag} is in the registry ({digest})")
+                    self._pin(tag, digest, "pre-built")
                     self.mark(Step.CHECK_IMAGE, tag)
                 return
             if not st.did(Step.BUILD, tag):
@@ -365,12 +392,98 @@ class RunContext:
                 self.log("engine", f"pushing {tag}")
                 digest = await self.ports.images.push(tag, self.sink("push"))
                 self.log("engine", f"pushed {tag} {digest}")
+                self._pin(tag, digest, "pushed")
                 self.mark(Step.PUSH, tag)
         except (StepFailed, SourceError) as e:
             # Production not yet touched: nothing to roll back, the run is aborted.
             raise Finish(Outcome.ABORTED, f"{st.phase.value}: {e}") from None
 
-    async def command(self, name: str, command: str) -> CommandResult:
+    def _pin(self, tag: str, digest: str, how: str) -> None:
+        if not is_digest(digest):
+            raise StepFailed(f"registry reported no usable digest for {tag} ({digest})")
+        self.st.artifact = Artifact(tag, digest)
+        self.save()
+        self.emit(
+            ev.ArtifactPinned(
+                ts=self.clock.now(),
+                phase=self.st.phase,
+                environment=self.staging_env.name,
+                image=self.deployed(self.staging_env.name),
+                digest=digest,
+                detail=f"{how} once, pinned for staging",
+            )
+        )
+
+    async def promote_artifact(self) -> None:
+        """Before production: the digest staging verified is what production gets.
+
+        The tag staging used must still name that digest (a tag moved since is refused,
+        naming both digests), the registry must still have the digest, and the manifest
+        is tagged ``<image>:production-<sha>`` through the registry API for people (no
+        build, no pull). Any doubt aborts the run: production is untouched here.
+        """
+        st = self.st
+        if st.did(Step.PROMOTE):
+            return
+        prod_tag = self.image(self.env.name)
+        try:
+            if st.artifact is None:
+                # A run recorded before digests were pinned: pin what staging's tag names.
+                staged = self.image(self.staging_env.name)
+                digest = await self.ports.images.check(staged)
+                self.notice("warn", f"no digest recorded in staging: pinning {staged} now")
+                self._pin(staged, digest, "found")
+            artifact = st.artifact
+            assert artifact is not None
+            now_digest = await self.ports.images.check(artifact.ref)
+            if now_digest != artifact.digest:
+                raise Finish(
+                    Outcome.ABORTED,
+                    f"production: tag {artifact.ref} moved since staging: staging verified"
+                    f" {artifact.digest}, the registry now has {now_digest}; production is"
+                    " untouched — start a new run to test what the tag names now",
+                )
+            await self.check_artifact()
+        except (StepFailed, SourceError) as e:
+            raise Finish(Outcome.ABORTED, f"production: {e}") from None
+        try:
+            tagged = await self.ports.images.retag(artifact.by_digest, prod_tag)
+            if tagged != artifact.digest:
+                self.notice(
+                    "warn", f"registry reports {tagged} for {prod_tag}, not {artifact.digest}"
+                )
+            else:
+                self.log("engine", f"tagged {artifact.by_digest} as {prod_tag} (no rebuild)")
+        except (StepFailed, SourceError) as e:
+            # For people only: production is pinned by digest either way.
+            self.notice("warn", f"could not tag {prod_tag}: {e}")
+        self.emit(
+            ev.ArtifactPinned(
+                ts=self.clock.now(),
+                phase=st.phase,
+                environment=self.env.name,
+                image=self.deployed(self.env.name),
+                digest=artifact.digest,
+                detail="promoting the digest staging verified",
+            )
+        )
+        self.mark(Step.PROMOTE)
+
+    async def check_artifact(self) -> None:
+        """The registry still has the pinned digest (a HEAD). Raises StepFailed."""
+        artifact = self.st.artifact
+        if artifact is None:
+            return
+        try:
+            await self.ports.images.check(artifact.by_digest)
+        except StepFailed as e:
+            raise StepFailed(
+                f"digest {artifact.digest} that staging verified is not available: {e}"
+            ) from None
+
+    async def command(
+        self, name: str, command: str, env: dict[str, str] | None = None
+    ) -> CommandResult:
         self.emit(
             ev.CommandStarted(ts=self.clock.now(), phase=self.st.phase, name=name, command=command)
         )
@@ -380,6 +493,7 @@ class RunContext:
             cwd=self.settings.service.repo,
             timeout=self.settings.commands.timeout,
             on_line=self.sink(name),
+            env=env,
         )
         self.emit(
             ev.CommandFinished(
@@ -467,6 +581,7 @@ class RunContext:
         decide: bool = True,
         readings: dict[str, Reading] | None = None,
         baseline: dict[str, Reading] | None = None,
+        extra: list[GateResult] | None = None,
     ) -> list[GateResult]:
         """One sample of every gate (and crash-looping pods), emitted as ``gate`` events.
 
@@ -474,6 +589,8 @@ class RunContext:
             readings: Already fetched readings (else sampled now).
             baseline: Stable's readings of the same window: the canary's gates are judged
                 by their rule against it.
+            extra: Results judged elsewhere (monitoring's automatic checks): part of the
+                sample, they count like any gate.
         """
         if readings is None:
             readings = await self.readings(env, track)
@@ -489,6 +606,7 @@ class RunContext:
                 results.append(judge(PODS_GATE, Reading(Gate.PODS, float(crashing))))
             except SourceError as e:
                 results.append(judge(PODS_GATE, Reading(Gate.PODS, None, f"source error: {e}")))
+        results.extend(extra or ())
         now = self.clock.now()
         for r in results:
             self.emit(
@@ -548,15 +666,15 @@ class RunContext:
             f"{track or 'service'}:{g.gate}": format_value(g.value, g.unit)
             for (track, _), g in self.view.gates.items()
         }
-        target = Revision.from_dict(st.known_good).describe() if st.known_good else ""
+        target = st.known_good.describe() if st.known_good else ""
         note = Notification(
             kind=kind,
             service=st.service,
             environment=st.environment,
             version=st.version,
-            image=self.image(self.env.name),
+            image=self.deployed(self.env.name),
             run_id=st.run_id,
-            by=st.rollback["by"] if kind in ("incident", "rollback") and st.rollback else self.user,
+            by=st.rollback.by if kind in ("incident", "rollback") and st.rollback else self.user,
             duration=(self.clock.now() - started).total_seconds(),
             reason=reason,
             target=target,

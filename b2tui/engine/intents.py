@@ -19,7 +19,6 @@ from b2tui.domain.phases import Phase, Strategy
 from b2tui.domain.view import RunView
 from b2tui.engine.api import Action
 from b2tui.engine.state import RunState, Step, ts
-from b2tui.ports import Revision
 
 
 def why_not(
@@ -50,7 +49,7 @@ def why_not(
             return "rolling back already — the run ends when it completes"
         return None
     if action is Action.ROLLBACK and st.rollback is not None:
-        target = Revision.from_dict(st.known_good).describe()
+        target = st.target.describe()
         if st.outcome is not None:
             return f"already rolled back to {target} — nothing to do"
         return f"rollback to {target} already in progress — nothing more to do"
@@ -126,9 +125,9 @@ def advance_blocker(
 
 def sign_blocker(st: RunState, key: str | None) -> str | None:
     """Why checklist item ``key`` cannot be signed off now (``None`` key: any item)."""
-    group = "smoke" if st.phase is Phase.SMOKE else "readiness"
+    group = {Phase.SMOKE: "smoke", Phase.MONITORING: "monitoring"}.get(st.phase, "readiness")
     signable_now = [i for i in st.items() if signable(i) and i.group == group]
-    if st.phase not in (Phase.READINESS, Phase.SMOKE):
+    if st.phase not in (Phase.READINESS, Phase.SMOKE, Phase.MONITORING):
         return f"nothing to sign off during {st.phase.value}"
     if key is None:
         return None if signable_now else "no item waits for a sign-off"

@@ -119,7 +119,7 @@ class RunOpening:
         )
         problem = ""
         try:
-            st.known_good = (await self.ports.cluster.current_revision(self.env)).to_dict()
+            st.known_good = await self.ports.cluster.current_revision(self.env)
         except (SourceError, StepFailed) as e:
             problem = f"cannot record the rollback target: {e}"
         rec = RunRecord(
@@ -163,7 +163,7 @@ class RunOpening:
                 image=rec.image,
                 emergency=st.emergency,
                 scenario=rec.params.get("scenario"),
-                known_good=st.known_good,
+                known_good=st.known_good.to_dict() if st.known_good else {},
             )
         )
         if problem:

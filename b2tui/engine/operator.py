@@ -26,7 +26,7 @@ from b2tui.engine import intents
 from b2tui.engine.api import Action, IntentResult
 from b2tui.engine.context import RunContext
 from b2tui.engine.state import RunState
-from b2tui.ports import Revision, Store
+from b2tui.ports import Store
 from b2tui.ports.clock import Clock
 
 
@@ -235,7 +235,7 @@ class OperatorIntents:
         if refusal is not None:
             return self._intent("rollback", user, "", refusal)
         self._begin_rollback(f"{reason} by {user}", user)
-        target = Revision.from_dict(self._st.known_good)
+        target = self._st.target
         return self._intent("rollback", user, f"rolling back to {target.describe()}", None)
 
     def abort(self, user: str) -> IntentResult:
@@ -246,7 +246,7 @@ class OperatorIntents:
         reason = f"aborted by {user}"
         if st.production_touched:
             self._begin_rollback(reason, user)
-            target = Revision.from_dict(st.known_good)
+            target = st.target
             return self._intent(
                 "abort", user, f"production touched: rolling back to {target.describe()}", None
             )

@@ -16,8 +16,7 @@ from datetime import timedelta
 from b2tui.domain import events as ev
 from b2tui.domain.gates import GateStatus, overall
 from b2tui.engine.context import RunContext
-from b2tui.engine.state import ts
-from b2tui.ports import Revision, RollbackResult, SourceError, StepFailed
+from b2tui.ports import RollbackResult, SourceError, StepFailed
 
 
 async def restore(ctx: RunContext, first: Awaitable[RollbackResult] | None = None) -> None:
@@ -29,11 +28,11 @@ async def restore(ctx: RunContext, first: Awaitable[RollbackResult] | None = Non
     """
     st = ctx.st
     assert st.rollback is not None
-    target = Revision.from_dict(st.known_good)
-    started = ts(st.rollback["started"]) or ctx.clock.now()
+    target = st.target
+    started = st.rollback.started
     # The pagers are called now, alongside the first request (never before it); the
     # incident note at the end waits for this one, so a resolve never overtakes its trigger.
-    paged = asyncio.ensure_future(ctx.notify("rollback", st.rollback["reason"]))
+    paged = asyncio.ensure_future(ctx.notify("rollback", st.rollback.reason))
     attempt = 0
     changed = False
     while True:
@@ -60,7 +59,7 @@ async def restore(ctx: RunContext, first: Awaitable[RollbackResult] | None = Non
         ev.RollbackCompleted(
             ts=now,
             phase=st.phase,
-            target=st.known_good,
+            target=target.to_dict(),
             changed=changed,
             duration=(now - started).total_seconds(),
             recovered=recovered,
@@ -68,7 +67,7 @@ async def restore(ctx: RunContext, first: Awaitable[RollbackResult] | None = Non
         )
     )
     await paged
-    await ctx.notify("incident", st.rollback["reason"], recovered=recovered)
+    await ctx.notify("incident", st.rollback.reason, recovered=recovered)
 
 
 async def verify_recovery(ctx: RunContext) -> bool:

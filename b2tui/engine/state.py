@@ -15,6 +15,7 @@ from typing import Any
 from b2tui.domain.checklist import ChecklistItem, ItemKind, ItemState
 from b2tui.domain.gates import GateStatus, GateTracker
 from b2tui.domain.phases import Phase
+from b2tui.domain.revision import Artifact, Revision, Rollback
 
 
 class Step(StrEnum):
@@ -49,6 +50,12 @@ class Step(StrEnum):
     """The canary's pods at a weight (arg) were ready."""
     STAGE = "stage"
     """Blue-green: the idle colour was deployed."""
+    PROMOTE = "promote"
+    """Production: the digest staging verified was checked and tagged for production."""
+    MONITORING_ITEMS = "monitoring_items"
+    """Monitoring: its manual and automatic checks were added to the checklist."""
+    PREVIEW = "preview"
+    """Blue-green: the smoke checks passed on the idle colour through the preview Service."""
     SWITCH = "switch"
     """Blue-green: the operator (or autopilot) said go for the switch."""
 
@@ -77,8 +84,10 @@ class RunState:
     prebuilt: bool = False
     """Build and push are skipped; the registry is asked for the image instead."""
     emergency: bool = False
-    known_good: dict[str, Any] = field(default_factory=dict)
-    """Rollback target recorded at start (:class:`b2tui.ports.Revision` as a dict)."""
+    known_good: Revision | None = None
+    """Rollback target recorded at start."""
+    artifact: Artifact | None = None
+    """The image staging verified, by digest: production deploys exactly this."""
     phase: Phase = Phase.READINESS
     phase_open: bool = False
     """True once ``phase_started`` was emitted for ``phase``."""
@@ -111,8 +120,8 @@ class RunState:
     """Per scope (``staging``, ``canary``, ``service``): serialised GateTracker."""
     notified: list[str] = field(default_factory=list)
     """Keys of one-time notices already emitted (so a resume does not repeat them)."""
-    rollback: dict[str, Any] | None = None
-    """Set when a rollback started: reason, by, started."""
+    rollback: Rollback | None = None
+    """Set when a rollback started."""
     outcome: str | None = None
     reason: str = ""
     flags: list[str] = field(default_factory=list)
@@ -130,6 +139,9 @@ class RunState:
         # of a run's CPU time.
         d = {f.name: getattr(self, f.name) for f in _FIELDS}
         d["phase"] = self.phase.value
+        d["known_good"] = self.known_good.to_dict() if self.known_good else {}
+        d["artifact"] = self.artifact.to_dict() if self.artifact else None
+        d["rollback"] = self.rollback.to_dict() if self.rollback else None
         return d
 
     @classmethod
@@ -137,9 +149,19 @@ class RunState:
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: v for k, v in d.items() if k in names}
         kwargs["phase"] = Phase(kwargs.get("phase", Phase.READINESS.value))
+        kwargs["known_good"] = Revision.maybe(kwargs.get("known_good"))
+        kwargs["artifact"] = Artifact.from_dict(kwargs.get("artifact"))
+        kwargs["rollback"] = Rollback.from_dict(kwargs.get("rollback"))
         return cls(**kwargs)
 
     # --- typed accessors -------------------------------------------------------------
+
+    @property
+    def target(self) -> Revision:
+        """The rollback target; a run without one was blocked before anything changed."""
+        if self.known_good is None:
+            raise RuntimeError(f"run {self.run_id} has no rollback target recorded")
+        return self.known_good
 
     def did(self, step: Step, arg: object = "") -> bool:
         """True when ``step`` (for ``arg``) is done in the current phase."""

@@ -30,7 +30,7 @@ from b2tui.domain.checklist import (
 from b2tui.domain.gates import GateStatus, GateTracker
 from b2tui.domain.monitoring import STAGE_NUMBER, stage_at, stages
 from b2tui.domain.phases import Outcome, Phase, Strategy
-from b2tui.engine import policy
+from b2tui.engine import checks, policy
 from b2tui.engine.context import Finish, RunContext
 from b2tui.engine.policy import Verdict
 from b2tui.engine.state import Step, ts
@@ -126,8 +126,8 @@ async def validate(ctx: RunContext) -> None:
 
 
 async def staging(ctx: RunContext) -> None:
-    tag = ctx.image(ctx.staging_env.name)
-    await ctx.build_and_push(tag)
+    await ctx.build_and_push(ctx.image(ctx.staging_env.name))
+    tag = ctx.deployed(ctx.staging_env.name)
     if not ctx.st.did(Step.DEPLOY):
         try:
             await ctx.mutate(ctx.ports.cluster.deploy(ctx.staging_env, tag))
@@ -220,6 +220,12 @@ async def monitoring(ctx: RunContext) -> None:
     start = ts(st.monitoring_started)
     assert start is not None
     spans = stages(window)
+    if not st.did(Step.MONITORING_ITEMS):
+        added = checks.items(ctx, start)
+        st.set_items([*st.items(), *added])
+        ctx.mark(Step.MONITORING_ITEMS)
+        for item in added:
+            ctx.emit_item(item)
     while True:
         now = ctx.clock.now()
         elapsed = (now - start).total_seconds()
@@ -238,19 +244,32 @@ async def monitoring(ctx: RunContext) -> None:
                     until=start + timedelta(seconds=span.end),
                 )
             )
-        results = await ctx.sample(ctx.env, None, "service", pods=True)
+        ctx.autopilot_sign(checks.GROUP)
+        extra = await checks.automatic(ctx)
+        results = await ctx.sample(ctx.env, None, "service", pods=True, extra=extra)
         ctx.decide("service", results, production=True)
         elapsed = (ctx.clock.now() - start).total_seconds()
+        checks.overdue(ctx, elapsed)
         if elapsed >= window and st.tracker("service").last is GateStatus.PASS:
-            return
+            waiting = checks.unsigned(ctx)
+            if not waiting:
+                return
+            # The gates are green, the people have not said so yet: success waits (and
+            # the gates keep being judged: a late regression still rolls back).
+            ctx.notice_once(
+                "monitoring-unsigned",
+                "alert",
+                "monitoring window ended green; success waits for sign-off of "
+                + ", ".join(f"{i.title} ({i.owner})" for i in waiting),
+            )
         left = window - elapsed
         await ctx.wait(min(ctx.settings.gates.poll, left) if left > 0 else ctx.settings.gates.poll)
 
 
 async def succeed(ctx: RunContext) -> None:
     st = ctx.st
-    if st.strategy == Strategy.BLUE_GREEN.value and st.known_good.get("colour"):
-        old = st.known_good["colour"]
+    old = st.known_good.colour if st.known_good else None
+    if st.strategy == Strategy.BLUE_GREEN.value and old:
         try:
             await ctx.mutate(ctx.ports.cluster.retire_colour(ctx.env, old))
             ctx.log("kube", f"old colour {old} scaled down")

@@ -12,12 +12,15 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from b2tui.config import EnvironmentSettings
+from b2tui.config import EnvironmentSettings, HttpCheck
+from b2tui.domain.images import short_digest, split_image
 from b2tui.domain.phases import Strategy
 from b2tui.domain.phases import Traffic as TrafficMode
 from b2tui.domain.records import copy_fields
+from b2tui.domain.revision import Revision
+from b2tui.ports.tools import CheckResult
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class Target:
     """Replica total for the canary math; None reads it from the stable Deployment."""
     manifests: tuple[str, ...] = ()
     rollout_timeout: float = 600.0
+    preview_service: str | None = None
+    """Blue-green: the Service the checks reach the idle colour through."""
 
     @classmethod
     def of(cls, env: EnvironmentSettings | Target) -> Target:
@@ -79,50 +84,6 @@ Place = EnvironmentSettings | Target
 :class:`Cluster` calls) or its :class:`Target` (the capability ports)."""
 
 
-@dataclass(frozen=True)
-class Revision:
-    """What a workload runs at a point in time: the rollback target."""
-
-    deployment: str
-    """Deployment that serves the known-good version."""
-    revision: str
-    """ReplicaSet revision number (``deployment.kubernetes.io/revision``) or colour."""
-    image: str
-    """Container image of that revision."""
-    colour: str | None = None
-    """Active colour (blue-green), None otherwise."""
-    replicas: int = 1
-    template_hash: str | None = None
-    """``pod-template-hash`` of that revision's ReplicaSet: identifies the template even
-    after Kubernetes renumbers the revision on a rollback."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "deployment": self.deployment,
-            "revision": self.revision,
-            "image": self.image,
-            "colour": self.colour,
-            "replicas": self.replicas,
-            "template_hash": self.template_hash,
-        }
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Revision:
-        return cls(
-            deployment=d["deployment"],
-            revision=str(d["revision"]),
-            image=d["image"],
-            colour=d.get("colour"),
-            replicas=int(d.get("replicas", 1)),
-            template_hash=d.get("template_hash"),
-        )
-
-    def describe(self) -> str:
-        """Short text: ``b2connect rev 7 (…/b2connect:prod-1a2b3c4)``."""
-        colour = f" {self.colour}" if self.colour else ""
-        return f"{self.deployment}{colour} rev {self.revision} ({self.image})"
-
-
 class PodPhase(StrEnum):
     RUNNING = "Running"
     PENDING = "Pending"
@@ -153,9 +114,9 @@ class PodInfo:
 
     @property
     def tag(self) -> str:
-        """Image tag, ``latest`` when none."""
-        tail = self.image.rsplit("/", 1)[-1]
-        return tail.split(":", 1)[1] if ":" in tail else "latest"
+        """Image tag, ``latest`` when none; a digest-only reference shows its short digest."""
+        _, tag, digest = split_image(self.image)
+        return tag or (short_digest(digest) if digest else "latest")
 
 
 @dataclass(frozen=True)
@@ -271,6 +232,17 @@ class Cluster(Protocol):
 
     async def stage_colour(self, env: EnvironmentSettings, image: str) -> str:
         """Blue-green: deploy ``image`` to the idle colour; return that colour."""
+        ...
+
+    async def preview(self, env: EnvironmentSettings, colour: str) -> str:
+        """Blue-green: point ``env.preview_service`` at ``colour`` (created from the live
+        Service when missing); return the URL it answers at through the API server's
+        service proxy. Raises StepFailed when it would select the live colour."""
+        ...
+
+    async def preview_check(self, env: EnvironmentSettings, check: HttpCheck) -> CheckResult:
+        """Blue-green: one smoke check (its method, path and headers) sent to the preview
+        Service through the API server's service proxy, with its retries."""
         ...
 
     async def switch_colour(self, env: EnvironmentSettings, colour: str) -> TrafficSplit:

@@ -5,7 +5,7 @@ Streamed output reaches the caller one line at a time through a :data:`LineSink`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -33,6 +33,12 @@ class Images(Protocol):
         """
         ...
 
+    async def retag(self, source: str, tag_ref: str) -> str:
+        """Give the manifest ``source`` (``repo@sha256:…``) the tag of ``tag_ref`` in the
+        registry (the manifest is read and put under the new tag: no pull, no build);
+        return the digest the registry reports for the tag. Raises StepFailed."""
+        ...
+
 
 @dataclass(frozen=True)
 class CommandResult:
@@ -51,9 +57,17 @@ class CommandResult:
 @runtime_checkable
 class Commands(Protocol):
     async def run(
-        self, name: str, command: str, *, cwd: str, timeout: float, on_line: LineSink
+        self,
+        name: str,
+        command: str,
+        *,
+        cwd: str,
+        timeout: float,
+        on_line: LineSink,
+        env: Mapping[str, str] | None = None,
     ) -> CommandResult:
-        """Run a shell command, streaming its output; cancellation kills it."""
+        """Run a shell command, streaming its output; cancellation kills it. ``env`` adds
+        variables to its environment (``B2TUI_TARGET_URL``)."""
         ...
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from b2tui.domain.canary import CanaryStep, next_weight
 from b2tui.domain.durations import format_duration
 from b2tui.domain.events import GateSampled
 from b2tui.domain.gates import format_value, verdict_text
+from b2tui.domain.images import image_label, short_digest, split_image
 from b2tui.domain.phases import PHASE_ORDER, Phase
 from b2tui.domain.view import CheckView, RunView
 from b2tui.ui.render_gates import current_gates, gate_status_text, threshold_text, track_label
@@ -288,14 +290,17 @@ def canary_lines(
     return lines
 
 
-def rollback_target_text(known_good: dict[str, object]) -> str:
-    """``rev 7 registry/b2connect:prod-1a2b3c4`` (and colour), or that none is recorded."""
+def rollback_target_text(known_good: dict[str, Any]) -> str:
+    """``rev 7 registry/b2connect:prod-1a2b3c4 sha256:0f1e2d3c4b5a`` (and colour), or that
+    none is recorded."""
     if not known_good:
         return "not recorded yet"
     rev = known_good.get("revision", "?")
     colour = f" {known_good['colour']}" if known_good.get("colour") else ""
-    image = known_good.get("image", "?")
-    return f"rev {rev}{colour} {image}"
+    image = str(known_good.get("image", "?"))
+    digest = known_good.get("digest")
+    label = f"{image} {short_digest(digest)}" if digest and "@" not in image else image_label(image)
+    return f"rev {rev}{colour} {label}"
 
 
 def run_state_text(view: RunView) -> str:
@@ -325,6 +330,10 @@ def header_text(view: RunView, *, driver: str, read_only: bool, operator: str = 
         who = f"watching — driven by {driver}" if read_only else f"driving as {driver}"
     # Most important first: a narrow terminal cuts the end of the line.
     parts = [phase, view.service or "–", view.environment or "–", view.strategy or "–"]
+    if view.deployed:
+        # The tag and the digest staging verified: what the environment runs.
+        _, tag, digest = split_image(view.deployed)
+        parts.append(f"{tag or '–'} {short_digest(digest)}")
     if view.emergency:
         parts.append("EMERGENCY")
     if view.scenario:

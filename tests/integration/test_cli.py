@@ -274,6 +274,7 @@ def test_a_sha_that_makes_no_image_tag_is_bad_input(tmp_path: Path) -> None:
 
 def test_status_and_rollback_on_the_sandbox(tmp_path: Path) -> None:
     from b2tui.adapters.store import Store
+    from b2tui.domain.revision import Revision
 
     state = str(tmp_path / "s.db")
     # Before any demo: the sandbox's initial world.
@@ -294,8 +295,12 @@ def test_status_and_rollback_on_the_sandbox(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr
     announce, done = first.stdout.splitlines()
     rev = after["deployments"][0]["revision"]
-    assert announce.startswith(f"production: rollback from b2connect rev {rev} ({new_image}) to ")
-    assert announce.endswith(f"({old_image}): the last known-good revision")
+    # Images read as ``repo:tag sha256:<12 hex>``: the digest each revision runs.
+    new_label = Revision.from_dict(after["rollback_target"]).label
+    old_label = Revision.from_dict(before["rollback_target"]).label
+    assert "@sha256:" in new_image and new_label.split(" ")[1].startswith("sha256:")
+    assert announce.startswith(f"production: rollback from b2connect rev {rev} ({new_label}) to ")
+    assert announce.endswith(f"({old_label}): the last known-good revision")
     assert done.startswith("production: rolled back: ")
     second = b2tui("rollback", "--sandbox", "--state", state, "--json")
     doc = json.loads(second.stdout)
@@ -308,8 +313,8 @@ def test_status_and_rollback_on_the_sandbox(tmp_path: Path) -> None:
         rows = [a for a in store.audit_log() if a.action == "rollback-cli"]
     finally:
         store.close()
-    assert len(rows) == 2 and all(old_image in a.detail and a.user for a in rows)
-    assert "from b2connect rev" in rows[0].detail and new_image in rows[0].detail
+    assert len(rows) == 2 and all(old_label in a.detail and a.user for a in rows)
+    assert "from b2connect rev" in rows[0].detail and new_label in rows[0].detail
 
 
 def test_one_shot_commands_need_only_their_environment(tmp_path: Path) -> None:

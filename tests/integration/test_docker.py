@@ -318,3 +318,60 @@ async def test_check_of_a_stopped_registry_is_one_line(
     text = str(err.value)
     assert text.startswith(f"registry {fresh_registry.host} not reachable at http://")
     assert "\n" not in text
+
+
+# --- promotion: the same manifest under another tag, through the registry API -------------
+
+
+async def test_retag_puts_the_same_manifest_under_the_new_tag_without_the_daemon(
+    dockerd: DockerEngine,  # noqa: F811
+    registry: Registry,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    adapter = images(dockerd, tmp_path, "FROM scratch\nCOPY hello.txt /promoted.txt\n")
+    staging = image_tag(f"{registry.host}/b2promote", "staging", SHA)
+    production = image_tag(f"{registry.host}/b2promote", "production", SHA)
+    await adapter.build(staging, Lines())
+    digest = await adapter.push(staging, Lines())
+    no_daemon = DockerImages(DockerSettings(host="unix:///nowhere"))
+    source = f"{registry.host}/b2promote@{digest}"
+    assert await no_daemon.check(source) == digest
+    assert await no_daemon.retag(source, production) == digest
+    assert await no_daemon.check(production) == digest
+    # Tagged in the registry only: the daemon neither built nor pulled production's tag.
+    local = {t for i in dockerd.client().images() for t in i.get("RepoTags") or []}
+    assert staging in local and production not in local
+    # Tagging again is harmless (same bytes, same digest).
+    assert await no_daemon.retag(source, production) == digest
+
+
+async def test_retag_needs_the_push_right_and_a_digest_the_registry_has(
+    dockerd: DockerEngine,  # noqa: F811
+    auth_registry: Registry,  # noqa: F811
+    no_user_docker_config: Path,
+    tmp_path: Path,
+) -> None:
+    adapter = images(dockerd, tmp_path, HELLO)
+    staging = image_tag(f"{auth_registry.host}/b2private", "staging", SHA)
+    production = image_tag(f"{auth_registry.host}/b2private", "production", SHA)
+    token = base64.b64encode(f"{TEST_USER}:{TEST_PASSWORD}".encode()).decode()
+    (no_user_docker_config / "config.json").write_text(
+        json.dumps({"auths": {auth_registry.host: {"auth": token}}})
+    )
+    await adapter.build(staging, Lines())
+    digest = await adapter.push(staging, Lines())
+    source = f"{auth_registry.host}/b2private@{digest}"
+    assert await adapter.retag(source, production) == digest
+    assert await adapter.check(production) == digest
+
+    gone = f"{auth_registry.host}/b2private@sha256:{'0' * 64}"
+    with pytest.raises(StepFailed) as err:
+        await adapter.retag(gone, production)
+    assert str(err.value) == f"image {gone} is not in registry {auth_registry.host} anymore"
+    with pytest.raises(StepFailed, match="a tag goes in the image's own repository"):
+        await adapter.retag(source, f"{auth_registry.host}/elsewhere:production-0123456")
+
+    (no_user_docker_config / "config.json").write_text("{}")
+    with pytest.raises(StepFailed) as err:
+        await adapter.retag(source, production)
+    assert str(err.value).startswith(f"registry {auth_registry.host} denied reading {source}")

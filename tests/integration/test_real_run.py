@@ -56,7 +56,9 @@ from tests.support.docker_services import (
     registry,  # noqa: F401  (fixture)
 )
 from tests.support.http_recorder import HttpRecorder, Reply
+from tests.support.kustomize import overlay
 from tests.support.metrics_app import MetricsApp
+from tests.support.netns import pod_server
 from tests.support.prom import (
     FAST_ERROR_RATE,
     FAST_P95,
@@ -115,6 +117,16 @@ class Rig:
 
     def replicas(self, ns: str, name: str) -> int:
         return int(self.deployment(ns, name)["spec"]["replicas"])
+
+    def manifest_digest(self, tag: str, repo: str = "b2connect") -> str:
+        """The registry's digest for ``repo:tag`` (a manifest HEAD, as a client asks)."""
+        resp = httpx.head(
+            f"{self.registry.url}/v2/{repo}/manifests/{tag}",
+            headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+            timeout=5,
+        )
+        assert resp.status_code == 200, (tag, resp.status_code)
+        return str(resp.headers["Docker-Content-Digest"])
 
     def tags(self, repo: str = "b2connect") -> list[str]:
         body = httpx.get(f"{self.registry.url}/v2/{repo}/tags/list", timeout=5).json()
@@ -237,7 +249,7 @@ def _toml_str(value: str) -> str:
 
 
 def make_workspace(
-    root: Path, rig: Rig, rec: HttpRecorder, *, blue_green: bool = False
+    root: Path, rig: Rig, rec: HttpRecorder, *, blue_green: bool = False, kustomize: bool = False
 ) -> Workspace:
     """Write ``b2tui.toml`` (short durations) and everything it points at under ``root``."""
     root.mkdir(parents=True, exist_ok=True)
@@ -248,6 +260,12 @@ def make_workspace(
     (ctx / "hello.txt").write_text("hello from b2tui\n")
     (ctx / "Dockerfile").write_text("FROM scratch\nCOPY hello.txt /\n")
     changelog = root / "CHANGELOG.md"
+    # Staging's manifests: the fixture's YAML file, or a Kustomize overlay of it.
+    manifest = (
+        str(overlay(root / "kustomize", STAGING, replicas=2))
+        if kustomize
+        else staging_manifest(STAGING, root)
+    )
     if blue_green:
         production = f"""
 [environments.production]
@@ -317,7 +335,7 @@ context = "test"
 namespace = "{STAGING}"
 deployment = "web"
 service = "web"
-manifests = [{_toml_str(staging_manifest(STAGING, root))}]
+manifests = [{_toml_str(manifest)}]
 selector = 'namespace="{STAGING}",app="web"'
 rollout_timeout = "30s"
 {production}
@@ -506,7 +524,8 @@ def reset_canary_on_rollback(app: MetricsApp, track: str) -> Callable[[dict[str,
 def test_canary_run_succeeds_end_to_end(
     rig: Rig, recorder: HttpRecorder, healthy_metrics: None, tmp_path: Path
 ) -> None:
-    ws = make_workspace(tmp_path, rig, recorder)
+    require_binary("kubectl", "kubectl")
+    ws = make_workspace(tmp_path, rig, recorder, kustomize=True)
     sha = "1a2b3c4d5e6f"
     mark = rig.kube.audit_mark()
     res = real_run(ws, sha)
@@ -534,10 +553,26 @@ def test_canary_run_succeeds_end_to_end(
     staging_tag, prod_tag = f"staging-{short}", f"production-{short}"
     assert {staging_tag, prod_tag} <= set(rig.tags())
     repo = f"{rig.registry.host}/b2connect"
-    assert rig.image(STAGING, "web") == f"{repo}:{staging_tag}"
-    assert rig.image(PROD, "web") == f"{repo}:{prod_tag}"
+    # Built and pushed once; production got the digest staging verified, pinned.
+    digest = res.of("artifact")[0]["digest"]
+    assert [(a["environment"], a["digest"]) for a in res.of("artifact")] == [
+        ("staging", digest),
+        ("production", digest),
+    ]
+    assert rig.image(STAGING, "web") == f"{repo}:{staging_tag}@{digest}"
+    assert rig.image(PROD, "web") == f"{repo}:{prod_tag}@{digest}"
+    assert rig.manifest_digest(prod_tag) == digest == rig.manifest_digest(staging_tag)
+    assert [e["line"] for e in res.of("log") if e["line"].startswith("building ")] == [
+        f"building {repo}:{staging_tag}"
+    ]
+    local = {t for i in rig.docker.client().images(name=repo) for t in i.get("RepoTags") or []}
+    assert f"{repo}:{staging_tag}" in local and f"{repo}:{prod_tag}" not in local, local
+    assert res.of("artifact")[1]["detail"] == "promoting the digest staging verified"
     assert rig.replicas(PROD, "web") == 4
     assert rig.replicas(PROD, "web-canary") == 0
+    # Staging came from a Kustomize overlay (rendered by kubectl kustomize).
+    staged = rig.deployment(STAGING, "web")["metadata"].get("annotations") or {}
+    assert staged.get("b2tui.dev/overlay") == "staging"
 
     hooks = recorder.requests_to(DEPLOY_HOOK_PATH, "POST")
     assert len(hooks) == 1
@@ -658,7 +693,8 @@ def test_blue_green_switches_then_rolls_back(
     new = "green" if old == "blue" else "blue"
     assert [e["canary_percent"] for e in first.of("traffic")] == [100]
     assert selector()["color"] == new
-    assert rig.image(BG, f"web-{new}").endswith(":production-0b1e001")
+    first_digest = first.of("artifact")[-1]["digest"]
+    assert rig.image(BG, f"web-{new}").endswith(f":production-0b1e001@{first_digest}")
     assert rig.replicas(BG, f"web-{new}") == 3
     assert rig.replicas(BG, f"web-{old}") == 0
     # The old colour is scaled down only after the monitoring window ended green.
@@ -682,9 +718,86 @@ def test_blue_green_switches_then_rolls_back(
     switched = second.of("traffic")[0]["detail"]
     assert switched == f"selector color={old}", switched
     assert selector()["color"] == new, "selector not back on the known-good colour"
-    assert rig.image(BG, f"web-{new}").endswith(":production-0b1e001")
+    assert rig.image(BG, f"web-{new}").endswith(f":production-0b1e001@{first_digest}")
+    # The rollback target was pinned by digest: the first run's.
+    assert second.one("run_started")["known_good"]["image"].endswith(f"@{first_digest}")
     assert rig.replicas(BG, f"web-{new}") == 3
     assert len(recorder.requests_to(INCIDENT_HOOK_PATH, "POST")) == 1
+
+
+def test_blue_green_smoke_fails_on_the_idle_colour_before_the_switch(
+    rig: Rig, recorder: HttpRecorder, healthy_metrics: None, tmp_path: Path
+) -> None:
+    """The preview Service reaches the idle colour's "pod" (a server in a network namespace,
+    answering 500); the run ends aborted before the selector moves."""
+    svc = rig.kube.get("v1", "Service", BG, "web")
+    assert svc is not None
+    live = svc["spec"]["selector"]["color"]
+    idle = "green" if live == "blue" else "blue"
+    ws = make_workspace(tmp_path / "ws", rig, recorder, blue_green=True)
+    go, seen = tmp_path / "go", tmp_path / "target-url"
+    # Smoke on the idle colour (B2TUI_TARGET_URL set) waits until the test wrote the
+    # preview's Endpoints, and says where it was pointed.
+    smoke = (
+        f'if [ -n "$B2TUI_TARGET_URL" ]; then echo "$B2TUI_TARGET_URL" > {seen};'
+        f" while [ ! -f {go} ]; do sleep 0.1; done; fi"
+    )
+    text = ws.config.read_text().replace('smoke = "true"', f"smoke = {_toml_str(smoke)}")
+    text = text.replace(
+        'strategy = "blue-green"', 'strategy = "blue-green"\npreview_service = "web-preview"'
+    )
+    ws.config.write_text(text)
+    with pod_server(tmp_path / "pod") as server:
+        server.answer(500, "broken build")
+        rig.kube.pod_ip(BG, {"app": "web", "color": idle}, server.ip)
+
+        def endpoints(event: dict[str, Any]) -> None:
+            if event["event"] == "command_started" and event["phase"] == "production":
+                rig.kube.apply(idle_endpoints(rig.kube, BG, idle, server.ip, server.port))
+                go.write_text("go")
+
+        res = real_run(ws, "0b1e003cc", on_event=endpoints)
+    assert res.code == 5, res.tail()
+    finished = res.one("run_finished")
+    assert (finished["outcome"], finished["phase"]) == ("aborted", "production"), finished
+    assert finished["reason"] == (
+        f"production smoke on the idle colour {idle}: expected 200, got 500"
+        f" (GET web-preview/healthz (service proxy), 3 attempts); traffic stays on {live}"
+    ), finished
+    assert (
+        seen.read_text()
+        .strip()
+        .endswith(f"/api/v1/namespaces/{BG}/services/web-preview:http/proxy")
+    )
+    svc = rig.kube.get("v1", "Service", BG, "web")
+    assert svc is not None and svc["spec"]["selector"]["color"] == live
+    preview = rig.kube.get("v1", "Service", BG, "web-preview")
+    assert preview is not None and preview["spec"]["selector"]["color"] == idle
+    assert not res.of("traffic") and not res.of("rollback_started")
+    assert rig.replicas(BG, f"web-{idle}") == 0
+
+
+def idle_endpoints(kube: RealKube, ns: str, colour: str, ip: str, port: int) -> dict[str, Any]:
+    """Endpoints of ``web-preview``: the ``colour`` pods, all at the test's server (the
+    test cluster's pods have no Node, so the endpoints controller cannot write them)."""
+    pods = kube.list("v1", "Pod", ns, f"app=web,color={colour}")
+    refs = [
+        {"kind": "Pod", "namespace": ns, "name": p["metadata"]["name"]}
+        for p in pods
+        if (p.get("status") or {}).get("podIP") == ip
+    ]
+    assert refs, f"no {colour} pod at {ip} in {ns}"
+    return {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": "web-preview", "namespace": ns},
+        "subsets": [
+            {
+                "addresses": [{"ip": ip, "targetRef": r} for r in refs],
+                "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
+            }
+        ],
+    }
 
 
 # --- case 4: status and rollback commands ------------------------------------------------
@@ -848,6 +961,50 @@ def test_a_missing_prebuilt_image_aborts_before_production(
     assert not res.of("traffic")
 
 
+def test_a_tag_pushed_again_between_staging_and_production_is_refused(
+    rig: Rig, recorder: HttpRecorder, healthy_metrics: None, tmp_path: Path
+) -> None:
+    """Someone pushes other content under the staging tag while smoke runs: production
+    must not start, and the reason names both digests."""
+    ws = make_workspace(tmp_path, rig, recorder)
+    go = tmp_path / "smoke-may-end"
+    # The smoke command waits for the test, so the re-push lands before production.
+    text = ws.config.read_text().replace(
+        'smoke = "true"', f"smoke = {_toml_str(f'while [ ! -f {go} ]; do sleep 0.1; done')}"
+    )
+    ws.config.write_text(text)
+    other = tmp_path / "other-ctx"
+    other.mkdir()
+    (other / "other.txt").write_text("not what staging tested\n")
+    (other / "Dockerfile").write_text("FROM scratch\nCOPY other.txt /\n")
+    sha = "7a6b5c4d3e2f"
+    staging_ref = f"{rig.registry.host}/b2connect:staging-{sha[:7]}"
+    before = rig.deployment(PROD, "web")["metadata"]["resourceVersion"]
+
+    def repush(event: dict[str, Any]) -> None:
+        if event["event"] == "command_started" and event["name"] == "smoke":
+            client = rig.docker.client()
+            for _ in client.build(path=str(other), tag=staging_ref, decode=True, rm=True):
+                pass
+            repo, tag = staging_ref.rsplit(":", 1)
+            for _ in client.push(repo, tag=tag, stream=True, decode=True):
+                pass
+            go.write_text("go")
+
+    res = real_run(ws, sha, on_event=repush)
+    assert res.code == 5, res.tail()
+    finished = res.one("run_finished")
+    assert (finished["outcome"], finished["phase"]) == ("aborted", "production"), finished
+    verified = res.one("artifact")["digest"]
+    now = rig.manifest_digest(f"staging-{sha[:7]}")
+    assert now != verified
+    assert f"tag {staging_ref} moved since staging" in finished["reason"], finished
+    assert f"staging verified {verified}, the registry now has {now}" in finished["reason"]
+    assert rig.deployment(PROD, "web")["metadata"]["resourceVersion"] == before
+    assert not res.of("traffic")
+    assert f"production-{sha[:7]}" not in rig.tags()
+
+
 def test_dry_run_checks_everything_and_changes_nothing(
     rig: Rig, recorder: HttpRecorder, healthy_metrics: None, tmp_path: Path
 ) -> None:
@@ -868,7 +1025,12 @@ def test_dry_run_checks_everything_and_changes_nothing(
     assert res.code == 0, res.tail()
     lines = res.stdout.splitlines()
     assert lines[0].startswith("dry run of b2connect 9f8e7d6: nothing is built, pushed or changed")
-    assert f"would build and push {rig.registry.host}/b2connect:production-9f8e7d6" in lines
+    repo = f"{rig.registry.host}/b2connect"
+    assert f"would build and push {repo}:staging-9f8e7d6 once" in lines
+    assert (
+        f"would promote the digest staging verifies to production, tagged {repo}:production-9f8e7d6"
+        " (no rebuild)" in lines
+    )
     assert any(line.startswith("staging: would apply ") for line in lines), lines
     assert any(
         line.startswith("production: would start the canary ") and "at 5% (" in line

@@ -26,6 +26,7 @@ import atexit
 import base64
 import contextlib
 import ctypes
+import hashlib
 import itertools
 import json
 import os
@@ -672,6 +673,14 @@ class RealKube:
         assert self.kubelet is not None
         self.kubelet.add_rule(CrashRule(namespace, dict(selector or {}), image))
 
+    def pod_ip(self, namespace: str, selector: Mapping[str, str], ip: str) -> None:
+        """Give matching pods (existing and future) ``ip`` as their podIP, as a pod network
+        would (see ``tests/support/netns.py`` for a server listening there). The API
+        server's service proxy reaches an Endpoints address only when it names a pod with
+        that IP."""
+        assert self.kubelet is not None
+        self.kubelet.add_ip(IpRule(namespace, dict(selector), ip))
+
     def heal(self, namespace: str | None = None) -> None:
         """Stop making pods of ``namespace`` (all when None) crash-loop."""
         assert self.kubelet is not None
@@ -732,6 +741,18 @@ class CrashRule:
         return self.image is None or any(self.image in i for i in images)
 
 
+@dataclass(frozen=True)
+class IpRule:
+    """Pods in ``namespace`` whose labels include ``selector`` get podIP ``ip``."""
+
+    namespace: str
+    selector: dict[str, str]
+    ip: str
+
+    def matches(self, pod: Mapping[str, Any]) -> bool:
+        return CrashRule(self.namespace, self.selector).matches(pod)
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -753,6 +774,7 @@ class FakeKubelet:
     def __init__(self, kube: RealKube) -> None:
         self.kube = kube
         self._rules: list[CrashRule] = []
+        self._ips: list[IpRule] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="fake-kubelet", daemon=True)
@@ -777,9 +799,19 @@ class FakeKubelet:
             self._rules.append(rule)
         self.resync(rule.namespace)
 
+    def add_ip(self, rule: IpRule) -> None:
+        with self._lock:
+            self._ips.append(rule)
+        self.resync(rule.namespace)
+
+    def _pod_ip(self, pod: Mapping[str, Any]) -> str:
+        with self._lock:
+            return next((r.ip for r in reversed(self._ips) if r.matches(pod)), "127.0.0.1")
+
     def remove_rules(self, namespace: str | None) -> None:
         with self._lock:
             self._rules = [r for r in self._rules if namespace and r.namespace != namespace]
+            self._ips = [r for r in self._ips if namespace and r.namespace != namespace]
         self.resync(namespace)
 
     def resync(self, namespace: str | None = None) -> None:
@@ -891,7 +923,7 @@ class FakeKubelet:
                     {
                         "name": c["name"],
                         "image": c["image"],
-                        "imageID": f"docker-pullable://{c['image']}",
+                        "imageID": f"docker-pullable://{image_id(c['image'])}",
                         "ready": True,
                         "started": True,
                         "restartCount": restarts,
@@ -925,15 +957,26 @@ class FakeKubelet:
                 cond("PodScheduled", "True"),
             ],
             "hostIP": "127.0.0.1",
-            "podIP": "127.0.0.1",
+            "podIP": self._pod_ip(pod),
+            "podIPs": [{"ip": self._pod_ip(pod)}],
             "startTime": started,
             "containerStatuses": containers,
         }
 
 
+def image_id(image: str) -> str:
+    """What a kubelet reports as a running container's ``imageID``: the repository at the
+    digest it pulled (the one pinned in ``image``, else one derived from the reference)."""
+    name, _, pinned = image.partition("@")
+    slash, colon = name.rfind("/"), name.rfind(":")
+    repo = name[:colon] if colon > slash else name
+    digest = pinned or "sha256:" + hashlib.sha256(image.encode()).hexdigest()
+    return f"{repo}@{digest}"
+
+
 def _same_status(have: Mapping[str, Any], want: Mapping[str, Any]) -> bool:
     """Whether the pod already shows what ``want`` says (timestamps aside)."""
-    if have.get("phase") != want["phase"]:
+    if have.get("phase") != want["phase"] or have.get("podIP") != want["podIP"]:
         return False
     hc = {c["type"]: c.get("status") for c in have.get("conditions") or []}
     wc = {c["type"]: c["status"] for c in want["conditions"]}

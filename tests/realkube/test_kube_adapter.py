@@ -14,6 +14,7 @@ kubelet here) in ``tests/integration/test_kube.py`` against ``tests/kubeapi``.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -29,7 +30,8 @@ from b2tui.ports import Cluster, SourceError, StepFailed
 from tests.realkube.cluster import RealKube
 from tests.realkube.seed import FIXTURES, production, staging_manifest
 from tests.realkube.waits import cache_follows, live_watch, settle
-from tests.support.services import free_port, wait_until
+from tests.support.kustomize import overlay
+from tests.support.services import free_port, require_binary, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -107,6 +109,8 @@ async def test_canary_by_replicas_5_50_100_then_promote(
     rev = await kube.current_revision(prod)
     # The real Deployment controller numbered the new template's ReplicaSet 2.
     assert (rev.image, rev.replicas, rev.revision) == (NEW, 4, "2")
+    # The digest its pods run, as the kubelet reports it in imageID.
+    assert rev.digest == "sha256:" + hashlib.sha256(NEW.encode()).hexdigest()
     rses = realkube.list("apps/v1", "ReplicaSet", ns, "app=web,track=stable")
     assert rev.template_hash in {rs["metadata"]["labels"]["pod-template-hash"] for rs in rses}
 
@@ -404,6 +408,27 @@ async def test_deploy_staging_manifests_then_rollout_completes(
     assert len(rses) == 1, "one apply must make one rollout"
     pods = await kube.pods(env)
     assert len(pods) == 2 and all(p.ready and p.image == image_ for p in pods)
+
+
+async def test_deploy_a_kustomize_overlay(
+    realkube: RealKube, kube: KubeCluster, kube_ns: str, tmp_path: Path
+) -> None:
+    """``manifests`` names a Kustomize overlay: rendered, applied, one rollout."""
+    require_binary("kubectl", "kubectl")
+    env = replace(
+        production(kube_ns),
+        name="staging",
+        manifests=(str(overlay(tmp_path, kube_ns, replicas=3)),),
+    )
+    image_ = "registry.local/web:staging-0c0ffee"
+    await kube.deploy(env, image_)
+    dep = deployment(realkube, kube_ns, "web")
+    assert image(realkube, kube_ns, "web") == image_
+    assert dep["spec"]["replicas"] == 3
+    assert dep["metadata"]["annotations"]["b2tui.dev/overlay"] == "staging"
+    assert realkube.get("v1", "Service", kube_ns, "web") is not None
+    await settle(kube, env)
+    assert len(realkube.list("apps/v1", "ReplicaSet", kube_ns)) == 1
 
 
 async def test_crash_looping_pods_fail_the_rollout(

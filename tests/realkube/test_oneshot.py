@@ -9,6 +9,7 @@ the test's own client, never from b2tui.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import pwd
@@ -31,6 +32,12 @@ pytestmark = pytest.mark.integration
 
 V1 = "registry.local/web:prod-0000000"
 V2 = "registry.local/web:prod-2222222"
+
+
+def running(image: str) -> str:
+    """How b2tui names a serving revision's image: with the short digest its pods run (the
+    fake kubelet's ``imageID``: sha256 of the reference)."""
+    return f"{image} sha256:{hashlib.sha256(image.encode()).hexdigest()[:12]}"
 
 
 def config(tmp_path: Path, ns: str) -> Path:
@@ -123,7 +130,7 @@ def test_rollback_twice_lands_on_the_previous_image_and_stays(
     assert first.returncode == 0, first.stderr
     announce, done = first.stdout.splitlines()
     assert announce == (
-        f"production: rollback from web rev 2 ({V2}) to web rev 1 ({V1}):"
+        f"production: rollback from web rev 2 ({running(V2)}) to web rev 1 ({V1}):"
         " the previous revision (no b2tui run or rollback recorded a known-good one)"
     )
     assert done.startswith(f"production: rolled back: web back to {V1}")
@@ -146,7 +153,7 @@ def test_rollback_twice_lands_on_the_previous_image_and_stays(
     # The account of the real uid, not B2TUI_USER ("ana"): the OS vouches for it.
     me = pwd.getpwuid(os.getuid()).pw_name
     assert [a.user.split("@")[0] for a in audit] == [me, me]
-    assert f"from web rev 2 ({V2}) to web rev 1 ({V1})" in audit[0].detail
+    assert f"from web rev 2 ({running(V2)}) to web rev 1 ({V1})" in audit[0].detail
     assert all(a.wall_ts for a in audit)
 
 
@@ -160,7 +167,9 @@ def test_dry_run_changes_nothing(
     res = b2tui(kc, *argv, "--dry-run")
     assert res.returncode == 0, res.stderr
     announce, done = res.stdout.splitlines()
-    assert announce.startswith(f"production: rollback (dry run) from web rev 2 ({V2}) to web rev 1")
+    assert announce.startswith(
+        f"production: rollback (dry run) from web rev 2 ({running(V2)}) to web rev 1"
+    )
     assert done.startswith(f"production: dry run, nothing changed; would do: web back to {V1}")
     after = realkube.deployment(kube_ns, "web")
     assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
@@ -221,7 +230,7 @@ def test_blue_green_rollback_returns_to_the_other_colour_while_it_is_scaled(
     assert first.returncode == 0, first.stderr
     announce = first.stdout.splitlines()[0]
     assert announce.startswith("production: rollback from web-green green rev "), announce
-    assert f"({V2}) to web-blue blue rev 1 ({V1}): " in announce, announce
+    assert f"({running(V2)}) to web-blue blue rev 1 ({V1}): " in announce, announce
     assert announce.endswith(
         "the previous revision (no b2tui run or rollback recorded a known-good one)"
     )

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from b2tui.adapters.kube import KubeCluster
+from b2tui.config import HttpCheck
 from b2tui.domain.phases import Strategy, Traffic
 from b2tui.ports import StepFailed
 from tests.realkube.cluster import RealKube
@@ -122,6 +123,13 @@ async def test_deploy_rbac_is_enough_for_every_kube_call_and_no_more(
         known_good = await kube.current_revision(bg)
         assert await kube.stage_colour(bg, NEW) == "green"
         await settle(kube, bg, "green")
+        # The preview Service and checks through the service proxy (GET and POST): no
+        # pod answers here, the request is authorized all the same.
+        preview = replace(bg, preview_service="web-preview")
+        await kube.preview(preview, "green")
+        for method in ("GET", "POST"):
+            check = HttpCheck(url="http://shop/healthz", method=method, retries=0)
+            assert not (await kube.preview_check(preview, check)).passed
         await kube.switch_colour(bg, "green")
         await kube.retire_colour(bg, "blue")
         assert (await kube.rollback(bg, known_good)).changed

@@ -9,6 +9,7 @@ from b2tui.domain.canary import DEFAULT_STEPS
 from b2tui.domain.checklist import ChecklistItem, ItemKind, ItemState
 from b2tui.domain.gates import GateStatus, GateTracker
 from b2tui.domain.phases import Phase
+from b2tui.domain.revision import Revision, Rollback
 from b2tui.domain.view import RunView, apply
 from b2tui.engine.api import Action
 from b2tui.engine.intents import canary_limit, signable, why_not
@@ -27,7 +28,7 @@ def state(**kw: object) -> RunState:
         strategy="canary",
         version="1a2b3c4",
         image_repo="reg/shop",
-        known_good=dict(KNOWN_GOOD),
+        known_good=Revision.from_dict(KNOWN_GOOD),
     )
     for k, v in kw.items():
         setattr(st, k, v)
@@ -77,7 +78,7 @@ def test_rollback_is_allowed_once_production_is_touched_even_when_paused() -> No
 
 def test_a_second_rollback_is_a_no_op_that_names_the_target() -> None:
     st = canary_at(5)
-    st.rollback = {"reason": "x", "by": "ana", "started": NOW.isoformat()}
+    st.rollback = Rollback("x", "ana", NOW)
     assert ask(st, Action.ROLLBACK) == (
         "rollback to shop rev 7 (reg/shop:prod-0aa0aa0) already in progress — nothing more to do"
     )
@@ -89,7 +90,7 @@ def test_a_second_rollback_is_a_no_op_that_names_the_target() -> None:
 
 def test_during_a_rollback_nothing_else_acts() -> None:
     st = canary_at(5)
-    st.rollback = {"reason": "x", "by": "ana", "started": NOW.isoformat()}
+    st.rollback = Rollback("x", "ana", NOW)
     assert ask(st, Action.ADVANCE) == "rolling back"
     assert ask(st, Action.CANARY_DOWN) == "rolling back"
     assert ask(st, Action.PAUSE) == "rolling back"
@@ -99,7 +100,7 @@ def test_abort_is_allowed_until_the_run_ends_or_rolls_back() -> None:
     assert ask(state(phase=Phase.STAGING), Action.ABORT) is None
     assert ask(canary_at(50, last=GateStatus.FAIL), Action.ABORT) is None
     rolling = canary_at(5)
-    rolling.rollback = {"reason": "x", "by": "ana", "started": NOW.isoformat()}
+    rolling.rollback = Rollback("x", "ana", NOW)
     assert ask(rolling, Action.ABORT) == "rolling back already — the run ends when it completes"
     assert ask(state(outcome="aborted"), Action.ABORT) == "run finished: aborted — nothing to abort"
 

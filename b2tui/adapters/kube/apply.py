@@ -1,8 +1,9 @@
 """Server-side apply of an environment's manifests (staging, ``direct``).
 
 Every file of ``manifests`` (relative to the current directory, multi-document YAML) is
-applied with field manager ``b2tui``; the Deployment's app container gets the image
-*inside* the applied object, so one apply makes one rollout.
+applied with field manager ``b2tui``; an entry that is a directory is a Kustomize
+directory (base or overlay), rendered with ``kubectl kustomize`` first. The Deployment's
+app container gets the image *inside* the applied object, so one apply makes one rollout.
 
 Ports without ``protocol`` get ``protocol: TCP`` (the API's own default) before the
 apply: server-side apply before Kubernetes 1.20's successors rejects a Service port
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +81,54 @@ def fill_port_protocols(doc: dict[str, Any]) -> None:
                     fill(c.get("ports"))
 
 
+KUSTOMIZATIONS = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+KUSTOMIZE_TIMEOUT = 60.0
+
+
+def kustomize(name: str) -> str:
+    """The YAML ``kubectl kustomize <name>`` renders; StepFailed says what is missing."""
+    path = Path(name)
+    if not any((path / k).is_file() for k in KUSTOMIZATIONS):
+        raise StepFailed(
+            f"manifest {name} is a directory without kustomization.yaml: name YAML files,"
+            " or a Kustomize directory"
+        )
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        raise StepFailed(
+            f"manifest {name} is a Kustomize directory: rendering it needs kubectl on the"
+            " PATH (install kubectl, or render it to a file and name that file)"
+        )
+    try:
+        done = subprocess.run(
+            [kubectl, "kustomize", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=KUSTOMIZE_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise StepFailed(
+            f"kubectl kustomize {name} did not finish in {KUSTOMIZE_TIMEOUT:g} s"
+        ) from None
+    except OSError as e:
+        raise StepFailed(f"cannot run {kubectl}: {e.strerror or e}") from None
+    if done.returncode != 0:
+        lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+        raise StepFailed(
+            f"kubectl kustomize {name} failed: {lines[-1] if lines else f'exit {done.returncode}'}"
+        )
+    return done.stdout
+
+
 def load_manifests(files: tuple[str, ...]) -> list[tuple[str, dict[str, Any]]]:
-    """(file, document) for every non-empty YAML document of ``files``; StepFailed names
-    the file (and line) of the first problem."""
+    """(file, document) for every non-empty YAML document of ``files`` (a directory is
+    rendered by Kustomize); StepFailed names the file (and line) of the first problem."""
     docs: list[tuple[str, dict[str, Any]]] = []
     for name in files:
         path = Path(name)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = kustomize(name) if path.is_dir() else path.read_text(encoding="utf-8")
         except FileNotFoundError:
             raise StepFailed(
                 f"manifest {name} not found (paths are relative to {Path.cwd()})"

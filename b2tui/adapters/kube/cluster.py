@@ -16,7 +16,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from b2tui.adapters.kube import apply, bluegreen, canary, logs
+from b2tui.adapters.kube import apply, bluegreen, canary, logs, preview
 from b2tui.adapters.kube import objects as o
 from b2tui.adapters.kube.client import Api, Conn, connect, default_kubeconfig, threaded
 from b2tui.adapters.kube.errors import KubeApiError, Op, step
@@ -26,8 +26,10 @@ from b2tui.adapters.kube.rollback import FirstWrite, RollbackLine
 from b2tui.adapters.kube.traffic.base import TrafficRouter
 from b2tui.adapters.kube.traffic.factory import router_for
 from b2tui.adapters.kube.watch import PodWatch
+from b2tui.config import HttpCheck
 from b2tui.domain.phases import Strategy
 from b2tui.ports import (
+    CheckResult,
     DeploymentStatus,
     Place,
     PodInfo,
@@ -116,13 +118,17 @@ class KubeCluster:
         name, colour = self._serving(api, target)
         deploy = api.deployment(target.namespace, name)
         rs = o.current_rs(deploy, api.replicasets(target.namespace, deploy))
+        image = o.image_of(deploy, target.deployment)
+        # A tag-only image: the digest its pods run, as the kubelet reports it.
+        digest = None if "@" in image else o.running_digest(self._list_pods(api, target), image)
         return Revision(
             deployment=name,
             revision=o.revision_of(deploy) or o.revision_of(rs) or "0",
-            image=o.image_of(deploy, target.deployment),
+            image=image,
             colour=colour,
             replicas=o.replicas(deploy),
             template_hash=o.template_hash(rs),
+            digest=digest,
         )
 
     @threaded
@@ -381,6 +387,21 @@ class KubeCluster:
     def stage_colour(self, env: Place, image: str) -> str:
         """Deploy ``image`` to the idle colour at the active colour's scale; return it."""
         return bluegreen.stage(*self._open(env), image)
+
+    @threaded
+    @step
+    def preview(self, env: Place, colour: str) -> str:
+        """Point the preview Service at ``colour``; return its URL on the API server's
+        service proxy (see :mod:`.preview`)."""
+        api, target = self._open(env)
+        return api.conn.url + preview.point(api, target, colour)
+
+    @threaded
+    @step
+    def preview_check(self, env: Place, check: HttpCheck) -> CheckResult:
+        """One smoke check sent to the preview Service through the service proxy."""
+        api, target = self._open(env)
+        return preview.check(api, target, preview.base(api, target), check)
 
     @threaded
     @step

@@ -141,6 +141,18 @@ def app_container_index(spec_: Obj, deployment: str) -> int:
     return 0
 
 
+def running_digest(pods: list[Obj], image: str) -> str | None:
+    """The digest the kubelet reports for ``image`` in the pods' container statuses
+    (``imageID``: ``docker-pullable://repo@sha256:…`` or ``repo@sha256:…``), or None."""
+    for pod in pods:
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        for c in statuses:
+            image_id = str(c.get("imageID") or "")
+            if c.get("image") == image and "@sha256:" in image_id:
+                return image_id.rsplit("@", 1)[1]
+    return None
+
+
 def image_of(workload: Obj | None, deployment: str) -> str:
     """The application container's image (see :func:`app_container_index`)."""
     cs = containers(workload)

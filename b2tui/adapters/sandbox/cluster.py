@@ -13,13 +13,16 @@ from typing import TYPE_CHECKING
 
 from b2tui.adapters.sandbox.state import LAYOUT_BLUE_GREEN
 from b2tui.adapters.sandbox.world import World
+from b2tui.config import HttpCheck
 from b2tui.ports import (
+    CheckResult,
     DeploymentStatus,
     Place,
     PodInfo,
     Revision,
     RollbackResult,
     RolloutState,
+    StepFailed,
     TrafficSplit,
 )
 
@@ -87,6 +90,23 @@ class SandboxCluster:
         colour = self.world.stage_colour(env.name, image, env.replicas, self._now())
         self._changed()
         return colour
+
+    async def preview(self, env: Place, colour: str) -> str:
+        """The preview Service on ``colour``: its service-proxy URL in the sandbox."""
+        if env.preview_service == env.service:
+            raise StepFailed(
+                f"preview Service {env.preview_service} is the live Service: it selects the"
+                " live colour; name another Service in preview_service"
+            )
+        return (
+            f"https://sandbox.kube/api/v1/namespaces/{env.namespace}/services/"
+            f"{env.preview_service}:http/proxy"
+        )
+
+    async def preview_check(self, env: Place, check: HttpCheck) -> CheckResult:
+        """The sandbox's idle colour answers every smoke check."""
+        path = check.url.split("://", 1)[-1].partition("/")[2]
+        return CheckResult(True, f"200 in 14 ms ({env.preview_service}/{path})")
 
     async def switch_colour(self, env: Place, colour: str) -> TrafficSplit:
         """Point the Service selector at ``colour``."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 
+from b2tui.domain.images import split_image
+
 ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 """Characters Kubernetes uses for generated names (no vowels, no look-alikes)."""
 
@@ -31,6 +33,13 @@ def encode(n: int, length: int) -> str:
         n, r = divmod(n, len(ALPHABET))
         out.append(ALPHABET[r])
     return "".join(out)
+
+
+def image_digest(image: str) -> str:
+    """A plausible manifest digest of an image the sandbox did not push itself (what was
+    running before the demo): the one pinned in the reference, else derived from it."""
+    _, _, digest = split_image(image)
+    return digest or "sha256:" + hashlib.sha256(f"manifest\x1f{image}".encode()).hexdigest()
 
 
 def template_hash(deployment: str, image: str) -> str:

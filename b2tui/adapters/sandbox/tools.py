@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ from b2tui.adapters.sandbox.noise import unit
 from b2tui.adapters.sandbox.world import World
 from b2tui.config import HttpCheck
 from b2tui.domain.checklist import ChecklistItem
+from b2tui.domain.images import split_image
 from b2tui.ports import CheckResult, CommandResult, LineSink, Notification, StepFailed
 
 if TYPE_CHECKING:
@@ -186,11 +187,25 @@ class SandboxImages:
         return pushed
 
     async def check(self, tag: str) -> str:
-        """The digest of ``tag`` if it was pushed to the sandbox's registry."""
+        """The digest of ``tag`` (or of ``repo@sha256:…``) in the sandbox's registry."""
+        repo, _, pinned = split_image(tag)
+        if pinned is not None:
+            for ref, image in self.world.images.items():
+                if image.get("digest") == pinned and split_image(ref)[0] == repo:
+                    return pinned
+            raise StepFailed(f"image {tag} is not in the sandbox registry anymore")
         digest = (self.world.images.get(tag) or {}).get("digest")
         if not digest:
             raise StepFailed(f"image {tag} is not in the sandbox registry: push it first")
         return str(digest)
+
+    async def retag(self, source: str, tag_ref: str) -> str:
+        """Give the manifest ``source`` (``repo@sha256:…``) the tag of ``tag_ref``."""
+        digest = await self.check(source)
+        found = next(i for i in self.world.images.values() if i.get("digest") == digest)
+        self.world.images[tag_ref] = {"id": found.get("id"), "digest": digest}
+        self._changed()
+        return digest
 
 
 # --- commands ----------------------------------------------------------------------------
@@ -376,6 +391,7 @@ class SandboxCommands:
         # The port's signature: simulated seconds on the run's clock, not a real deadline.
         timeout: float,
         on_line: LineSink,
+        env: Mapping[str, str] | None = None,
     ) -> CommandResult:
         """Run the simulated ``command``, streaming its output on the clock."""
         script, code = self._script(name, command)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from b2tui.adapters.sandbox.noise import template_hash, unit
+from b2tui.adapters.sandbox.noise import image_digest, template_hash, unit
 from b2tui.adapters.sandbox.pods import Lifecycle, alive
 from b2tui.adapters.sandbox.replicasets import reconcile
 from b2tui.adapters.sandbox.scenarios import Faults
@@ -211,7 +211,13 @@ class World:
         dep = env.active(t)
         colour = dep.track if env.layout == LAYOUT_BLUE_GREEN else None
         return Revision(
-            dep.name, str(dep.rs.revision), dep.image, colour, dep.replicas, dep.current
+            dep.name,
+            str(dep.rs.revision),
+            dep.image,
+            colour,
+            dep.replicas,
+            dep.current,
+            image_digest(dep.image),
         )
 
     def log_counts(

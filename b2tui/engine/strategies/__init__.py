@@ -29,6 +29,7 @@ STRATEGIES: dict[Strategy, Callable[[RunContext], Awaitable[None]]] = {
 
 
 async def production(ctx: RunContext) -> None:
-    """The production phase: build and push the production image, then the run's strategy."""
-    await ctx.build_and_push(ctx.image(ctx.env.name))
+    """The production phase: promote the digest staging verified (no second build), then
+    the run's strategy."""
+    await ctx.promote_artifact()
     await STRATEGIES[Strategy(ctx.st.strategy)](ctx)

@@ -1,22 +1,37 @@
-"""Blue-green: deploy the new version on the idle colour, wait for it, switch the Service
-selector to it (after the operator's ``n`` or autopilot), then hold and watch the whole
-service until a sample is green. The old colour stays up for an instant rollback and is
-scaled down only when the run succeeds.
+"""Blue-green: deploy the new version on the idle colour, wait for it, run the smoke checks
+against it through the preview Service (when ``preview_service`` is set), switch the
+Service selector to it (after the operator's ``n`` or autopilot), then hold and watch the
+whole service until a sample is green. The old colour stays up for an instant rollback and
+is scaled down only when the run succeeds.
 
-Steps (each idempotent): ``stage`` the idle colour → its rollout → ``switch`` (await go,
+Steps (each idempotent): ``stage`` the idle colour → its rollout → ``preview`` (the smoke
+command with ``B2TUI_TARGET_URL``, ``[[smoke.http]]``, the log scan; a failure scales the
+idle colour away and ends the run aborted, traffic never moved) → ``switch`` (await go,
 then the selector) → hold and watch.
 """
 
 from __future__ import annotations
 
-from b2tui.engine.context import RunContext
+from dataclasses import replace
+from typing import NoReturn
+
+from b2tui.domain.phases import Outcome
+from b2tui.engine.context import Finish, RunContext
 from b2tui.engine.state import Step
+from b2tui.ports import SourceError, StepFailed
 
 
 async def run(ctx: RunContext) -> None:
-    image = ctx.image(ctx.env.name)
+    image = ctx.deployed(ctx.env.name)
+    if ctx.env.preview_service and ctx.env.preview_service == ctx.env.service:
+        raise Finish(
+            Outcome.ABORTED,
+            f"production: preview Service {ctx.env.service} is the live Service: it selects"
+            " the live colour; name another Service in preview_service",
+        )
     colour = await _stage(ctx, image)
     await ctx.await_rollout(ctx.env, colour, ctx.rollback_on)
+    await _smoke_idle(ctx, colour)
     await ctx.await_go(Step.SWITCH, f"{colour} is ready — press n to switch traffic to it")
     await _switch(ctx, colour)
     await ctx.watch_until_green("service")
@@ -25,8 +40,6 @@ async def run(ctx: RunContext) -> None:
 async def _stage(ctx: RunContext, image: str) -> str:
     st = ctx.st
     if not st.did(Step.STAGE):
-        st.production_touched = True
-        ctx.save()
         st.colour = await ctx.production_change(
             "staging the idle colour", lambda: ctx.ports.cluster.stage_colour(ctx.env, image)
         )
@@ -34,6 +47,69 @@ async def _stage(ctx: RunContext, image: str) -> str:
         ctx.log("kube", f"staged {image} on the idle colour {st.colour}")
     assert st.colour is not None
     return st.colour
+
+
+async def _smoke_idle(ctx: RunContext, colour: str) -> None:
+    """The smoke checks against the idle colour, before any user reaches it."""
+    st, env, smoke = ctx.st, ctx.env, ctx.settings.smoke
+    if not env.preview_service or st.did(Step.PREVIEW):
+        return
+    try:
+        proxied = await ctx.mutate(ctx.ports.cluster.preview(env, colour))
+    except (SourceError, StepFailed) as e:
+        await _abandon(ctx, colour, str(e))
+    url = env.preview_url or proxied
+    ctx.log("smoke", f"smoke checks on the idle colour {colour} through {env.preview_service}")
+    command = ctx.settings.commands.smoke
+    if command:
+        res = await ctx.command("smoke", command, env={"B2TUI_TARGET_URL": url})
+        if not res.ok:
+            why = "timed out" if res.timed_out else f"exit {res.exit_code}"
+            await _abandon(
+                ctx, colour, f"smoke command {why}" + (f": {res.tail}" if res.tail else "")
+            )
+    for check in smoke.http:
+        try:
+            if env.preview_url:
+                answer = await ctx.ports.checks.http(replace(check, url=rebase(check.url, url)))
+            else:
+                answer = await ctx.ports.cluster.preview_check(env, check)
+        except (SourceError, StepFailed) as e:
+            await _abandon(ctx, colour, f"{check.url}: {e}")
+        ctx.log("smoke", f"{check.method} {check.url} on {colour}: {answer.detail}")
+        if not answer.passed:
+            await _abandon(ctx, colour, answer.detail)
+    if smoke.log_patterns:
+        try:
+            counts = await ctx.ports.cluster.scan_logs(env, smoke.log_patterns, 600.0)
+        except SourceError as e:
+            await _abandon(ctx, colour, f"log scan failed: {e}")
+        hits = {p: n for p, n in counts.items() if n}
+        if hits:
+            worst = max(hits, key=lambda p: hits[p])
+            await _abandon(ctx, colour, f"log scan found {hits[worst]} lines matching {worst!r}")
+    ctx.notice("info", f"{colour} passed the smoke checks through {env.preview_service}")
+    ctx.mark(Step.PREVIEW)
+
+
+def rebase(url: str, base: str) -> str:
+    """``url``'s path and query on ``base`` (the preview's URL)."""
+    rest = url.split("://", 1)[-1]
+    path = rest[rest.index("/") :] if "/" in rest else ""
+    return base.rstrip("/") + path
+
+
+async def _abandon(ctx: RunContext, colour: str, reason: str) -> NoReturn:
+    """A failed check on the idle colour: scale it away, end the run aborted. Traffic
+    never moved, so nothing is rolled back."""
+    live = ctx.st.known_good.colour if ctx.st.known_good else None
+    try:
+        await ctx.mutate(ctx.ports.cluster.retire_colour(ctx.env, colour))
+        ctx.log("kube", f"idle colour {colour} scaled down")
+    except (SourceError, StepFailed) as e:
+        ctx.notice("warn", f"could not scale down {colour}: {e}")
+    stays = f"; traffic stays on {live}" if live else ""
+    raise Finish(Outcome.ABORTED, f"production smoke on the idle colour {colour}: {reason}{stays}")
 
 
 async def _switch(ctx: RunContext, colour: str) -> None:

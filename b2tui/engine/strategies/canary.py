@@ -20,7 +20,7 @@ from b2tui.engine.state import Step
 
 
 async def run(ctx: RunContext) -> None:
-    image = ctx.image(ctx.env.name)
+    image = ctx.deployed(ctx.env.name)
     _start(ctx)
     await _step_until_full(ctx, image)
     await _promote(ctx, image)
@@ -89,8 +89,6 @@ async def _judge(ctx: RunContext, step_seconds: float) -> None:
 
 async def _set_weight(ctx: RunContext, image: str, target: int) -> None:
     st = ctx.st
-    st.production_touched = True
-    ctx.save()
     split = await ctx.production_change(
         f"traffic change to {target}%",
         lambda: ctx.ports.cluster.set_canary(ctx.env, image, target),

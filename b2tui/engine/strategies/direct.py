@@ -12,7 +12,7 @@ from b2tui.engine.state import Step
 
 
 async def run(ctx: RunContext) -> None:
-    image = ctx.image(ctx.env.name)
+    image = ctx.deployed(ctx.env.name)
     await _deploy(ctx, image)
     await ctx.await_rollout(ctx.env, None, ctx.rollback_on)
     await ctx.watch_until_green("service")
@@ -22,8 +22,6 @@ async def _deploy(ctx: RunContext, image: str) -> None:
     st = ctx.st
     if st.did(Step.DEPLOY):
         return
-    st.production_touched = True
-    ctx.save()
     await ctx.production_change("rolling update", lambda: ctx.ports.cluster.deploy(ctx.env, image))
     ctx.mark(Step.DEPLOY)
     ctx.traffic_changed(100, 100.0, "rolling update")

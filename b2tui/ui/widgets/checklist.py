@@ -114,7 +114,8 @@ class ChecklistPanel(Panel):
         self._fit()
         self._follow_new_sign_offs(view, move=not first)
         blockers = self._blockers
-        group = "smoke" if view.phase is not None and view.phase.value == "smoke" else "readiness"
+        phase = view.phase.value if view.phase is not None else ""
+        group = phase if phase in ("smoke", "monitoring") else "readiness"
         text = blockers_text(view.checks.values(), group)
         blockers.set_text(text)
         blockers.set_class(text.startswith(("blocked", "failed")), "-blocked")
