@@ -314,8 +314,23 @@ def run_state_text(view: RunView) -> str:
     return f"PAUSED · {phase}" if view.paused else phase
 
 
+def artifact_text(image: str, environment: str | None) -> str:
+    """``1a2b3c4 sha256:0f1e2d3c`` for ``repo:production-1a2b3c4@sha256:0f1e…`` in
+    production: the tag without the environment the header already names, and the digest
+    staging verified, short enough to stay on an 80-column header."""
+    _, tag, digest = split_image(image)
+    tag = tag or "–"
+    if environment and tag.startswith(f"{environment}-"):
+        tag = tag[len(environment) + 1 :]
+    if not digest:
+        return tag
+    algo, _, hexes = digest.partition(":")
+    return f"{tag} {algo}:{hexes[:8]}" if hexes else f"{tag} {short_digest(digest)}"
+
+
 def header_text(view: RunView, *, driver: str, read_only: bool, operator: str = "") -> str:
-    """``PRODUCTION · b2connect · production · canary · run 1a2b · driving as …``.
+    """``PRODUCTION · b2connect · production · 1a2b3c4 sha256:0f1e2d3c · canary · run 1a2b ·
+    driving as …``.
 
     ``operator`` is set on an attached control room: another host drives (``driver``,
     the lease holder) and this operator's keys are sent to it; both are named.
@@ -329,11 +344,10 @@ def header_text(view: RunView, *, driver: str, read_only: bool, operator: str = 
     else:
         who = f"watching — driven by {driver}" if read_only else f"driving as {driver}"
     # Most important first: a narrow terminal cuts the end of the line.
-    parts = [phase, view.service or "–", view.environment or "–", view.strategy or "–"]
+    parts = [phase, view.service or "–", view.environment or "–"]
     if view.deployed:
-        # The tag and the digest staging verified: what the environment runs.
-        _, tag, digest = split_image(view.deployed)
-        parts.append(f"{tag or '–'} {short_digest(digest)}")
+        parts.append(artifact_text(view.deployed, view.environment))
+    parts.append(view.strategy or "–")
     if view.emergency:
         parts.append("EMERGENCY")
     if view.scenario:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from b2tui.domain import events as ev
 from b2tui.domain.canary import DEFAULT_STEPS
 from b2tui.domain.phases import Phase
-from b2tui.domain.view import CheckView, fold
+from b2tui.domain.view import CheckView, RunView, fold
 from b2tui.ports import PodInfo, PodPhase
 from b2tui.ui import render, render_gates, render_pods
 
@@ -321,3 +322,22 @@ def test_ages_are_coarse_so_borders_repaint_rarely() -> None:
     # One second later the text is (almost always) the same: no repaint.
     same = sum(age_text(s) == age_text(s + 1) for s in range(0, 600))
     assert same > 550
+
+
+def test_header_names_the_tag_and_digest_before_80_columns_cut() -> None:
+    view = RunView(
+        service="b2connect",
+        environment="production",
+        strategy="canary",
+        phase=Phase.PRODUCTION,
+        deployed="registry.example/b2connect:production-1a2b3c4@sha256:" + "ebe1d85d" * 8,
+    )
+    header = render.header_text(view, driver="ana", read_only=False)
+    assert header.startswith(
+        "PRODUCTION · b2connect · production · 1a2b3c4 sha256:ebe1d85d · canary"
+    )
+    # An 80-column header leaves about 64 cells for this text: the digest is inside them.
+    assert len(header.split(" · canary")[0]) <= 64
+    # A tag that does not carry the environment's name is shown whole.
+    other = replace(view, deployed="registry.example/b2connect:v1.2@sha256:" + "ab" * 32)
+    assert " · v1.2 sha256:abababab · " in render.header_text(other, driver="a", read_only=False)
