@@ -7,6 +7,8 @@ terminal. ``auto`` follows the terminal, as an operator expects.
 
 from __future__ import annotations
 
+import difflib
+
 import pytest
 from textual.filter import Monochrome
 from textual.theme import BUILTIN_THEMES
@@ -38,7 +40,12 @@ def _terminal(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
 async def _shot(run: SceneRun, colours: str) -> str:
     app = run.make_app(colours=colours)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await app.workers.wait_for_complete()  # the first pods poll
+        # Settled as the snapshot plugin settles before its picture: messages handled,
+        # animations done, the screen laid out again.
+        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause()
         await pilot.pause()
         return app.export_screenshot(title="room")
 
@@ -54,7 +61,11 @@ async def test_a_fixed_mode_draws_the_same_in_every_terminal(
         _terminal(monkeypatch, env)
         shots[name] = await _shot(run, colours)
     differing = [name for name, svg in shots.items() if svg != shots["unset"]]
-    assert differing == [], f"colours={colours} draws differently under {differing}"
+    diff = [
+        "\n".join(difflib.unified_diff(shots["unset"].split(">"), shots[n].split(">"), n=0))[:3000]
+        for n in differing[:1]
+    ]
+    assert differing == [], f"colours={colours} draws differently under {differing}: {diff}"
 
 
 def _theme_of(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], run: SceneRun) -> ControlRoom:
