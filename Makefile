@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: demo test lint unit screenshots clean bench kube
+.PHONY: demo test lint unit screenshots clean bench kube mutants
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "b2tui needs Python >= 3.11; set PYTHON=python3.11")'
@@ -32,6 +32,11 @@ test: lint
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit $(ARGS)
+
+# Each promise broken on purpose in a copy of the repo; its guarding tests must fail
+# (never part of `make test`; see tests/README.md). `make mutants ARGS=--list` lists them.
+mutants: $(STAMP)
+	$(BIN)/python tests/mutants/run.py $(ARGS)
 
 # Benchmarks print numbers (never part of `make test`); see benchmarks/README.md.
 # `make bench ARGS=--quick` runs each row once; `ARGS="--only idle"` one row alone.

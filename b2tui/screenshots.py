@@ -121,7 +121,8 @@ class SceneRun:
             session: Another session on the same run (a watcher); default the conductor.
             pods: Another pod source; default the sandbox's pods.
             runner: The engine coroutine factory; default none (the run is held).
-            colours: ``auto`` or ``16`` (see :class:`~b2tui.ui.app.RoomOptions`).
+            colours: ``auto``, ``full``, ``16`` or ``none`` (see
+                :class:`~b2tui.ui.app.RoomOptions`).
             greeting: A toast said once when the room opens.
         """
         return make_app(
@@ -177,7 +178,7 @@ async def shoot(directory: Path) -> list[Path]:
         run = await open_scene(sc)
         try:
             for cols, rows in SIZES:
-                app = run.make_app()
+                app = run.make_app(colours="full")  # not the terminal's: the same files
                 async with app.run_test(size=(cols, rows)) as pilot:
                     await pilot.pause()
                     await app.workers.wait_for_complete()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import ClassVar, Required, TypedDict, Unpack
 
@@ -23,6 +23,7 @@ from textual.binding import BindingType
 from textual.containers import Container
 from textual.css.query import NoMatches
 from textual.driver import Driver
+from textual.filter import ANSIToTruecolor, LineFilter, Monochrome, NoColor
 from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Footer, Tab, Tabs
 
@@ -58,6 +59,8 @@ from b2tui.ui.widgets.timeline import TimelinePanel
 
 WIDE = 120
 """Columns from which the panels sit in one grid; below, they go in tabs."""
+COLOUR_MODES = ("full", "16", "none")
+"""Colour modes a caller can fix instead of ``auto`` (see :class:`RoomOptions`)."""
 POD_POLL = 2.0
 """Seconds between pod polls (real time) while the source answers."""
 POD_POLL_MAX = 30.0
@@ -104,8 +107,11 @@ class RoomOptions(TypedDict, total=False):
     """Who signs off and acts (``user@host``), recorded by the engine (default
     ``operator``)."""
     colours: str
-    """``auto`` (the terminal's, the default), or ``16`` to draw as on a 16-colour
-    terminal (the snapshot tests)."""
+    """``auto`` (the terminal's: ``TERM``/``COLORTERM`` and ``NO_COLOR``, the default),
+    or one of :data:`COLOUR_MODES` fixed by the caller whatever the terminal says:
+    ``full`` (the truecolor theme), ``16`` (the ANSI theme of a 16-colour terminal) or
+    ``none`` (as under ``NO_COLOR``). The snapshot tests pick one, so what they draw
+    does not depend on the terminal they run in."""
     greeting: str | None
     """Said once as a toast when the room opens (default: nothing), e.g. that an
     unfinished run was resumed instead of the one asked for."""
@@ -138,6 +144,13 @@ class ControlRoom(OperatorKeys, App[None]):
         # Partial updates written from the changed cell, not the widget's edge.
         partial_update.install()
         colours = options.get("colours", "auto")
+        if colours != "auto" and colours not in COLOUR_MODES:
+            raise ValueError(f"colours must be auto or one of {', '.join(COLOUR_MODES)}")
+        self._colours = colours
+        self._no_colour: LineFilter | None = None
+        if colours != "auto":
+            # Textual set it from the environment's NO_COLOR; widgets style :nocolor.
+            self.no_color = colours == "none"
         if colours == "16" or (
             colours == "auto" and self.console.color_system in ("standard", "windows")
         ):
@@ -198,6 +211,20 @@ class ControlRoom(OperatorKeys, App[None]):
 
             return TerminalDriver
         return super().get_driver_class()
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters, unless the colour mode is fixed: then only the ANSI
+        conversion the theme asks for, plus the ``NO_COLOR`` filter in ``none`` mode
+        (what ``NO_COLOR`` or ``TEXTUAL_FILTERS`` say in the environment is ignored)."""
+        filters = super().get_line_filters()
+        if self._colours == "auto":
+            return filters
+        kept: list[LineFilter] = [f for f in filters if isinstance(f, ANSIToTruecolor)]
+        if self._colours == "none":
+            if self._no_colour is None:
+                self._no_colour = NoColor() if self.native_ansi_color else Monochrome()
+            kept.append(self._no_colour)
+        return kept
 
     # --- layout ---------------------------------------------------------------------------
 

@@ -194,6 +194,54 @@ async def test_rollback_is_sent_at_once_and_is_idempotent(make_rig: Make) -> Non
     ]
 
 
+async def test_a_traffic_change_in_flight_when_the_rollback_began_is_rolled_back_too(
+    make_rig: Make, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The canary goes from 5 to 50 %; that change is still on its way to the cluster when
+    # the operator rolls back. It lands after the first rollback request: the rollback
+    # must be sent again, or the canary would serve 50 % of traffic after "rolled back".
+    rig = make_rig("happy", autopilot=True)
+    c = rig.conductor
+    await c.start(version="1a2b3c4")
+    await c.run_until(lambda v: v.canary_percent == 5 and v.hold_until is not None)
+    cluster = rig.sandbox.ports.cluster
+    env = rig.settings.environment("production")
+    in_flight, land = asyncio.Event(), asyncio.Event()
+    set_canary, rollback = cluster.set_canary, cluster.rollback
+    rolled_back: list[bool] = []
+
+    async def slow_set_canary(env_: Any, image: str, percent: int) -> Any:
+        if percent == 50:
+            in_flight.set()
+            await land.wait()
+        return await set_canary(env_, image, percent)
+
+    async def counted_rollback(env_: Any, target: Revision) -> Any:
+        result = await rollback(env_, target)
+        rolled_back.append(result.changed)
+        return result
+
+    monkeypatch.setattr(cluster, "set_canary", slow_set_canary)
+    monkeypatch.setattr(cluster, "rollback", counted_rollback)
+    rig.clock.release()  # the hold runs out; autopilot asks for 50 %
+    await asyncio.wait_for(in_flight.wait(), 60)
+    assert c.rollback("ana@jump").accepted
+    await _until(lambda: bool(rolled_back), "the first rollback request to be answered")
+    land.set()  # the 50 % change lands after the rollback
+    assert await asyncio.wait_for(c._run_task, 60) is Outcome.ROLLED_BACK  # type: ignore[arg-type]
+    assert len(rolled_back) >= 2, "the rollback was not sent again after the change landed"
+    canary = [p for p in await cluster.pods(env) if p.track == "canary"]
+    assert canary == []
+    assert await serving_images(rig) == {c.view.known_good["image"]}
+
+
+async def _until(done: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not done():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
 async def test_rollback_calls_the_cluster_before_anyone_hears_of_it(
     make_rig: Make, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from b2tui.adapters.store import Store
@@ -29,7 +31,7 @@ class Inbox:
         return None
 
     def submit(self, intent: Intent) -> None:
-        self.release.wait(10)
+        self.release.wait(60)
         self.threads.add(threading.current_thread().name)
         if self.error:
             raise SourceError(self.error)
@@ -37,6 +39,15 @@ class Inbox:
 
     def serve(self, run_id: str, on_intent: Any) -> Any:  # pragma: no cover - driver side
         return lambda: None
+
+
+async def _until(done: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    """Wait until ``done()``; the deadline only guards against a hang (a loaded 2-core
+    machine may take seconds to schedule the sender thread)."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f}s waiting for {what}"
+        await asyncio.sleep(0.01)
 
 
 async def _attached(make_rig: Any, tmp_path: Any) -> tuple[AttachedSession, Inbox]:
@@ -57,10 +68,7 @@ async def test_keys_return_at_once_and_intents_leave_in_order_from_another_threa
     assert session.rollback("x").accepted
     assert inbox.got == []
     inbox.release.set()
-    for _ in range(200):
-        if len(inbox.got) == 3:
-            break
-        await asyncio.sleep(0.01)
+    await _until(lambda: len(inbox.got) == 3, "the three intents to be sent")
     assert inbox.got == [("pause", ""), ("sign_off", "docs"), ("rollback", "")]
     assert threading.current_thread().name not in inbox.threads
     assert all(name.startswith("b2tui-intents") for name in inbox.threads)
@@ -75,10 +83,7 @@ async def test_a_rollback_that_could_not_be_sent_is_an_alert_in_the_room(
     inbox.error = "configmap b2tui-intents-x: forbidden"
     inbox.release.set()
     assert session.rollback("x").accepted
-    for _ in range(200):
-        if said:
-            break
-        await asyncio.sleep(0.01)
+    await _until(lambda: bool(said), "the failed send to be said")
     notices = [e for e in said if isinstance(e, ev.Notice)]
     assert [(n.level, n.message) for n in notices] == [
         ("alert", "rollback not sent: configmap b2tui-intents-x: forbidden")

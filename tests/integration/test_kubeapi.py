@@ -488,7 +488,12 @@ def test_pod_logs_with_tail_and_since(kube: KubeApiServer, core: client.CoreV1Ap
 
 
 def test_kubectl_apply_and_rollout_status(kube: KubeApiServer, tmp_path: Path) -> None:
-    kubectl = require_binary("kubectl", "kubectl", "/usr/bin/kubectl")
+    cached = os.path.expanduser(
+        os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "b2tui/kubectl-v1.32.3/kubectl")
+    )
+    kubectl = require_binary(
+        "kubectl", "kubectl", "/usr/bin/kubectl", cached, install="tests/realkube/kubectl.sh"
+    )
     kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig", namespace="staging")
     # kubectl caches discovery under $HOME; keep it out of the developer's home.
     env = {**os.environ, "HOME": str(tmp_path), "KUBECONFIG": ""}

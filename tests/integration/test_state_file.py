@@ -3,7 +3,6 @@ read-only files are refused with one line naming the file (and the run), exit 2.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -15,6 +14,7 @@ import pytest
 from b2tui.adapters.store import APPLICATION_ID, SCHEMA_VERSION, Store
 from b2tui.adapters.store.sqlite.schema import SCHEMA_V1
 from tests.integration.test_cli import b2tui
+from tests.support.services import require_binary, require_root, unavailable
 
 DEMO = ("demo", "--headless", "--speed", "max")
 
@@ -168,9 +168,10 @@ def test_a_missing_column_is_a_damaged_schema(finished: Path, tmp_path: Path) ->
 
 @pytest.fixture
 def mount(tmp_path: Path) -> Iterator[Callable[..., Path]]:
-    """Mount a real tmpfs (root only); unmounted after the test."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("needs root and mount(8) to mount a tmpfs")
+    """Mount a real tmpfs (root only: skipped elsewhere, failed under CI=true, which runs
+    as root); unmounted after the test."""
+    require_root("mounting a tmpfs")
+    require_binary("mount", "mount")
     mounted: list[Path] = []
 
     def make(size: str = "4m") -> Path:
@@ -200,13 +201,19 @@ def test_a_read_only_file_is_refused_for_driving_and_read_for_history(
     assert hist.returncode == 0 and "succeeded" in hist.stdout
 
 
-def test_an_immutable_file_is_refused(finished: Path, tmp_path: Path) -> None:
-    if os.geteuid() != 0 or shutil.which("chattr") is None:
-        pytest.skip("needs root and chattr(1)")
+def test_an_immutable_file_is_refused(
+    finished: Path, tmp_path: Path, mount: Callable[..., Path]
+) -> None:
+    require_binary("chattr", "e2fsprogs")
     path = tmp_path / "imm.db"
     shutil.copy(finished, path)
     if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
-        pytest.skip(f"{tmp_path} does not support chattr +i")
+        # Not on this file system (overlayfs): a tmpfs takes +i (Linux 6.0 and later).
+        path = mount() / "imm.db"
+        shutil.copy(finished, path)
+        made = subprocess.run(["chattr", "+i", str(path)], capture_output=True, text=True)
+        if made.returncode != 0:
+            unavailable(f"neither {tmp_path} nor a tmpfs takes chattr +i: {made.stderr.strip()}")
     try:
         one_line(b2tui(*DEMO, "--state", str(path)), str(path), "read-only")
     finally:

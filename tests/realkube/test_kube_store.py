@@ -371,13 +371,22 @@ def test_a_user_without_write_on_intents_watches_but_cannot_act(
         runner=session.follow,
         user=session.user,
     )
+    seen: list[ev.Event] = []
+    session.subscribe(seen.append)
+
+    def samples_since(n: int) -> int:
+        """Driver polls (distinct gate-sample times) among the events after the n-th."""
+        return len({e.ts for e in seen[n:] if isinstance(e, ev.GateSampled)})
 
     async def watch() -> None:
         async with app.run_test(size=(120, 40)) as pilot:
             await until(pilot, lambda: session.view.canary_percent > 0, "the run on screen", 30)
             assert app.active_bindings.get("R") is None, "no dangerous key for a watcher"
+            pressed = len(seen)
             await pilot.press("R")
-            await pilot.pause(0.2)
+            # Not a pause: the driver's next two polls, seen here, prove that time passed
+            # for it too, so a rollback sent by the key would have been written by now.
+            await until(pilot, lambda: samples_since(pressed) >= 2, "two more driver polls", 60)
 
     asyncio.run(watch())
     # And the API server itself refuses the write RBAC does not grant.

@@ -27,7 +27,7 @@ import docker
 import httpx
 import pytest
 
-from tests.support.services import free_port, require_binary
+from tests.support.services import free_port, require_binary, require_root
 
 STARTUP_TIMEOUT = 30.0
 """Seconds a server may take to answer; far above the ~1 s dockerd needs here."""
@@ -141,8 +141,7 @@ def running_dockerd(data_root: Path | None = None) -> Iterator[DockerEngine]:
             at the end. A given one is kept (and must not be shared by two daemons).
     """
     binary = require_binary("dockerd", "docker.io")
-    if os.geteuid() != 0:
-        pytest.skip("dockerd needs root: run the Docker tests as root (CI does)")
+    require_root("dockerd")
     # Short: a unix socket path must stay under 108 bytes.
     root = Path(tempfile.mkdtemp(prefix="b2d", dir="/tmp"))
     log = root / "dockerd.log"

@@ -581,10 +581,32 @@ async def test_events_polls_and_ticks_that_arrive_while_the_room_closes_draw_not
 ) -> None:  # type: ignore[no-untyped-def]
     room = await room_at("canary-holding-5")
     app = room.app()
+    drawn: list[str] = []
+
+    def spy(owner: object, name: str) -> None:
+        original = getattr(owner, name)
+
+        def counted(*args: object, **kwargs: object) -> object:
+            drawn.append(name)
+            return original(*args, **kwargs)
+
+        setattr(owner, name, counted)
+
     async with app.run_test(size=NARROW) as pilot:
         await pilot.pause()
         at = room.run.clock.now()
         pods = list(app._pods_seen.values())
+        spy(app, "_redraw")
+        spy(app._pods_panel, "show_changes")
+        spy(app._pods_panel, "show_error")
+        spy(app._header, "show_clock")
+        # While the room runs, the same deliveries draw: the spies see them.
+        app.on_run_changed(RunChanged(at, set(ALL_PANELS)))
+        app.on_pods_polled(PodsPolled(pods, frozenset({"gone"}), at))
+        app.on_source_failed(SourceFailed("pods", "connection refused", at))
+        app._tick()
+        assert sorted(drawn) == ["_redraw", "show_changes", "show_clock", "show_error"]
+        drawn.clear()
     # The screens are gone; what the session, the pods poll and the clock still deliver
     # must be dropped quietly (it raised ScreenStackError / NoMatches before).
     app.on_run_changed(RunChanged(at, set(ALL_PANELS)))
@@ -592,3 +614,4 @@ async def test_events_polls_and_ticks_that_arrive_while_the_room_closes_draw_not
     app.on_source_failed(SourceFailed("pods", "connection refused", at))
     app._tick()
     app._apply_layout(200)
+    assert drawn == [], f"drawn after the room closed: {drawn}"

@@ -1,24 +1,46 @@
-"""Snapshots of the key states, on the real Conductor and sandbox, at 80×24 and 120×40,
-and in 16 colours.
+"""Snapshots of the key states, on the real Conductor and sandbox: the full-colour theme
+at 80×24 and 120×40, and the 16-colour and ``NO_COLOR`` themes at 80×24 as sets of their own.
 
-Each scene is driven to its state on a held :class:`SteppedClock` and the engine is then
-stopped, so the clock is frozen and nothing on screen depends on real time. States that
-an operator reaches by keys (paused, a tab, the filter, help, gate details, abort) press
-those keys on the held run. Update with ``pytest --snapshot-update`` only after reading
-the report (the SVGs are text: ``grep``-able).
+Nothing drawn depends on the terminal the tests run in: every app here fixes its colour
+mode (``full``, ``16`` or ``none``) instead of reading ``TERM``, ``COLORTERM`` or
+``NO_COLOR``, so ``make test`` draws the same pictures under any ``TERM``. Each scene is
+driven to its state on a held :class:`SteppedClock` and the engine is then stopped, so
+the clock is frozen and nothing on screen depends on real time; toasts are frozen too
+(they never time out while a test runs), so a slow machine shows the same toast as a
+fast one. States that an operator reaches by keys (paused, a tab, the filter, help, gate
+details, abort) press those keys on the held run. Update with ``pytest
+--snapshot-update`` only after reading the report (the SVGs are text: ``grep``-able).
 """
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from b2tui.screenshots import SCENES, SIZES, SceneRun, open_scene
 from b2tui.ui.app import ControlRoom
 
+SNAPSHOTS = Path(__file__).parent / "__snapshots__" / Path(__file__).stem
+TOAST_FROZEN = 24 * 3600.0
+"""Seconds every toast of a snapshot stays up: longer than any test, so a toast raised
+by a key is still the one on screen when the picture is taken, however slow the machine."""
 
-def _held_app(name: str, colours: str = "auto") -> ControlRoom:
+
+def freeze_toasts(app: ControlRoom) -> ControlRoom:
+    """Make every toast ``app`` raises stay until the test ends (see :data:`TOAST_FROZEN`)."""
+    notify = app.notify
+
+    def frozen(message: str, **kwargs: object) -> None:
+        kwargs["timeout"] = TOAST_FROZEN
+        notify(message, **kwargs)  # type: ignore[arg-type]
+
+    app.notify = frozen  # type: ignore[method-assign]
+    return app
+
+
+def _held_app(name: str, colours: str = "full") -> ControlRoom:
     # snap_compare runs the app in its own event loop: drive the run in another one,
     # then stop the engine (its state and view stay) so the picture cannot move.
     async def build() -> SceneRun:
@@ -26,7 +48,7 @@ def _held_app(name: str, colours: str = "auto") -> ControlRoom:
         await run.conductor.stop()
         return run
 
-    return asyncio.run(build()).make_app(colours=colours)
+    return freeze_toasts(asyncio.run(build()).make_app(colours=colours))
 
 
 async def _settle(pilot) -> None:  # type: ignore[no-untyped-def]
@@ -57,6 +79,29 @@ def test_scene_in_16_colours(snap_compare, scene: str) -> None:  # type: ignore[
     # TERM=xterm: the ANSI theme; allowed keys bold reversed, dimmed ones struck through.
     app = _held_app(scene, colours="16")
     assert snap_compare(app, terminal_size=(80, 24), run_before=_settle)
+
+
+@pytest.mark.parametrize("scene", [s.name for s in SCENES])
+def test_scene_without_colour(snap_compare, scene: str) -> None:  # type: ignore[no-untyped-def]
+    # NO_COLOR: the full theme in shades of grey.
+    app = _held_app(scene, colours="none")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_settle)
+
+
+@pytest.mark.parametrize("scene", [s.name for s in SCENES])
+def test_the_three_colour_sets_differ(scene: str) -> None:
+    # Three sets that were the same picture would test one theme three times.
+    shots = {
+        mode: (SNAPSHOTS / f"{test}[{scene}{suffix}].svg").read_text()
+        for mode, test, suffix in (
+            ("full", "test_scene", "-80x24"),
+            ("16", "test_scene_in_16_colours", ""),
+            ("none", "test_scene_without_colour", ""),
+        )
+    }
+    assert shots["full"] != shots["16"]
+    assert shots["full"] != shots["none"]
+    assert shots["16"] != shots["none"]
 
 
 STATES: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 
 from b2tui.engine.watch import Watcher
 from b2tui.ui.app import ControlRoom
@@ -46,10 +47,9 @@ async def test_take_over_key_waits_for_the_driver_to_be_gone(room_at) -> None:  
         assert room.notices and "bo@jump drives this run" in room.notices[-1]
         # The driver dies (a process that has exited): the watcher says so, T acts.
         db.execute("UPDATE leases SET pid = ?", (dead_pid,))
-        for _ in range(200):
+        deadline = time.monotonic() + 60  # only a guard against a hang
+        while not watcher.driver_gone and time.monotonic() < deadline:
             await pilot.pause(0.02)
-            if watcher.driver_gone:
-                break
         assert watcher.driver_gone and f"process {dead_pid} is not running" in watcher.driver_gone
         assert app.check_action("take_over", ()) is True
         assert any("nobody drives this run" in getattr(e, "message", "") for e in seen)

@@ -88,6 +88,19 @@ def test_unknown_is_never_pass() -> None:
     assert overall([]) is GateStatus.UNKNOWN
 
 
+def test_the_overall_verdict_of_passes_and_one_unknown_is_unknown() -> None:
+    spec = GateSpec("error_rate", 0.001, unit="%")
+    passed = judge(spec, Reading("error_rate", 0.0002))
+    unknown = judge(spec, Reading("error_rate", None, "empty result"))
+    failed = judge(spec, Reading("error_rate", 0.5))
+    assert overall([passed, passed]) is GateStatus.PASS
+    # One gate without data among green ones: the sample is not green, in any order.
+    assert overall([passed, unknown]) is GateStatus.UNKNOWN
+    assert overall([unknown, passed, passed]) is GateStatus.UNKNOWN
+    # A failure outweighs both.
+    assert overall([passed, unknown, failed]) is GateStatus.FAIL
+
+
 def test_low_traffic_turns_passes_into_unknown_but_keeps_fails() -> None:
     specs = [
         GateSpec("error_rate", 0.001, unit="%"),
