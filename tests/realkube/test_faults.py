@@ -10,6 +10,7 @@ Everything else — objects, controllers, revisions, resourceVersions — is the
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import io
 import json
 from collections.abc import Iterator
@@ -167,7 +168,9 @@ def test_status_and_rollback_commands(
         text = out.getvalue()
         assert "web-canary  canary" in text and NEW in text
         assert "traffic: 25% on the canary (1/4 replicas)" in text
-        assert f"rollback target (without a recorded run): web rev 1 ({OLD})" in text
+        # The digest its pods run, from their imageID (the fake kubelet's: sha256 of the image).
+        short = hashlib.sha256(OLD.encode()).hexdigest()[:12]
+        assert f"rollback target (without a recorded run): web rev 1 ({OLD} sha256:{short})" in text
 
         out = io.StringIO()
         assert status_main(settings, "production", True, out, cluster=kube) == 0
@@ -179,8 +182,8 @@ def test_status_and_rollback_commands(
         assert rollback_main(settings, "production", known_good, False, out, cluster=kube) == 0
         announce, done = out.getvalue().splitlines()
         assert announce == (
-            f"production: rollback from web rev 1 ({OLD}) to {known_good.describe()}:"
-            " the last known-good revision"
+            f"production: rollback from web rev 1 ({OLD} sha256:{short}) to"
+            f" {known_good.describe()}: the last known-good revision"
         )
         assert done.startswith("production: rolled back: canary out of traffic")
         out = io.StringIO()
