@@ -137,5 +137,5 @@ def test_replay_of_the_rolled_back_run_at_its_end(snap_compare) -> None:  # type
         return run, Replay(c.run_id, [e for _, e in c.store.events(c.run_id)])
 
     run, replay = asyncio.run(build())
-    app = make_replay_app(run.settings, replay)
+    app = freeze_toasts(make_replay_app(run.settings, replay, colours="full"))
     assert snap_compare(app, terminal_size=(80, 24), run_before=_pressing("end"))
