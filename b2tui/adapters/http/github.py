@@ -38,23 +38,40 @@ _FIXES = re.compile(
 )
 
 
-async def ci_status(notify: NotifySettings, git: str, repo_dir: str) -> CheckResult:
-    """The CI verdict of HEAD of ``repo_dir`` on GitHub; pending or absent CI is unknown.
-
-    Both readiness items read the same verdict: GitHub does not say which check is
-    "the tests".
-    """
+async def _token_and_head(
+    notify: NotifySettings, git: str, repo_dir: str, *, unconfigured: str, no_commit: str
+) -> tuple[str, str] | CheckResult:
+    """The token (registered for masking) and HEAD's sha to ask GitHub about, or the
+    unknown result that says why not."""
     if not (notify.github_repo and notify.github_token):
-        return CheckResult(None, "no CI status source configured; sign off by hand or run validate")
+        return CheckResult(None, unconfigured)
     try:
         token = notify.github_token.reveal()
     except ValueError as e:
         return CheckResult(None, f"github_token {notify.github_token.source}: {e}")
     redact_in_logs(token)
     try:
-        sha = await head_commit(git, repo_dir)
+        return token, await head_commit(git, repo_dir)
     except GitUnavailable as e:
-        return CheckResult(None, f"cannot tell which commit to ask CI about: {e}")
+        return CheckResult(None, f"{no_commit}: {e}")
+
+
+async def ci_status(notify: NotifySettings, git: str, repo_dir: str) -> CheckResult:
+    """The CI verdict of HEAD of ``repo_dir`` on GitHub; pending or absent CI is unknown.
+
+    Both readiness items read the same verdict: GitHub does not say which check is
+    "the tests".
+    """
+    asked = await _token_and_head(
+        notify,
+        git,
+        repo_dir,
+        unconfigured="no CI status source configured; sign off by hand or run validate",
+        no_commit="cannot tell which commit to ask CI about",
+    )
+    if isinstance(asked, CheckResult):
+        return asked
+    token, sha = asked
     short = sha[:7]
     repo = notify.github_repo
     try:
@@ -84,17 +101,16 @@ async def review_approval(notify: NotifySettings, git: str, repo_dir: str) -> Ch
     header). A reviewer's latest approving or rejecting review counts (a later comment does
     not undo an approval; a dismissal does). Anything else is unknown: people sign it by
     hand, within its role and never its author."""
-    if not (notify.github_repo and notify.github_token):
-        return CheckResult(None, "no GitHub token: sign the review off by hand")
-    try:
-        token = notify.github_token.reveal()
-    except ValueError as e:
-        return CheckResult(None, f"github_token {notify.github_token.source}: {e}")
-    redact_in_logs(token)
-    try:
-        sha = await head_commit(git, repo_dir)
-    except GitUnavailable as e:
-        return CheckResult(None, f"cannot tell which commit was reviewed: {e}")
+    asked = await _token_and_head(
+        notify,
+        git,
+        repo_dir,
+        unconfigured="no GitHub token: sign the review off by hand",
+        no_commit="cannot tell which commit was reviewed",
+    )
+    if isinstance(asked, CheckResult):
+        return asked
+    token, sha = asked
     short, repo = sha[:7], notify.github_repo
     try:
         async with _github_client(notify, token) as gh:
