@@ -464,8 +464,14 @@ def test_the_shipped_rbac_is_enough_to_drive_act_and_watch(
     job.audit("j1", "job", "start")
     job.sign_off("j1", "review", "job", t0)
     job.flush()
-    wait_until(lambda: bool(pushed), 10, "the viewer's watch to see the run change")
-    assert [e.message for _, e in viewer.events("j1")] == ["hi"]  # type: ignore[attr-defined]
+    # The watch reports each ConfigMap as it arrives (the run's record may come before its
+    # events): wait until the viewer's cache holds the event, pushed by the watch.
+    wait_until(
+        lambda: [e.message for _, e in viewer.events("j1")] == ["hi"],  # type: ignore[attr-defined]
+        10,
+        "the viewer's watch to bring the event",
+    )
+    assert pushed
 
     got: list[Intent] = []
     stop_serving = KubeIntents(job, "b2connect", "production").serve("j1", got.append)
