@@ -35,8 +35,7 @@ from typing import Any
 
 from b2tui.adapters.kube.client import Conn
 from b2tui.adapters.kube.errors import KubeApiError, Op
-from b2tui.adapters.kube_store.journal import dumps
-from b2tui.adapters.kube_store.objects import KIND, MANAGED, slug
+from b2tui.adapters.kube_store.objects import KIND, MANAGED, dumps, slug
 from b2tui.adapters.kube_store.store import KubeStore
 from b2tui.adapters.kube_store.watch import ConfigMapWatch
 from b2tui.domain.people import Person
