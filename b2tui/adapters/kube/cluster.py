@@ -224,11 +224,17 @@ class KubeCluster:
                 problems.append(str(e))
         if target.strategy is Strategy.CANARY:
             problems += self._router(target).check(api)
-            provider = PROVIDERS.get(target.traffic)
-            cannot = provider.header_problem(target) if provider else None
+            cannot = self._header_problem(target)
             if cannot:
-                problems.append(f"environments.{target.name}: {cannot}")
+                problems.append(cannot)
         return problems
+
+    @staticmethod
+    def _header_problem(target: Target) -> str | None:
+        """Why ``target``'s ``canary_header`` cannot be routed; None when it can."""
+        provider = PROVIDERS.get(target.traffic)
+        cannot = provider.header_problem(target) if provider else None
+        return f"environments.{target.name}: {cannot}" if cannot else None
 
     @threaded
     @step
@@ -387,6 +393,9 @@ class KubeCluster:
         untouched), its header route (``canary_header``) and/or the preview Service on its
         pods; the URL the checks reach it at through the service proxy."""
         api, target = self._open(env)
+        cannot = self._header_problem(target)
+        if cannot:
+            raise StepFailed(cannot)
         self._prepare_rollback(target, None)  # a rollback meanwhile reads first
         canary.ensure_canary(api, target, image, percent)
         if target.canary_header:
