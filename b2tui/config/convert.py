@@ -104,6 +104,16 @@ def _label(v: Any) -> str:
     return text
 
 
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _header_name(v: Any) -> str:
+    text = _str(v).strip()
+    if not _HEADER_NAME.fullmatch(text):
+        raise ValueError(f"{text!r} is not an HTTP header name (letters, digits and -)")
+    return text
+
+
 def _regex(v: Any) -> str:
     text = _str(v)
     try:
@@ -442,6 +452,8 @@ ENVIRONMENT_KEYS: dict[str, Converter] = {
     "replicas": _posint,
     "preview_service": _str,
     "preview_url": _url,
+    "canary_header": _header_name,
+    "canary_header_value": _str,
 }
 
 HTTP_CHECK_KEYS: dict[str, Converter] = {

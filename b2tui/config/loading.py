@@ -149,6 +149,10 @@ def parse_settings(text: str, file: str = "b2tui.toml") -> Settings:
             problems.append(
                 f"{file}:{loc.line_of(f'environments.{name}')}: environments.{name}: {missing}"
             )
+        cannot = PROVIDERS[env.traffic].header_problem(env)
+        if cannot:
+            at = loc.line_of(f"environments.{name}", "canary_header")
+            problems.append(f"{file}:{at}: environments.{name}: {cannot}")
 
     checks: list[HttpCheck] = []
     smoke = parsed.get("smoke", {})

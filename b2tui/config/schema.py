@@ -245,6 +245,12 @@ class EnvironmentSettings:
     preview_url: str | None = None
     """Where the checks reach ``preview_service`` from here; None: through the API
     server's service proxy."""
+    canary_header: str | None = None
+    """Canary (nginx, gateway): a request header the router sends to the canary; the smoke
+    checks carry it before the first weight (NGINX ``canary-by-header``, an HTTPRoute
+    header match)."""
+    canary_header_value: str = "always"
+    """The value of ``canary_header`` that routes to the canary."""
 
 
 @dataclass(frozen=True)

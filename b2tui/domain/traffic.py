@@ -24,6 +24,8 @@ class Provider:
     """The environment key naming the object its router changes; None when it needs none."""
     hint: str = ""
     """What that key holds, for the error line (``<stable ingress name>``)."""
+    headers: bool = False
+    """Its router can send requests carrying a header to the canary (``canary_header``)."""
 
     def object_of(self, env: object) -> str | None:
         """The name of the object ``env`` (settings or a target) gives this provider."""
@@ -34,6 +36,18 @@ class Provider:
         if self.needs and not self.object_of(env):
             return f'traffic = "{self.name}" needs {self.needs} = "{self.hint}"'
         return None
+
+    def header_problem(self, env: object) -> str | None:
+        """Why ``env``'s ``canary_header`` cannot work with this provider; None when it can
+        (or when no header is asked)."""
+        if not getattr(env, "canary_header", None) or self.headers:
+            return None
+        able = " or ".join(f'"{p.name}"' for p in PROVIDERS.values() if p.headers)
+        return (
+            f'canary_header needs a router that routes by header, and traffic = "{self.name}"'
+            f" cannot: use traffic = {able}, or drop canary_header and name a preview_service"
+            " (the checks then reach the canary's pods through it)"
+        )
 
 
 PROVIDERS: dict[str, Provider] = {}
@@ -47,5 +61,5 @@ def register(provider: Provider) -> Provider:
 
 
 register(Provider(Traffic.REPLICAS))
-register(Provider(Traffic.NGINX, "ingress", "<stable ingress name>"))
-register(Provider(Traffic.GATEWAY, "route", "<HTTPRoute name>"))
+register(Provider(Traffic.NGINX, "ingress", "<stable ingress name>", headers=True))
+register(Provider(Traffic.GATEWAY, "route", "<HTTPRoute name>", headers=True))

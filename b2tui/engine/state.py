@@ -55,7 +55,8 @@ class Step(StrEnum):
     MONITORING_ITEMS = "monitoring_items"
     """Monitoring: its manual and automatic checks were added to the checklist."""
     PREVIEW = "preview"
-    """Blue-green: the smoke checks passed on the idle colour through the preview Service."""
+    """The smoke checks passed on the new version before users: blue-green's idle colour,
+    the canary before its first weight."""
     SWITCH = "switch"
     """Blue-green: the operator (or autopilot) said go for the switch."""
 

@@ -51,7 +51,11 @@ class Target:
     manifests: tuple[str, ...] = ()
     rollout_timeout: float = 600.0
     preview_service: str | None = None
-    """Blue-green: the Service the checks reach the idle colour through."""
+    """The Service the checks reach the new version through (blue-green's idle colour,
+    the canary's pods)."""
+    canary_header: str | None = None
+    """Canary: the request header its router sends to the canary (nginx, gateway)."""
+    canary_header_value: str = "always"
 
     @classmethod
     def of(cls, env: EnvironmentSettings | Target) -> Target:
@@ -241,8 +245,23 @@ class Cluster(Protocol):
         ...
 
     async def preview_check(self, env: EnvironmentSettings, check: HttpCheck) -> CheckResult:
-        """Blue-green: one smoke check (its method, path and headers) sent to the preview
-        Service through the API server's service proxy, with its retries."""
+        """One smoke check (its method, path and headers) sent through the API server's
+        service proxy to the preview Service (blue-green's idle colour, the canary's pods)
+        or, for a canary with ``canary_header`` and no preview Service, to
+        ``<service>-canary``; with its retries."""
+        ...
+
+    async def canary_preview(self, env: EnvironmentSettings, image: str, percent: int) -> str:
+        """Canary, before its first weight: run ``image`` as the canary (the replicas of
+        ``percent``, stable untouched), route ``env.canary_header`` to it (nginx, gateway)
+        and/or point ``env.preview_service`` at its pods; return the URL the checks reach
+        it at through the API server's service proxy. Raises StepFailed when the router
+        cannot route by header or nothing reaches the canary."""
+        ...
+
+    async def withdraw_canary(self, env: EnvironmentSettings) -> bool:
+        """Canary: its header route and weight gone, its pods scaled to 0 (what a rollback
+        does to the canary); True when anything changed."""
         ...
 
     async def switch_colour(self, env: EnvironmentSettings, colour: str) -> TrafficSplit:

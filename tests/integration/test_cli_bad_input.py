@@ -127,3 +127,15 @@ def test_config_missing_unreadable_a_directory_or_empty(tmp_path: Path) -> None:
     not_utf8.write_bytes(b'[service]\nname = "caf\xe9"\n')
     assert_one_line(b2tui(tmp_path, "check-config", str(not_utf8)), str(not_utf8), "UTF-8")
     assert_one_line(b2tui(tmp_path, "check-config", ""), "empty")
+
+
+def test_a_canary_header_the_router_cannot_route_is_refused_by_check_config(
+    tmp_path: Path,
+) -> None:
+    cfg = tmp_path / "b2tui.toml"
+    cfg.write_text(
+        '[environments.production]\nservice = "web"\ntraffic = "replicas"\n'
+        'canary_header = "X-Canary"\n'
+    )
+    line = assert_one_line(b2tui(tmp_path, "check-config", str(cfg)), f"{cfg}:4", "canary_header")
+    assert 'traffic = "nginx" or "gateway"' in line and "preview_service" in line

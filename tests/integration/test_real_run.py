@@ -777,6 +777,75 @@ def test_blue_green_smoke_fails_on_the_idle_colour_before_the_switch(
     assert rig.replicas(BG, f"web-{idle}") == 0
 
 
+def test_canary_smoke_fails_on_the_canary_before_its_first_weight(
+    rig: Rig, recorder: HttpRecorder, healthy_metrics: None, tmp_path: Path
+) -> None:
+    """With ``preview_service`` the canary is brought up with no weight and checked through
+    it (its "pod" a server in a network namespace, answering 500); the run ends aborted
+    before the first weight, the canary scaled away and stable as it was."""
+    before = (rig.image(PROD, "web"), rig.replicas(PROD, "web"))
+    ws = make_workspace(tmp_path / "ws", rig, recorder)
+    go, seen = tmp_path / "go", tmp_path / "target-url"
+    smoke = (
+        f'if [ -n "$B2TUI_TARGET_URL" ]; then echo "$B2TUI_TARGET_URL" > {seen};'
+        f" while [ ! -f {go} ]; do sleep 0.1; done; fi"
+    )
+    text = ws.config.read_text().replace('smoke = "true"', f"smoke = {_toml_str(smoke)}")
+    text = text.replace(
+        'traffic = "replicas"', 'traffic = "replicas"\npreview_service = "web-preview"'
+    )
+    ws.config.write_text(text)
+    with pod_server(tmp_path / "pod") as server:
+        server.answer(500, "broken build")
+        rig.kube.pod_ip(PROD, {"app": "web", "track": "canary"}, server.ip)
+
+        def endpoints(event: dict[str, Any]) -> None:
+            if event["event"] == "command_started" and event["phase"] == "production":
+                rig.kube.apply(track_endpoints(rig.kube, PROD, "canary", server.ip, server.port))
+                go.write_text("go")
+
+        res = real_run(ws, "0ca7a11e5", on_event=endpoints)
+    assert res.code == 5, res.tail()
+    finished = res.one("run_finished")
+    assert (finished["outcome"], finished["phase"]) == ("aborted", "production"), finished
+    assert finished["reason"] == (
+        "production smoke on the canary: expected 200, got 500"
+        " (GET web-preview/healthz (service proxy), 3 attempts); traffic stays on stable"
+    ), finished
+    assert (
+        seen.read_text()
+        .strip()
+        .endswith(f"/api/v1/namespaces/{PROD}/services/web-preview:http/proxy")
+    )
+    preview = rig.kube.get("v1", "Service", PROD, "web-preview")
+    assert preview is not None and preview["spec"]["selector"] == {"app": "web", "track": "canary"}
+    assert not res.of("traffic") and not res.of("rollback_started")
+    assert rig.replicas(PROD, "web-canary") == 0
+    assert (rig.image(PROD, "web"), rig.replicas(PROD, "web")) == before
+
+
+def track_endpoints(kube: RealKube, ns: str, track: str, ip: str, port: int) -> dict[str, Any]:
+    """Endpoints of ``web-preview``: the ``track`` pods, all at the test's server."""
+    pods = kube.list("v1", "Pod", ns, f"app=web,track={track}")
+    refs = [
+        {"kind": "Pod", "namespace": ns, "name": p["metadata"]["name"]}
+        for p in pods
+        if (p.get("status") or {}).get("podIP") == ip
+    ]
+    assert refs, f"no {track} pod at {ip} in {ns}"
+    return {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": "web-preview", "namespace": ns},
+        "subsets": [
+            {
+                "addresses": [{"ip": ip, "targetRef": r} for r in refs],
+                "ports": [{"name": "http", "port": port, "protocol": "TCP"}],
+            }
+        ],
+    }
+
+
 def idle_endpoints(kube: RealKube, ns: str, colour: str, ip: str, port: int) -> dict[str, Any]:
     """Endpoints of ``web-preview``: the ``colour`` pods, all at the test's server (the
     test cluster's pods have no Node, so the endpoints controller cannot write them)."""

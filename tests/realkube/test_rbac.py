@@ -101,12 +101,21 @@ async def test_deploy_rbac_is_enough_for_every_kube_call_and_no_more(
         assert (await kube.rollback(prod, known_good)).changed
         assert not (await kube.rollback(prod, known_good)).changed
 
+        # The canary's smoke before its first weight: the preview Service on its pods, an
+        # NGINX and an HTTPRoute header route; then it is taken away.
+        previewed = replace(prod, preview_service="web-preview")
+        await kube.canary_preview(previewed, NEW, 5)
+        check = HttpCheck(url="http://shop/healthz", retries=0)
+        assert not (await kube.preview_check(previewed, check)).passed
+        assert await kube.withdraw_canary(previewed)
         nginx = replace(prod, traffic=Traffic.NGINX, ingress="web")
+        await kube.canary_preview(replace(nginx, canary_header="X-Canary"), NEW, 10)
         await kube.set_canary(nginx, NEW, 10)
         assert (await kube.traffic(nginx)).achieved_percent == 10.0
         assert (await kube.rollback(nginx, known_good)).changed
 
         gateway = replace(prod, traffic=Traffic.GATEWAY, route="web")
+        await kube.canary_preview(replace(gateway, canary_header="X-Canary"), NEW, 20)
         await kube.set_canary(gateway, NEW, 20)
         await kube.promote(gateway, NEW)
         await settle(kube, gateway)

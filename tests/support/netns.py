@@ -9,11 +9,13 @@ inside it. The fake kubelet gives the pods of the colour under test that address
 ``/api/v1/namespaces/<ns>/services/<name>:<port>/proxy/`` reaches the server.
 
 The server answers every GET with the status and body in ``<dir>/reply`` (``"200 ok"``
-by default); ``answer(...)`` changes them. Needs root and ``ip`` (iproute2).
+by default); ``answer(...)`` changes them. ``requests()`` lists what it was sent.
+Needs root and ``ip`` (iproute2).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -23,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -31,10 +34,12 @@ from tests.support.services import IN_CI, require_binary, wait_until
 
 SERVER = textwrap.dedent(
     """
-    import http.server, sys
+    import http.server, json, sys
     reply = sys.argv[3]
     class H(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
+            with open(reply + ".seen", "a") as seen:
+                seen.write(json.dumps({"path": self.path, "headers": dict(self.headers)}) + "\\n")
             status, _, body = open(reply).read().partition(" ")
             data = body.encode()
             self.send_response(int(status))
@@ -58,6 +63,13 @@ class PodServer:
 
     def answer(self, status: int, body: str = "ok") -> None:
         self.reply.write_text(f"{status} {body}")
+
+    def requests(self) -> list[dict[str, Any]]:
+        """Every GET the server answered so far: ``path`` and ``headers`` (as sent)."""
+        seen = self.reply.with_name(self.reply.name + ".seen")
+        if not seen.exists():
+            return []
+        return [json.loads(line) for line in seen.read_text().splitlines() if line]
 
 
 def _ip(*args: str) -> None:

@@ -28,6 +28,7 @@ from b2tui.adapters.kube.traffic.factory import router_for
 from b2tui.adapters.kube.watch import PodWatch
 from b2tui.config import HttpCheck
 from b2tui.domain.phases import Strategy
+from b2tui.domain.traffic import PROVIDERS
 from b2tui.ports import (
     CheckResult,
     DeploymentStatus,
@@ -223,7 +224,17 @@ class KubeCluster:
                 problems.append(str(e))
         if target.strategy is Strategy.CANARY:
             problems += self._router(target).check(api)
+            cannot = self._header_problem(target)
+            if cannot:
+                problems.append(cannot)
         return problems
+
+    @staticmethod
+    def _header_problem(target: Target) -> str | None:
+        """Why ``target``'s ``canary_header`` cannot be routed; None when it can."""
+        provider = PROVIDERS.get(target.traffic)
+        cannot = provider.header_problem(target) if provider else None
+        return f"environments.{target.name}: {cannot}" if cannot else None
 
     @threaded
     @step
@@ -375,6 +386,37 @@ class KubeCluster:
         api.wait_rollout(ns, target.deployment, target.rollout_timeout)
         self._reset_traffic(api, target)
 
+    @threaded
+    @step
+    def canary_preview(self, env: Place, image: str, percent: int) -> str:
+        """Before the first weight: ``image`` as the canary at ``percent``'s replicas (stable
+        untouched), its header route (``canary_header``) and/or the preview Service on its
+        pods; the URL the checks reach it at through the service proxy."""
+        api, target = self._open(env)
+        cannot = self._header_problem(target)
+        if cannot:
+            raise StepFailed(cannot)
+        self._prepare_rollback(target, None)  # a rollback meanwhile reads first
+        canary.ensure_canary(api, target, image, percent)
+        if target.canary_header:
+            self._router(target).route_header(api)
+        if target.preview_service:
+            return api.conn.url + preview.point_canary(api, target)
+        if not target.canary_header:
+            raise StepFailed(
+                f"{target.name}: nothing reaches the canary before its first weight: name a"
+                " preview_service, or a canary_header (traffic nginx or gateway)"
+            )
+        return api.conn.url + preview.base(api, target)
+
+    @threaded
+    @step
+    def withdraw_canary(self, env: Place) -> bool:
+        """The canary out of traffic (weight 0, header route gone) and scaled to 0."""
+        api, target = self._open(env)
+        self._prepare_rollback(target, None)
+        return self._reset_traffic(api, target)
+
     def _reset_traffic(self, api: Api, target: Target) -> bool:
         """All traffic to stable, canary scaled to 0; True when anything changed."""
         changed = self._router(target).reset(api)
@@ -399,7 +441,8 @@ class KubeCluster:
     @threaded
     @step
     def preview_check(self, env: Place, check: HttpCheck) -> CheckResult:
-        """One smoke check sent to the preview Service through the service proxy."""
+        """One smoke check sent through the service proxy to the Service the checks reach
+        (the preview Service; a canary routed by header: ``<service>-canary``)."""
         api, target = self._open(env)
         return preview.check(api, target, preview.base(api, target), check)
 

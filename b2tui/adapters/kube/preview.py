@@ -1,9 +1,12 @@
-"""Blue-green preview: a Service on the idle colour, and smoke checks through it.
+"""Preview: a Service on the new version before users reach it, and smoke checks through it.
 
-``[environments.<name>] preview_service`` names a Service b2tui points at the idle colour
-before the switch (as Argo Rollouts' ``previewService``): created from the live Service
-(same ports, same selector but the colour) when it does not exist, its selector's colour
-patched when it does. The checks reach it from wherever b2tui runs through the API
+``[environments.<name>] preview_service`` names a Service b2tui points at blue-green's idle
+colour before the switch (as Argo Rollouts' ``previewService``), or at the canary's pods
+(``<track_label>: canary``) before its first weight: created from the live Service (same
+ports, same selector plus the colour or track) when it does not exist, that one label
+patched when it does. A canary routed by header (``canary_header``) without a preview
+Service is checked through ``<service>-canary``, the Service its header route sends to.
+The checks reach it from wherever b2tui runs through the API
 server's service proxy (``/api/v1/namespaces/<ns>/services/<name>:<port>/proxy/<path>``):
 no port-forward and no cluster DNS, with the kubeconfig's credentials and TLS.
 """
@@ -32,7 +35,27 @@ def point(api: Api, target: Target, colour: str) -> str:
         StepFailed: no preview Service is configured, it is the live Service, or it
             would select the colour that serves users now.
     """
-    name, ns = target.preview_service, target.namespace
+    name = _preview_of(target)
+    live = active_colour(api, target)
+    if colour == live:
+        raise StepFailed(
+            f"preview Service {name} would select the live colour {live}: the idle colour"
+            " is the other one"
+        )
+    _select(api, target, target.colour_label, colour)
+    return _path(api, target, name, (target.colour_label, colour), "the idle colour")
+
+
+def point_canary(api: Api, target: Target) -> str:
+    """Point the preview Service at the canary's pods (``<track_label>: canary``); return
+    its service-proxy path. Raises StepFailed as :func:`point` does."""
+    name = _preview_of(target)
+    _select(api, target, target.track_label, "canary")
+    return _path(api, target, name, (target.track_label, "canary"), "the canary")
+
+
+def _preview_of(target: Target) -> str:
+    name = target.preview_service
     if not name:
         raise StepFailed(f"{target.name}: no preview_service configured")
     if name == target.service:
@@ -40,26 +63,26 @@ def point(api: Api, target: Target, colour: str) -> str:
             f"preview Service {name} is the live Service: it selects the live colour;"
             " name another Service in preview_service"
         )
-    live = active_colour(api, target)
-    if colour == live:
-        raise StepFailed(
-            f"preview Service {name} would select the live colour {live}: the idle colour"
-            " is the other one"
-        )
-    label = target.colour_label
+    return name
+
+
+def _select(api: Api, target: Target, label: str, value: str) -> None:
+    """The preview Service selecting ``label: value`` (created from the live Service,
+    same ports and selector, when missing)."""
+    name, ns = str(target.preview_service), target.namespace
     svc = api.maybe_service(ns, name)
     if svc is None:
         src = api.service(ns, target.service)
         ports = [{k: v for k, v in p.items() if k != "nodePort"} for p in _ports(src)]
+        selector = {**o.service_selector(src), label: value}
+        if label == target.track_label:
+            # A canary's pods: whatever colour the live Service names is not theirs.
+            selector.pop(target.colour_label, None)
         body = {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {"name": name, "namespace": ns, "labels": dict(MANAGED)},
-            "spec": {
-                "type": "ClusterIP",
-                "selector": {**o.service_selector(src), label: colour},
-                "ports": ports,
-            },
+            "spec": {"type": "ClusterIP", "selector": selector, "ports": ports},
         }
         api.call(
             Op("create", "services", ns, name),
@@ -73,26 +96,37 @@ def point(api: Api, target: Target, colour: str) -> str:
             api.conn.core.patch_namespaced_service,
             name,
             ns,
-            {"spec": {"selector": {label: colour}}},
+            {"spec": {"selector": {label: value}}},
             _content_type="application/merge-patch+json",
         )
-    return _path(api, target, colour)
+
+
+def reach(target: Target) -> str:
+    """The Service the checks go through: the preview Service, else (a canary routed by
+    header) ``<service>-canary``, what the header route sends to."""
+    if target.preview_service:
+        return target.preview_service
+    if target.canary_header:
+        return target.canary_service
+    raise StepFailed(f"{target.name}: no preview_service configured")
 
 
 def base(api: Api, target: Target) -> str:
-    """The service-proxy path of the preview Service as it is now."""
-    return _path(api, target, None)
+    """The service-proxy path of the Service the checks reach (:func:`reach`) as it is."""
+    return _path(api, target, reach(target), None, "")
 
 
-def _path(api: Api, target: Target, colour: str | None) -> str:
-    name, ns, label = str(target.preview_service), target.namespace, target.colour_label
+def _path(api: Api, target: Target, name: str, want: tuple[str, str] | None, what: str) -> str:
+    ns = target.namespace
     svc = api.service(ns, name)
-    selects = o.service_selector(svc).get(label)
-    if colour is not None and selects != colour:
-        raise StepFailed(
-            f"preview Service {name} selects {label}={selects}, not the idle colour {colour}:"
-            f" give it a selector b2tui may set ({label})"
-        )
+    if want is not None:
+        label, value = want
+        selects = o.service_selector(svc).get(label)
+        if selects != value:
+            raise StepFailed(
+                f"preview Service {name} selects {label}={selects}, not {what} ({value}):"
+                f" give it a selector b2tui may set ({label})"
+            )
     ports = _ports(svc)
     if not ports:
         raise StepFailed(f"preview Service {name} has no ports: copy the live Service's")
@@ -111,7 +145,7 @@ def check(api: Api, target: Target, base: str, spec: HttpCheck) -> CheckResult:
     url = httpx.URL(spec.url)
     path = base + (url.path or "/")
     query = list(url.params.multi_items())
-    shown = f"{spec.method.upper()} {target.preview_service}{url.path or '/'} (service proxy)"
+    shown = f"{spec.method.upper()} {reach(target)}{url.path or '/'} (service proxy)"
     attempts = max(1, spec.retries + 1)
     problem = ""
     for attempt in range(attempts):

@@ -104,9 +104,24 @@ class SandboxCluster:
         )
 
     async def preview_check(self, env: Place, check: HttpCheck) -> CheckResult:
-        """The sandbox's idle colour answers every smoke check."""
+        """The sandbox's new version (idle colour, canary) answers every smoke check."""
         path = check.url.split("://", 1)[-1].partition("/")[2]
-        return CheckResult(True, f"200 in 14 ms ({env.preview_service}/{path})")
+        name = env.preview_service or f"{env.service}-canary"
+        return CheckResult(True, f"200 in 14 ms ({name}/{path})")
+
+    async def canary_preview(self, env: Place, image: str, percent: int) -> str:
+        """The canary's pods up before its first weight; the URL the checks reach it at."""
+        self.world.start_canary(env.name, image, percent, env.replicas, self._now())
+        self._changed()
+        name = env.preview_service or f"{env.service}-canary"
+        return f"https://sandbox.kube/api/v1/namespaces/{env.namespace}/services/{name}:http/proxy"
+
+    async def withdraw_canary(self, env: Place) -> bool:
+        """The canary scaled to zero."""
+        changed = self.world.withdraw_canary(env.name, self._now())
+        if changed:
+            self._changed()
+        return changed
 
     async def switch_colour(self, env: Place, colour: str) -> TrafficSplit:
         """Point the Service selector at ``colour``."""

@@ -263,6 +263,28 @@ class World:
         env.settle(now)
         return TrafficSplit(percent, split.achieved_percent, f"{split.canary}/{n} replicas")
 
+    def start_canary(
+        self, name: str, image: str, percent: int, total: int | None, now: float
+    ) -> None:
+        """``image`` on the canary at ``percent``'s replicas, stable untouched (its smoke
+        checks before the first weight)."""
+        env = self.env(name)
+        stable, canary = self._canary_layout(env, "a canary")
+        n = total or (stable.replicas + canary.replicas)
+        want = max(replica_split(percent, n).canary, canary.replicas)
+        reconcile(self.lifecycle, env, canary, now, image=image, replicas=want)
+        env.settle(now)
+
+    def withdraw_canary(self, name: str, now: float) -> bool:
+        """The canary scaled to zero; True when it ran."""
+        env = self.env(name)
+        _, canary = self._canary_layout(env, "withdrawing the canary")
+        if not canary.replicas:
+            return False
+        reconcile(self.lifecycle, env, canary, now, replicas=0, immediate=True)
+        env.settle(now)
+        return True
+
     def promote(self, name: str, image: str, total: int | None, now: float) -> None:
         """Stable takes ``image`` with every replica; canary pods leave as stable's are Ready."""
         env = self.env(name)

@@ -12,12 +12,12 @@ then the selector) → hold and watch.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import NoReturn
 
 from b2tui.domain.phases import Outcome
 from b2tui.engine.context import Finish, RunContext
 from b2tui.engine.state import Step
+from b2tui.engine.strategies.smoke import Aim, check_new_version
 from b2tui.ports import SourceError, StepFailed
 
 
@@ -51,52 +51,20 @@ async def _stage(ctx: RunContext, image: str) -> str:
 
 async def _smoke_idle(ctx: RunContext, colour: str) -> None:
     """The smoke checks against the idle colour, before any user reaches it."""
-    st, env, smoke = ctx.st, ctx.env, ctx.settings.smoke
+    st, env = ctx.st, ctx.env
     if not env.preview_service or st.did(Step.PREVIEW):
         return
     try:
         proxied = await ctx.mutate(ctx.ports.cluster.preview(env, colour))
     except (SourceError, StepFailed) as e:
         await _abandon(ctx, colour, str(e))
-    url = env.preview_url or proxied
-    ctx.log("smoke", f"smoke checks on the idle colour {colour} through {env.preview_service}")
-    command = ctx.settings.commands.smoke
-    if command:
-        res = await ctx.command("smoke", command, env={"B2TUI_TARGET_URL": url})
-        if not res.ok:
-            why = "timed out" if res.timed_out else f"exit {res.exit_code}"
-            await _abandon(
-                ctx, colour, f"smoke command {why}" + (f": {res.tail}" if res.tail else "")
-            )
-    for check in smoke.http:
-        try:
-            if env.preview_url:
-                answer = await ctx.ports.checks.http(replace(check, url=rebase(check.url, url)))
-            else:
-                answer = await ctx.ports.cluster.preview_check(env, check)
-        except (SourceError, StepFailed) as e:
-            await _abandon(ctx, colour, f"{check.url}: {e}")
-        ctx.log("smoke", f"{check.method} {check.url} on {colour}: {answer.detail}")
-        if not answer.passed:
-            await _abandon(ctx, colour, answer.detail)
-    if smoke.log_patterns:
-        try:
-            counts = await ctx.ports.cluster.scan_logs(env, smoke.log_patterns, 600.0)
-        except SourceError as e:
-            await _abandon(ctx, colour, f"log scan failed: {e}")
-        hits = {p: n for p, n in counts.items() if n}
-        if hits:
-            worst = max(hits, key=lambda p: hits[p])
-            await _abandon(ctx, colour, f"log scan found {hits[worst]} lines matching {worst!r}")
-    ctx.notice("info", f"{colour} passed the smoke checks through {env.preview_service}")
+
+    async def abandon(reason: str) -> NoReturn:
+        await _abandon(ctx, colour, reason)
+
+    aim = Aim(on=colour, url=env.preview_url or proxied, through=env.preview_service)
+    await check_new_version(ctx, aim, abandon)
     ctx.mark(Step.PREVIEW)
-
-
-def rebase(url: str, base: str) -> str:
-    """``url``'s path and query on ``base`` (the preview's URL)."""
-    rest = url.split("://", 1)[-1]
-    path = rest[rest.index("/") :] if "/" in rest else ""
-    return base.rstrip("/") + path
 
 
 async def _abandon(ctx: RunContext, colour: str, reason: str) -> NoReturn:

@@ -4,6 +4,10 @@ the canary to stable.
 
 Steps (each idempotent):
 
+0. ``preview`` (when ``canary_header`` or ``preview_service`` is set): the canary's pods up
+   at the first step's replicas, no weight yet; the smoke checks reach them through the
+   header route or the preview Service (:mod:`.smoke`). A failure takes the canary away
+   (as a rollback would) and ends the run aborted; stable never changed.
 1. ``start``: ask for the first step's weight (once: ``canary`` in ``state.done``).
 2. ``step``: apply an asked weight (operator ``+``/``-``/``n``, or autopilot), wait for
    the canary's pods, start the step's hold; then sample canary and stable and let the
@@ -13,17 +17,63 @@ Steps (each idempotent):
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from b2tui.domain.canary import hold_for, next_weight
 from b2tui.domain.gates import GateStatus, GateTracker
-from b2tui.engine.context import RunContext
+from b2tui.domain.phases import Outcome
+from b2tui.engine.context import Finish, RunContext
 from b2tui.engine.state import Step
+from b2tui.engine.strategies.smoke import Aim, check_new_version
+from b2tui.ports import SourceError, StepFailed
 
 
 async def run(ctx: RunContext) -> None:
     image = ctx.deployed(ctx.env.name)
+    await _smoke_canary(ctx, image)
     _start(ctx)
     await _step_until_full(ctx, image)
     await _promote(ctx, image)
+
+
+async def _smoke_canary(ctx: RunContext, image: str) -> None:
+    """The smoke checks on the canary before its first weight (where something reaches it
+    without the weight: a header route, or the preview Service on its pods)."""
+    st, env = ctx.st, ctx.env
+    reach = env.canary_header or env.preview_service
+    if not reach or st.did(Step.PREVIEW) or st.canary_percent > 0 or st.did(Step.CANARY):
+        return
+    first = ctx.steps()[0].weight
+    url = await ctx.production_change(
+        "starting the canary for its smoke checks",
+        lambda: ctx.ports.cluster.canary_preview(env, image, first),
+    )
+    header = (env.canary_header, env.canary_header_value) if env.canary_header else None
+    if header:
+        ctx.log("kube", f"canary {image} up, no weight; {header[0]}: {header[1]} routes to it")
+    else:
+        ctx.log("kube", f"canary {image} up, no weight; {env.preview_service} selects its pods")
+    await ctx.await_rollout(env, "canary", ctx.rollback_on)
+
+    async def abandon(reason: str) -> NoReturn:
+        try:
+            await ctx.mutate(ctx.ports.cluster.withdraw_canary(env))
+            ctx.log("kube", "canary out of traffic and scaled down")
+        except (SourceError, StepFailed) as e:
+            ctx.notice("warn", f"could not take the canary away: {e}")
+        raise Finish(
+            Outcome.ABORTED, f"production smoke on the canary: {reason}; traffic stays on stable"
+        )
+
+    if env.preview_service:
+        through = env.preview_service
+    elif env.preview_url:
+        through = f"{env.preview_url} with {env.canary_header}: {env.canary_header_value}"
+    else:
+        through = f"{env.service}-canary, where {env.canary_header} routes"
+    aim = Aim(on="the canary", url=env.preview_url or url, through=through, header=header)
+    await check_new_version(ctx, aim, abandon)
+    ctx.mark(Step.PREVIEW)
 
 
 def _start(ctx: RunContext) -> None:

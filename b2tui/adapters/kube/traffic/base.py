@@ -27,12 +27,19 @@ class TrafficRouter(Protocol):
         already (of ``split.canary + split.stable``)."""
         ...
 
+    def route_header(self, api: Api) -> str:
+        """Before any weight: requests carrying the target's ``canary_header`` (with its
+        value) go to the canary, every other request stays on stable; what was set, in a
+        few words. Raises StepFailed when the router cannot route by header."""
+        ...
+
     def verify(self, api: Api) -> TrafficSplit:
         """The split as the cluster has it now."""
         ...
 
     def reset(self, api: Api) -> bool:
-        """All traffic back to stable (weight 0); True when anything changed."""
+        """All traffic back to stable (weight 0, no header route); True when anything
+        changed."""
         ...
 
     def first_reset(self, percent: int, split: ReplicaSplit) -> FirstWrite | None:

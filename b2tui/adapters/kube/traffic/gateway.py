@@ -1,5 +1,10 @@
 """``traffic = "gateway"``: Gateway API HTTPRoute ``<route>`` gets ``backendRefs``
-weights ``100-p`` for ``<service>`` and ``p`` for ``<service>-canary``."""
+weights ``100-p`` for ``<service>`` and ``p`` for ``<service>-canary``.
+
+With ``canary_header``, before any weight, each rule that sends to ``<service>`` gets a
+twin in front of it: the same matches plus an ``Exact`` header match, sending only to
+``<service>-canary`` (a more specific match wins in Gateway API's precedence). A reset
+removes the twins (any rule that sends only to the canary Service on a header match)."""
 
 from __future__ import annotations
 
@@ -53,9 +58,68 @@ class GatewayRouter:
         self._set(api, percent)
         return TrafficSplit(percent, float(percent), f"weights {100 - percent}/{percent}")
 
+    def route_header(self, api: Api) -> str:
+        header, value = self.target.canary_header, self.target.canary_header_value
+        if not header:
+            raise StepFailed(f"{self.target.name}: no canary_header configured")
+        ensure_canary_service(api, self.target)
+        route = self._read(api)
+        current = o.items(route, "spec", "rules")
+        if not any(self._header_twin(r, header) for r in current):
+            rules = [r for r in copy.deepcopy(current) if not self._header_twin(r)]
+            twins = [self._twin(r, header, value) for r in rules if self._stable_ref(r)]
+            if not twins:
+                raise self._no_stable_ref()
+            self._patch(api, [*twins, *rules])
+        return f"header match {header}: {value}"
+
+    def _stable_ref(self, rule: Obj) -> Obj | None:
+        refs = rule.get("backendRefs") or []
+        return next((r for r in refs if r.get("name") == self.target.service), None)
+
+    def _header_twin(self, rule: Obj, header: str | None = None) -> bool:
+        """Whether ``rule`` is a header route to the canary (on ``header`` when given)."""
+        refs = rule.get("backendRefs") or []
+        if not refs or any(r.get("name") != self.target.canary_service for r in refs):
+            return False
+        names = [
+            str(h.get("name", "")).lower()
+            for m in rule.get("matches") or []
+            for h in m.get("headers") or []
+        ]
+        return bool(names) and (header is None or header.lower() in names)
+
+    def _twin(self, rule: Obj, header: str, value: str) -> Obj:
+        """``rule`` for the requests carrying ``header: value``, sent to the canary only."""
+        stable_ref = self._stable_ref(rule) or {}
+        canary_ref = {k: v for k, v in stable_ref.items() if k != "weight"}
+        canary_ref["name"] = self.target.canary_service
+        match = {"type": "Exact", "name": header, "value": value}
+        matches = rule.get("matches") or [{"path": {"type": "PathPrefix", "value": "/"}}]
+        return {
+            **{k: v for k, v in rule.items() if k not in ("matches", "backendRefs")},
+            "matches": [
+                {
+                    **m,
+                    "headers": [
+                        *(
+                            h
+                            for h in m.get("headers") or []
+                            if str(h.get("name", "")).lower() != header.lower()
+                        ),
+                        match,
+                    ],
+                }
+                for m in matches
+            ],
+            "backendRefs": [canary_ref],
+        }
+
     def verify(self, api: Api) -> TrafficSplit:
         weights = {}
         for rule in o.items(self._read(api), "spec", "rules"):
+            if not self._stable_ref(rule):
+                continue  # a header route to the canary is not part of the split
             for ref in rule.get("backendRefs") or []:
                 weights[ref.get("name")] = int(ref.get("weight", 1))
         s = weights.get(self.target.service, 1)
@@ -64,23 +128,30 @@ class GatewayRouter:
         return TrafficSplit(p, 100.0 * c / (s + c) if s + c else 0.0, f"weights {s}/{c}")
 
     def reset(self, api: Api) -> bool:
-        return self._set(api, 0)
+        return self._set(api, 0, headers=False)
 
     def first_reset(self, percent: int, split: ReplicaSplit) -> FirstWrite | None:
         # The weights sit inside rules the server defaults (group, kind, matches): a test
         # of the rules as written would fail and cost a request; the reset reads first.
         return None
 
-    def _set(self, api: Api, percent: int) -> bool:
-        """Set the HTTPRoute backend weights; returns True when they changed."""
+    def _no_stable_ref(self) -> StepFailed:
+        return StepFailed(
+            f"HTTPRoute {self.route} in namespace {self.target.namespace} has no backendRef"
+            f" to service {self.target.service}; add one"
+        )
+
+    def _set(self, api: Api, percent: int, *, headers: bool = True) -> bool:
+        """Set the HTTPRoute backend weights (and drop the header routes to the canary
+        unless ``headers``); returns True when the rules changed."""
         route = self._read(api)
         current = o.items(route, "spec", "rules")
-        rules = copy.deepcopy(current)
+        rules = [r for r in copy.deepcopy(current) if headers or not self._header_twin(r)]
         stable_svc, canary_svc = self.target.service, self.target.canary_service
         found = False
         for rule in rules:
             refs = rule.get("backendRefs") or []
-            stable_ref = next((r for r in refs if r.get("name") == stable_svc), None)
+            stable_ref = self._stable_ref(rule)
             if stable_ref is None:
                 continue
             found = True
@@ -93,12 +164,13 @@ class GatewayRouter:
                 {**canary_ref, "weight": percent},
             ]
         if not found:
-            raise StepFailed(
-                f"HTTPRoute {self.route} in namespace {self.target.namespace} has no backendRef"
-                f" to service {stable_svc}; add one"
-            )
+            raise self._no_stable_ref()
         if rules == current:
             return False
+        self._patch(api, rules)
+        return True
+
+    def _patch(self, api: Api, rules: list[Obj]) -> None:
         api.call(
             self._op("patch"),
             api.conn.custom.patch_namespaced_custom_object,
@@ -110,4 +182,3 @@ class GatewayRouter:
             {"spec": {"rules": rules}},
             _content_type="application/merge-patch+json",
         )
-        return True

@@ -3,7 +3,9 @@
 A Service ``<service>-canary`` (stable selector + ``track: canary``) and an Ingress
 ``<ingress>-canary`` copied from the stable Ingress with its backends pointed at the
 canary Service, annotated ``nginx.ingress.kubernetes.io/canary: "true"`` and
-``nginx.ingress.kubernetes.io/canary-weight: "<percent>"``.
+``nginx.ingress.kubernetes.io/canary-weight: "<percent>"``. With ``canary_header``, before
+any weight, ``canary-by-header: <header>`` and ``canary-by-header-value: <value>`` send the
+requests carrying it (the smoke checks) to the canary; a reset removes them.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from b2tui.adapters.kube.errors import Op
 from b2tui.adapters.kube.objects import Obj
 from b2tui.adapters.kube.rollback import FirstWrite, annotation_to_zero
 from b2tui.domain.canary import ReplicaSplit
-from b2tui.ports import SourceError, Target, TrafficSplit
+from b2tui.ports import SourceError, StepFailed, Target, TrafficSplit
 
 NGINX_CANARY = "nginx.ingress.kubernetes.io/canary"
 NGINX_WEIGHT = "nginx.ingress.kubernetes.io/canary-weight"
+NGINX_BY_HEADER = "nginx.ingress.kubernetes.io/canary-by-header"
+NGINX_BY_HEADER_VALUE = "nginx.ingress.kubernetes.io/canary-by-header-value"
 
 
 def retarget_ingress(spec: dict[str, Any], old: str, new: str) -> dict[str, Any]:
@@ -73,9 +77,22 @@ class NginxRouter:
             return [str(e)]
         return []
 
+    def route_header(self, api: Api) -> str:
+        header, value = self.target.canary_header, self.target.canary_header_value
+        if not header:
+            raise StepFailed(f"{self.target.name}: no canary_header configured")
+        ensure_canary_service(api, self.target)
+        want: dict[str, str | None] = {
+            NGINX_CANARY: "true",
+            NGINX_BY_HEADER: header,
+            NGINX_BY_HEADER_VALUE: value,
+        }
+        self._write(api, want, create=True)
+        return f"canary-by-header {header}: {value}"
+
     def set_weight(self, api: Api, percent: int, split: ReplicaSplit) -> TrafficSplit:
         ensure_canary_service(api, self.target)
-        self._set(api, percent, create=True)
+        self._write(api, {NGINX_CANARY: "true", NGINX_WEIGHT: str(percent)}, create=True)
         return TrafficSplit(percent, float(percent), f"canary-weight={percent}")
 
     def verify(self, api: Api) -> TrafficSplit:
@@ -85,15 +102,18 @@ class NginxRouter:
         return TrafficSplit(p, float(p), f"canary-weight={p}")
 
     def reset(self, api: Api) -> bool:
-        return self._set(api, 0, create=False)
+        # Weight 0 and the header route gone: the canary's pods are going away.
+        gone = {NGINX_CANARY: "true", NGINX_WEIGHT: "0"}
+        return self._write(api, {**gone, NGINX_BY_HEADER: None, NGINX_BY_HEADER_VALUE: None})
 
     def first_reset(self, percent: int, split: ReplicaSplit) -> FirstWrite | None:
         if not percent:
             return None
         return annotation_to_zero(self.target, self.canary_ingress, NGINX_WEIGHT, str(percent))
 
-    def _set(self, api: Api, percent: int, *, create: bool) -> bool:
-        """Set the canary Ingress weight; returns True when it changed."""
+    def _write(self, api: Api, want: dict[str, str | None], *, create: bool = False) -> bool:
+        """Set (a value) or remove (None) annotations of the canary Ingress, creating it
+        from the stable one when ``create``; returns True when anything changed."""
         ns = self.target.namespace
         name = self.canary_ingress
         cur = self._read(api, name)
@@ -114,7 +134,7 @@ class NginxRouter:
                     "name": name,
                     "namespace": ns,
                     "labels": o.labels(stable),
-                    "annotations": {NGINX_CANARY: "true", NGINX_WEIGHT: str(percent)},
+                    "annotations": {k: v for k, v in want.items() if v is not None},
                 },
                 "spec": spec,
             }
@@ -126,14 +146,14 @@ class NginxRouter:
             )
             return True
         notes = o.annotations_of(cur)
-        if notes.get(NGINX_WEIGHT) == str(percent) and notes.get(NGINX_CANARY) == "true":
+        if all(notes.get(k) == v for k, v in want.items()):
             return False
         api.call(
             Op("patch", "ingresses", ns, name),
             api.conn.net.patch_namespaced_ingress,
             name,
             ns,
-            {"metadata": {"annotations": {NGINX_CANARY: "true", NGINX_WEIGHT: str(percent)}}},
+            {"metadata": {"annotations": want}},
             _content_type="application/merge-patch+json",
         )
         return True

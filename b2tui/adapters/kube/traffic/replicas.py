@@ -9,7 +9,7 @@ from b2tui.adapters.kube import objects as o
 from b2tui.adapters.kube.client import Api
 from b2tui.adapters.kube.rollback import FirstWrite, canary_scale_to_zero
 from b2tui.domain.canary import ReplicaSplit
-from b2tui.ports import Target, TrafficSplit
+from b2tui.ports import StepFailed, Target, TrafficSplit
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,14 @@ class ReplicaRouter:
         c, s = split.canary, split.stable
         achieved = 100.0 * c / (c + s) if c + s else 0.0
         return TrafficSplit(percent, achieved, f"{c}/{c + s} replicas")
+
+    def route_header(self, api: Api) -> str:
+        # One Service in front of stable and canary pods alike: no router to ask.
+        raise StepFailed(
+            f'{self.target.name}: traffic = "replicas" cannot route canary_header to the'
+            ' canary: use traffic = "nginx" or "gateway", or drop canary_header and name a'
+            " preview_service"
+        )
 
     def verify(self, api: Api) -> TrafficSplit:
         ns = self.target.namespace
