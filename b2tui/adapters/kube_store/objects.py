@@ -226,3 +226,73 @@ def lease_body(
     if cur is not None:
         meta["resourceVersion"] = cur["metadata"]["resourceVersion"]
     return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta, "spec": spec}
+
+
+# --- the sign-off inboxes of [roles] -------------------------------------------------------
+
+SIGN_INBOX = "sign-inbox"
+"""``b2tui.io/kind`` of a role's sign-off inbox."""
+
+
+def sign_inbox_name(service: str, environment: str, role: str) -> str:
+    """The sign-off inbox of ``role`` for one service and environment. The driver knows a
+    role by this *name* (RBAC's ``resourceNames`` guards it), never by a label a writer
+    could patch."""
+    return f"b2tui-sign-{slug(service, 25)}-{slug(environment, 25)}-{slug(role, 40)}"
+
+
+def role_subjects(members: tuple[str, ...]) -> list[dict[str, str]]:
+    """RBAC subjects of a ``[roles]`` role: ``kube-group:NAME`` → Group, a plain name → User
+    (the cluster's user name); ``group:NAME`` (a Unix group) has no meaning to the API
+    server and is left out."""
+    out = []
+    for entry in members:
+        if entry.startswith("kube-group:"):
+            out.append({"kind": "Group", "name": entry[11:]})
+        elif ":" not in entry:
+            out.append({"kind": "User", "name": entry})
+    return [{**s, "apiGroup": "rbac.authorization.k8s.io"} for s in out]
+
+
+def signoff_rbac(
+    members: dict[str, tuple[str, ...]], service: str, environment: str, namespace: str
+) -> list[dict[str, Any]]:
+    """One Role and RoleBinding per role: ``get`` and ``patch`` on that role's sign-off
+    inbox alone, bound to the role's Kubernetes groups and users. A role with no such
+    member gets its Role but no binding (nobody may sign through the cluster)."""
+    docs: list[dict[str, Any]] = []
+    for role, entries in members.items():
+        inbox = sign_inbox_name(service, environment, role)
+        name = inbox
+        meta = {"name": name, "namespace": namespace, "labels": dict(MANAGED)}
+        docs.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": meta,
+                "rules": [
+                    {
+                        "apiGroups": [""],
+                        "resources": ["configmaps"],
+                        "resourceNames": [inbox],
+                        "verbs": ["get", "patch"],
+                    }
+                ],
+            }
+        )
+        subjects = role_subjects(entries)
+        if subjects:
+            docs.append(
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "RoleBinding",
+                    "metadata": dict(meta),
+                    "roleRef": {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "Role",
+                        "name": name,
+                    },
+                    "subjects": subjects,
+                }
+            )
+    return docs
