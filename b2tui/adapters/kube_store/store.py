@@ -231,6 +231,11 @@ class KubeStore:
     def audit_log(self, run_id: str | None = None) -> list[AuditEntry]:
         return self._audit.entries(run_id)
 
+    def audit_chains(self) -> list[list[AuditEntry]]:
+        """Each audit journal (a run's, or the one outside runs) in its own order: each is
+        a hash chain of its own (``b2tui audit --verify``)."""
+        return self._audit.journals()
+
     # --- the lease -------------------------------------------------------------------------
 
     def _lease_of(self, run_id: str) -> str:
