@@ -10,6 +10,7 @@ item put into the reviewers' inbox is refused by the driver and audited.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import time
@@ -26,7 +27,9 @@ from b2tui.adapters.kube_store.objects import sign_inbox_name
 from b2tui.cli.follow import follower
 from b2tui.cli.loading import load
 from b2tui.engine.api import Action
-from tests.realkube.attach import driver_process, grant, run_state, two_kubeconfigs
+from b2tui.ui.app import make_app
+from b2tui.ui.widgets.checklist import ChecklistPanel
+from tests.realkube.attach import driver_process, grant, run_state, two_kubeconfigs, until
 from tests.realkube.cluster import RealKube
 
 pytestmark = pytest.mark.integration
@@ -197,4 +200,36 @@ def test_only_the_roles_group_signs_through_its_inbox_rbac_refuses_the_rest(
     )
     assert session.why_not(Action.ROLLBACK) is not None
     dave.close()
+
+    # frank (group devs, so code-author here) presses space on "Documentation updated" in
+    # an attached control room: it goes to the code-author inbox and the driver signs it.
+    frank = KubeStore(
+        connect(str(realkube.write_kubeconfig(tmp_path / "f", user="frank")), None), kube_ns
+    )
+    room = follower(frank, settings, "production", run_id)
+    app = make_app(settings, room, clock=room.clock, runner=room.follow, user=room.user)
+
+    async def sign_in_the_room() -> None:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await until(pilot, lambda: "docs_updated" in room.view.checks, "the checklist", 30)
+            await pilot.press("3")
+            checklist = app.query_one(ChecklistPanel)
+            for _ in range(20):
+                if checklist.selected_item == "docs_updated":
+                    break
+                await pilot.press("down")
+            assert checklist.selected_item == "docs_updated"
+            await pilot.press("space")
+            await until(
+                pilot,
+                lambda: room.view.checks["docs_updated"].state == "passed",
+                "frank's sign-off back from the driver",
+                60,
+            )
+
+    asyncio.run(sign_in_the_room())
+    assert _item(realkube, kube_ns, "docs_updated")["signed_by"] == (
+        "frank (RBAC: role code-author)"
+    )
+    frank.close()
     store.close()
