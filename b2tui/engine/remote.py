@@ -43,6 +43,9 @@ class AttachedSession(Watcher):
         self.can_sign = not self.read_only or getattr(inbox, "roles", None) is not None
         """A read-only room still binds ``space`` when sign-offs go through the inboxes
         of ``[roles]`` (RBAC on each decides, item by item)."""
+        prefetch = getattr(inbox, "prefetch", None)
+        if prefetch is not None:  # here, off the room's loop: keys then ask nothing
+            prefetch()
 
     def why_not(self, action: Action, item: str | None = None) -> str | None:
         if action is Action.SIGN_OFF and getattr(self.inbox, "roles", None) is not None:

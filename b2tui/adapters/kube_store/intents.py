@@ -164,6 +164,14 @@ class KubeIntents:
         name = next((n for n, r in self.sign_inboxes.items() if r == role), None)
         return name
 
+    def prefetch(self) -> None:
+        """Ask the API server now about every role inbox (a blocking call each), so that
+        :meth:`why_not_sign` later answers from memory (from a key handler)."""
+        if self.roles is None:
+            return
+        for item in self.item_roles:
+            self.why_not_sign(item)
+
     def why_not_sign(self, item: str) -> str | None:
         """None when this user may send a sign-off of ``item``: without ``[roles]`` as any
         intent; with it, when RBAC lets them patch the inbox of the item's role."""
