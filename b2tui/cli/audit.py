@@ -66,4 +66,4 @@ def _which(entries: list[AuditEntry], n: int | None) -> str:
     if e is None:
         return ""
     run = f"run {e.run_id}, " if e.run_id else ""
-    return f" ({run}written {e.wall_ts} by {e.user})"
+    return f" ({run}at {e.wall_ts})"

@@ -21,6 +21,11 @@ def cmd_rbac(args: argparse.Namespace) -> int:
         raise UsageError("rbac needs --config FILE (its [roles] and [store])")
     settings = load(args.config)
     target = settings.environment(args.env)
+    if settings.store.backend != "kube":
+        raise UsageError(
+            f'{settings.path}: rbac is for [store] backend = "kube" (with the SQLite store the'
+            " driver's Unix socket names each signer; nothing to grant in the cluster)"
+        )
     if not settings.roles.configured:
         raise UsageError(
             f"no [roles] in {settings.path}: without roles anyone who may act signs;"

@@ -3,6 +3,12 @@ Roles and RoleBindings ``b2tui rbac`` renders for ``[roles]``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+import yaml
+
+from b2tui import cli
 from b2tui.adapters.kube_store.objects import sign_inbox_name, signoff_rbac
 from b2tui.domain.checklist import READINESS_ITEMS, RunConditions, build_checklist
 from b2tui.domain.people import Person, Roles, SignContext, sign_refusal
@@ -51,3 +57,31 @@ def test_rbac_has_one_role_per_inbox_bound_to_its_groups_and_users() -> None:
     # A role with nobody the cluster knows: its Role, no binding (nobody signs there).
     assert [d["kind"] for d in docs[4:]] == ["Role"]
     assert {d["metadata"]["namespace"] for d in docs} == {"b2connect"}
+
+
+def test_b2tui_rbac_prints_the_roles_of_the_config_and_refuses_without_roles(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = (
+        '[service]\nname = "shop"\n[store]\nbackend = "kube"\nnamespace = "apps"\n'
+        '[environments.production]\nnamespace = "p"\n'
+    )
+    cfg = tmp_path / "b2tui.toml"
+    cfg.write_text(
+        base + '[roles]\nreviewer = ["kube-group:devs"]\ndevops-engineer = ["ana"]\n'
+        'security-engineer = ["kube-group:sec"]\ntech-lead = ["kube-group:leads"]\n'
+        'qa-engineer = ["kube-group:qa"]\n'
+    )
+    capsys.readouterr()
+    assert cli.main(["rbac", "--config", str(cfg)]) == 0
+    docs = list(yaml.safe_load_all(capsys.readouterr().out))
+    assert [d["kind"] for d in docs] == ["Role", "RoleBinding"] * 5
+    assert docs[0]["metadata"] == {
+        "name": "b2tui-sign-shop-production-reviewer",
+        "namespace": "apps",
+        "labels": {"app.kubernetes.io/managed-by": "b2tui"},
+    }
+    cfg.write_text(base)
+    assert cli.main(["rbac", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no [roles] in" in err[0], err
