@@ -101,7 +101,7 @@ def kube_intents(store: Any, settings: Settings, env: str) -> Any:
     role's sign-offs go through its own inbox (RBAC lets only that role patch it)."""
     from b2tui.adapters.kube_store import KubeIntents
 
-    roles = tuple(settings.roles.members) if settings.roles.configured else None
+    roles = dict(settings.roles.members) if settings.roles.configured else None
     return KubeIntents(
         store, settings.service.name, env, roles=roles, item_roles=item_roles(settings)
     )

@@ -130,8 +130,8 @@ def test_only_the_roles_group_signs_through_its_inbox_rbac_refuses_the_rest(
     said = json.loads(capsys.readouterr().out)
     assert not said["accepted"]
     assert (
-        f"dave may not sign for role reviewer: RBAC does not let them patch configmap {reviewers}"
-        in said["message"]
+        "role reviewer may sign: kube-group:devs; dave may not: RBAC does not let them patch"
+        f" configmap {reviewers}" in said["message"]
     )
     forged = {"run_id": run_id, "action": "sign_off", "arg": "review_approved", "user": "erin"}
     r = realkube.client("dave").patch(
@@ -195,7 +195,7 @@ def test_only_the_roles_group_signs_through_its_inbox_rbac_refuses_the_rest(
     dave = KubeStore(connect(str(tmp_path / "d"), None), kube_ns)
     session = follower(dave, settings, "production", run_id)
     assert session.read_only and session.can_sign
-    assert "may not sign for role reviewer" in (
+    assert "role reviewer may sign: kube-group:devs; dave may not" in (
         session.why_not(Action.SIGN_OFF, "review_approved") or ""
     )
     assert session.why_not(Action.ROLLBACK) is not None

@@ -114,8 +114,8 @@ class KubeIntents:
         store: the kube store (connection and namespace).
         service: service name.
         environment: environment name.
-        roles: the ``[roles]`` role names when configured: sign-offs then go through each
-            role's own inbox; None: through the general one.
+        roles: the ``[roles]`` table (role → members) when configured: sign-offs then go
+            through each role's own inbox; None: through the general one.
         item_roles: checklist item → its role (to address a sign-off's inbox).
     """
 
@@ -125,13 +125,13 @@ class KubeIntents:
         service: str,
         environment: str,
         *,
-        roles: tuple[str, ...] | None = None,
+        roles: Mapping[str, tuple[str, ...]] | None = None,
         item_roles: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
         self.name = f"b2tui-intents-{slug(service, 25)}-{slug(environment, 25)}"
         self.user = kube_user(store.conn)
-        self.roles = roles
+        self.roles = dict(roles) if roles is not None else None
         self.item_roles = dict(item_roles or {})
         self.sign_inboxes = {sign_inbox_name(service, environment, r): r for r in (roles or ())}
         """Inbox name → role: the driver knows a role by its inbox's name alone."""
@@ -185,10 +185,11 @@ class KubeIntents:
             return f"role {role!r} of {item} is not in [roles]: nobody may sign it"
         if name not in self._may_sign:
             role = self.sign_inboxes[name]
+            who = ", ".join(self.roles.get(role, ())) or "nobody"
             self._may_sign[name] = self._access(
                 name,
-                f"{self.user} may not sign for role {role}: RBAC does not let them patch"
-                f" configmap {name} in namespace {self.store.namespace} (b2tui rbac)",
+                f"role {role} may sign: {who}; {self.user} may not: RBAC does not let them"
+                f" patch configmap {name} in namespace {self.store.namespace} (b2tui rbac)",
             )
         return self._may_sign[name]
 
