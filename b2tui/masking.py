@@ -10,8 +10,9 @@ What is hidden:
 
 - the *value* of every configured secret (``env:``/``file:``/inline), registered when
   settings are loaded (:func:`register_settings`) and whenever a :class:`Secret` is
-  revealed, in every encoding it may travel in: as is, percent-encoded, JSON-escaped,
-  base64 (also inside a longer base64 run, such as ``Basic base64(user:password)``);
+  revealed, in every encoding it may travel in: as is, percent-encoded, JSON-escaped
+  (the solidus escaped as ``\\/`` too), hex, base64 (also inside a longer base64 run,
+  such as ``Basic base64(user:password)``);
 - URL userinfo passwords and query values (``?token=abc`` → ``?token=***``);
 - every ``Authorization``/``Proxy-Authorization``/``Cookie``/``Set-Cookie`` value and
   every ``Basic``/``Bearer`` credential, known or not, encoded or decoded.
@@ -58,15 +59,19 @@ T = TypeVar("T")
 
 
 def _encodings(value: str) -> set[str]:
-    """The forms ``value`` may travel in: percent-, JSON- and base64-encoded."""
+    """The forms ``value`` may travel in: percent-, JSON-, hex- and base64-encoded."""
     raw = value.encode()
+    escaped = json.dumps(value)[1:-1]
     forms = {
         value,
         urllib.parse.quote(value, safe=""),
         urllib.parse.quote(value),
         urllib.parse.quote_plus(value),
-        json.dumps(value)[1:-1],
+        escaped,
+        escaped.replace("/", "\\/"),  # encoders that escape the solidus (PHP, some Go)
         json.dumps(value, ensure_ascii=False)[1:-1],
+        raw.hex(),
+        raw.hex().upper(),
     }
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
         encoded = encode(raw).decode()

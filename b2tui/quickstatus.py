@@ -99,12 +99,29 @@ def _line_of_row(row: Any, *, sandbox: bool) -> str:
 
 
 def _kube_line(settings: Any, env: str) -> str:
-    """One LIST of the run ConfigMaps of this service and environment."""
-    from b2tui.adapters.kube_store import open_kube_store
-    from b2tui.adapters.kube_store.objects import run_selector
+    """One LIST of the run ConfigMaps of this service and environment: with the standard
+    library where the kubeconfig allows (:mod:`b2tui.adapters.kube_store.quick`), else
+    through the kubernetes client."""
+    from b2tui.adapters.kube_store import store_place
+    from b2tui.adapters.kube_store.objects import run_record, run_selector
+    from b2tui.adapters.kube_store.quick import QuickListError, list_configmaps
 
-    store = open_kube_store(settings, env)
-    runs = store._runs.matching(run_selector(service=settings.service.name, environment=env))
+    selector = run_selector(service=settings.service.name, environment=env)
+    context, namespace = store_place(settings, env)
+    kubeconfig = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    try:
+        items = list_configmaps(kubeconfig, context, namespace, selector)
+    except QuickListError as e:
+        raise Problem(
+            f"b2tui: status --line: kube store ([store] in {settings.path}): {e}", 1
+        ) from None
+    if items is None:
+        from b2tui.adapters.kube_store import open_kube_store
+
+        runs = open_kube_store(settings, env)._runs.matching(selector)
+    else:
+        runs = [run_record(o) for o in items if "record" in (o.get("data") or {})]
+        runs.sort(key=lambda r: (r.started_at, r.id), reverse=True)
     runs = [r for r in runs if r.service == settings.service.name]
     if not runs:
         return f"{settings.service.name}: no run yet"

@@ -12,6 +12,7 @@ Rows (``--only NAME``, repeatable; ``--list`` names them):
   way (same interpreter, same pty), alternated in the same run;
 * ``status-line`` — ``b2tui status --line`` (the tmux status bar's command) on a run
   holding its first canary step: wall and CPU time per call;
+* ``status-line-kube`` — the same on the kube store (real kube-apiserver, one LIST);
 * ``apiload``   — requests/min b2tui makes against the real kube-apiserver during a canary
   hold (audit log), next to ``kubectl rollout status`` + ``kubectl get pods -w``;
 * ``attach``    — ``R`` in a control room attached (as another user) to a driver process on
@@ -440,6 +441,63 @@ def row_status_line(o: Opts) -> None:
     line("CPU", cpus, "ms", fmt=".0f")
 
 
+def row_status_line_kube(o: Opts) -> None:
+    heading("b2tui status --line on the kube store: wall and CPU per call (real kube-apiserver)")
+    reason = _real_kube_reason()
+    if reason:
+        skip(reason)
+        return
+    from tests.realkube import attach
+    from tests.realkube.cluster import RealKube
+
+    env = _env()
+    compileall.compile_dir(ROOT / "b2tui", quiet=1)
+    walls, cpus, shown = [], [], ""
+    procs: list[subprocess.Popen[bytes]] = []
+    with RealKube() as kube, tempfile.TemporaryDirectory(prefix="b2tui-bench-") as tmp:
+        ns = kube.namespace("status")
+        # A driver (ServiceAccount driver2) holds its first canary step; tester reads.
+        a, b = attach.two_kubeconfigs(kube, ns, Path(tmp))
+        try:
+            attach.start_holding_driver(kube, ns, b, Path(tmp) / "driver.log", procs)
+            cfg = Path(tmp) / "b2tui.toml"
+            cfg.write_text(
+                f'[service]\nname = "b2connect"\n[store]\nbackend = "kube"\n'
+                f'namespace = "{ns}"\n[environments.production]\nnamespace = "p"\n'
+            )
+            argv = [str(idle_output.B2TUI), "status", "--line", "--config", str(cfg)]
+            for _ in range(max(o.runs, 3)):
+                before = os.times()
+                t0 = time.perf_counter()
+                res = subprocess.run(
+                    argv,
+                    capture_output=True,
+                    text=True,
+                    env={**env, "KUBECONFIG": str(a)},
+                    check=True,
+                )
+                walls.append((time.perf_counter() - t0) * 1000)
+                after = os.times()
+                cpus.append(
+                    (
+                        after.children_user
+                        + after.children_system
+                        - before.children_user
+                        - before.children_system
+                    )
+                    * 1000
+                )
+                shown = res.stdout.strip()
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                p.wait(10)
+    print(f"   line: {shown}")
+    line("wall", walls, "ms", "≤ 150 ms", ".0f")
+    line("CPU", cpus, "ms", fmt=".0f")
+
+
 # --- API load ----------------------------------------------------------------------------
 
 
@@ -858,6 +916,7 @@ ROWS: dict[str, Callable[[Opts], None]] = {
     "rss": row_rss,
     "startup": row_startup,
     "status-line": row_status_line,
+    "status-line-kube": row_status_line_kube,
     "apiload": row_apiload,
     "attach": row_attach,
     "detection": row_detection,

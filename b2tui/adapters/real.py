@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime
 
 from b2tui.config import Settings
+from b2tui.domain.people import responders
 from b2tui.ports import Ports
 
 
@@ -24,7 +25,11 @@ def build_ports(settings: Settings, *, kubeconfig: str | None = None) -> Ports:
         images=DockerImages(settings.docker),
         commands=commands,
         checks=HttpChecks(settings, commands),
-        notifier=WebhookNotifier(settings.notify, settings.service.repo),
+        notifier=WebhookNotifier(
+            settings.notify,
+            settings.service.repo,
+            paged=responders(settings.roles, settings.people, settings.notify.page_roles),
+        ),
     )
 
 

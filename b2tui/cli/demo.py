@@ -20,6 +20,7 @@ from b2tui.cli.parser import UsageError, parse_speed
 from b2tui.cli.printer import Printer
 from b2tui.cli.room import exit_on_sigterm, pods_env, run_app, signalled_exit, tui_exit
 from b2tui.config import Settings, sandbox_settings
+from b2tui.domain.people import responders
 from b2tui.domain.phases import Strategy
 from b2tui.ports import Notification, Notifier, RunRecord, Store
 
@@ -81,7 +82,8 @@ def _real_channels(settings: Settings) -> Notifier:
     from b2tui.adapters.http import WebhookNotifier
 
     notify = dataclasses.replace(settings.notify, changelog=None, github_token=None)
-    return WebhookNotifier(notify, settings.service.repo)
+    paged = responders(settings.roles, settings.people, settings.notify.page_roles)
+    return WebhookNotifier(notify, settings.service.repo, paged=paged)
 
 
 def _same_world(a: dict[str, Any], b: dict[str, Any]) -> bool:

@@ -419,6 +419,7 @@ SECTION_KEYS: dict[str, dict[str, Converter]] = {
         "pagerduty_api": _url,
         "opsgenie_api_key": _secret,
         "opsgenie_api": _url,
+        "page_roles": _str_list,
     },
 }
 

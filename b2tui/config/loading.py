@@ -169,6 +169,18 @@ def parse_settings(text: str, file: str = "b2tui.toml") -> Settings:
             f"{file}:{loc.line_of('roles')}: [roles] has no role {role!r}, which {item} needs:"
             f' add {role} = ["user", "group:NAME"] (nobody could sign it otherwise)'
         )
+    page_roles = parsed.get("notify", {}).get("page_roles")
+    if page_roles and not team.roles.configured:
+        problems.append(
+            f"{file}:{loc.line_of('notify', 'page_roles')}: notify.page_roles names roles,"
+            ' but there is no [roles] table: add one (e.g. tech-lead = ["dave"])'
+        )
+    for role in page_roles or ():
+        if team.roles.configured and role not in team.roles.members:
+            problems.append(
+                f"{file}:{loc.line_of('notify', 'page_roles')}: notify.page_roles names"
+                f" {role!r}, which [roles] does not have: add it to [roles] or drop it"
+            )
     monitoring = dict(parsed.get("monitoring", {}))
     mon_http = monitoring.pop("http", [])
     mon_checks: list[HttpCheck] = []

@@ -265,6 +265,9 @@ class NotifySettings:
     """Opsgenie API key (GenieKey): a rollback creates an alert, its recovery closes it."""
     opsgenie_api: str = "https://api.opsgenie.com"
     """``https://api.eu.opsgenie.com`` for the EU instance."""
+    page_roles: tuple[str, ...] | None = None
+    """Roles of ``[roles]`` a rollback pages (named in the pagers' alerts; Opsgenie's
+    responders). None: ``on-call`` and ``tech-lead``, those ``[roles]`` has."""
 
 
 @dataclass(frozen=True)

@@ -156,3 +156,42 @@ def _may(ctx: SignContext, role: str) -> str:
     if not ctx.roles.configured:
         return "anyone else may sign"
     return f"role {role} may sign: {ctx.roles.who(role, ctx.authors)}"
+
+
+PAGED_BY_DEFAULT = ("on-call", "tech-lead")
+"""Roles paged on a rollback when ``[notify] page_roles`` is not set: the reference
+workflow's on-call engineer and the tech lead it pages for root-cause analysis."""
+
+
+@dataclass(frozen=True)
+class Responder:
+    """One entry of a role the pagers name: an account (with the email ``[people]`` maps to
+    it, if any) or a group."""
+
+    role: str
+    member: str
+    """``alice``, ``group:deployers`` or ``kube-group:leads``."""
+    email: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.member}" + (f" <{self.email}>" if self.email else "")
+
+
+def responders(
+    roles: Roles, people: Mapping[str, str], page_roles: tuple[str, ...] | None
+) -> tuple[Responder, ...]:
+    """Who a rollback pages: the members of ``page_roles`` (default
+    :data:`PAGED_BY_DEFAULT`, those ``[roles]`` has), each account with its email from
+    ``[people]`` (email → account). Empty without ``[roles]``: the pagers' own routing
+    decides then."""
+    if not roles.configured:
+        return ()
+    email_of: dict[str, str] = {}
+    for email, account in people.items():
+        email_of.setdefault(account, email)
+    out: list[Responder] = []
+    for role in PAGED_BY_DEFAULT if page_roles is None else page_roles:
+        for member in roles.members.get(role, ()):
+            plain = not member.startswith(("group:", "kube-group:"))
+            out.append(Responder(role, member, email_of.get(member) if plain else None))
+    return tuple(out)

@@ -15,7 +15,8 @@ import pytest
 
 from b2tui.adapters.http import WebhookNotifier
 from b2tui.adapters.http.channels import REGISTRY, Context, build_channels, dedup_key
-from b2tui.config import NotifySettings, Secret
+from b2tui.config import ConfigError, NotifySettings, Secret, parse_settings
+from b2tui.domain.people import responders
 from b2tui.ports import Notification
 from tests.support.pagers import OpsgenieAlerts, PagerDutyEvents
 
@@ -110,6 +111,101 @@ async def test_a_rollback_triggers_and_its_verified_recovery_resolves(
     assert path.endswith("/close?identifierType=alias") and headers["authorization"] == (
         f"GenieKey {GENIE_KEY}"
     )
+
+
+TEAM = """
+[store]
+backend = "kube"            # names are the cluster's: not looked up on this host
+
+[roles]
+on-call = ["erin", "kube-group:sre"]
+tech-lead = ["dave"]
+qa-engineer = ["quinn"]
+devops-engineer = ["alice"]
+reviewer = ["rita"]
+security-engineer = ["sam"]
+product = ["pat"]
+
+[people]
+"Dave@Example.com" = "dave"
+"erin@example.com" = "erin"
+
+[notify]
+pagerduty_routing_key = "env:PD_KEY"
+opsgenie_api_key = "env:GENIE_KEY"
+{extra}
+
+[environments.production]
+namespace = "p"
+"""
+
+
+async def test_a_rollback_pages_the_people_of_the_roles(
+    keys: None, pagerduty: PagerDutyEvents, opsgenie: OpsgenieAlerts
+) -> None:
+    s = parse_settings(TEAM.format(extra=""), "b2tui.toml")
+    paged = responders(s.roles, s.people, s.notify.page_roles)
+    notify = NotifySettings(
+        changelog=None,
+        pagerduty_routing_key=s.notify.pagerduty_routing_key,
+        pagerduty_api=pagerduty.url,
+        opsgenie_api_key=s.notify.opsgenie_api_key,
+        opsgenie_api=opsgenie.url,
+    )
+    results = await WebhookNotifier(notify, paged=paged).notify(note("rollback"))
+    assert all(ok for _, ok, _ in results), results
+    # The default: the on-call and the tech lead, each account with its [people] email.
+    assert pagerduty.events[0]["payload"]["custom_details"]["page"] == [
+        "on-call: erin <erin@example.com>",
+        "on-call: kube-group:sre",
+        "tech-lead: dave <dave@example.com>",
+    ]
+    alert = opsgenie.created[0]
+    assert alert["responders"] == [
+        {"type": "user", "username": "erin@example.com"},
+        {"type": "user", "username": "dave@example.com"},
+    ]
+    assert "kube-group:sre" in alert["details"]["page"]
+
+    only_lead = parse_settings(TEAM.format(extra='page_roles = ["tech-lead"]'), "b2tui.toml")
+    assert [str(r) for r in responders(only_lead.roles, only_lead.people, ("tech-lead",))] == [
+        "tech-lead: dave <dave@example.com>"
+    ]
+    assert only_lead.notify.page_roles == ("tech-lead",)
+
+
+async def test_without_roles_the_pagers_name_nobody(
+    keys: None, pagerduty: PagerDutyEvents, opsgenie: OpsgenieAlerts
+) -> None:
+    await WebhookNotifier(settings(pagerduty, opsgenie), paged=()).notify(note("rollback"))
+    assert "page" not in pagerduty.events[0]["payload"]["custom_details"]
+    assert "responders" not in opsgenie.created[0]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('page_roles = ["incident-commander"]', "names 'incident-commander', which [roles]"),
+    ],
+)
+def test_paging_a_role_that_does_not_exist_is_one_line(extra: str, message: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_settings(TEAM.format(extra=extra), "b2tui.toml")
+    assert [p for p in e.value.problems if message in p] == [
+        f"b2tui.toml:21: notify.page_roles {message} does not have: add it to [roles] or drop it"
+    ], e.value.problems
+
+
+def test_paging_roles_without_a_roles_table_is_one_line() -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_settings(
+            '[notify]\npage_roles = ["tech-lead"]\n[environments.production]\nnamespace = "p"\n',
+            "b2tui.toml",
+        )
+    assert e.value.problems == [
+        "b2tui.toml:2: notify.page_roles names roles, but there is no [roles] table: add one"
+        ' (e.g. tech-lead = ["dave"])'
+    ]
 
 
 async def test_a_recovery_not_verified_leaves_the_page_open(

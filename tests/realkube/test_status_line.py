@@ -54,6 +54,28 @@ def test_the_line_of_a_run_in_the_cluster_takes_one_request(
     requests = [r for r in realkube.audit("tester", since=mark) if r.stage == "ResponseComplete"]
     assert [(r.verb, r.resource) for r in requests] == [("list", "configmaps")], requests
 
+    def status(kubeconfig: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "b2tui", "status", "--line", "--config", str(cfg)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+            env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        )
+
+    # The same line with TLS verification off in the kubeconfig.
+    insecure = realkube.write_kubeconfig(
+        tmp_path / "insecure", user="tester", namespace=kube_ns, insecure=True
+    )
+    again = status(insecure)
+    assert again.returncode == 0 and again.stdout.split(" · ")[:2] == res.stdout.split(" · ")[:2]
+    # A user RBAC does not let list ConfigMaps: one line naming the refusal, exit 1.
+    refused = status(realkube.write_kubeconfig(tmp_path / "nobody", user="nobody"))
+    assert refused.returncode == 1 and refused.stdout == ""
+    assert len(refused.stderr.splitlines()) == 1 and "403" in refused.stderr, refused.stderr
+    assert realkube.tokens["nobody"] not in refused.stderr
+
 
 def test_replay_of_a_run_on_the_real_control_plane_ends_on_the_live_screen(
     realkube: RealKube, kube_ns: str, tmp_path: Path, procs: list

@@ -242,6 +242,21 @@ class OpsgenieAlerts(_Server):
             isinstance(details, dict) and all(isinstance(v, str) for v in details.values())
         ):
             errors["details"] = "Details should be a map of strings."
+        responders = body.get("responders")
+        if responders is not None:
+            # "type is mandatory for each item: team, user, escalation or schedule; either
+            # id or name (username for a user) of each responder should be provided";
+            # at most 50.
+            ok = isinstance(responders, list) and len(responders) <= 50
+            for r in responders if ok else ():
+                kind = r.get("type") if isinstance(r, dict) else None
+                named = "username" if kind == "user" else "name"
+                if kind not in ("team", "user", "escalation", "schedule") or not (
+                    isinstance(r.get("id"), str) or isinstance(r.get(named), str)
+                ):
+                    ok = False
+            if not ok:
+                errors["responders"] = "Responders should be a list of at most 50 valid items."
         if errors:
             return self._answer(
                 422,

@@ -11,6 +11,7 @@ def test_every_row_of_the_table_is_a_row_of_make_bench() -> None:
         "rss",
         "startup",
         "status-line",
+        "status-line-kube",
         "apiload",
         "attach",
         "detection",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import dataclasses
 import json
 import logging
@@ -31,6 +32,10 @@ def encodings(value: str) -> list[str]:
         urllib.parse.quote(value, safe=""),
         urllib.parse.quote_plus(value),
         json.dumps(value)[1:-1],
+        # PHP's json_encode and Go's older encoders write "/" as "\/".
+        "".join("\\/" if c == "/" else c for c in value),
+        binascii.hexlify(raw).decode(),
+        binascii.hexlify(raw).decode().upper(),
         base64.b64encode(raw).decode(),
         base64.urlsafe_b64encode(raw).decode().rstrip("="),
     ]

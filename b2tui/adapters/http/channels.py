@@ -34,6 +34,7 @@ from b2tui.adapters.http.slack import (
     slack_incident_message,
 )
 from b2tui.config import NotifySettings, Secret
+from b2tui.domain.people import Responder
 from b2tui.ports import Notification
 
 RETRY_AFTER_MAX = 30.0
@@ -51,6 +52,8 @@ class Context:
     timeout: float = 10.0
     git: str = "git"
     today: Callable[[], date] = date.today
+    paged: tuple[Responder, ...] = ()
+    """Who a rollback pages (``[notify] page_roles``), named by the pagers."""
 
 
 class NotifyChannel(Protocol):
@@ -246,6 +249,7 @@ class PagerDuty:
                     "rollback_target": note.target,
                     "by": note.by,
                     "gates": note.gates,
+                    **({"page": [str(r) for r in self.ctx.paged]} if self.ctx.paged else {}),
                 },
             }
             event["client"] = "b2tui"
@@ -301,6 +305,11 @@ class Opsgenie:
                 "priority": "P1",
                 "details": {k: str(v) for k, v in note.gates.items()},
             }
+            paged = _opsgenie_responders(self.ctx.paged)
+            if paged:
+                body["responders"] = paged
+            if self.ctx.paged:
+                body["details"]["page"] = "; ".join(str(r) for r in self.ctx.paged)
             params = None
         else:
             action = "close"
@@ -316,6 +325,14 @@ class Opsgenie:
         if res.status_code == 202:
             return [(self.name, True, f"{action} alert {alias}")]
         return [(self.name, False, f"{action}: {_refusal('Opsgenie', res)}")]
+
+
+def _opsgenie_responders(paged: tuple[Responder, ...]) -> list[dict[str, str]]:
+    """Opsgenie responders for the paged accounts that ``[people]`` gives an email (an
+    Opsgenie username is the user's email); groups and accounts without one are named in
+    the alert's details only. At most 50, Opsgenie's limit."""
+    users = dict.fromkeys(r.email for r in paged if r.email)
+    return [{"type": "user", "username": e} for e in users if e][:50]
 
 
 def _quote(text: str) -> str:

@@ -12,6 +12,7 @@ from b2tui.adapters.http.channels import Context, build_channels
 from b2tui.adapters.http.errors import Channel, one_line
 from b2tui.adapters.http.masking import LOGGER, mask_secret_text, webhook_secrets
 from b2tui.config import NotifySettings
+from b2tui.domain.people import Responder
 from b2tui.masking import mask_data
 from b2tui.ports import Notification
 
@@ -45,6 +46,7 @@ class WebhookNotifier:
         timeout: Seconds each HTTP request may take.
         git: The git executable.
         today: Date for changelog headings (injectable for tests).
+        paged: Who a rollback pages (:func:`b2tui.domain.people.responders`).
     """
 
     def __init__(
@@ -55,10 +57,11 @@ class WebhookNotifier:
         timeout: float = 10.0,
         git: str = "git",
         today: Callable[[], date] = date.today,
+        paged: tuple[Responder, ...] = (),
     ) -> None:
         self._settings = settings
         self._channels = build_channels(
-            settings, Context(repo=repo, timeout=timeout, git=git, today=today)
+            settings, Context(repo=repo, timeout=timeout, git=git, today=today, paged=paged)
         )
         """The channels ``[notify]`` configures (:mod:`.channels`)."""
 

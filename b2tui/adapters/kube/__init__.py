@@ -66,29 +66,70 @@ provider behind ``TrafficRouter``, picked once per environment by
 :func:`.traffic.factory.router_for`) and :mod:`.cluster` (:class:`KubeCluster`).
 """
 
-from b2tui.adapters.kube.canary import TOTAL_ANNOTATION
-from b2tui.adapters.kube.client import threaded
-from b2tui.adapters.kube.cluster import KubeCluster
-from b2tui.adapters.kube.errors import KubeApiError, Op, describe_error
-from b2tui.adapters.kube.objects import (
-    HASH_LABEL,
-    REVISION_ANNOTATION,
-    app_container_index,
-    find_rs,
-    rollout_state,
-    same_template,
-    selector_string,
-    template_without_hash,
-)
-from b2tui.adapters.kube.pods import pod_info, pod_reason
-from b2tui.adapters.kube.traffic.nginx import NGINX_CANARY, NGINX_WEIGHT, retarget_ingress
-from b2tui.adapters.kube.watch import PodWatch
-from b2tui.ports import DeploymentStatus
+import importlib
+from typing import TYPE_CHECKING, Any
 
-# Older names, kept for callers of the single-module adapter.
-_Op = Op
-_find_rs = find_rs
-_retarget_ingress = retarget_ingress
+if TYPE_CHECKING:
+    from b2tui.adapters.kube.canary import TOTAL_ANNOTATION
+    from b2tui.adapters.kube.client import threaded
+    from b2tui.adapters.kube.cluster import KubeCluster
+    from b2tui.adapters.kube.errors import KubeApiError, Op, describe_error
+    from b2tui.adapters.kube.objects import (
+        HASH_LABEL,
+        REVISION_ANNOTATION,
+        app_container_index,
+        find_rs,
+        rollout_state,
+        same_template,
+        selector_string,
+        template_without_hash,
+    )
+    from b2tui.adapters.kube.pods import pod_info, pod_reason
+    from b2tui.adapters.kube.traffic.nginx import NGINX_CANARY, NGINX_WEIGHT, retarget_ingress
+    from b2tui.adapters.kube.watch import PodWatch
+    from b2tui.ports import DeploymentStatus
+
+# The package's names are loaded on first use (PEP 562), so that importing one module of
+# it (the kube store imports ``.client`` and ``.errors``; ``b2tui status --line`` only
+# those) does not import the whole adapter.
+_WHERE = {
+    "TOTAL_ANNOTATION": "canary",
+    "threaded": "client",
+    "KubeCluster": "cluster",
+    "KubeApiError": "errors",
+    "Op": "errors",
+    "describe_error": "errors",
+    "HASH_LABEL": "objects",
+    "REVISION_ANNOTATION": "objects",
+    "app_container_index": "objects",
+    "find_rs": "objects",
+    "rollout_state": "objects",
+    "same_template": "objects",
+    "selector_string": "objects",
+    "template_without_hash": "objects",
+    "pod_info": "pods",
+    "pod_reason": "pods",
+    "NGINX_CANARY": "traffic.nginx",
+    "NGINX_WEIGHT": "traffic.nginx",
+    "retarget_ingress": "traffic.nginx",
+    "PodWatch": "watch",
+}
+_OLDER = {"_Op": "Op", "_find_rs": "find_rs", "_retarget_ingress": "retarget_ingress"}
+"""Older names, kept for callers of the single-module adapter."""
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DeploymentStatus":
+        from b2tui.ports import DeploymentStatus
+
+        return DeploymentStatus
+    real = _OLDER.get(name, name)
+    if real not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[real]}"), real)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "HASH_LABEL",

@@ -79,11 +79,30 @@ class Conn:
 
     def __post_init__(self) -> None:
         self.url = str(self.api.configuration.host)
-        self.core = client.CoreV1Api(self.api)
-        self.apps = client.AppsV1Api(self.api)
-        self.net = client.NetworkingV1Api(self.api)
-        self.custom = client.CustomObjectsApi(self.api)
-        self.version = client.VersionApi(self.api)
+
+    # The typed APIs are built on first use: importing one of the client's API modules
+    # builds its models (CoreV1Api alone takes seconds of CPU), and the store and the
+    # status line need none of them.
+
+    @functools.cached_property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api)
+
+    @functools.cached_property
+    def apps(self) -> client.AppsV1Api:
+        return client.AppsV1Api(self.api)
+
+    @functools.cached_property
+    def net(self) -> client.NetworkingV1Api:
+        return client.NetworkingV1Api(self.api)
+
+    @functools.cached_property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)
+
+    @functools.cached_property
+    def version(self) -> client.VersionApi:
+        return client.VersionApi(self.api)
 
     def describe(self, exc: BaseException, op: Op) -> KubeApiError:
         """One line for a failed request on this connection."""

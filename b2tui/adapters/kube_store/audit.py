@@ -22,8 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from b2tui.adapters.kube_store.api import NamespaceApi
-from b2tui.adapters.kube_store.journal import dumps
-from b2tui.adapters.kube_store.objects import KIND
+from b2tui.adapters.kube_store.objects import KIND, dumps
 from b2tui.adapters.store.chain import GENESIS, canonical, entry_hash
 from b2tui.masking import mask_data
 from b2tui.ports import AuditEntry

@@ -43,11 +43,11 @@ from typing import Any
 
 from b2tui.adapters.kube.client import Conn
 from b2tui.adapters.kube.errors import KubeApiError, Op
-from b2tui.adapters.kube_store.journal import dumps
 from b2tui.adapters.kube_store.objects import (
     KIND,
     MANAGED,
     SIGN_INBOX,
+    dumps,
     sign_inbox_name,
     slug,
 )

@@ -16,7 +16,6 @@ reads only the newest chunk.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -288,7 +287,3 @@ def _rv(text: str) -> int:
         return int(text)
     except ValueError:
         return 0
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)

@@ -12,9 +12,14 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from b2tui.adapters.kube_store.journal import dumps
 from b2tui.masking import mask_data
 from b2tui.ports import Lease, RunRecord
+
+
+def dumps(value: Any) -> str:
+    """Compact, key-sorted JSON: what the store writes into ConfigMap data."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
 
 MANAGED = {"app.kubernetes.io/managed-by": "b2tui"}
 KIND = "b2tui.io/kind"

@@ -25,12 +25,12 @@ from typing import Any
 
 from b2tui.adapters.kube.errors import KubeApiError
 from b2tui.adapters.kube_store.api import NamespaceApi
-from b2tui.adapters.kube_store.journal import dumps
 from b2tui.adapters.kube_store.objects import (
     FINISHED,
     KIND,
     RUN,
     blob_name,
+    dumps,
     run_configmap,
     run_name,
     run_record,
