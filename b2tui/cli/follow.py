@@ -135,11 +135,13 @@ def serve_intents(store: Any, settings: Settings, env: str, session: Any) -> Cal
     def apply_claimed(intent: Intent) -> None:
         if intent.role:
             # From a role's sign-off inbox: the API server let the sender write it, so
-            # they hold that role (and no other); the name itself is their client's claim.
-            claimed = " ".join(intent.user.split()) or "unknown"
+            # they hold that role (and no other). A user's own inbox names them too; in
+            # the role's group inbox the name is their client's claim, and says so.
+            name = " ".join(intent.user.split()) or "unknown"
+            said = "" if intent.named else ", name as sent"
             person = Person(
-                name=claimed,
-                display=f"{claimed} (RBAC: role {intent.role})",
+                name=name,
+                display=f"{name} (RBAC: role {intent.role}{said})",
                 inbox_role=intent.role,
             )
             session.vouch(person)

@@ -23,6 +23,9 @@ class Intent:
     """The ``[roles]`` role whose sign-off inbox it came through: the API server let the
     sender write that inbox (RBAC), so they hold that role. Empty: the general inbox,
     where the sender's name is only the sender's claim."""
+    named: bool = False
+    """True when the inbox itself names the sender (a user's own inbox, which RBAC lets
+    that user alone write): ``user`` is then the API server's word, not the sender's."""
 
 
 class IntentInbox(Protocol):

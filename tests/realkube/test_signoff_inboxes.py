@@ -35,7 +35,7 @@ from tests.realkube.cluster import RealKube
 pytestmark = pytest.mark.integration
 
 ROLES = {
-    "devops-engineer": ["kube-group:deployers"],
+    "devops-engineer": ["kube-group:deployers", "erin"],
     "reviewer": ["kube-group:devs"],
     "security-engineer": ["kube-group:security"],
     "tech-lead": ["kube-group:leads"],
@@ -156,7 +156,10 @@ def test_only_the_roles_group_signs_through_its_inbox_rbac_refuses_the_rest(
         procs[0],
         log,
     )
-    assert _item(realkube, kube_ns, "review_approved")["signed_by"] == "erin (RBAC: role reviewer)"
+    assert (
+        _item(realkube, kube_ns, "review_approved")["signed_by"]
+        == "erin (RBAC: role reviewer, name as sent)"
+    )
 
     # A sign-off of another role's item put into the reviewers' inbox (as a modified
     # client would): the driver takes it as the reviewer role's and refuses it, audited.
@@ -180,14 +183,44 @@ def test_only_the_roles_group_signs_through_its_inbox_rbac_refuses_the_rest(
         log,
     )
     refused = next(a for a in audited() if a[1] == "sign-off" and not a[3])
-    assert refused[0] == "erin (RBAC: role reviewer)"
+    assert refused[0] == "erin (RBAC: role reviewer, name as sent)"
     assert "role devops-engineer may sign" in refused[2], refused
-    assert ("erin (RBAC: role reviewer)", "sign-off", True) in [
+    assert ("erin (RBAC: role reviewer, name as sent)", "sign-off", True) in [
         (u, a, ok) for u, a, _, ok in audited()
     ]
     assert not any(u.startswith("dave") for u, *_ in audited()), "the driver never saw dave"
     assert _item(realkube, kube_ns, "rollback_plan").get("state") == "pending"
     assert run_state(realkube, kube_ns).get("rollback") is None, "a role inbox only signs"
+
+    # erin is named in devops-engineer: she has an inbox of her own, which RBAC lets her
+    # alone write, so the name the driver records is the API server's, not her client's.
+    own = sign_inbox_name("b2connect", "production", "devops-engineer", "erin")
+    forged = {"run_id": run_id, "action": "sign_off", "arg": "rollback_plan", "user": "dave"}
+    assert (
+        realkube.client("dave")
+        .patch(
+            f"/api/v1/namespaces/{kube_ns}/configmaps/{own}",
+            content=json.dumps({"data": {"i3-not-dave": json.dumps(forged)}}),
+            headers={"Content-Type": "application/merge-patch+json"},
+        )
+        .status_code
+        == 403
+    )
+    r = erin.patch(
+        f"/api/v1/namespaces/{kube_ns}/configmaps/{own}",
+        content=json.dumps({"data": {"i4-as-dave": json.dumps(forged)}}),
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    assert r.status_code == 200, r.text
+    _wait(
+        "erin's sign-off from her own inbox",
+        lambda: _item(realkube, kube_ns, "rollback_plan").get("state") == "passed",
+        procs[0],
+        log,
+    )
+    assert _item(realkube, kube_ns, "rollback_plan")["signed_by"] == (
+        "erin (RBAC: role devops-engineer)"
+    )
 
     # An attached control room of dave's: space is bound (sign-offs go by role) but the
     # reviewer's item is refused with the RBAC line, before anything is written.
@@ -229,7 +262,7 @@ def test_only_the_roles_group_signs_through_its_inbox_rbac_refuses_the_rest(
 
     asyncio.run(sign_in_the_room())
     assert _item(realkube, kube_ns, "docs_updated")["signed_by"] == (
-        "frank (RBAC: role code-author)"
+        "frank (RBAC: role code-author, name as sent)"
     )
     frank.close()
     store.close()

@@ -53,9 +53,16 @@ def test_rbac_has_one_role_per_inbox_bound_to_its_groups_and_users() -> None:
     assert binding["kind"] == "RoleBinding" and binding["roleRef"]["name"] == inbox
     # A Unix group means nothing to the API server: not bound.
     assert [(s["kind"], s["name"]) for s in binding["subjects"]] == [("Group", "devs")]
-    assert [(s["kind"], s["name"]) for s in docs[3]["subjects"]] == [("User", "dave")]
+    # tech-lead names a user: the role's group inbox has nobody, dave has his own inbox.
+    assert [(d["kind"], d["metadata"]["name"]) for d in docs[2:5]] == [
+        ("Role", "b2tui-sign-shop-production-tech-lead"),
+        ("Role", "b2tui-sign-shop-production-tech-lead.dave"),
+        ("RoleBinding", "b2tui-sign-shop-production-tech-lead.dave"),
+    ]
+    assert docs[3]["rules"][0]["resourceNames"] == ["b2tui-sign-shop-production-tech-lead.dave"]
+    assert [(s["kind"], s["name"]) for s in docs[4]["subjects"]] == [("User", "dave")]
     # A role with nobody the cluster knows: its Role, no binding (nobody signs there).
-    assert [d["kind"] for d in docs[4:]] == ["Role"]
+    assert [d["kind"] for d in docs[5:]] == ["Role"]
     assert {d["metadata"]["namespace"] for d in docs} == {"b2connect"}
 
 
@@ -75,7 +82,21 @@ def test_b2tui_rbac_prints_the_roles_of_the_config_and_refuses_without_roles(
     capsys.readouterr()
     assert cli.main(["rbac", "--config", str(cfg)]) == 0
     docs = list(yaml.safe_load_all(capsys.readouterr().out))
-    assert [d["kind"] for d in docs] == ["Role", "RoleBinding"] * 5
+    kinds = [
+        (d["kind"], d["metadata"]["name"].removeprefix("b2tui-sign-shop-production-")) for d in docs
+    ]
+    assert kinds == [
+        ("Role", "reviewer"),
+        ("RoleBinding", "reviewer"),
+        ("Role", "devops-engineer"),
+        ("Role", "devops-engineer.ana"),
+        ("RoleBinding", "devops-engineer.ana"),
+        *[
+            (k, r)
+            for r in ("security-engineer", "tech-lead", "qa-engineer")
+            for k in ("Role", "RoleBinding")
+        ],
+    ]
     assert docs[0]["metadata"] == {
         "name": "b2tui-sign-shop-production-reviewer",
         "namespace": "apps",

@@ -10,11 +10,13 @@ applies one twice.
 
 With ``[roles]``, sign-offs do not go through that inbox: each role has its own,
 ``ConfigMap b2tui-sign-<service>-<env>-<role>``, and RBAC (``b2tui rbac``, one Role per
-role with ``resourceNames`` on its inbox, bound to the role's Kubernetes groups and
-users) lets only that role's people patch it. The driver knows the role by the inbox's
-*name* and accepts from it only sign-offs of items of that role: the API server, not the
-sender, decides who may sign. Within the role the sender's name is still its client's
-claim (the group membership is what RBAC vouches for).
+role with ``resourceNames`` on its inbox, bound to the role's Kubernetes groups) lets only
+that role's people patch it; each user the role names has an inbox of their own,
+``…-<role>.<user>``, bound to that user alone. The driver knows the role (and the user)
+by the inbox's *name* and accepts from it only sign-offs of items of that role: the API
+server, not the sender, decides who may sign. In a user's own inbox the name is the API
+server's word too; in a role's group inbox it is the sender's client's claim (the group
+membership is what RBAC vouches for).
 
 Who may act is RBAC on this one object: ``patch`` on ``configmaps`` with
 ``resourceNames: [b2tui-intents-<service>-<env>]`` (deploy/rbac.yaml). The attaching
@@ -48,6 +50,7 @@ from b2tui.adapters.kube_store.objects import (
     MANAGED,
     SIGN_INBOX,
     dumps,
+    role_users,
     sign_inbox_name,
     slug,
 )
@@ -133,9 +136,15 @@ class KubeIntents:
         self.user = kube_user(store.conn)
         self.roles = dict(roles) if roles is not None else None
         self.item_roles = dict(item_roles or {})
-        self.sign_inboxes = {sign_inbox_name(service, environment, r): r for r in (roles or ())}
-        """Inbox name → role: the driver knows a role by its inbox's name alone."""
+        self.sign_inboxes: dict[str, tuple[str, str | None]] = {}
+        """Inbox name → (role, its one user or None): the driver knows both by the name."""
+        for role, members in (roles or {}).items():
+            self.sign_inboxes[sign_inbox_name(service, environment, role)] = (role, None)
+            for u in role_users(members):
+                self.sign_inboxes[sign_inbox_name(service, environment, role, u)] = (role, u)
         self._may_sign: dict[str, str | None] = {}
+        """Role → None (``_inbox`` says where to write) or why this user may not sign."""
+        self._inbox: dict[str, str] = {}
 
     def ensure(self) -> None:
         """Create the inboxes that are missing (the driver does, at start)."""
@@ -157,12 +166,12 @@ class KubeIntents:
             )
 
     def inbox_of(self, item: str) -> str | None:
-        """The sign-off inbox of ``item`` (its role's); None without ``[roles]``."""
-        if self.roles is None:
+        """Where a sign-off of ``item`` goes: this user's own inbox in the item's role when
+        RBAC lets them write it, else the role's group inbox; None without ``[roles]`` or
+        when they may write neither."""
+        if self.roles is None or self.why_not_sign(item) is not None:
             return None
-        role = self.item_roles.get(item, "")
-        name = next((n for n, r in self.sign_inboxes.items() if r == role), None)
-        return name
+        return self._inbox.get(self.item_roles.get(item, ""))
 
     def prefetch(self) -> None:
         """Ask the API server now about every role inbox (a blocking call each), so that
@@ -177,21 +186,34 @@ class KubeIntents:
         intent; with it, when RBAC lets them patch the inbox of the item's role."""
         if self.roles is None:
             return self.why_not()
-        name = self.inbox_of(item)
-        if name is None:
-            role = self.item_roles.get(item)
-            if role is None:
-                return f"no checklist item {item!r} in the configuration"
+        role = self.item_roles.get(item)
+        if role is None:
+            return f"no checklist item {item!r} in the configuration"
+        if role not in self.roles:
             return f"role {role!r} of {item} is not in [roles]: nobody may sign it"
-        if name not in self._may_sign:
-            role = self.sign_inboxes[name]
-            who = ", ".join(self.roles.get(role, ())) or "nobody"
-            self._may_sign[name] = self._access(
-                name,
-                f"role {role} may sign: {who}; {self.user} may not: RBAC does not let them"
-                f" patch configmap {name} in namespace {self.store.namespace} (b2tui rbac)",
+        if role not in self._may_sign:
+            # The users' own inboxes first (the API server tells whose is ours, whatever
+            # the kubeconfig calls us; ours by name first), then the role's group inbox.
+            mine = sorted(
+                (n for n, (r, u) in self.sign_inboxes.items() if r == role and u is not None),
+                key=lambda n: self.sign_inboxes[n][1] != self.user,
             )
-        return self._may_sign[name]
+            group = [n for n, (r, u) in self.sign_inboxes.items() if r == role and u is None]
+            who = ", ".join(self.roles.get(role, ())) or "nobody"
+            refusal = (
+                f"role {role} may sign: {who}; {self.user} may not: RBAC does not let them"
+                f" patch configmap {group[0]} in namespace {self.store.namespace} (b2tui rbac)"
+            )
+            self._may_sign[role] = refusal
+            for name in (*mine, *group):
+                answer = self._access(name, refusal)
+                if answer is None:
+                    self._inbox[role] = name
+                    self._may_sign[role] = None
+                    break
+                if answer.startswith("cannot tell"):
+                    self._may_sign[role] = answer
+        return self._may_sign[role]
 
     def why_not(self) -> str | None:
         """None when this user may send intents, else one line saying why not."""
@@ -260,7 +282,7 @@ class KubeIntents:
             if e.status == 403 and name != self.name:
                 raise SourceError(
                     f"forbidden: the API server refused {self.user} a sign-off in"
-                    f" {name} (only role {self.sign_inboxes[name]}'s people may patch it)"
+                    f" {name} (only role {self.sign_inboxes[name][0]}'s people may patch it)"
                 ) from e
             raise
 
@@ -269,9 +291,9 @@ class KubeIntents:
         thread): from a role's sign-off inbox only sign-offs, marked with that role.
         Returns the function that stops it."""
         self.ensure()
-        stops = [self._serve(self.name, "", run_id, on_intent)]
-        for name, role in self.sign_inboxes.items():
-            stops.append(self._serve(name, role, run_id, on_intent))
+        stops = [self._serve(self.name, "", None, run_id, on_intent)]
+        for name, (role, user) in self.sign_inboxes.items():
+            stops.append(self._serve(name, role, user, run_id, on_intent))
 
         def stop() -> None:
             for s in stops:
@@ -280,7 +302,12 @@ class KubeIntents:
         return stop
 
     def _serve(
-        self, name: str, role: str, run_id: str, on_intent: Callable[[Intent], None]
+        self,
+        name: str,
+        role: str,
+        user: str | None,
+        run_id: str,
+        on_intent: Callable[[Intent], None],
     ) -> Callable[[], None]:
         def seen(obj: dict[str, Any]) -> None:
             for key, text in sorted((obj.get("data") or {}).items()):
@@ -296,10 +323,12 @@ class KubeIntents:
                             run_id=run_id,
                             # A role's inbox carries sign-offs alone, whatever it says.
                             action="sign_off" if role else str(rec.get("action", "")),
-                            user=str(rec.get("user", ""))[:200],
+                            # A user's own inbox names its writer; any other, the sender.
+                            user=user if user is not None else str(rec.get("user", ""))[:200],
                             arg=str(rec.get("arg", "")),
                             id=str(rec.get("id", "")),
                             role=role,
+                            named=user is not None,
                         )
                     )
                     obj = self.store.api.get_configmap(name) or obj

@@ -239,37 +239,38 @@ SIGN_INBOX = "sign-inbox"
 """``b2tui.io/kind`` of a role's sign-off inbox."""
 
 
-def sign_inbox_name(service: str, environment: str, role: str) -> str:
-    """The sign-off inbox of ``role`` for one service and environment. The driver knows a
-    role by this *name* (RBAC's ``resourceNames`` guards it), never by a label a writer
-    could patch."""
-    return f"b2tui-sign-{slug(service, 25)}-{slug(environment, 25)}-{slug(role, 40)}"
+def sign_inbox_name(service: str, environment: str, role: str, user: str | None = None) -> str:
+    """The sign-off inbox of ``role`` for one service and environment (its Kubernetes
+    groups write it), or of one ``user`` the role names (that user alone writes it:
+    ``…-<role>.<user>``; a slug has no dot, so no role's name can be mistaken for it). The
+    driver knows an inbox by this *name* (RBAC's ``resourceNames`` guards it), never by a
+    label a writer could patch."""
+    name = f"b2tui-sign-{slug(service, 25)}-{slug(environment, 25)}-{slug(role, 40)}"
+    return f"{name}.{slug(user, 60)}" if user is not None else name
 
 
-def role_subjects(members: tuple[str, ...]) -> list[dict[str, str]]:
-    """RBAC subjects of a ``[roles]`` role: ``kube-group:NAME`` → Group, a plain name → User
-    (the cluster's user name); ``group:NAME`` (a Unix group) has no meaning to the API
-    server and is left out."""
-    out = []
-    for entry in members:
-        if entry.startswith("kube-group:"):
-            out.append({"kind": "Group", "name": entry[11:]})
-        elif ":" not in entry:
-            out.append({"kind": "User", "name": entry})
-    return [{**s, "apiGroup": "rbac.authorization.k8s.io"} for s in out]
+def role_groups(members: tuple[str, ...]) -> list[str]:
+    """The Kubernetes groups of a ``[roles]`` role (its ``kube-group:NAME`` entries)."""
+    return [e[11:] for e in members if e.startswith("kube-group:")]
+
+
+def role_users(members: tuple[str, ...]) -> list[str]:
+    """The cluster user names of a ``[roles]`` role (its plain entries; ``group:NAME``, a
+    Unix group, means nothing to the API server)."""
+    return [e for e in members if ":" not in e]
 
 
 def signoff_rbac(
     members: dict[str, tuple[str, ...]], service: str, environment: str, namespace: str
 ) -> list[dict[str, Any]]:
-    """One Role and RoleBinding per role: ``get`` and ``patch`` on that role's sign-off
-    inbox alone, bound to the role's Kubernetes groups and users. A role with no such
+    """Per role: a Role with ``get`` and ``patch`` on the role's inbox alone, bound to its
+    Kubernetes groups; and per user the role names, a Role on that user's own inbox bound
+    to that user alone (the API server then vouches for the name too). A role with no such
     member gets its Role but no binding (nobody may sign through the cluster)."""
     docs: list[dict[str, Any]] = []
-    for role, entries in members.items():
-        inbox = sign_inbox_name(service, environment, role)
-        name = inbox
-        meta = {"name": name, "namespace": namespace, "labels": dict(MANAGED)}
+
+    def grant(inbox: str, subjects: list[dict[str, str]]) -> None:
+        meta = {"name": inbox, "namespace": namespace, "labels": dict(MANAGED)}
         docs.append(
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -285,7 +286,6 @@ def signoff_rbac(
                 ],
             }
         )
-        subjects = role_subjects(entries)
         if subjects:
             docs.append(
                 {
@@ -295,9 +295,16 @@ def signoff_rbac(
                     "roleRef": {
                         "apiGroup": "rbac.authorization.k8s.io",
                         "kind": "Role",
-                        "name": name,
+                        "name": inbox,
                     },
-                    "subjects": subjects,
+                    "subjects": [{**s, "apiGroup": "rbac.authorization.k8s.io"} for s in subjects],
                 }
             )
+
+    for role, entries in members.items():
+        groups = [{"kind": "Group", "name": g} for g in role_groups(entries)]
+        grant(sign_inbox_name(service, environment, role), groups)
+        for user in role_users(entries):
+            inbox = sign_inbox_name(service, environment, role, user)
+            grant(inbox, [{"kind": "User", "name": user}])
     return docs
