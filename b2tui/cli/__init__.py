@@ -27,6 +27,7 @@ from b2tui.cli.oneshots import (
 )
 from b2tui.cli.parser import UsageError, build_parser
 from b2tui.cli.postmortem import cmd_postmortem
+from b2tui.cli.rbac import cmd_rbac
 from b2tui.cli.replay import cmd_replay
 from b2tui.cli.run import cmd_run, cmd_tui
 from b2tui.cli.sign import cmd_sign
@@ -88,6 +89,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "abort": cmd_abort,
     "sign": cmd_sign,
     "audit": cmd_audit,
+    "rbac": cmd_rbac,
     "check-config": cmd_check_config,
     "init": cmd_init,
 }

@@ -84,15 +84,37 @@ async def watch(
     return watcher.view.outcome.exit_code if watcher.view.outcome else 0
 
 
+def item_roles(settings: Settings) -> dict[str, str]:
+    """Every checklist item key of ``settings`` → the role that may sign it."""
+    from b2tui.domain.checklist import READINESS_ITEMS, manual_items
+    from b2tui.domain.people import item_role
+
+    specs = settings.readiness.items if settings.readiness.items is not None else READINESS_ITEMS
+    out = {s.key: item_role(s) for s in (*specs, *settings.smoke.items)}
+    for i in manual_items(list(settings.smoke.manual)):
+        out.setdefault(i.key, item_role(i))
+    return out
+
+
+def kube_intents(store: Any, settings: Settings, env: str) -> Any:
+    """The kube store's inboxes of this service and environment: with ``[roles]`` each
+    role's sign-offs go through its own inbox (RBAC lets only that role patch it)."""
+    from b2tui.adapters.kube_store import KubeIntents
+
+    roles = dict(settings.roles.members) if settings.roles.configured else None
+    return KubeIntents(
+        store, settings.service.name, env, roles=roles, item_roles=item_roles(settings)
+    )
+
+
 def follower(store: Any, settings: Settings, env: str, run_id: str) -> Any:
     """Who follows a run another process drives: with the kube store an attached session
     (intents as records, if RBAC allows), else a read-only watcher."""
     if settings.store.backend != "kube":
         return local_follower(store, settings.service.name, env, run_id)
-    from b2tui.adapters.kube_store import KubeIntents
     from b2tui.engine.remote import AttachedSession
 
-    return AttachedSession(store, run_id, KubeIntents(store, settings.service.name, env))
+    return AttachedSession(store, run_id, kube_intents(store, settings, env))
 
 
 def serve_intents(store: Any, settings: Settings, env: str, session: Any) -> Callable[[], None]:
@@ -101,14 +123,30 @@ def serve_intents(store: Any, settings: Settings, env: str, session: Any) -> Cal
     event loop."""
     if settings.store.backend != "kube":
         return serve_local(store.location, settings.service.name, env, session)
-    from b2tui.adapters.kube_store import KubeIntents
+    from dataclasses import replace
+
+    from b2tui.domain.people import Person
     from b2tui.engine.remote import apply_intent
     from b2tui.ports import Intent
 
     loop = asyncio.get_running_loop()
-    inbox = KubeIntents(store, settings.service.name, env)
+    inbox = kube_intents(store, settings, env)
 
     def apply_claimed(intent: Intent) -> None:
+        if intent.role:
+            # From a role's sign-off inbox: the API server let the sender write it, so
+            # they hold that role (and no other). A user's own inbox names them too; in
+            # the role's group inbox the name is their client's claim, and says so.
+            name = " ".join(intent.user.split()) or "unknown"
+            said = "" if intent.named else ", name as sent"
+            person = Person(
+                name=name,
+                display=f"{name} (RBAC: role {intent.role}{said})",
+                inbox_role=intent.role,
+            )
+            session.vouch(person)
+            apply_intent(session, replace(intent, user=person.display))
+            return
         # The name in an intent is the sender's claim: never a person this process vouched for.
         untrusted = getattr(session, "untrusted_names", None)
         with untrusted() if untrusted is not None else contextlib.nullcontext():

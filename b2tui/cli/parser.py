@@ -298,6 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_state(sign)
 
+    rbac = sub.add_parser(
+        "rbac", help="the Roles that let only each [roles] role sign (kube store), as YAML"
+    )
+    _add_config_env(rbac, 'b2tui.toml with [roles] and [store] backend = "kube"')
+
     audit = sub.add_parser("audit", help="the audit log; --verify checks its hash chain")
     _add_switches(
         audit,

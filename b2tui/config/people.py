@@ -111,6 +111,16 @@ def parse_people(
     people_raw = raw.pop("people", None)
     if people_raw is not None:
         out.people = _people(people_raw, at, file, problems, local=local)
+        if out.roles.configured:
+            for email, user in out.people.items():
+                if not _in_a_role(user, out.roles, local=local):
+                    line = at.key("people", next(e for e in people_raw if e.lower() == email))
+                    problems.append(
+                        f"{file}:{line}: people.{email!r} = {user!r}: {user} is in no role of"
+                        f" [roles] (line {at.table('roles')}); a typo here would let the author"
+                        " sign their own review: fix the name, or add the account to the role"
+                        " they sign for"
+                    )
     readiness = raw.get("readiness")
     if isinstance(readiness, dict) and "items" in readiness:
         items = readiness.pop("items")
@@ -151,6 +161,31 @@ def _roles(value: Any, at: _Lines, file: str, problems: list[str], *, local: boo
                 problems.append(f"{file}:{line}: roles.{role}: {problem}")
         members[role] = tuple(entries)
     return Roles(members, configured=True)
+
+
+def _in_a_role(user: str, roles: Roles, *, local: bool) -> bool:
+    """Whether ``user`` is a member of some role: named, or (this host's accounts) in a
+    Unix group a role names. With the kube store a ``kube-group:`` member may be anyone
+    (the cluster knows its groups, not this file), so such a table holds every user."""
+    entries = [e for members in roles.members.values() for e in members]
+    if user in entries:
+        return True
+    if not local:
+        return any(e.startswith("kube-group:") for e in entries)
+    for entry in entries:
+        if entry.startswith("group:"):
+            try:
+                g = grp.getgrnam(entry[6:])
+            except KeyError:
+                continue
+            if user in g.gr_mem:
+                return True
+            try:
+                if pwd.getpwnam(user).pw_gid == g.gr_gid:
+                    return True
+            except KeyError:
+                pass
+    return False
 
 
 def _member_problem(entry: str, *, local: bool) -> str | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from b2tui.domain.checklist import ChecklistItem
+from b2tui.domain.checklist import ChecklistItem, ItemSpec
 
 CODE_AUTHOR = "code-author"
 """The role every author of the deployed commits holds (besides its configured members)."""
@@ -45,6 +45,10 @@ class Person:
     verified: bool = True
     """False when nothing vouched for ``name`` (a cluster user name the server did not
     confirm): such a person holds no role."""
+    inbox_role: str | None = None
+    """Set for a sender known through a role's sign-off inbox in the cluster: the API
+    server let them write that inbox (RBAC on it names the role's users and groups), so
+    they hold that role — and no other, whatever ``name`` they claim."""
 
 
 def person_named(display: str, *, verified: bool = False) -> Person:
@@ -67,6 +71,8 @@ class Roles:
         """True when ``person`` is a member of ``role`` (authors hold ``code-author``)."""
         if not person.verified:
             return False
+        if person.inbox_role is not None:
+            return role == person.inbox_role
         if role == CODE_AUTHOR and person.name in authors:
             return True
         for entry in self.members.get(role, ()):
@@ -113,7 +119,7 @@ def sign_refusal(item: ChecklistItem, person: Person, ctx: SignContext) -> str |
     """None when ``person`` may sign ``item`` now, else one line: who may sign, and why
     not this person. ``item`` is one that waits for a sign-off (see
     :func:`b2tui.engine.intents.signable`)."""
-    role = item.role or role_of(item.owner)
+    role = item_role(item)
     if AUTHOR in item.not_by and person.name in ctx.authors:
         emails = ", ".join(ctx.author_emails) or "the deployed commits"
         return (
@@ -139,6 +145,11 @@ def sign_refusal(item: ChecklistItem, person: Person, ctx: SignContext) -> str |
             )
         return f"{item.title}: {_may(ctx, role)}; you ({person.name}) are not in it"
     return None
+
+
+def item_role(item: ChecklistItem | ItemSpec) -> str:
+    """The role that may sign ``item``: its ``role``, else the one its owner names."""
+    return item.role or role_of(item.owner)
 
 
 def _may(ctx: SignContext, role: str) -> str:

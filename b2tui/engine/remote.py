@@ -40,9 +40,19 @@ class AttachedSession(Watcher):
         """None when this user may act; else why not (shown as the reason keys are off)."""
         self.read_only = self.refusal is not None
         self._sender: ThreadPoolExecutor | None = None
+        self.can_sign = not self.read_only or getattr(inbox, "roles", None) is not None
+        """A read-only room still binds ``space`` when sign-offs go through the inboxes
+        of ``[roles]`` (RBAC on each decides, item by item)."""
+        prefetch = getattr(inbox, "prefetch", None)
+        if prefetch is not None:  # here, off the room's loop: keys then ask nothing
+            prefetch()
 
     def why_not(self, action: Action, item: str | None = None) -> str | None:
-        if self.refusal is not None:
+        if action is Action.SIGN_OFF and getattr(self.inbox, "roles", None) is not None:
+            refusal = self.inbox.why_not_sign(item) if item is not None else None
+            if refusal is not None:
+                return refusal
+        elif self.refusal is not None:
             return self.refusal
         if self.driver_gone is not None:
             return f"{self.driver_gone}: no driver to apply it (take the run over to act)"

@@ -56,12 +56,13 @@ async def readiness(ctx: RunContext) -> None:
         ctx.mark(Step.ITEMS)
         for item in st.items():
             ctx.emit_item(item)
-        if not ctx.settings.roles.configured and ctx.settings.path is not None:
+        if not ctx.settings.roles.configured:
+            where = f" in {ctx.settings.path}" if ctx.settings.path is not None else ""
             ctx.notice_once(
                 "no-roles",
                 "warn",
-                f"no [roles] in {ctx.settings.path}: anyone who can reach this run may sign"
-                " every item (README, Roles)",
+                f"no [roles]{where}: anyone who can reach this run may sign every item"
+                " (README, Roles)",
             )
     while True:
         for item in st.items():

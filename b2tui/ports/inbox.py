@@ -19,6 +19,13 @@ class Intent:
     arg: str = ""
     """The checklist item of a sign-off; empty otherwise."""
     id: str = ""
+    role: str = ""
+    """The ``[roles]`` role whose sign-off inbox it came through: the API server let the
+    sender write that inbox (RBAC), so they hold that role. Empty: the general inbox,
+    where the sender's name is only the sender's claim."""
+    named: bool = False
+    """True when the inbox itself names the sender (a user's own inbox, which RBAC lets
+    that user alone write): ``user`` is then the API server's word, not the sender's."""
 
 
 class IntentInbox(Protocol):
@@ -29,6 +36,11 @@ class IntentInbox(Protocol):
 
     def why_not(self) -> str | None:
         """None when this user may send intents, else one line saying why not."""
+        ...
+
+    def why_not_sign(self, item: str) -> str | None:
+        """None when this user may send a sign-off of ``item``, else one line saying why
+        not (with ``[roles]``: RBAC on the item's role inbox)."""
         ...
 
     def submit(self, intent: Intent) -> None:

@@ -92,6 +92,14 @@ async def test_a_real_run_without_roles_says_once_that_anyone_may_sign(make_rig:
     ]
 
 
+async def test_the_demo_without_roles_says_it_too(make_rig: Make) -> None:
+    rig = make_rig("happy", autopilot=True)  # the demo's settings: no file, no [roles]
+    assert rig.conductor.settings.path is None
+    assert await (await _started(rig)).run() is Outcome.SUCCEEDED
+    said = [n for n in notices(rig) if "anyone" in n]
+    assert said == ["no [roles]: anyone who can reach this run may sign every item (README, Roles)"]
+
+
 async def _started(rig: Rig):  # type: ignore[no-untyped-def]
     await rig.conductor.start(version="1a2b3c4")
     return rig.conductor

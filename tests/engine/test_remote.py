@@ -89,3 +89,43 @@ async def test_a_rollback_that_could_not_be_sent_is_an_alert_in_the_room(
         ("alert", "rollback not sent: configmap b2tui-intents-x: forbidden")
     ]
     assert session.view.log[-1][2] == "rollback not sent: configmap b2tui-intents-x: forbidden"
+
+
+class RoleInbox(Inbox):
+    """A watcher's inbox (no right to act) with [roles]: sign-offs go by role."""
+
+    roles = ("reviewer", "tech-lead")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[str] = []
+        self.known: dict[str, str | None] = {}
+
+    def why_not(self) -> str | None:
+        return "tester may not patch the intent inbox: watching only"
+
+    def prefetch(self) -> None:
+        self.known = {"review_approved": None, "tech_lead_approval": "not for role tech-lead"}
+
+    def why_not_sign(self, item: str) -> str | None:
+        self.asked.append(item)
+        return self.known.get(item, "unknown item")
+
+
+async def test_with_roles_a_watcher_signs_by_role_asked_when_it_opens(
+    make_rig: Any, tmp_path: Any
+) -> None:
+    from b2tui.engine.api import Action
+
+    rig = make_rig("happy")
+    await rig.conductor.start(version="1a2b3c4")
+    await rig.conductor.run_until(lambda v: v.canary_percent == 5)
+    inbox = RoleInbox()
+    session = AttachedSession(Store(tmp_path / "state.db"), rig.conductor.run_id, inbox)
+    assert session.read_only and session.can_sign
+    assert inbox.known, "the role inboxes were asked about when the session opened"
+    assert session.why_not(Action.SIGN_OFF) is None  # space stays bound
+    assert session.why_not(Action.SIGN_OFF, "review_approved") is None
+    assert session.why_not(Action.SIGN_OFF, "tech_lead_approval") == "not for role tech-lead"
+    assert session.why_not(Action.ROLLBACK) == inbox.why_not()
+    assert not session.rollback("x").accepted

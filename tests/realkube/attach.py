@@ -90,14 +90,20 @@ def two_kubeconfigs(kube: RealKube, ns: str, workdir: Path) -> tuple[Path, Path]
 
 
 def driver_process(
-    kubeconfig: Path, ns: str, name: str, speed: float, log: Path, staging: str | None = None
+    kubeconfig: Path,
+    ns: str,
+    name: str,
+    speed: float,
+    log: Path,
+    staging: str | None = None,
+    extra: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
     """``tests.realkube.kube_driver`` as user ``name`` (``B2TUI_USER``), output to ``log``;
     with ``staging``, on the real Deployments (see the driver's ``--staging``)."""
     env = {**os.environ, "B2TUI_USER": name, "PYTHONPATH": str(ROOT)}
     argv = [sys.executable, "-m", "tests.realkube.kube_driver", str(kubeconfig), ns, str(speed)]
     return subprocess.Popen(
-        [*argv, *(("--staging", staging) if staging else ())],
+        [*argv, *(("--staging", staging) if staging else ()), *extra],
         cwd=ROOT,
         env=env,
         stdout=log.open("wb"),

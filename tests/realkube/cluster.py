@@ -67,12 +67,16 @@ USERS: dict[str, tuple[str, ...]] = {
     ADMIN: ("system:masters",),
     "tester": (),
     "nobody": (),
+    "dave": ("leads",),
+    "erin": ("devs",),
+    "frank": ("devs",),
 }
 """Users of the static token file, with their groups. The apiserver reads the file once
 at start, so every user a test may need is here. ``tester`` is bound to the
 ``cluster-admin`` ClusterRole (all rights, but its own name in the audit log: the
 requests b2tui made are those of ``tester``); ``nobody`` has no rights until a test binds
-a Role to it."""
+a Role to it; ``dave`` (group ``leads``), ``erin`` and ``frank`` (group ``devs``) have
+none either: the sign-off tests bind Roles to their groups."""
 
 
 def binaries() -> dict[str, str] | None:

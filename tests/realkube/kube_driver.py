@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import json
 import os
 import socket
 import sys
@@ -29,6 +30,7 @@ from b2tui.adapters.store import current_user
 from b2tui.cli.follow import follower, serve_intents, watch
 from b2tui.cli.printer import Printer
 from b2tui.config import StoreSettings, sandbox_settings
+from b2tui.domain.people import Roles
 from b2tui.domain.phases import Strategy
 from b2tui.engine.clock import ScaledClock
 from b2tui.engine.conductor import Conductor, LeaseHeld
@@ -36,11 +38,19 @@ from tests.realkube.seed import on_real_kube
 
 
 async def main(
-    kubeconfig: str, namespace: str, speed: float, scenario: str, staging: str | None
+    kubeconfig: str,
+    namespace: str,
+    speed: float,
+    scenario: str,
+    staging: str | None,
+    roles: str | None = None,
 ) -> int:
     settings = dataclasses.replace(
         sandbox_settings(), store=StoreSettings(backend="kube", namespace=namespace)
     )
+    if roles:  # [roles] as JSON: role -> members
+        members = {r: tuple(m) for r, m in json.loads(roles).items()}
+        settings = dataclasses.replace(settings, roles=Roles(members, configured=True))
     if staging is not None:
         settings = on_real_kube(settings, namespace, staging, Path(kubeconfig).parent)
     store = KubeStore(connect(kubeconfig, None), namespace)
@@ -108,5 +118,8 @@ if __name__ == "__main__":
     cli.add_argument("speed", type=float)
     cli.add_argument("scenario", nargs="?", default="happy")
     cli.add_argument("--staging", help="drive the real Deployments; staging's namespace")
+    cli.add_argument("--roles", help="[roles] as JSON (role -> members)")
     a = cli.parse_args()
-    raise SystemExit(asyncio.run(main(a.kubeconfig, a.namespace, a.speed, a.scenario, a.staging)))
+    raise SystemExit(
+        asyncio.run(main(a.kubeconfig, a.namespace, a.speed, a.scenario, a.staging, a.roles))
+    )

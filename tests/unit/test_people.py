@@ -8,9 +8,11 @@ import grp
 import os
 import pwd
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from b2tui import cli
 from b2tui.config import ConfigError, parse_settings
 from b2tui.domain.checklist import (
     READINESS_ITEMS,
@@ -252,3 +254,64 @@ def test_an_unknown_automatic_item_with_two_signers_stays_signable_after_one() -
     once = tests.signed("bo@host", AT, "bo")
     assert once.state is ItemState.PENDING and signable(once)
     assert once.signed("cy@host", AT, "cy").state is ItemState.PASSED
+
+
+OTHER = next(p.pw_name for p in pwd.getpwall() if p.pw_name != ME and p.pw_gid != os.getgid())
+"""An account of this host in none of the roles below."""
+
+ALL_ROLES = "".join(
+    f'{r} = ["{ME}"]\n'
+    for r in ("devops-engineer", "reviewer", "security-engineer", "tech-lead", "qa-engineer")
+)
+
+
+@pytest.mark.parametrize(
+    ("extra", "line", "message"),
+    [
+        # an unknown role in an item
+        ('\n[[readiness.items]]\nkey = "x"\ntitle = "X"\nrole = "qa"\n', 11, "role 'qa' is not"),
+        # a user in no role
+        (f'\n[people]\n"o@example.org" = "{OTHER}"\n', 9, f"{OTHER} is in no role of [roles]"),
+        # an empty role
+        ("product = []\n", 7, "roles.product is empty"),
+        # a group that does not exist on this host
+        ('product = ["group:no-such-group-b2"]\n', 7, "group 'no-such-group-b2' does not"),
+        # two items with one key
+        (
+            '\n[[readiness.items]]\nkey = "x"\ntitle = "X"\nrole = "reviewer"\n'
+            '\n[[readiness.items]]\nkey = "x"\ntitle = "Y"\nrole = "reviewer"\n',
+            14,
+            "key 'x' is used twice (first at line 9)",
+        ),
+    ],
+)
+def test_check_config_names_one_file_line_for_each_bad_people_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: str, line: int, message: str
+) -> None:
+    """The issue's bad inputs, through `b2tui check-config`: one line, exit 2."""
+    cfg = tmp_path / "b2tui.toml"
+    cfg.write_text(
+        "[roles]\n" + ALL_ROLES + extra + '\n[environments.production]\nnamespace = "p"\n'
+    )
+    capsys.readouterr()
+    assert cli.main(["check-config", str(cfg)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{cfg}:{line}: ") and message in lines[0], lines
+
+
+def test_a_people_account_in_a_roles_unix_group_is_in_that_role() -> None:
+    by_group = ALL_ROLES.replace(f'"{ME}"', f'"group:{MY_GROUP}"')
+    text = (
+        f'[roles]\n{by_group}[people]\n"me@example.org" = "{ME}"\n'
+        '[environments.production]\nnamespace = "p"\n'
+    )
+    assert parse_settings(text).people == {"me@example.org": ME}
+
+
+def test_with_the_kube_store_a_kube_group_may_hold_any_people_account() -> None:
+    roles = 'reviewer = ["kube-group:devs"]\n' + ALL_ROLES.replace('reviewer = ["', '# ["')
+    text = (
+        f'[store]\nbackend = "kube"\n[roles]\n{roles}[people]\n"x@example.org" = "zed"\n'
+        '[environments.production]\nnamespace = "p"\n'
+    )
+    assert parse_settings(text).people == {"x@example.org": "zed"}

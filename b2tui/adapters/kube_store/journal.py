@@ -17,7 +17,7 @@ reads only the newest chunk.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -169,6 +169,31 @@ class Journal:
             raise KubeApiError(
                 f"configmap {self.prefix}: {attempts} conflicting writes in a row; try again", 409
             )
+
+    def append_linked(self, build: Callable[[str | None], str], attempts: int = 20) -> int:
+        """Append one record computed from the journal's last record (None: empty), as a
+        hash chain needs; return its sequence number. The write carries the resourceVersion
+        the last record was read under, so a record another writer appended meanwhile
+        makes it fail (409) and the record is built again from a fresh read."""
+        with self._lock:
+            if not self._chunks:
+                self.refresh()
+            for _ in range(attempts):
+                last = self._last_record()
+                try:
+                    return self._append_once([build(last)])[0]
+                except Conflict:
+                    self.refresh()
+            raise KubeApiError(
+                f"configmap {self.prefix}: {attempts} conflicting writes in a row; try again", 409
+            )
+
+    def _last_record(self) -> str | None:
+        for index in sorted(self._chunks, reverse=True):
+            records = self._chunks[index].records
+            if records:
+                return records[max(records)]
+        return None
 
     def _append_once(self, texts: list[str]) -> list[int]:
         if not self._chunks:

@@ -231,3 +231,80 @@ def lease_body(
     if cur is not None:
         meta["resourceVersion"] = cur["metadata"]["resourceVersion"]
     return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": meta, "spec": spec}
+
+
+# --- the sign-off inboxes of [roles] -------------------------------------------------------
+
+SIGN_INBOX = "sign-inbox"
+"""``b2tui.io/kind`` of a role's sign-off inbox."""
+
+
+def sign_inbox_name(service: str, environment: str, role: str, user: str | None = None) -> str:
+    """The sign-off inbox of ``role`` for one service and environment (its Kubernetes
+    groups write it), or of one ``user`` the role names (that user alone writes it:
+    ``…-<role>.<user>``; a slug has no dot, so no role's name can be mistaken for it). The
+    driver knows an inbox by this *name* (RBAC's ``resourceNames`` guards it), never by a
+    label a writer could patch."""
+    name = f"b2tui-sign-{slug(service, 25)}-{slug(environment, 25)}-{slug(role, 40)}"
+    return f"{name}.{slug(user, 60)}" if user is not None else name
+
+
+def role_groups(members: tuple[str, ...]) -> list[str]:
+    """The Kubernetes groups of a ``[roles]`` role (its ``kube-group:NAME`` entries)."""
+    return [e[11:] for e in members if e.startswith("kube-group:")]
+
+
+def role_users(members: tuple[str, ...]) -> list[str]:
+    """The cluster user names of a ``[roles]`` role (its plain entries; ``group:NAME``, a
+    Unix group, means nothing to the API server)."""
+    return [e for e in members if ":" not in e]
+
+
+def signoff_rbac(
+    members: dict[str, tuple[str, ...]], service: str, environment: str, namespace: str
+) -> list[dict[str, Any]]:
+    """Per role: a Role with ``get`` and ``patch`` on the role's inbox alone, bound to its
+    Kubernetes groups; and per user the role names, a Role on that user's own inbox bound
+    to that user alone (the API server then vouches for the name too). A role with no such
+    member gets its Role but no binding (nobody may sign through the cluster)."""
+    docs: list[dict[str, Any]] = []
+
+    def grant(inbox: str, subjects: list[dict[str, str]]) -> None:
+        meta = {"name": inbox, "namespace": namespace, "labels": dict(MANAGED)}
+        docs.append(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": meta,
+                "rules": [
+                    {
+                        "apiGroups": [""],
+                        "resources": ["configmaps"],
+                        "resourceNames": [inbox],
+                        "verbs": ["get", "patch"],
+                    }
+                ],
+            }
+        )
+        if subjects:
+            docs.append(
+                {
+                    "apiVersion": "rbac.authorization.k8s.io/v1",
+                    "kind": "RoleBinding",
+                    "metadata": dict(meta),
+                    "roleRef": {
+                        "apiGroup": "rbac.authorization.k8s.io",
+                        "kind": "Role",
+                        "name": inbox,
+                    },
+                    "subjects": [{**s, "apiGroup": "rbac.authorization.k8s.io"} for s in subjects],
+                }
+            )
+
+    for role, entries in members.items():
+        groups = [{"kind": "Group", "name": g} for g in role_groups(entries)]
+        grant(sign_inbox_name(service, environment, role), groups)
+        for user in role_users(entries):
+            inbox = sign_inbox_name(service, environment, role, user)
+            grant(inbox, [{"kind": "User", "name": user}])
+    return docs

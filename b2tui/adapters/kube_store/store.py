@@ -15,6 +15,9 @@
   (:mod:`b2tui.adapters.kube_store.journal`), chunked far below the 1 MiB object limit.
 * ``ConfigMap b2tui-intents-<service>-<env>``: the inbox operators on other hosts write
   intents to (:mod:`b2tui.adapters.kube_store.intents`).
+* With ``[roles]``, ``ConfigMap b2tui-sign-<service>-<env>-<role>`` and
+  ``…-<role>.<user>``: the sign-off inboxes RBAC lets only that role's groups, or that
+  one user, write (``b2tui rbac``; same module).
 
 Names, labels and bodies are in :mod:`b2tui.adapters.kube_store.objects`, the calls in
 :mod:`b2tui.adapters.kube_store.api`. Every write carries a resourceVersion precondition.
@@ -230,6 +233,11 @@ class KubeStore:
 
     def audit_log(self, run_id: str | None = None) -> list[AuditEntry]:
         return self._audit.entries(run_id)
+
+    def audit_chains(self) -> list[list[AuditEntry]]:
+        """Each audit journal (a run's, or the one outside runs) in its own order: each is
+        a hash chain of its own (``b2tui audit --verify``)."""
+        return self._audit.journals()
 
     # --- the lease -------------------------------------------------------------------------
 

@@ -6,6 +6,9 @@ entry's fields (run, wall time, run time, user, action, detail, accepted) with n
 and keys in a fixed order, UTF-8. :func:`verify` recomputes every hash from the fields and
 the hash before; the first entry whose stored ``prev`` or ``hash`` does not match is
 named. Entries written before the chain existed (no hash) may only come first.
+
+The SQLite store's log is one chain; the kube store's is one chain per journal (a run's
+audit, and the one outside runs): :func:`verify_chains` checks each.
 """
 
 from __future__ import annotations
@@ -85,3 +88,19 @@ def verify(entries: Sequence[AuditEntry]) -> Verdict:
         checked += 1
         prev = e.hash
     return Verdict(True, checked, legacy)
+
+
+def verify_chains(chains: Sequence[Sequence[AuditEntry]]) -> Verdict:
+    """Check several independent chains; the failure named is the one whose entry comes
+    first in the whole log (lowest id)."""
+    checked = legacy = 0
+    bad: Verdict | None = None
+    for chain in chains:
+        v = verify(chain)
+        checked += v.checked
+        legacy += v.legacy
+        if not v.ok and (bad is None or (v.bad or 0) < (bad.bad or 0)):
+            bad = v
+    if bad is None:
+        return Verdict(True, checked, legacy)
+    return Verdict(False, checked, legacy, bad.bad, bad.reason)
