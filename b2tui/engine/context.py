@@ -1,9 +1,10 @@
 """The run context: what phases and strategies work with, and the steps they share.
 
-A :class:`RunContext` is built by the :class:`~b2tui.engine.conductor.Conductor` once a
-run exists. It holds the run's state and view, its ports, clock and settings, and the
-conductor's few services (persist, fan an event out, wait for an intent, begin a
-rollback). The phase functions (:mod:`b2tui.engine.workflow`) and the strategies
+A :class:`RunContext` is built by the :class:`~b2tui.engine.conductor.Conductor`. It
+holds the run's :class:`~b2tui.engine.journal.RunJournal` (state, view, persist, fan an
+event out, the wake-up of an intent), its ports, clock and settings, and the few
+:class:`Services` of the conductor and its intents (begin a rollback, sign off, the
+lease). The phase functions (:mod:`b2tui.engine.workflow`) and the strategies
 (:mod:`b2tui.engine.strategies`) are flat runs of idempotent steps over it: each step
 checks ``state.done`` (or the state it would produce) first, so a resumed run skips
 what already happened.
@@ -45,6 +46,7 @@ from b2tui.domain.revision import Artifact
 from b2tui.domain.view import RunView
 from b2tui.engine import intents, policy
 from b2tui.engine.api import IntentResult
+from b2tui.engine.journal import RunJournal
 from b2tui.engine.policy import Decision, Verdict
 from b2tui.engine.series import p95_series, p95_window, with_p95_series
 from b2tui.engine.state import RunState, Step
@@ -75,14 +77,8 @@ class Stop(Exception):
 
 @dataclass
 class Services:
-    """What the conductor lends the context: persistence, fan-out, waiting, rollback."""
+    """What the conductor lends the context: beginning a rollback, sign-offs, the lease."""
 
-    emit: Callable[[ev.Event], None]
-    """Append an event to the store, fold it into the view, fan it out."""
-    save: Callable[[], None]
-    """Persist the run's state."""
-    wake: asyncio.Event
-    """Set by an intent: a waiting step looks again at once."""
     begin_rollback: Callable[[str, str], bool]
     """Record a rollback (reason, by) and send its first request now."""
     sign_off: Callable[[str, str], IntentResult]
@@ -93,8 +89,6 @@ class Services:
     """Whether the run advances on its own right now (the operator may switch it)."""
     check_lease: Callable[[], None]
     """Raise if another process took the run over (called before every wait)."""
-    unsaved: Callable[[], bool] = lambda: False
-    """True while the state file cannot take writes: no promotion until it can."""
 
 
 class RunContext:
@@ -104,8 +98,8 @@ class RunContext:
         settings: the configuration.
         ports: the adapters the run goes through.
         clock: the run's clock.
-        state: the run's persisted state (mutated in place, saved by ``save``).
-        view: the run folded from its events.
+        journal: the run's state (mutated in place, saved by ``save``), its view and
+            every write about it.
         env: the production environment; ``staging_env`` the staging one.
         user: who drives (named in notifications).
         autopilot_user: who autopilot signs items off as.
@@ -118,8 +112,7 @@ class RunContext:
         settings: Settings,
         ports: Ports,
         clock: Clock,
-        state: RunState,
-        view: RunView,
+        journal: RunJournal,
         env: EnvironmentSettings,
         staging_env: EnvironmentSettings,
         user: str,
@@ -129,8 +122,7 @@ class RunContext:
         self.settings = settings
         self.ports = ports
         self.clock = clock
-        self.st = state
-        self.view = view
+        self.journal = journal
         self.env = env
         self.staging_env = staging_env
         self.user = user
@@ -144,7 +136,16 @@ class RunContext:
         self.inflight: set[asyncio.Future[Any]] = set()
         """Cluster changes under way: a rollback waits for them, then restores again."""
 
-    # --- the conductor's services --------------------------------------------------------
+    # --- the run's record and the conductor's services ------------------------------------
+
+    @property
+    def st(self) -> RunState:
+        """The run's persisted state (mutated in place, saved by :meth:`save`)."""
+        return self.journal.st
+
+    @property
+    def view(self) -> RunView:
+        return self.journal.view
 
     @property
     def autopilot(self) -> bool:
@@ -153,17 +154,17 @@ class RunContext:
     @property
     def unsaved(self) -> bool:
         """The state file is behind (writes held in memory): promotion waits."""
-        return self.services.unsaved()
+        return self.journal.unsaved is not None
 
     @property
     def poll(self) -> float:
         return self.settings.gates.poll
 
     def emit(self, event: ev.Event) -> None:
-        self.services.emit(event)
+        self.journal.emit(event)
 
     def save(self) -> None:
-        self.services.save()
+        self.journal.save()
 
     def begin_rollback(self, reason: str, by: str = "engine") -> bool:
         return self.services.begin_rollback(reason, by)
@@ -171,7 +172,7 @@ class RunContext:
     async def wait(self, seconds: float) -> None:
         """Let run time pass, returning early when an intent wakes the run."""
         self.services.check_lease()
-        wake = self.services.wake
+        wake = self.journal.wake
         if wake.is_set():
             wake.clear()
             await asyncio.sleep(0)
