@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from b2tui.domain.checklist import ChecklistItem, ItemKind, ItemState
 from b2tui.domain.gates import Comparison, GateResult, GateSpec, Reading, judge
 from b2tui.domain.monitoring import stages
+from b2tui.engine import checklist
 from b2tui.engine.context import RunContext
 from b2tui.ports import SourceError, StepFailed
 
@@ -96,7 +97,7 @@ def _answer(ctx: RunContext, key: str, passed: bool, detail: str) -> None:
     current = next((i for i in ctx.st.items() if i.key == key), None)
     if current is None or (current.state, current.detail) == (state, detail):
         return
-    ctx.update_item(key, lambda i: replace(i, state=state, detail=detail))
+    checklist.update(ctx, key, lambda i: replace(i, state=state, detail=detail))
 
 
 def overdue(ctx: RunContext, elapsed: float) -> None:

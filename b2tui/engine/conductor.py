@@ -58,6 +58,7 @@ from b2tui.engine.api import Action, IntentResult
 from b2tui.engine.clock import SteppedClock
 from b2tui.engine.context import Finish, RunContext, Services, Stop
 from b2tui.engine.journal import RunJournal
+from b2tui.engine.notify import notify
 from b2tui.engine.opening import LeaseHeld, LeaseLost, RunOpening, driver_id
 from b2tui.engine.operator import OperatorIntents
 from b2tui.engine.state import RunState, ts
@@ -449,4 +450,4 @@ class Conductor:
             self._phase_task.cancel()
 
     async def _alert(self, message: str) -> None:
-        await self.context.notify("alert", message)
+        await notify(self.context, "alert", message)

@@ -20,7 +20,7 @@ from b2tui.domain.canary import next_weight, previous_weight
 from b2tui.domain.gates import GateStatus
 from b2tui.domain.people import Person, SignContext, person_named, sign_refusal
 from b2tui.domain.phases import Outcome, Phase
-from b2tui.engine import intents
+from b2tui.engine import checklist, intents
 from b2tui.engine.api import Action, IntentResult
 from b2tui.engine.context import RunContext
 from b2tui.engine.journal import RunJournal
@@ -221,7 +221,7 @@ class OperatorIntents:
         now = self.clock.now()
         account = self.person_of(user).name
         self.journal.write(partial(self.store.sign_off, self.journal.st.run_id, item, user, now))
-        title = self.context.update_item(item, lambda i: i.signed(user, now, account))
+        title = checklist.update(self.context, item, lambda i: i.signed(user, now, account))
         self.journal.wake.set()
         done = next((i for i in self.journal.st.items() if i.key == item), None)
         if done is not None and done.signers > 1 and len(done.signatures) < done.signers:

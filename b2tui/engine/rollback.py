@@ -19,6 +19,7 @@ from b2tui.domain import events as ev
 from b2tui.domain.gates import GateStatus, overall
 from b2tui.domain.phases import Outcome
 from b2tui.engine.context import RunContext
+from b2tui.engine.notify import notify
 from b2tui.ports import RollbackResult, SourceError, StepFailed
 
 
@@ -46,7 +47,7 @@ async def _restore(ctx: RunContext, first: asyncio.Future[RollbackResult] | None
     started = st.rollback.started
     # The pagers are called now, alongside the first request (never before it); the
     # incident note at the end waits for this one, so a resolve never overtakes its trigger.
-    paged = asyncio.ensure_future(ctx.notify("rollback", st.rollback.reason))
+    paged = asyncio.ensure_future(notify(ctx, "rollback", st.rollback.reason))
     attempt = 0
     changed = False
     while True:
@@ -81,7 +82,7 @@ async def _restore(ctx: RunContext, first: asyncio.Future[RollbackResult] | None
         )
     )
     await paged
-    await ctx.notify("incident", st.rollback.reason, recovered=recovered)
+    await notify(ctx, "incident", st.rollback.reason, recovered=recovered)
     ctx.journal.finish(Outcome.ROLLED_BACK, st.rollback.reason)
 
 

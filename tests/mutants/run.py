@@ -104,9 +104,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "kube-rollback-always-writes",
         ROLLBACK,
-        "b2tui/adapters/kube/cluster.py",
-        "        if not o.same_template(o.template(deploy), want_tmpl):\n",
-        "        if True:\n",
+        "b2tui/adapters/kube/revisions.py",
+        "    if not o.same_template(o.template(deploy), want_tmpl):\n",
+        "    if True:\n",
         ("tests/realkube/test_kube_adapter.py::test_rollback_twice_stays_on_known_good",),
         "a second rollback on the real cluster writes again instead of saying 'already on'",
     ),

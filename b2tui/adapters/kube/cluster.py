@@ -6,7 +6,7 @@ Each port method is written once, blocking, and runs in a worker thread
 method picks the environment's :class:`~b2tui.ports.Target`, its
 connection and its traffic router (chosen once), and delegates to the module that owns
 the concern: :mod:`.apply`, :mod:`.canary`, :mod:`.traffic`, :mod:`.bluegreen`,
-:mod:`.logs`, :mod:`.watch`.
+:mod:`.logs`, :mod:`.watch`, :mod:`.revisions`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from b2tui.adapters.kube import apply, bluegreen, canary, logs, preview
 from b2tui.adapters.kube import objects as o
+from b2tui.adapters.kube import revisions as revs
 from b2tui.adapters.kube.client import Api, Conn, connect, default_kubeconfig, threaded
 from b2tui.adapters.kube.errors import KubeApiError, Op, step
 from b2tui.adapters.kube.objects import COLOURS, Obj
@@ -37,7 +37,6 @@ from b2tui.ports import (
     RollbackResult,
     RolloutState,
     SourceError,
-    StepFailed,
     Target,
     TrafficSplit,
 )
@@ -102,82 +101,18 @@ class KubeCluster:
                 router = self._routers[target] = router_for(target)
             return router
 
-    def _serving(self, api: Api, target: Target) -> tuple[str, str | None]:
-        """(Deployment, colour) serving now: stable, or the active colour."""
-        if target.strategy is Strategy.BLUE_GREEN:
-            colour = bluegreen.active_colour(api, target)
-            return target.colour_deployment(colour), colour
-        return target.deployment, None
-
     # --- Cluster port -------------------------------------------------------------------
 
     @threaded
     def current_revision(self, env: Place) -> Revision:
         """The revision serving now (the stable Deployment, or the active colour)."""
         api, target = self._open(env)
-        name, colour = self._serving(api, target)
-        deploy = api.deployment(target.namespace, name)
-        rs = o.current_rs(deploy, api.replicasets(target.namespace, deploy))
-        image = o.image_of(deploy, target.deployment)
-        # A tag-only image: the digest its pods run, as the kubelet reports it.
-        digest = None if "@" in image else o.running_digest(self._list_pods(api, target), image)
-        return Revision(
-            deployment=name,
-            revision=o.revision_of(deploy) or o.revision_of(rs) or "0",
-            image=image,
-            colour=colour,
-            replicas=o.replicas(deploy),
-            template_hash=o.template_hash(rs),
-            digest=digest,
-        )
+        return revs.current(api, target, lambda: self._list_pods(api, target))
 
     @threaded
     def revisions(self, env: Place) -> list[Revision]:
-        """Earlier revisions still restorable, newest first (see :class:`~b2tui.ports.Workloads`).
-
-        Canary and direct: the serving Deployment's other ReplicaSets by revision number,
-        as ``kubectl rollout undo`` picks the previous one; each keeps today's replica
-        count. Blue-green: the idle colour, while it still has replicas.
-        """
-        api, target = self._open(env)
-        ns = target.namespace
-        name, colour = self._serving(api, target)
-        if colour is not None:
-            idle = bluegreen.other(colour)
-            d = api.maybe_deployment(ns, target.colour_deployment(idle))
-            if d is None or o.replicas(d) == 0:
-                return []
-            rs = o.current_rs(d, api.replicasets(ns, d))
-            return [
-                Revision(
-                    deployment=o.name(d),
-                    revision=o.revision_of(d) or o.revision_of(rs) or "0",
-                    image=o.image_of(d, target.deployment),
-                    colour=idle,
-                    replicas=o.replicas(d),
-                    template_hash=o.template_hash(rs),
-                )
-            ]
-        deploy = api.deployment(ns, name)
-        rses = api.replicasets(ns, deploy)
-        now = o.current_rs(deploy, rses)
-        older = [
-            rs
-            for rs in rses
-            if o.template_hash(rs) != o.template_hash(now)
-            and not o.same_template(o.template(rs), o.template(deploy))
-        ]
-        older.sort(key=o.rev_number, reverse=True)
-        return [
-            Revision(
-                deployment=name,
-                revision=o.revision_of(rs) or "0",
-                image=o.image_of(rs, target.deployment),
-                replicas=o.replicas(deploy),
-                template_hash=o.template_hash(rs),
-            )
-            for rs in older
-        ]
+        """Earlier revisions still restorable, newest first (:func:`.revisions.earlier`)."""
+        return revs.earlier(*self._open(env))
 
     @threaded
     def check_target(self, env: Place) -> list[str]:
@@ -208,7 +143,7 @@ class KubeCluster:
         reads: list[tuple[str, str]] = []
         if target.strategy is Strategy.BLUE_GREEN:
             try:
-                reads.append(("deployments", self._serving(api, target)[0]))
+                reads.append(("deployments", revs.serving(api, target)[0]))
             except SourceError as e:
                 problems.append(str(e))
         else:
@@ -240,7 +175,7 @@ class KubeCluster:
         if track is None:
             # A blue-green pair has no Deployment named env.deployment: the one serving is
             # the active colour (what a rollback restores and recovery must wait for).
-            name = self._serving(api, target)[0]
+            name = revs.serving(api, target)[0]
         else:
             name = target.track_deployment(track)
         return o.rollout_state(api.deployment(target.namespace, name))
@@ -441,7 +376,6 @@ class KubeCluster:
         when there is none): the caller waits for it (:meth:`RollbackLine.submit`).
         """
         api, where = self._line.api(env), Target.of(env)
-        ns = where.namespace
         notes: list[str] = []
         with self._lock:
             first = self._first_writes.pop(where, None)
@@ -454,26 +388,9 @@ class KubeCluster:
         elif self._reset_traffic(api, where) or sent:
             notes.append("canary out of traffic")
         # 2. The workload: pod template and replicas of the target revision.
-        deploy = api.deployment(ns, target.deployment)
-        want = o.find_rs(api.replicasets(ns, deploy), target)
-        if want is None:
-            raise StepFailed(
-                f"revision {target.revision} of {target.deployment} ({target.image}) is gone:"
-                f" no ReplicaSet with pod-template-hash {target.template_hash} in namespace {ns}"
-                " (revisionHistoryLimit?); roll forward with a new deploy"
-            )
-        want_tmpl = o.template_without_hash(o.template(want))
-        ops: list[dict[str, Any]] = []
-        if not o.same_template(o.template(deploy), want_tmpl):
-            ops.append({"op": "add", "path": "/spec/template", "value": want_tmpl})
-        if o.replicas(deploy) != target.replicas:
-            ops.append({"op": "add", "path": "/spec/replicas", "value": target.replicas})
-        if ops:
-            api.patch_deployment(ns, target.deployment, ops, "application/json-patch+json")
-            if ops[0]["path"] == "/spec/template":
-                notes.append(f"{target.deployment} back to {target.image}")
-            else:
-                notes.append(f"{target.deployment} at {target.replicas} replicas")
+        deploy, restored = revs.restore_workload(api, where, target)
+        if restored:
+            notes.append(restored)
         if not notes:
             rev = o.revision_of(deploy) or target.revision
             return RollbackResult(False, f"already on rev {rev} ({target.image})")

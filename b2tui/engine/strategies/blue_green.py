@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import NoReturn
 
 from b2tui.domain.phases import Outcome
+from b2tui.engine.commands import run_command
 from b2tui.engine.context import Finish, RunContext
 from b2tui.engine.state import Step
 from b2tui.ports import SourceError, StepFailed
@@ -62,7 +63,7 @@ async def _smoke_idle(ctx: RunContext, colour: str) -> None:
     ctx.log("smoke", f"smoke checks on the idle colour {colour} through {env.preview_service}")
     command = ctx.settings.commands.smoke
     if command:
-        res = await ctx.command("smoke", command, env={"B2TUI_TARGET_URL": url})
+        res = await run_command(ctx, "smoke", command, env={"B2TUI_TARGET_URL": url})
         if not res.ok:
             why = "timed out" if res.timed_out else f"exit {res.exit_code}"
             await _abandon(
