@@ -77,7 +77,7 @@ async def automatic(ctx: RunContext) -> list[GateResult]:
         _answer(ctx, KEY_HTTP, not failing, failing[0] if failing else "answered at every poll")
     if mon.log_patterns:
         try:
-            counts = await ctx.ports.cluster.scan_logs(ctx.env, mon.log_patterns, ctx.poll)
+            counts = await ctx.ports.cluster.scan_logs(ctx.target, mon.log_patterns, ctx.poll)
         except (SourceError, StepFailed) as e:
             results.append(judge(LOGS_GATE, Reading(LOGS_GATE.name, None, f"log scan: {e}")))
             return results

@@ -62,7 +62,7 @@ from b2tui.engine.notify import notify
 from b2tui.engine.opening import LeaseHeld, LeaseLost, RunOpening, driver_id
 from b2tui.engine.operator import OperatorIntents
 from b2tui.engine.state import RunState, ts
-from b2tui.ports import Claim, Lease, Ports, RunRecord, Store, StoreError
+from b2tui.ports import Claim, Lease, Ports, RunRecord, Store, StoreError, Target
 from b2tui.ports.clock import Clock
 
 __all__ = ["Conductor", "LeaseHeld", "LeaseLost", "driver_id"]
@@ -118,6 +118,9 @@ class Conductor:
         self.clock = clock
         self.env: EnvironmentSettings = settings.environment(env)
         self.staging_env: EnvironmentSettings = settings.environment(staging)
+        self.target = Target.of(self.env)
+        """Production's cluster target, built once; ``staging_target`` staging's."""
+        self.staging_target = Target.of(self.staging_env)
         self.user = user
         self.autopilot = autopilot
         self.autopilot_user = autopilot_user
@@ -138,6 +141,7 @@ class Conductor:
             journal=self.journal,
             env=self.env,
             staging_env=self.staging_env,
+            target=self.target,
             user=user,
             person=self.person,
             driver=self._driver,
@@ -150,6 +154,8 @@ class Conductor:
             journal=self.journal,
             env=self.env,
             staging_env=self.staging_env,
+            target=self.target,
+            staging_target=self.staging_target,
             user=user,
             autopilot_user=autopilot_user,
             services=Services(

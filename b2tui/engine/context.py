@@ -50,7 +50,7 @@ from b2tui.engine.policy import Decision, Verdict
 from b2tui.engine.series import p95_series, p95_window, with_p95_series
 from b2tui.engine.state import RunState, Step
 from b2tui.gatespecs import compares, gate_specs, uses_samples
-from b2tui.ports import Ports, SourceError, StepFailed
+from b2tui.ports import Ports, SourceError, StepFailed, Target
 from b2tui.ports.clock import Clock
 
 T = TypeVar("T")
@@ -98,6 +98,8 @@ class RunContext:
         journal: the run's state (mutated in place, saved by ``save``), its view and
             every write about it.
         env: the production environment; ``staging_env`` the staging one.
+        target: the production environment's cluster target; ``staging_target`` staging's
+            (built once by the conductor).
         user: who drives (named in notifications).
         autopilot_user: who autopilot signs items off as.
         services: the conductor's services.
@@ -112,6 +114,8 @@ class RunContext:
         journal: RunJournal,
         env: EnvironmentSettings,
         staging_env: EnvironmentSettings,
+        target: Target,
+        staging_target: Target,
         user: str,
         autopilot_user: str,
         services: Services,
@@ -122,6 +126,8 @@ class RunContext:
         self.journal = journal
         self.env = env
         self.staging_env = staging_env
+        self.target = target
+        self.staging_target = staging_target
         self.user = user
         self.autopilot_user = autopilot_user
         self.services = services
@@ -200,6 +206,10 @@ class RunContext:
         (``repo:production-1a2b3c4@sha256:…``); the bare tag before there is one."""
         artifact = self.st.artifact
         return artifact.pinned(self.image(env_name)) if artifact else self.image(env_name)
+
+    def target_of(self, env: EnvironmentSettings) -> Target:
+        """The cluster target of ``env``: staging's or production's."""
+        return self.staging_target if env.name == self.staging_env.name else self.target
 
     def steps(self) -> tuple[CanaryStep, ...]:
         return self.env.canary_steps
@@ -338,8 +348,8 @@ class RunContext:
         last_msg = ""
         while True:
             try:
-                state = await self.ports.cluster.rollout(env, track)
-                pods = await self.ports.cluster.pods(env)
+                state = await self.ports.cluster.rollout(self.target_of(env), track)
+                pods = await self.ports.cluster.pods(self.target_of(env))
             except SourceError as e:
                 self.notice_once(f"rollout-err-{e}", "warn", f"rollout status: {e}")
                 await self.wait(self.poll)
@@ -420,7 +430,7 @@ class RunContext:
         results = judge_sample(self.specs, readings, baseline)
         if pods:
             try:
-                all_pods = await self.ports.cluster.pods(env)
+                all_pods = await self.ports.cluster.pods(self.target_of(env))
                 mine = [p for p in all_pods if track is None or p.track == track]
                 crashing = sum(1 for p in mine if p.crash_looping)
                 results.append(judge(PODS_GATE, Reading(Gate.PODS, float(crashing))))

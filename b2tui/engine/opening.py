@@ -38,6 +38,7 @@ from b2tui.ports import (
     StepFailed,
     Store,
     StoreError,
+    Target,
 )
 from b2tui.ports.clock import Clock
 
@@ -66,6 +67,7 @@ class RunOpening:
         ports: the adapters (the cluster reads the rollback target).
         journal: the run's record; the opened run's state is set on it.
         env: the production environment; ``staging_env`` the staging one.
+        target: the production environment's cluster target (built once by the conductor).
         user: who drives (written to the audit log); ``person``: who that is.
         driver: this process's name on the lease (:func:`driver_id`).
         lease_ttl: seconds (real time) a driver lease lasts without renewal.
@@ -79,6 +81,7 @@ class RunOpening:
         journal: RunJournal,
         env: EnvironmentSettings,
         staging_env: EnvironmentSettings,
+        target: Target,
         user: str,
         person: Person,
         driver: str,
@@ -91,6 +94,7 @@ class RunOpening:
         self.clock: Clock = journal.clock
         self.env = env
         self.staging_env = staging_env
+        self.target = target
         self.user = user
         self.person = person
         self.driver = driver
@@ -130,7 +134,7 @@ class RunOpening:
         )
         problem = ""
         try:
-            st.known_good = await self.ports.cluster.current_revision(self.env)
+            st.known_good = await self.ports.cluster.current_revision(self.target)
         except (SourceError, StepFailed) as e:
             problem = f"cannot record the rollback target: {e}"
         rec = RunRecord(

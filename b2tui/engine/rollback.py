@@ -30,7 +30,7 @@ def start(ctx: RunContext) -> asyncio.Task[None]:
 
 def _send(ctx: RunContext) -> asyncio.Future[RollbackResult]:
     """One rollback request to the known-good revision (started at once)."""
-    return asyncio.ensure_future(ctx.ports.cluster.rollback(ctx.env, ctx.st.target))
+    return asyncio.ensure_future(ctx.ports.cluster.rollback(ctx.target, ctx.st.target))
 
 
 async def _restore(ctx: RunContext, first: asyncio.Future[RollbackResult] | None) -> None:
@@ -92,7 +92,7 @@ async def verify_recovery(ctx: RunContext) -> bool:
     poll = ctx.poll
     while ctx.clock.now() < deadline:
         try:
-            state = await ctx.ports.cluster.rollout(ctx.env, None)
+            state = await ctx.ports.cluster.rollout(ctx.target, None)
         except SourceError:
             state = None
         if state is not None and state.complete:

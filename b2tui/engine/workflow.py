@@ -118,7 +118,7 @@ async def validate(ctx: RunContext) -> None:
             raise Finish(Outcome.BLOCKED, d.reason)
         ctx.mark(Step(name))
     problems: list[str] = []
-    for env in (ctx.staging_env, ctx.env):
+    for env in (ctx.staging_target, ctx.target):
         try:
             problems += [f"{env.name}: {p}" for p in await ctx.ports.cluster.check_target(env)]
         except SourceError as e:
@@ -133,7 +133,7 @@ async def staging(ctx: RunContext) -> None:
     tag = ctx.deployed(ctx.staging_env.name)
     if not ctx.st.did(Step.DEPLOY):
         try:
-            await ctx.mutate(ctx.ports.cluster.deploy(ctx.staging_env, tag))
+            await ctx.mutate(ctx.ports.cluster.deploy(ctx.staging_target, tag))
         except (SourceError, StepFailed) as e:
             raise Finish(Outcome.ABORTED, f"staging: deploy failed: {e}") from None
         ctx.mark(Step.DEPLOY)
@@ -173,7 +173,9 @@ async def smoke(ctx: RunContext) -> None:
             (ctx.clock.now() - (ts(st.phase_started) or ctx.clock.now())).total_seconds() + 600,
         )
         try:
-            counts = await ctx.ports.cluster.scan_logs(ctx.staging_env, smoke.log_patterns, since)
+            counts = await ctx.ports.cluster.scan_logs(
+                ctx.staging_target, smoke.log_patterns, since
+            )
         except SourceError as e:
             raise Finish(Outcome.ABORTED, f"smoke: log scan failed: {e}") from None
         summary = ", ".join(f"{p!r}: {n}" for p, n in counts.items())
@@ -274,7 +276,7 @@ async def succeed(ctx: RunContext) -> None:
     old = st.known_good.colour if st.known_good else None
     if st.strategy == Strategy.BLUE_GREEN.value and old:
         try:
-            await ctx.mutate(ctx.ports.cluster.retire_colour(ctx.env, old))
+            await ctx.mutate(ctx.ports.cluster.retire_colour(ctx.target, old))
             ctx.log("kube", f"old colour {old} scaled down")
         except (SourceError, StepFailed) as e:
             ctx.notice("warn", f"could not scale down {old}: {e}")

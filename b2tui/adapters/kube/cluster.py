@@ -31,7 +31,6 @@ from b2tui.domain.phases import Strategy
 from b2tui.ports import (
     CheckResult,
     DeploymentStatus,
-    Place,
     PodInfo,
     Revision,
     RollbackResult,
@@ -84,15 +83,15 @@ class KubeCluster:
     def _connect(self, context: str | None) -> Api:
         return Api(connect(self.kubeconfig, context), self.request_timeout, dry_run=self.dry_run)
 
-    def _api(self, env: Place) -> Api:
+    def _api(self, env: Target) -> Api:
         with self._lock:
             api = self._apis.get(env.context)
             if api is None:
                 api = self._apis[env.context] = self._connect(env.context)
             return api
 
-    def _open(self, env: Place) -> tuple[Api, Target]:
-        return self._api(env), Target.of(env)
+    def _open(self, env: Target) -> tuple[Api, Target]:
+        return self._api(env), env
 
     def _router(self, target: Target) -> TrafficRouter:
         with self._lock:
@@ -104,24 +103,24 @@ class KubeCluster:
     # --- Cluster port -------------------------------------------------------------------
 
     @threaded
-    def current_revision(self, env: Place) -> Revision:
+    def current_revision(self, env: Target) -> Revision:
         """The revision serving now (the stable Deployment, or the active colour)."""
         api, target = self._open(env)
         return revs.current(api, target, lambda: self._list_pods(api, target))
 
     @threaded
-    def revisions(self, env: Place) -> list[Revision]:
+    def revisions(self, env: Target) -> list[Revision]:
         """Earlier revisions still restorable, newest first (:func:`.revisions.earlier`)."""
         return revs.earlier(*self._open(env))
 
     @threaded
-    def check_target(self, env: Place) -> list[str]:
+    def check_target(self, env: Target) -> list[str]:
         """Problems with the target: context, API server, namespace, Deployment, Service.
 
         For an environment with ``manifests`` only the context, the API server and (when
         readable) the namespace are checked: the manifests create the rest.
         """
-        target = Target.of(env)
+        target = env
         try:
             api = self._api(target)
             api.call(Op("get", "version"), api.conn.version.get_code)
@@ -162,13 +161,13 @@ class KubeCluster:
 
     @threaded
     @step
-    def deploy(self, env: Place, image: str) -> None:
+    def deploy(self, env: Target, image: str) -> None:
         """Server-side apply the environment's manifests with ``image`` set."""
         api, target = self._open(env)
         apply.apply_manifests(api, target, image)
 
     @threaded
-    def rollout(self, env: Place, track: str | None = None) -> RolloutState:
+    def rollout(self, env: Target, track: str | None = None) -> RolloutState:
         """Rollout progress of the Deployment of ``track`` (when None: stable, or for
         blue-green the colour the Service selects)."""
         api, target = self._open(env)
@@ -210,7 +209,7 @@ class KubeCluster:
             self._selectors[key] = sel
         return sel
 
-    def watch(self, env: Place) -> PodWatch:
+    def watch(self, env: Target) -> PodWatch:
         """The pod watch of ``env`` (started on first use). Blocking: call from a thread."""
         api, target = self._open(env)
         sel = self._selector(api, target)
@@ -244,7 +243,7 @@ class KubeCluster:
         return o.items(doc, "items")
 
     @threaded
-    def pods(self, env: Place) -> list[PodInfo]:
+    def pods(self, env: Target) -> list[PodInfo]:
         """Pods of the environment's workloads, served from a live watch when there is one."""
         api, target = self._open(env)
         w = self.watch(env)
@@ -262,7 +261,7 @@ class KubeCluster:
 
     @threaded
     def scan_logs(
-        self, env: Place, patterns: tuple[str, ...], since_seconds: float
+        self, env: Target, patterns: tuple[str, ...], since_seconds: float
     ) -> dict[str, int]:
         """Lines matching each pattern in the recent logs of the new pods."""
         api, target = self._open(env)
@@ -274,7 +273,7 @@ class KubeCluster:
 
     @threaded
     @step
-    def set_canary(self, env: Place, image: str, percent: int) -> TrafficSplit:
+    def set_canary(self, env: Target, image: str, percent: int) -> TrafficSplit:
         """Run ``image`` as the canary and give it ``percent`` of the traffic.
 
         Then the rollback's first write for what was written is prepared, and the
@@ -298,7 +297,7 @@ class KubeCluster:
 
     @threaded
     @step
-    def promote(self, env: Place, image: str) -> None:
+    def promote(self, env: Target, image: str) -> None:
         """Stable runs ``image`` at full scale; then the canary and its traffic go away."""
         api, target = self._open(env)
         self._prepare_rollback(target, None)  # the canary is going away
@@ -319,13 +318,13 @@ class KubeCluster:
 
     @threaded
     @step
-    def stage_colour(self, env: Place, image: str) -> str:
+    def stage_colour(self, env: Target, image: str) -> str:
         """Deploy ``image`` to the idle colour at the active colour's scale; return it."""
         return bluegreen.stage(*self._open(env), image)
 
     @threaded
     @step
-    def preview(self, env: Place, colour: str) -> str:
+    def preview(self, env: Target, colour: str) -> str:
         """Point the preview Service at ``colour``; return its URL on the API server's
         service proxy (see :mod:`.preview`)."""
         api, target = self._open(env)
@@ -333,26 +332,26 @@ class KubeCluster:
 
     @threaded
     @step
-    def preview_check(self, env: Place, check: HttpCheck) -> CheckResult:
+    def preview_check(self, env: Target, check: HttpCheck) -> CheckResult:
         """One smoke check sent to the preview Service through the service proxy."""
         api, target = self._open(env)
         return preview.check(api, target, preview.base(api, target), check)
 
     @threaded
     @step
-    def switch_colour(self, env: Place, colour: str) -> TrafficSplit:
+    def switch_colour(self, env: Target, colour: str) -> TrafficSplit:
         """Point the Service selector at ``colour``."""
         return bluegreen.switch(*self._open(env), colour)
 
     @threaded
     @step
-    def retire_colour(self, env: Place, colour: str) -> None:
+    def retire_colour(self, env: Target, colour: str) -> None:
         """Scale ``colour`` to 0 (after the monitoring window ended green)."""
         bluegreen.retire(*self._open(env), colour)
 
     # --- rollback -----------------------------------------------------------------------
 
-    def rollback(self, env: Place, target: Revision) -> Awaitable[RollbackResult]:
+    def rollback(self, env: Target, target: Revision) -> Awaitable[RollbackResult]:
         """Traffic back to ``target`` first, then its workload. Idempotent.
 
         Not a coroutine: the call itself starts the rollback on the rollback line (its
@@ -363,7 +362,7 @@ class KubeCluster:
 
     @step
     def _rollback(
-        self, handover: Callable[[], None], env: Place, target: Revision
+        self, handover: Callable[[], None], env: Target, target: Revision
     ) -> RollbackResult:
         """The rollback, blocking, on the rollback line.
 
@@ -375,7 +374,7 @@ class KubeCluster:
         twice does. ``handover`` is called once the prepared write is answered (at once
         when there is none): the caller waits for it (:meth:`RollbackLine.submit`).
         """
-        api, where = self._line.api(env), Target.of(env)
+        api, where = self._line.api(env), env
         notes: list[str] = []
         with self._lock:
             first = self._first_writes.pop(where, None)
@@ -399,7 +398,7 @@ class KubeCluster:
     # --- status (b2tui status) ----------------------------------------------------------
 
     @threaded
-    def workloads(self, env: Place) -> list[DeploymentStatus]:
+    def workloads(self, env: Target) -> list[DeploymentStatus]:
         """The environment's Deployments (stable, canary, blue, green) that exist."""
         api, target = self._open(env)
         doc = api.call(
@@ -427,7 +426,7 @@ class KubeCluster:
         return sorted(out, key=lambda s: list(tracks).index(s.name))
 
     @threaded
-    def traffic(self, env: Place) -> TrafficSplit:
+    def traffic(self, env: Target) -> TrafficSplit:
         """The traffic split now: on the canary, or on the active colour (blue-green)."""
         api, target = self._open(env)
         if target.strategy is Strategy.BLUE_GREEN:

@@ -42,7 +42,7 @@ async def _stage(ctx: RunContext, image: str) -> str:
     st = ctx.st
     if not st.did(Step.STAGE):
         st.colour = await ctx.production_change(
-            "staging the idle colour", lambda: ctx.ports.cluster.stage_colour(ctx.env, image)
+            "staging the idle colour", lambda: ctx.ports.cluster.stage_colour(ctx.target, image)
         )
         ctx.mark(Step.STAGE)
         ctx.log("kube", f"staged {image} on the idle colour {st.colour}")
@@ -56,7 +56,7 @@ async def _smoke_idle(ctx: RunContext, colour: str) -> None:
     if not env.preview_service or st.did(Step.PREVIEW):
         return
     try:
-        proxied = await ctx.mutate(ctx.ports.cluster.preview(env, colour))
+        proxied = await ctx.mutate(ctx.ports.cluster.preview(ctx.target, colour))
     except (SourceError, StepFailed) as e:
         await _abandon(ctx, colour, str(e))
     url = env.preview_url or proxied
@@ -74,7 +74,7 @@ async def _smoke_idle(ctx: RunContext, colour: str) -> None:
             if env.preview_url:
                 answer = await ctx.ports.checks.http(replace(check, url=rebase(check.url, url)))
             else:
-                answer = await ctx.ports.cluster.preview_check(env, check)
+                answer = await ctx.ports.cluster.preview_check(ctx.target, check)
         except (SourceError, StepFailed) as e:
             await _abandon(ctx, colour, f"{check.url}: {e}")
         ctx.log("smoke", f"{check.method} {check.url} on {colour}: {answer.detail}")
@@ -82,7 +82,7 @@ async def _smoke_idle(ctx: RunContext, colour: str) -> None:
             await _abandon(ctx, colour, answer.detail)
     if smoke.log_patterns:
         try:
-            counts = await ctx.ports.cluster.scan_logs(env, smoke.log_patterns, 600.0)
+            counts = await ctx.ports.cluster.scan_logs(ctx.target, smoke.log_patterns, 600.0)
         except SourceError as e:
             await _abandon(ctx, colour, f"log scan failed: {e}")
         hits = {p: n for p, n in counts.items() if n}
@@ -105,7 +105,7 @@ async def _abandon(ctx: RunContext, colour: str, reason: str) -> NoReturn:
     never moved, so nothing is rolled back."""
     live = ctx.st.known_good.colour if ctx.st.known_good else None
     try:
-        await ctx.mutate(ctx.ports.cluster.retire_colour(ctx.env, colour))
+        await ctx.mutate(ctx.ports.cluster.retire_colour(ctx.target, colour))
         ctx.log("kube", f"idle colour {colour} scaled down")
     except (SourceError, StepFailed) as e:
         ctx.notice("warn", f"could not scale down {colour}: {e}")
@@ -119,7 +119,7 @@ async def _switch(ctx: RunContext, colour: str) -> None:
         return
     split = await ctx.production_change(
         f"switching traffic to {colour}",
-        lambda: ctx.ports.cluster.switch_colour(ctx.env, colour),
+        lambda: ctx.ports.cluster.switch_colour(ctx.target, colour),
     )
     ctx.traffic_changed(100, split.achieved_percent, split.detail)
     ctx.start_hold(ctx.scaled(ctx.steps()[0].hold))

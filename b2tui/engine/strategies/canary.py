@@ -91,7 +91,7 @@ async def _set_weight(ctx: RunContext, image: str, target: int) -> None:
     st = ctx.st
     split = await ctx.production_change(
         f"traffic change to {target}%",
-        lambda: ctx.ports.cluster.set_canary(ctx.env, image, target),
+        lambda: ctx.ports.cluster.set_canary(ctx.target, image, target),
     )
     st.requested_percent = None
     st.put_tracker("canary", GateTracker())
@@ -105,7 +105,7 @@ async def _set_weight(ctx: RunContext, image: str, target: int) -> None:
 
 async def _promote(ctx: RunContext, image: str) -> None:
     await ctx.production_change(
-        "promotion to stable", lambda: ctx.ports.cluster.promote(ctx.env, image)
+        "promotion to stable", lambda: ctx.ports.cluster.promote(ctx.target, image)
     )
     ctx.log("kube", f"promoted {image} to stable; canary scaled down")
     await ctx.await_rollout(ctx.env, None, ctx.rollback_on)
