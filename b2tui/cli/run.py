@@ -33,10 +33,17 @@ def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
         except StepFailed as e:
             raise UsageError(f"--image: {e}") from None
     if getattr(args, "dry_run", False):
+        from b2tui.adapters.kube import KubeCluster
         from b2tui.commands.dry_run import dry_run_main
 
         settings.environment(args.staging)
-        return dry_run_main(settings, args.env, args.staging, args.image, args.sha, sys.stdout)
+        kube = KubeCluster(dry_run=True)
+        try:
+            return dry_run_main(
+                settings, args.env, args.staging, args.image, args.sha, sys.stdout, kube
+            )
+        finally:
+            kube.close()
     store = open_store(args.state, settings=settings, env=args.env)
     try:
         code = asyncio.run(

@@ -38,7 +38,7 @@ def dry_run_main(
     image: str | None,
     sha: str | None,
     out: TextIO,
-    cluster: KubeCluster | None = None,
+    cluster: KubeCluster,
 ) -> int:
     """Check a run of ``settings`` without changing anything; print what would change.
 
@@ -49,10 +49,10 @@ def dry_run_main(
         image: ``--image REF`` (pre-built), or None for this run's tags.
         sha: the commit to deploy; None reads git HEAD of ``[service] repo``.
         out: where the lines go.
-        cluster: a :class:`KubeCluster` made with ``dry_run=True`` (tests); one on the
-            default kubeconfig when None.
+        cluster: a :class:`KubeCluster` made with ``dry_run=True`` by the caller, who
+            closes it.
     """
-    kube = cluster or KubeCluster(dry_run=True)
+    kube = cluster
     if not kube.dry_run:
         raise ValueError("dry_run_main needs a KubeCluster(dry_run=True)")
     try:
@@ -73,9 +73,6 @@ def dry_run_main(
     except (SourceError, StepFailed) as e:
         print(f"b2tui: dry run: {e}", file=sys.stderr)
         return 1
-    finally:
-        if cluster is None:
-            kube.close()
     return 0
 
 
