@@ -160,12 +160,13 @@ async def open_scene(which: Scene | str, *, seed: int = SEED) -> SceneRun:
     await conductor.start(version="1a2b3c4d", scenario=sc.scenario)
     await conductor.run_until(sc.until)
     cluster = sandbox.ports.cluster
+    where = {env.name: env for env in (conductor.target, conductor.staging_target)}
 
     async def pods() -> list[PodInfo]:
         # Staging's pods until production starts, as the CLI shows them.
         early = (Phase.READINESS, Phase.VALIDATE, Phase.STAGING, Phase.SMOKE)
         name = "staging" if conductor.view.phase in early else "production"
-        return await cluster.pods(settings.environment(name))
+        return await cluster.pods(where[name])
 
     return SceneRun(settings, conductor, clock, pods)
 

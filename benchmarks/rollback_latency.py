@@ -45,7 +45,7 @@ from b2tui.config import Settings, sandbox_settings
 from b2tui.domain import events as ev
 from b2tui.engine.clock import SteppedClock
 from b2tui.engine.conductor import Conductor
-from b2tui.ports import Place, Revision, RollbackResult
+from b2tui.ports import Revision, RollbackResult, Target
 from b2tui.ui.app import ControlRoom, make_app
 from benchmarks._common import describe_ms, heading
 from tests.kubeapi import KubeApiServer
@@ -75,12 +75,12 @@ class TimedKubeCluster(KubeCluster):
         self.rollback_thread: list[float] = []
         """When the blocking rollback began on the adapter's rollback thread."""
 
-    def rollback(self, env: Place, target: Revision) -> Awaitable[RollbackResult]:
+    def rollback(self, env: Target, target: Revision) -> Awaitable[RollbackResult]:
         self.rollback_called.append(time.monotonic())
         return super().rollback(env, target)
 
     def _rollback(
-        self, handover: Callable[[], None], env: Place, target: Revision
+        self, handover: Callable[[], None], env: Target, target: Revision
     ) -> RollbackResult:
         self.rollback_thread.append(time.monotonic())
         return super()._rollback(handover, env, target)

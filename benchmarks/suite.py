@@ -605,7 +605,11 @@ async def _b2tui_hold(
         clock.set_speed(1.0)
         # The pods source `b2tui run` gives its control room (cli.py): the cluster port's.
         app = make_app(
-            settings, conductor, clock=clock, pods=lambda: cluster.pods(prod), user="bench"
+            settings,
+            conductor,
+            clock=clock,
+            pods=lambda: cluster.pods(conductor.target),
+            user="bench",
         )
         warm, w0 = kube.audit_mark(), time.monotonic()
         async with app.run_test(size=(120, 40)) as pilot:

@@ -18,7 +18,7 @@ from b2tui.cli.follow import serve_local, until_driven, watch
 from b2tui.cli.loading import load, open_store
 from b2tui.cli.parser import UsageError, parse_speed
 from b2tui.cli.printer import Printer
-from b2tui.cli.room import exit_on_sigterm, pods_env, run_app, signalled_exit, tui_exit
+from b2tui.cli.room import exit_on_sigterm, pods_env, run_app, signalled_exit, targets, tui_exit
 from b2tui.config import Settings, sandbox_settings
 from b2tui.domain.people import responders
 from b2tui.domain.phases import Strategy
@@ -234,9 +234,11 @@ async def _drive(
         return outcome.exit_code
     from b2tui.ui.app import make_app
 
+    where = targets(settings)
+
     def pods() -> Any:
         env = pods_env(conductor.view.phase, "staging", "production")
-        return sandbox.ports.cluster.pods(settings.environment(env))
+        return sandbox.ports.cluster.pods(where[env])
 
     from b2tui.cli.postmortem import file_writer
 
@@ -274,12 +276,14 @@ async def _watch_sandbox(
         params["scenario"], int(params["seed"]), watcher.clock, settings, strategy
     )
 
+    where = targets(settings)
+
     async def pods() -> Any:
         snap = store.get_blob(run_id, "sandbox")
         if snap:
             sandbox.restore(snap)
         env = pods_env(watcher.view.phase, "staging", "production")
-        return await sandbox.ports.cluster.pods(settings.environment(env))
+        return await sandbox.ports.cluster.pods(where[env])
 
     return await watch(watcher, args, headless, holder, settings=settings, pods=pods)
 

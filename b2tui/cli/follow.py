@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from b2tui.cli.loading import load, open_store
 from b2tui.cli.parser import UsageError
 from b2tui.cli.printer import Printer
-from b2tui.cli.room import pods_env, run_app, signalled_exit
+from b2tui.cli.room import pods_env, run_app, signalled_exit, targets
 from b2tui.config import Settings, sandbox_settings
 
 if TYPE_CHECKING:
@@ -198,10 +198,11 @@ async def _attach(args: argparse.Namespace, settings: Settings, store: Any) -> i
 
     ports = build_ports(settings)
     staging = args.staging if args.staging in settings.environments else args.env
+    where = targets(settings)
 
     def pods() -> Any:
         env = pods_env(session.view.phase, staging, args.env)
-        return ports.cluster.pods(settings.environment(env))
+        return ports.cluster.pods(where[env])
 
     print(f"b2tui: attached to run {rec.id}, driven by {session.driver}", file=sys.stderr)
     app = make_app(

@@ -99,8 +99,8 @@ def cmd_gates(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from b2tui.cli.oneshot import kube_cluster, sandbox_cluster
     from b2tui.commands.kube_cmds import status_main
-    from b2tui.commands.oneshot import kube_cluster, sandbox_cluster
 
     if args.line:  # the console script sends it to its fast path before this parser
         from b2tui.quickstatus import main as status_line_main
@@ -121,9 +121,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    from b2tui.cli.oneshot import kube_cluster, record_rollback, sandbox_cluster
     from b2tui.commands.known_good import known_good
     from b2tui.commands.kube_cmds import ClusterView, rollback_main
-    from b2tui.commands.oneshot import kube_cluster, record_rollback, sandbox_cluster
     from b2tui.ports import Revision
 
     def roll(settings: Settings, cluster: ClusterView, store: Store) -> int:

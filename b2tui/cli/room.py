@@ -1,7 +1,7 @@
 """What the control-room commands share: the Textual app run so a signal gives the
 terminal back (and the collector skips what was alive before it opened), a headless
-driver's clean exit on SIGTERM, whose pods to show, and the exit status of a room left
-before the run ended."""
+driver's clean exit on SIGTERM, whose pods to show (and their targets), and the exit
+status of a room left before the run ended."""
 
 from __future__ import annotations
 
@@ -15,8 +15,15 @@ import sys
 import threading
 from typing import Any
 
+from b2tui.config import Settings
 from b2tui.domain.phases import Outcome, Phase
 from b2tui.masking import mask
+from b2tui.ports import Target
+
+
+def targets(settings: Settings) -> dict[str, Target]:
+    """Each environment's cluster target, built once (the pods pane asks per phase)."""
+    return {name: Target.of(env) for name, env in settings.environments.items()}
 
 
 def pods_env(phase: Phase | None, staging: str, production: str) -> str:

@@ -12,7 +12,7 @@ from b2tui.cli.follow import follower, serve_intents, until_driven, watch
 from b2tui.cli.loading import load, open_store
 from b2tui.cli.parser import UsageError
 from b2tui.cli.printer import Printer
-from b2tui.cli.room import exit_on_sigterm, pods_env, run_app, signalled_exit, tui_exit
+from b2tui.cli.room import exit_on_sigterm, pods_env, run_app, signalled_exit, targets, tui_exit
 from b2tui.config import ConfigError, Settings, secret_problems
 from b2tui.ports import RunRecord, Store
 
@@ -33,10 +33,17 @@ def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
         except StepFailed as e:
             raise UsageError(f"--image: {e}") from None
     if getattr(args, "dry_run", False):
+        from b2tui.adapters.kube import KubeCluster
         from b2tui.commands.dry_run import dry_run_main
 
         settings.environment(args.staging)
-        return dry_run_main(settings, args.env, args.staging, args.image, args.sha, sys.stdout)
+        kube = KubeCluster(dry_run=True)
+        try:
+            return dry_run_main(
+                settings, args.env, args.staging, args.image, args.sha, sys.stdout, kube
+            )
+        finally:
+            kube.close()
     store = open_store(args.state, settings=settings, env=args.env)
     try:
         code = asyncio.run(
@@ -70,6 +77,7 @@ async def _real_run_once(
     headless = getattr(args, "headless", False) and not tui
     clock = WallClock()
     ports = build_ports(settings)
+    where = targets(settings)
 
     def follow_run(run_id: str, holder: str) -> Any:
         watcher = follower(store, settings, args.env, run_id)
@@ -80,8 +88,7 @@ async def _real_run_once(
             holder,
             settings=settings,
             pods=lambda: ports.cluster.pods(
-                settings.environments.get(pods_env(watcher.view.phase, args.staging, args.env))
-                or settings.environment(args.env)
+                where.get(pods_env(watcher.view.phase, args.staging, args.env)) or where[args.env]
             ),
         )
 
@@ -153,7 +160,7 @@ async def _real_run_once(
 
     def pods() -> Any:
         env = pods_env(conductor.view.phase, args.staging, args.env)
-        return ports.cluster.pods(settings.environment(env))
+        return ports.cluster.pods(where[env])
 
     from b2tui.cli.postmortem import file_writer
 

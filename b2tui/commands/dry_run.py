@@ -22,7 +22,7 @@ from b2tui.adapters.registry import manifest_digest
 from b2tui.config import EnvironmentSettings, Settings
 from b2tui.domain.images import image_tag, is_digest, pinned, split_image
 from b2tui.domain.phases import EXIT_CODES, Outcome, Strategy
-from b2tui.ports import SourceError, StepFailed
+from b2tui.ports import SourceError, StepFailed, Target
 
 
 class _Stop(Exception):
@@ -38,7 +38,7 @@ def dry_run_main(
     image: str | None,
     sha: str | None,
     out: TextIO,
-    cluster: KubeCluster | None = None,
+    cluster: KubeCluster,
 ) -> int:
     """Check a run of ``settings`` without changing anything; print what would change.
 
@@ -49,10 +49,10 @@ def dry_run_main(
         image: ``--image REF`` (pre-built), or None for this run's tags.
         sha: the commit to deploy; None reads git HEAD of ``[service] repo``.
         out: where the lines go.
-        cluster: a :class:`KubeCluster` made with ``dry_run=True`` (tests); one on the
-            default kubeconfig when None.
+        cluster: a :class:`KubeCluster` made with ``dry_run=True`` by the caller, who
+            closes it.
     """
-    kube = cluster or KubeCluster(dry_run=True)
+    kube = cluster
     if not kube.dry_run:
         raise ValueError("dry_run_main needs a KubeCluster(dry_run=True)")
     try:
@@ -73,9 +73,6 @@ def dry_run_main(
     except (SourceError, StepFailed) as e:
         print(f"b2tui: dry run: {e}", file=sys.stderr)
         return 1
-    finally:
-        if cluster is None:
-            kube.close()
     return 0
 
 
@@ -115,27 +112,32 @@ async def _plan(
     else:
         say(f"would build and push {staging_tag} once")
     say(f"would promote the digest staging verifies to {prod.name}, tagged {prod_tag} (no rebuild)")
-    problems = [f"{env.name}: {p}" for env in (staging, prod) for p in await kube.check_target(env)]
+    where = {env.name: Target.of(env) for env in (staging, prod)}
+    problems = [
+        f"{env.name}: {p}"
+        for env in (staging, prod)
+        for p in await kube.check_target(where[env.name])
+    ]
     if problems:
         raise _Stop(EXIT_CODES[Outcome.BLOCKED], "; ".join(problems))
-    current = await kube.current_revision(prod)
+    current = await kube.current_revision(where[prod.name])
     say(f"{prod.name} serves {current.describe()}: the rollback target")
-    await kube.deploy(staging, tags[staging.name])
+    await kube.deploy(where[staging.name], tags[staging.name])
     what = ", ".join(staging.manifests) or f"deployment {staging.deployment}"
     say(f"{staging.name}: would apply {what} with {tags[staging.name]} (accepted by the server)")
     tag = tags[prod.name]
     if prod.strategy is Strategy.BLUE_GREEN:
-        colour = await kube.stage_colour(prod, tag)
+        colour = await kube.stage_colour(where[prod.name], tag)
         say(f"{prod.name}: would stage {tag} on {colour}, then point {prod.service} at {colour}")
     elif prod.strategy is Strategy.CANARY:
         first = prod.canary_steps[0].weight
-        split = await kube.set_canary(prod, tag, first)
+        split = await kube.set_canary(where[prod.name], tag, first)
         weights = " → ".join(f"{s.weight}%" for s in prod.canary_steps)
         say(
             f"{prod.name}: would start the canary {tag} at {first}% ({split.detail}),"
             f" then {weights} and promote"
         )
     else:
-        await kube.deploy(prod, tag)
+        await kube.deploy(where[prod.name], tag)
         say(f"{prod.name}: would roll {prod.deployment} out with {tag}")
     say("dry run ok: nothing changed")

@@ -15,7 +15,7 @@ import sys
 from typing import Any, TextIO
 
 from b2tui.adapters.prometheus import TARGET, PrometheusMetrics
-from b2tui.config import ConfigError, Settings, secret_problems
+from b2tui.config import ConfigError, EnvironmentSettings, Settings, secret_problems
 from b2tui.domain.gates import (
     GateResult,
     GateStatus,
@@ -36,9 +36,8 @@ threshold_text = limit_text
 
 
 async def _sample(
-    metrics: PrometheusMetrics, settings: Settings, env_name: str, track: str | None
+    metrics: PrometheusMetrics, settings: Settings, env: EnvironmentSettings, track: str | None
 ) -> tuple[dict[str, Reading], dict[str, Reading] | None]:
-    env = settings.environment(env_name)
     specs = gate_specs(settings.gates, settings.prometheus)
     if track != "canary" or not compares(specs):
         return await metrics.sample(env, track), None
@@ -116,7 +115,7 @@ def gates_main(
             hints = tuple(h for h in (settings.service.name, env.service, env.deployment) if h)
             found = asyncio.run(metrics.explain(env, hints))
         else:
-            readings, baseline = asyncio.run(_sample(metrics, settings, env_name, track))
+            readings, baseline = asyncio.run(_sample(metrics, settings, env, track))
     except SourceError as e:
         print(f"b2tui gates: {e}", file=sys.stderr)
         return 1

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from b2tui.domain.checklist import ChecklistItem, ItemKind, ItemState
 from b2tui.domain.gates import Comparison, GateResult, GateSpec, Reading, judge
 from b2tui.domain.monitoring import stages
+from b2tui.engine import checklist
 from b2tui.engine.context import RunContext
 from b2tui.ports import SourceError, StepFailed
 
@@ -76,7 +77,7 @@ async def automatic(ctx: RunContext) -> list[GateResult]:
         _answer(ctx, KEY_HTTP, not failing, failing[0] if failing else "answered at every poll")
     if mon.log_patterns:
         try:
-            counts = await ctx.ports.cluster.scan_logs(ctx.env, mon.log_patterns, ctx.poll)
+            counts = await ctx.ports.cluster.scan_logs(ctx.target, mon.log_patterns, ctx.poll)
         except (SourceError, StepFailed) as e:
             results.append(judge(LOGS_GATE, Reading(LOGS_GATE.name, None, f"log scan: {e}")))
             return results
@@ -96,7 +97,7 @@ def _answer(ctx: RunContext, key: str, passed: bool, detail: str) -> None:
     current = next((i for i in ctx.st.items() if i.key == key), None)
     if current is None or (current.state, current.detail) == (state, detail):
         return
-    ctx.update_item(key, lambda i: replace(i, state=state, detail=detail))
+    checklist.update(ctx, key, lambda i: replace(i, state=state, detail=detail))
 
 
 def overdue(ctx: RunContext, elapsed: float) -> None:

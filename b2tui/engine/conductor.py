@@ -7,23 +7,23 @@ What it runs lives elsewhere, one home per concern:
   all over a :class:`~b2tui.engine.context.RunContext` with the steps they share.
 - :mod:`b2tui.engine.policy`: what to do after a sample (pure); the context acts on it.
 - :mod:`b2tui.engine.intents`: whether an operator action may happen now (pure);
-  :mod:`b2tui.engine.operator` applies accepted intents (a mixin of the conductor).
-- :mod:`b2tui.engine.rollback`: restoring the known-good revision and verifying it.
+  :class:`~b2tui.engine.operator.OperatorIntents` applies accepted intents.
+- :mod:`b2tui.engine.rollback`: sending the rollback (first request and retries),
+  verifying recovery.
 - :mod:`b2tui.engine.session`: opening a run (claim → driver or watcher) for the CLI.
-- :mod:`b2tui.engine.opening`: starting, claiming and resuming a run and its lease
-  (a mixin of the conductor: :meth:`~RunOpening.start`, :meth:`~RunOpening.claim`,
-  :meth:`~RunOpening.resume`, :class:`LeaseHeld`, :class:`LeaseLost`).
-- :mod:`b2tui.engine.journal`: store writes that survive a failing store (the
-  :class:`~b2tui.engine.journal.HeldWrites` mixin alerts, retries and drains).
+- :class:`~b2tui.engine.opening.RunOpening`: starting, claiming and resuming a run, and
+  its lease (:class:`LeaseHeld`, :class:`LeaseLost`).
+- :class:`~b2tui.engine.journal.RunJournal`: the run's state, view and subscribers, and
+  every write to the store (``emit``, the one fan-out; ``save``; held while the store
+  fails). Each collaborator above gets it by constructor.
 
 The conductor moves the run from phase to phase, persists :class:`RunState` after every
-transition (a killed process resumes where it stood, holds keeping their deadlines),
-appends every event to the store before folding it into the view and calling the
-subscribers (:meth:`Conductor._emit`, the one fan-out), and keeps the run's lease in the
-store while it drives (one driver per run).
-A rollback is started by :meth:`Conductor._begin_rollback` at once: its first attempt is
-under way (with the kube adapter the API request leaves) before the screen hears of it;
-the rest runs as its own task, and the phase task is cancelled.
+transition (a killed process resumes where it stood, holds keeping their deadlines), and
+keeps the run's lease in the store while it drives (one driver per run).
+A rollback is begun by :meth:`Conductor.begin_rollback`: recorded, then its first request
+is under way (:func:`b2tui.engine.rollback.start`; with the kube adapter the API request
+leaves) before the screen hears of it; the rest runs as its own task, and the phase task
+is cancelled.
 
 Construction::
 
@@ -41,33 +41,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
-from functools import partial
+from datetime import datetime
+from typing import Any
 
 from b2tui.config import EnvironmentSettings, Settings
 from b2tui.domain import events as ev
-from b2tui.domain.people import Person
+from b2tui.domain.people import Person, SignContext
 from b2tui.domain.people import person_named as unvouched
 from b2tui.domain.phases import Outcome, Phase
 from b2tui.domain.revision import Rollback
-from b2tui.domain.view import RunView, apply
+from b2tui.domain.view import RunView
 from b2tui.engine import rollback, strategies, workflow
-from b2tui.engine.api import Subscribers
+from b2tui.engine.api import Action, IntentResult
 from b2tui.engine.clock import SteppedClock
 from b2tui.engine.context import Finish, RunContext, Services, Stop
-from b2tui.engine.journal import HeldWrites, Journal
+from b2tui.engine.journal import RunJournal
+from b2tui.engine.notify import notify
 from b2tui.engine.opening import LeaseHeld, LeaseLost, RunOpening, driver_id
 from b2tui.engine.operator import OperatorIntents
 from b2tui.engine.state import RunState, ts
-from b2tui.masking import mask_data
-from b2tui.ports import (
-    LeaseKeeper,
-    Ports,
-    RollbackResult,
-    Store,
-    StoreError,
-)
+from b2tui.ports import Claim, Lease, Ports, RunRecord, Store, StoreError, Target
 from b2tui.ports.clock import Clock
 
 __all__ = ["Conductor", "LeaseHeld", "LeaseLost", "driver_id"]
@@ -75,8 +70,12 @@ __all__ = ["Conductor", "LeaseHeld", "LeaseLost", "driver_id"]
 log = logging.getLogger(__name__)
 
 
-class Conductor(RunOpening, HeldWrites, OperatorIntents):
+class Conductor:
     """Drives a run; implements :class:`b2tui.engine.api.RunSession` for the UI.
+
+    Its collaborators, each given the run's :class:`RunJournal` by constructor:
+    ``opening`` (:class:`RunOpening`), ``context`` (:class:`RunContext`), ``operator``
+    (:class:`OperatorIntents`). The session methods below hand over to them.
 
     Args:
         settings: the configuration (sandbox or ``b2tui.toml``).
@@ -119,6 +118,9 @@ class Conductor(RunOpening, HeldWrites, OperatorIntents):
         self.clock = clock
         self.env: EnvironmentSettings = settings.environment(env)
         self.staging_env: EnvironmentSettings = settings.environment(staging)
+        self.target = Target.of(self.env)
+        """Production's cluster target, built once; ``staging_target`` staging's."""
+        self.staging_target = Target.of(self.staging_env)
         self.user = user
         self.autopilot = autopilot
         self.autopilot_user = autopilot_user
@@ -130,19 +132,52 @@ class Conductor(RunOpening, HeldWrites, OperatorIntents):
         autopilot's, peers of the local inbox)."""
         auto = autopilot_person or unvouched(autopilot_user, verified=True)
         self.people.setdefault(autopilot_user, replace(auto, display=autopilot_user))
-        self.view = RunView()
-        self.state: RunState | None = None
-        self._subscribers = Subscribers()
-        self._wake = asyncio.Event()
+        self.journal = RunJournal(store, clock)
+        self.view: RunView = self.journal.view
+        self._driver = driver_id(user)
+        self.opening = RunOpening(
+            settings=settings,
+            ports=ports,
+            journal=self.journal,
+            env=self.env,
+            staging_env=self.staging_env,
+            target=self.target,
+            user=user,
+            person=self.person,
+            driver=self._driver,
+            lease_ttl=lease_ttl,
+        )
+        self.context = RunContext(
+            settings=settings,
+            ports=ports,
+            clock=clock,
+            journal=self.journal,
+            env=self.env,
+            staging_env=self.staging_env,
+            target=self.target,
+            staging_target=self.staging_target,
+            user=user,
+            autopilot_user=autopilot_user,
+            services=Services(
+                begin_rollback=self.begin_rollback,
+                sign_off=self.sign_off,
+                may_sign=self.sign_refusal,
+                autopilot=lambda: self.autopilot,
+                check_lease=self.opening.check_lease,
+            ),
+        )
+        self.journal.alert = self._alert
+        self.operator = OperatorIntents(
+            settings=settings,
+            env=self.env,
+            journal=self.journal,
+            context=self.context,
+            people=self.people,
+            stop_phase=self._stop_phase,
+        )
         self._phase_task: asyncio.Task[None] | None = None
         self._rollback_task: asyncio.Task[None] | None = None
         self._run_task: asyncio.Task[Outcome] | None = None
-        self._keeper: LeaseKeeper | None = None
-        self._context: RunContext | None = None
-        self._journal = Journal(store)
-        self._flusher: asyncio.Task[None] | None = None
-        self._notes: set[asyncio.Task[None]] = set()
-        self._driver = driver_id(user)
         self.ran = False
         """True once :meth:`run` began: its end gives the lease back. Until then the claim
         of :meth:`claim` is given back by :meth:`release` (a room left before it drove)."""
@@ -154,38 +189,139 @@ class Conductor(RunOpening, HeldWrites, OperatorIntents):
         return self._driver
 
     @property
-    def run_id(self) -> str:
-        return self._st.run_id
+    def state(self) -> RunState | None:
+        return self.journal.state
 
     @property
-    def _st(self) -> RunState:
-        if self.state is None:
-            raise RuntimeError("no run: call start() or resume() first")
-        return self.state
+    def run_id(self) -> str:
+        return self.journal.st.run_id
+
+    @property
+    def unsaved(self) -> str | None:
+        """Why the state file is behind the run (writes held in memory), or None."""
+        return self.journal.unsaved
 
     def subscribe(self, callback: Callable[[ev.Event], None]) -> Callable[[], None]:
-        return self._subscribers.add(callback)
+        return self.journal.subscribers.add(callback)
+
+    def keep_blob(self, key: str, value: dict[str, Any]) -> None:
+        """Keep a snapshot with the run (the sandbox world), through the journal."""
+        self.journal.keep_blob(key, value)
+
+    # --- opening the run (engine/opening.py) -----------------------------------------------
+
+    async def start(
+        self,
+        *,
+        version: str,
+        emergency: bool = False,
+        scenario: str | None = None,
+        params: dict[str, Any] | None = None,
+        commit_at: datetime | None = None,
+        run_id: str | None = None,
+    ) -> str:
+        """Create a run and record its rollback target (:meth:`RunOpening.start`)."""
+        return await self.opening.start(
+            version=version,
+            emergency=emergency,
+            scenario=scenario,
+            params=params,
+            commit_at=commit_at,
+            run_id=run_id,
+        )
+
+    async def claim(
+        self,
+        *,
+        version: str | None,
+        emergency: bool = False,
+        scenario: str | None = None,
+        params: dict[str, Any] | None = None,
+        commit_at: datetime | None = None,
+        accept: Callable[[RunRecord], bool] | None = None,
+        take_over: bool = False,
+    ) -> Claim:
+        """Drive the active run of this service and environment, or a new one
+        (:meth:`RunOpening.claim`)."""
+        return await self.opening.claim(
+            version=version,
+            emergency=emergency,
+            scenario=scenario,
+            params=params,
+            commit_at=commit_at,
+            accept=accept,
+            take_over=take_over,
+        )
+
+    def resume(
+        self, run_id: str, *, previous: Lease | None = None, take_over: bool = False
+    ) -> RunRecord:
+        """Load an unfinished run (:meth:`RunOpening.resume`)."""
+        return self.opening.resume(run_id, previous=previous, take_over=take_over)
+
+    def release(self) -> None:
+        """Give the run's lease back (after driving it without :meth:`run`)."""
+        self.opening.release()
+
+    # --- operator intents (engine/operator.py) ---------------------------------------------
+
+    def why_not(self, action: Action, item: str | None = None) -> str | None:
+        return self.operator.why_not(action, item)
+
+    def advance(self, user: str) -> IntentResult:
+        return self.operator.advance(user)
+
+    def step_canary(self, delta: int, user: str) -> IntentResult:
+        return self.operator.step_canary(delta, user)
+
+    def set_canary(self, percent: int, user: str) -> IntentResult:
+        return self.operator.set_canary(percent, user)
+
+    def toggle_pause(self, user: str) -> IntentResult:
+        return self.operator.toggle_pause(user)
+
+    def sign_off(self, item: str, user: str) -> IntentResult:
+        return self.operator.sign_off(item, user)
+
+    def sign_refusal(self, item: str, user: str) -> str | None:
+        return self.operator.sign_refusal(item, user)
+
+    def sign_context(self) -> SignContext:
+        return self.operator.sign_context()
+
+    def rollback(self, user: str, reason: str = "operator request") -> IntentResult:
+        return self.operator.rollback(user, reason)
+
+    def abort(self, user: str) -> IntentResult:
+        return self.operator.abort(user)
+
+    def vouch(self, person: Person) -> None:
+        self.operator.vouch(person)
+
+    def person_of(self, user: str) -> Person:
+        return self.operator.person_of(user)
+
+    @contextlib.contextmanager
+    def untrusted_names(self) -> Iterator[None]:
+        with self.operator.untrusted_names():
+            yield
 
     # --- the loop ------------------------------------------------------------------------
 
     async def run(self) -> Outcome:
         """Drive the run to its outcome. Raises :class:`LeaseHeld` if another process drives
         (or took the run over meanwhile: :class:`LeaseLost`)."""
-        st = self._st
+        st = self.journal.st
         self.ran = True
         if st.outcome is not None:
             return Outcome(st.outcome)
-        won, holder = self.store.acquire_lease(st.run_id, self._driver, self.lease_ttl)
-        if not won:
-            raise LeaseHeld(holder.owner if holder else "another process")
-        # Renewed by a thread of the store's: a busy event loop cannot lose the lease.
-        self._keeper = self.store.keep_lease(st.run_id, self._driver, self.lease_ttl)
+        self.opening.take_lease(st.run_id)
         try:
             while st.outcome is None:
                 if st.rollback is not None:
                     if self._rollback_task is None:
                         # Resumed mid-rollback: the rollback is idempotent, run it again.
-                        self._rollback_task = asyncio.create_task(self._rollback())
+                        self._rollback_task = rollback.start(self.context)
                     await self._rollback_task
                     continue
                 self._phase_task = asyncio.create_task(self._run_phase())
@@ -199,17 +335,15 @@ class Conductor(RunOpening, HeldWrites, OperatorIntents):
                 except Stop:
                     pass
                 except Finish as f:
-                    self._finish(f.outcome, f.reason)
+                    self.journal.finish(f.outcome, f.reason)
             # A safe state is reached; leave only once it is saved too.
-            await self._drain()
+            await self.journal.drain()
         finally:
-            self._keeper.stop()
-            self._keeper = None
-            if self._flusher is not None:
-                self._flusher.cancel()
-            if not self._journal.failing:
+            self.opening.stop_renewing()
+            self.journal.stop_retrying()
+            if not self.journal.writes.failing:
                 with contextlib.suppress(StoreError):
-                    self._release_lease()
+                    self.opening.release_lease()
         return Outcome(st.outcome)
 
     async def run_until(self, predicate: Callable[[RunView], bool]) -> None:
@@ -257,14 +391,14 @@ class Conductor(RunOpening, HeldWrites, OperatorIntents):
                 await self._run_task
 
     async def _run_phase(self) -> None:
-        st = self._st
+        st = self.journal.st
         phase = st.phase
         if not st.phase_open:
             st.phase_open = True
             st.phase_started = self.clock.now().isoformat()
             st.done = []
-            self._save()
-            self._emit(ev.PhaseStarted(ts=self.clock.now(), phase=phase))
+            self.journal.save()
+            self.journal.emit(ev.PhaseStarted(ts=self.clock.now(), phase=phase))
         handler = {
             Phase.READINESS: workflow.readiness,
             Phase.VALIDATE: workflow.validate,
@@ -273,12 +407,12 @@ class Conductor(RunOpening, HeldWrites, OperatorIntents):
             Phase.PRODUCTION: strategies.production,
             Phase.MONITORING: workflow.monitoring,
         }[phase]
-        await handler(self._ctx)
-        while phase.position < Phase.PRODUCTION.position and self._unsaved():
+        await handler(self.context)
+        while phase.position < Phase.PRODUCTION.position and self.context.unsaved:
             # Before production nothing needs watching: wait here until the state is saved.
-            await self._ctx.wait(self.settings.gates.poll)
+            await self.context.wait(self.settings.gates.poll)
         started = ts(st.phase_started) or self.clock.now()
-        self._emit(
+        self.journal.emit(
             ev.PhaseCompleted(
                 ts=self.clock.now(),
                 phase=phase,
@@ -287,100 +421,39 @@ class Conductor(RunOpening, HeldWrites, OperatorIntents):
         )
         nxt = phase.next()
         if nxt is None:
-            await workflow.succeed(self._ctx)
+            await workflow.succeed(self.context)
             return
         st.phase, st.phase_open, st.done, st.awaiting = nxt, False, [], None
         st.hold_until = None
-        self._save()
+        self.journal.save()
 
     # --- rollback ------------------------------------------------------------------------
 
-    def _begin_rollback(self, reason: str, by: str) -> bool:
+    def begin_rollback(self, reason: str, by: str) -> bool:
         """Record the rollback and send its first request now. False if one already started."""
-        st = self._st
+        st = self.journal.st
         if st.rollback is not None or st.outcome is not None:
             return False
         now = self.clock.now()
         st.rollback = Rollback(reason=reason, by=by, started=now)
         st.hold_until = None
-        self._save()
-        # The first attempt starts here, before the event is emitted: the request may
-        # leave before the screen hears about it (the kube adapter sends it at once).
-        first = asyncio.ensure_future(self.ports.cluster.rollback(self.env, st.target))
-        self._rollback_task = asyncio.create_task(self._rollback(first))
-        self._emit(
+        self.journal.save()
+        # The first request leaves here, before the event is emitted: it may be sent
+        # before the screen hears about it (the kube adapter sends it at once).
+        self._rollback_task = rollback.start(self.context)
+        self.journal.emit(
             ev.RollbackStarted(
                 ts=now, phase=st.phase, reason=reason, target=st.target.to_dict(), by=by
             )
         )
-        current = asyncio.current_task()
-        if self._phase_task is not None and self._phase_task is not current:
-            self._phase_task.cancel()
-        self._wake.set()
+        self._stop_phase()
+        self.journal.wake.set()
         return True
 
-    async def _rollback(self, first: Awaitable[RollbackResult] | None = None) -> None:
-        st = self._st
-        assert st.rollback is not None
-        await rollback.restore(self._ctx, first)
-        self._finish(Outcome.ROLLED_BACK, st.rollback.reason)
-
-    # --- persistence and fan-out -----------------------------------------------------------
-
-    @property
-    def _ctx(self) -> RunContext:
-        """The context phases and strategies run over (built once the run exists)."""
-        st = self._st
-        if self._context is None or self._context.st is not st:
-            self._context = RunContext(
-                settings=self.settings,
-                ports=self.ports,
-                clock=self.clock,
-                state=st,
-                view=self.view,
-                env=self.env,
-                staging_env=self.staging_env,
-                user=self.user,
-                autopilot_user=self.autopilot_user,
-                services=Services(
-                    emit=self._emit,
-                    save=self._save,
-                    wake=self._wake,
-                    begin_rollback=self._begin_rollback,
-                    sign_off=self.sign_off,
-                    may_sign=self.sign_refusal,
-                    autopilot=lambda: self.autopilot,
-                    check_lease=self._check_lease,
-                    unsaved=self._unsaved,
-                ),
-            )
-        return self._context
-
-    def _finish(self, outcome: Outcome, reason: str) -> None:
-        st = self._st
-        if st.outcome is not None:
-            return
-        now = self.clock.now()
-        st.outcome, st.reason = outcome.value, reason
-        st.hold_until = None
-        self._save()
-        self._write(partial(self.store.finish_run, st.run_id, outcome.value, reason, now))
-        self._emit(ev.RunFinished(ts=now, phase=st.phase, outcome=outcome.value, reason=reason))
-        self._wake.set()
-
-    def _save(self) -> None:
-        st = self._st
-        self._write(
-            partial(self.store.save_state, st.run_id, st.to_dict(), self.clock.now()), key="state"
-        )
+    def _stop_phase(self) -> None:
+        """Cancel the running phase (unless it is the caller)."""
+        if self._phase_task is not None and self._phase_task is not asyncio.current_task():
+            self._phase_task.cancel()
 
     async def _alert(self, message: str) -> None:
-        await self._ctx.notify("alert", message)
-
-    def _emit(self, event: ev.Event) -> None:
-        # The one fan-out: store, view, TUI and printers all get the masked event.
-        event = mask_data(event)
-        if self.state is not None:
-            self._write(partial(self.store.append_event, self.state.run_id, event))
-        apply(self.view, event)
-        self._subscribers(event)
+        await notify(self.context, "alert", message)

@@ -1,12 +1,16 @@
 """The run context: what phases and strategies work with, and the steps they share.
 
-A :class:`RunContext` is built by the :class:`~b2tui.engine.conductor.Conductor` once a
-run exists. It holds the run's state and view, its ports, clock and settings, and the
-conductor's few services (persist, fan an event out, wait for an intent, begin a
-rollback). The phase functions (:mod:`b2tui.engine.workflow`) and the strategies
+A :class:`RunContext` is built by the :class:`~b2tui.engine.conductor.Conductor`. It
+holds the run's :class:`~b2tui.engine.journal.RunJournal` (state, view, persist, fan an
+event out, the wake-up of an intent), its ports, clock and settings, and the few
+:class:`Services` of the conductor and its intents (begin a rollback, sign off, the
+lease). The phase functions (:mod:`b2tui.engine.workflow`) and the strategies
 (:mod:`b2tui.engine.strategies`) are flat runs of idempotent steps over it: each step
 checks ``state.done`` (or the state it would produce) first, so a resumed run skips
-what already happened.
+what already happened. Steps of their own concern live beside it, as functions over the
+context: :mod:`.artifacts` (build, pin, promote), :mod:`.checklist` (items, autopilot's
+sign-offs), :mod:`.notify` (telling people), :mod:`.commands` (the service's commands),
+:mod:`.rollback`.
 
 Two exceptions end a phase early: :class:`Finish` (the run ends blocked or aborted; the
 conductor records it) and :class:`Stop` (a rollback started; the conductor awaits it).
@@ -15,7 +19,6 @@ conductor records it) and :class:`Stop` (a rollback started; the conductor await
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,7 +27,6 @@ from typing import Any, TypeVar
 from b2tui.config import EnvironmentSettings, Settings
 from b2tui.domain import events as ev
 from b2tui.domain.canary import CanaryStep
-from b2tui.domain.checklist import ChecklistItem, ItemKind
 from b2tui.domain.durations import format_duration
 from b2tui.domain.gates import (
     TARGET,
@@ -34,25 +36,22 @@ from b2tui.domain.gates import (
     GateSpec,
     GateStatus,
     Reading,
-    format_value,
     judge,
     judge_sample,
     overall,
 )
-from b2tui.domain.images import image_tag, is_digest, split_image
+from b2tui.domain.images import image_tag, split_image
 from b2tui.domain.phases import Outcome
-from b2tui.domain.revision import Artifact
 from b2tui.domain.view import RunView
 from b2tui.engine import intents, policy
 from b2tui.engine.api import IntentResult
+from b2tui.engine.journal import RunJournal
 from b2tui.engine.policy import Decision, Verdict
 from b2tui.engine.series import p95_series, p95_window, with_p95_series
 from b2tui.engine.state import RunState, Step
 from b2tui.gatespecs import compares, gate_specs, uses_samples
-from b2tui.ports import CommandResult, Notification, Ports, SourceError, StepFailed
+from b2tui.ports import Ports, SourceError, StepFailed, Target
 from b2tui.ports.clock import Clock
-
-log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -75,14 +74,8 @@ class Stop(Exception):
 
 @dataclass
 class Services:
-    """What the conductor lends the context: persistence, fan-out, waiting, rollback."""
+    """What the conductor lends the context: beginning a rollback, sign-offs, the lease."""
 
-    emit: Callable[[ev.Event], None]
-    """Append an event to the store, fold it into the view, fan it out."""
-    save: Callable[[], None]
-    """Persist the run's state."""
-    wake: asyncio.Event
-    """Set by an intent: a waiting step looks again at once."""
     begin_rollback: Callable[[str, str], bool]
     """Record a rollback (reason, by) and send its first request now."""
     sign_off: Callable[[str, str], IntentResult]
@@ -93,8 +86,6 @@ class Services:
     """Whether the run advances on its own right now (the operator may switch it)."""
     check_lease: Callable[[], None]
     """Raise if another process took the run over (called before every wait)."""
-    unsaved: Callable[[], bool] = lambda: False
-    """True while the state file cannot take writes: no promotion until it can."""
 
 
 class RunContext:
@@ -104,9 +95,11 @@ class RunContext:
         settings: the configuration.
         ports: the adapters the run goes through.
         clock: the run's clock.
-        state: the run's persisted state (mutated in place, saved by ``save``).
-        view: the run folded from its events.
+        journal: the run's state (mutated in place, saved by ``save``), its view and
+            every write about it.
         env: the production environment; ``staging_env`` the staging one.
+        target: the production environment's cluster target; ``staging_target`` staging's
+            (built once by the conductor).
         user: who drives (named in notifications).
         autopilot_user: who autopilot signs items off as.
         services: the conductor's services.
@@ -118,10 +111,11 @@ class RunContext:
         settings: Settings,
         ports: Ports,
         clock: Clock,
-        state: RunState,
-        view: RunView,
+        journal: RunJournal,
         env: EnvironmentSettings,
         staging_env: EnvironmentSettings,
+        target: Target,
+        staging_target: Target,
         user: str,
         autopilot_user: str,
         services: Services,
@@ -129,10 +123,11 @@ class RunContext:
         self.settings = settings
         self.ports = ports
         self.clock = clock
-        self.st = state
-        self.view = view
+        self.journal = journal
         self.env = env
         self.staging_env = staging_env
+        self.target = target
+        self.staging_target = staging_target
         self.user = user
         self.autopilot_user = autopilot_user
         self.services = services
@@ -144,7 +139,16 @@ class RunContext:
         self.inflight: set[asyncio.Future[Any]] = set()
         """Cluster changes under way: a rollback waits for them, then restores again."""
 
-    # --- the conductor's services --------------------------------------------------------
+    # --- the run's record and the conductor's services ------------------------------------
+
+    @property
+    def st(self) -> RunState:
+        """The run's persisted state (mutated in place, saved by :meth:`save`)."""
+        return self.journal.st
+
+    @property
+    def view(self) -> RunView:
+        return self.journal.view
 
     @property
     def autopilot(self) -> bool:
@@ -153,17 +157,17 @@ class RunContext:
     @property
     def unsaved(self) -> bool:
         """The state file is behind (writes held in memory): promotion waits."""
-        return self.services.unsaved()
+        return self.journal.unsaved is not None
 
     @property
     def poll(self) -> float:
         return self.settings.gates.poll
 
     def emit(self, event: ev.Event) -> None:
-        self.services.emit(event)
+        self.journal.emit(event)
 
     def save(self) -> None:
-        self.services.save()
+        self.journal.save()
 
     def begin_rollback(self, reason: str, by: str = "engine") -> bool:
         return self.services.begin_rollback(reason, by)
@@ -171,7 +175,7 @@ class RunContext:
     async def wait(self, seconds: float) -> None:
         """Let run time pass, returning early when an intent wakes the run."""
         self.services.check_lease()
-        wake = self.services.wake
+        wake = self.journal.wake
         if wake.is_set():
             wake.clear()
             await asyncio.sleep(0)
@@ -202,6 +206,10 @@ class RunContext:
         (``repo:production-1a2b3c4@sha256:…``); the bare tag before there is one."""
         artifact = self.st.artifact
         return artifact.pinned(self.image(env_name)) if artifact else self.image(env_name)
+
+    def target_of(self, env: EnvironmentSettings) -> Target:
+        """The cluster target of ``env``: staging's or production's."""
+        return self.staging_target if env.name == self.staging_env.name else self.target
 
     def steps(self) -> tuple[CanaryStep, ...]:
         return self.env.canary_steps
@@ -253,56 +261,6 @@ class RunContext:
         self.emit(
             ev.PauseChanged(ts=self.clock.now(), phase=st.phase, paused=paused, reason=reason)
         )
-
-    # --- checklist -------------------------------------------------------------------------
-
-    def update_item(self, key: str, change: Callable[[ChecklistItem], ChecklistItem]) -> str:
-        st = self.st
-        items = st.items()
-        title = key
-        for n, i in enumerate(items):
-            if i.key == key:
-                items[n] = change(i)
-                title = i.title
-                st.set_items(items)
-                self.save()
-                self.emit_item(items[n])
-        return title
-
-    def emit_item(self, item: ChecklistItem) -> None:
-        self.emit(
-            ev.ChecklistChanged(
-                ts=self.clock.now(),
-                phase=self.st.phase,
-                item=item.key,
-                title=item.title,
-                state=item.state.value,
-                by=item.signed_by,
-                detail=item.detail,
-                owner=item.owner,
-                manual=item.kind is ItemKind.MANUAL,
-                required=item.required,
-                group=item.group,
-            )
-        )
-
-    def autopilot_sign(self, group: str) -> None:
-        """Autopilot signs what its identity may sign; for the rest it says, once per
-        item, who is awaited (they sign with ``b2tui sign`` or in a control room)."""
-        if not self.autopilot or self.st.paused:
-            return
-        for item in self.st.items():
-            if item.group != group or not intents.signable(item):
-                continue
-            refusal = self.services.may_sign(item.key, self.autopilot_user)
-            if refusal is None:
-                self.services.sign_off(item.key, self.autopilot_user)
-            else:
-                self.notice_once(
-                    f"awaits-{item.key}-{len(item.signatures)}",
-                    "info",
-                    f"awaiting {refusal} — they sign with `b2tui sign {item.key}`",
-                )
 
     async def await_go(self, key: Step, message: str) -> None:
         """Wait for the operator's advance (or autopilot) before a step that changes traffic."""
@@ -367,108 +325,6 @@ class RunContext:
             )
         )
 
-    async def build_and_push(self, tag: str) -> None:
-        """Build and push ``tag`` once, or find the pre-built one; pin its digest.
-
-        The digest the registry reports is the run's :class:`Artifact`: staging deploys
-        it, production promotes it. A failure aborts the run (nothing touched yet).
-        """
-        st = self.st
-        try:
-            if st.prebuilt:
-                # Built by CI: nothing to build or push, but the image must exist before
-                # any environment is touched, and its tag is resolved to a digest now.
-                if not st.did(Step.CHECK_IMAGE, tag):
-                    digest = await self.ports.images.check(tag)
-                    self.log("engine", f"pre-built {tag} is in the registry ({digest})")
-                    self._pin(tag, digest, "pre-built")
-                    self.mark(Step.CHECK_IMAGE, tag)
-                return
-            if not st.did(Step.BUILD, tag):
-                self.log("engine", f"building {tag}")
-                await self.ports.images.build(tag, self.sink("build"))
-                self.mark(Step.BUILD, tag)
-            if not st.did(Step.PUSH, tag):
-                self.log("engine", f"pushing {tag}")
-                digest = await self.ports.images.push(tag, self.sink("push"))
-                self.log("engine", f"pushed {tag} {digest}")
-                self._pin(tag, digest, "pushed")
-                self.mark(Step.PUSH, tag)
-        except (StepFailed, SourceError) as e:
-            # Production not yet touched: nothing to roll back, the run is aborted.
-            raise Finish(Outcome.ABORTED, f"{st.phase.value}: {e}") from None
-
-    def _pin(self, tag: str, digest: str, how: str) -> None:
-        if not is_digest(digest):
-            raise StepFailed(f"registry reported no usable digest for {tag} ({digest})")
-        self.st.artifact = Artifact(tag, digest)
-        self.save()
-        self.emit(
-            ev.ArtifactPinned(
-                ts=self.clock.now(),
-                phase=self.st.phase,
-                environment=self.staging_env.name,
-                image=self.deployed(self.staging_env.name),
-                digest=digest,
-                detail=f"{how} once, pinned for staging",
-            )
-        )
-
-    async def promote_artifact(self) -> None:
-        """Before production: the digest staging verified is what production gets.
-
-        The tag staging used must still name that digest (a tag moved since is refused,
-        naming both digests), the registry must still have the digest, and the manifest
-        is tagged ``<image>:production-<sha>`` through the registry API for people (no
-        build, no pull). Any doubt aborts the run: production is untouched here.
-        """
-        st = self.st
-        if st.did(Step.PROMOTE):
-            return
-        prod_tag = self.image(self.env.name)
-        try:
-            if st.artifact is None:
-                # A run recorded before digests were pinned: pin what staging's tag names.
-                staged = self.image(self.staging_env.name)
-                digest = await self.ports.images.check(staged)
-                self.notice("warn", f"no digest recorded in staging: pinning {staged} now")
-                self._pin(staged, digest, "found")
-            artifact = st.artifact
-            assert artifact is not None
-            now_digest = await self.ports.images.check(artifact.ref)
-            if now_digest != artifact.digest:
-                raise Finish(
-                    Outcome.ABORTED,
-                    f"production: tag {artifact.ref} moved since staging: staging verified"
-                    f" {artifact.digest}, the registry now has {now_digest}; production is"
-                    " untouched — start a new run to test what the tag names now",
-                )
-            await self.check_artifact()
-        except (StepFailed, SourceError) as e:
-            raise Finish(Outcome.ABORTED, f"production: {e}") from None
-        try:
-            tagged = await self.ports.images.retag(artifact.by_digest, prod_tag)
-            if tagged != artifact.digest:
-                self.notice(
-                    "warn", f"registry reports {tagged} for {prod_tag}, not {artifact.digest}"
-                )
-            else:
-                self.log("engine", f"tagged {artifact.by_digest} as {prod_tag} (no rebuild)")
-        except (StepFailed, SourceError) as e:
-            # For people only: production is pinned by digest either way.
-            self.notice("warn", f"could not tag {prod_tag}: {e}")
-        self.emit(
-            ev.ArtifactPinned(
-                ts=self.clock.now(),
-                phase=st.phase,
-                environment=self.env.name,
-                image=self.deployed(self.env.name),
-                digest=artifact.digest,
-                detail="promoting the digest staging verified",
-            )
-        )
-        self.mark(Step.PROMOTE)
-
     async def check_artifact(self) -> None:
         """The registry still has the pinned digest (a HEAD). Raises StepFailed."""
         artifact = self.st.artifact
@@ -481,32 +337,6 @@ class RunContext:
                 f"digest {artifact.digest} that staging verified is not available: {e}"
             ) from None
 
-    async def command(
-        self, name: str, command: str, env: dict[str, str] | None = None
-    ) -> CommandResult:
-        self.emit(
-            ev.CommandStarted(ts=self.clock.now(), phase=self.st.phase, name=name, command=command)
-        )
-        res = await self.ports.commands.run(
-            name,
-            command,
-            cwd=self.settings.service.repo,
-            timeout=self.settings.commands.timeout,
-            on_line=self.sink(name),
-            env=env,
-        )
-        self.emit(
-            ev.CommandFinished(
-                ts=self.clock.now(),
-                phase=self.st.phase,
-                name=name,
-                exit_code=res.exit_code,
-                duration=res.duration,
-                detail="timed out" if res.timed_out else "",
-            )
-        )
-        return res
-
     # --- watching the world --------------------------------------------------------------------
 
     async def await_rollout(
@@ -518,8 +348,8 @@ class RunContext:
         last_msg = ""
         while True:
             try:
-                state = await self.ports.cluster.rollout(env, track)
-                pods = await self.ports.cluster.pods(env)
+                state = await self.ports.cluster.rollout(self.target_of(env), track)
+                pods = await self.ports.cluster.pods(self.target_of(env))
             except SourceError as e:
                 self.notice_once(f"rollout-err-{e}", "warn", f"rollout status: {e}")
                 await self.wait(self.poll)
@@ -600,7 +430,7 @@ class RunContext:
         results = judge_sample(self.specs, readings, baseline)
         if pods:
             try:
-                all_pods = await self.ports.cluster.pods(env)
+                all_pods = await self.ports.cluster.pods(self.target_of(env))
                 mine = [p for p in all_pods if track is None or p.track == track]
                 crashing = sum(1 for p in mine if p.crash_looping)
                 results.append(judge(PODS_GATE, Reading(Gate.PODS, float(crashing))))
@@ -654,41 +484,3 @@ class RunContext:
             if left <= 0 and self.st.tracker(scope).last is GateStatus.PASS:
                 return
             await self.wait(min(self.poll, left) if left > 0 else self.poll)
-
-    # --- telling people ------------------------------------------------------------------------
-
-    async def notify(self, kind: str, reason: str, *, recovered: bool = False) -> None:
-        """Send a notification (``deployed``, ``rollback``, ``incident``, ``alert``); each
-        channel's answer is an event."""
-        st = self.st
-        started = self.view.started_at or self.clock.now()
-        gates = {
-            f"{track or 'service'}:{g.gate}": format_value(g.value, g.unit)
-            for (track, _), g in self.view.gates.items()
-        }
-        target = st.known_good.describe() if st.known_good else ""
-        note = Notification(
-            kind=kind,
-            service=st.service,
-            environment=st.environment,
-            version=st.version,
-            image=self.deployed(self.env.name),
-            run_id=st.run_id,
-            by=st.rollback.by if kind in ("incident", "rollback") and st.rollback else self.user,
-            duration=(self.clock.now() - started).total_seconds(),
-            reason=reason,
-            target=target,
-            gates=gates,
-            recovered=recovered,
-        )
-        try:
-            results = await self.ports.notifier.notify(note)
-        except Exception as e:  # a notification never decides a run
-            log.warning("notifier failed: %s", e)
-            results = [("notifier", False, str(e))]
-        for channel, ok, detail in results:
-            self.emit(
-                ev.Notified(
-                    ts=self.clock.now(), phase=st.phase, channel=channel, ok=ok, detail=detail
-                )
-            )

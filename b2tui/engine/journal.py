@@ -1,14 +1,16 @@
-"""Writes to the store that survive the store failing (disk full, read-only, locked).
+"""The run's record: its state and view, the event fan-out, and writes that survive the
+store failing (disk full, read-only, locked).
 
-The conductor writes every event, state change, audit entry and sign-off through a
-:class:`Journal`. While the store takes writes they go straight through, in order. When
-one fails, it and every later write are held in memory, in order (a newer state or
-snapshot replaces an older one still held), and :meth:`Journal.flush` writes them all in
-one transaction once the store takes writes again — so the file never holds half of
-what happened, and nothing the driver decided meanwhile is lost.
-
-The journal only holds and retries; the conductor decides what a failing store means for
-the run (keep deciding from memory, hold promotion, alert).
+:class:`RunJournal` is the one collaborator the conductor, the opening of a run, the
+operator intents, the run context and the rollback share: it holds the run's
+:class:`RunState` and :class:`RunView`, the subscribers and the wake-up event, and every
+event, state change, audit entry and sign-off goes through it (``emit``, ``save``,
+``write``). The writes go through a :class:`Journal`: while the store takes writes they go
+straight through, in order. When one fails, it and every later write are held in memory,
+in order (a newer state or snapshot replaces an older one still held), and
+:meth:`Journal.flush` writes them all in one transaction once the store takes writes
+again — so the file never holds half of what happened, and nothing the driver decided
+meanwhile is lost. The run goes on deciding from memory; promotion waits (``unsaved``).
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from b2tui.domain import events as ev
+from b2tui.domain.phases import Outcome
+from b2tui.domain.view import RunView, apply
+from b2tui.engine.api import Subscribers
+from b2tui.engine.state import RunState
+from b2tui.masking import mask_data
 from b2tui.ports import Store, StoreWriteFailed
-
-if TYPE_CHECKING:
-    from b2tui.engine.state import RunState
-    from b2tui.ports.clock import Clock
+from b2tui.ports.clock import Clock
 
 
 @dataclass
@@ -100,57 +104,90 @@ class Journal:
         return min(5.0, 0.5 * 2 ** min(self.attempts, 4))
 
 
-class HeldWrites:
-    """The conductor's side of a failing store (a mixin): write through the :class:`Journal`,
-    alert once when the store starts failing, retry in the background, and at the run's
-    end wait until everything held is written."""
+class RunJournal:
+    """One run's state, view and subscribers, and every write about it.
 
-    if TYPE_CHECKING:  # provided by the Conductor
-        store: Store
-        clock: Clock
-        _journal: Journal
-        _flusher: asyncio.Task[None] | None
-        _notes: set[asyncio.Task[None]]
-        _wake: asyncio.Event
+    Args:
+        store: where state, events, sign-offs and the audit log are kept.
+        clock: the run's clock (timestamps of saves and notices).
+    """
 
-        @property
-        def _st(self) -> RunState: ...
+    def __init__(self, store: Store, clock: Clock) -> None:
+        self.store = store
+        self.clock = clock
+        self.state: RunState | None = None
+        """The run's persisted state; set when a run is started or resumed."""
+        self.view = RunView()
+        """The run folded from its events."""
+        self.subscribers = Subscribers()
+        self.wake = asyncio.Event()
+        """Set by an intent: a waiting step looks again at once."""
+        self.alert: Callable[[str], Coroutine[Any, Any, None]] | None = None
+        """Sends an alert notification (the run context's); called when the store fails."""
+        self.writes = Journal(store)
+        self._flusher: asyncio.Task[None] | None = None
+        self._notes: set[asyncio.Task[None]] = set()
 
-        def _emit(self, event: ev.Event) -> None: ...
+    @property
+    def st(self) -> RunState:
+        if self.state is None:
+            raise RuntimeError("no run: call start() or resume() first")
+        return self.state
 
-        def _alert(self, message: str) -> Coroutine[Any, Any, None]: ...
+    def emit(self, event: ev.Event) -> None:
+        """The one fan-out: store, view, TUI and printers all get the masked event."""
+        event = mask_data(event)
+        if self.state is not None:
+            self.write(partial(self.store.append_event, self.state.run_id, event))
+        apply(self.view, event)
+        self.subscribers(event)
+
+    def save(self) -> None:
+        """Persist the run's state."""
+        st = self.st
+        self.write(
+            partial(self.store.save_state, st.run_id, st.to_dict(), self.clock.now()), key="state"
+        )
+
+    def finish(self, outcome: Outcome, reason: str) -> None:
+        """Record the run's outcome (once) and wake the loop."""
+        st = self.st
+        if st.outcome is not None:
+            return
+        now = self.clock.now()
+        st.outcome, st.reason = outcome.value, reason
+        st.hold_until = None
+        self.save()
+        self.write(partial(self.store.finish_run, st.run_id, outcome.value, reason, now))
+        self.emit(ev.RunFinished(ts=now, phase=st.phase, outcome=outcome.value, reason=reason))
+        self.wake.set()
 
     @property
     def unsaved(self) -> str | None:
         """Why the state file is behind the run (writes held in memory), or None."""
-        j = self._journal
+        j = self.writes
         if not j.failing:
             return None
         return f"{j.held} records not saved: {j.failing}"
 
-    def _unsaved(self) -> bool:
-        return self._journal.failing is not None
-
-    def _write(self, write: Callable[[], object], *, key: str | None = None) -> None:
+    def write(self, write: Callable[[], object], *, key: str | None = None) -> None:
         """Write through the journal; the first failure alerts and starts the retries."""
-        failing = self._journal.failing
-        if self._journal.write(write, key=key) or failing is not None:
+        failing = self.writes.failing
+        if self.writes.write(write, key=key) or failing is not None:
             return
         self._on_store_failed()
 
     def keep_blob(self, key: str, value: dict[str, Any]) -> None:
         """Keep a snapshot with the run (the sandbox world), through the journal."""
-        run_id = self._st.run_id
-        self._write(partial(self.store.put_blob, run_id, key, value), key=f"blob:{key}")
+        run_id = self.st.run_id
+        self.write(partial(self.store.put_blob, run_id, key, value), key=f"blob:{key}")
 
     def _say(self, level: str, message: str) -> None:
-        self._emit(
-            ev.Notice(ts=self.clock.now(), phase=self._st.phase, level=level, message=message)
-        )
+        self.emit(ev.Notice(ts=self.clock.now(), phase=self.st.phase, level=level, message=message))
 
     def _on_store_failed(self) -> None:
         message = (
-            f"the state could not be saved ({self._journal.failing}): deciding from memory,"
+            f"the state could not be saved ({self.writes.failing}): deciding from memory,"
             " promotion held, a breach still rolls back; retrying"
         )
         self._say("alert", message)
@@ -158,30 +195,36 @@ class HeldWrites:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
-        note = loop.create_task(self._alert(message))
-        self._notes.add(note)
-        note.add_done_callback(self._notes.discard)
+        if self.alert is not None:
+            note = loop.create_task(self.alert(message))
+            self._notes.add(note)
+            note.add_done_callback(self._notes.discard)
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush_loop())
 
     async def _flush_loop(self) -> None:
         """Retry the held writes with backoff (real time: a virtual clock must not spin)."""
-        j = self._journal
+        j = self.writes
         while j.failing:
             await asyncio.sleep(j.backoff())
             held = j.held
             if j.flush():
                 self._say("info", f"the state is saved again ({held} held records written)")
-                self._wake.set()
+                self.wake.set()
                 return
 
-    async def _drain(self) -> None:
+    async def drain(self) -> None:
         """At the run's end: wait until what was held is written."""
-        j = self._journal
+        j = self.writes
         if not j.failing:
             return
-        self._say("alert", f"run {self._st.outcome}; waiting for the state file: {j.failing}")
+        self._say("alert", f"run {self.st.outcome}; waiting for the state file: {j.failing}")
         while j.failing:
             if self._flusher is None or self._flusher.done():
                 self._flusher = asyncio.create_task(self._flush_loop())
             await asyncio.shield(self._flusher)
+
+    def stop_retrying(self) -> None:
+        """The run's end: no more background retries."""
+        if self._flusher is not None:
+            self._flusher.cancel()

@@ -1,16 +1,16 @@
 """Opening a run in the store — new, claimed or resumed — and the driver's lease on it.
 
-A mixin of the :class:`~b2tui.engine.conductor.Conductor`: :meth:`RunOpening.start`
+:class:`RunOpening` is the conductor's collaborator for it: :meth:`RunOpening.start`
 creates a run and records its rollback target, :meth:`RunOpening.claim` takes the active
 run of a service and environment (or a new one) together with its lease in one store
-transaction, :meth:`RunOpening.resume` replays an unfinished run into the view. The lease
-itself is renewed by the store's keeper thread while the conductor drives
-(:meth:`Conductor.run`); losing it raises :class:`LeaseLost` at the next check.
+transaction, :meth:`RunOpening.resume` replays an unfinished run into the view; the run's
+state lands in the :class:`~b2tui.engine.journal.RunJournal`. The lease is taken by
+:meth:`RunOpening.take_lease` when the conductor drives and renewed by the store's keeper
+thread; losing it raises :class:`LeaseLost` at the next :meth:`RunOpening.check_lease`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import socket
@@ -18,14 +18,15 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from b2tui.config import EnvironmentSettings, Settings
 from b2tui.domain import events as ev
 from b2tui.domain.images import image_tag
 from b2tui.domain.people import Person
 from b2tui.domain.phases import Outcome
-from b2tui.domain.view import RunView, apply
+from b2tui.domain.view import apply
+from b2tui.engine.journal import RunJournal
 from b2tui.engine.state import RunState
 from b2tui.ports import (
     Claim,
@@ -37,6 +38,7 @@ from b2tui.ports import (
     StepFailed,
     Store,
     StoreError,
+    Target,
 )
 from b2tui.ports.clock import Clock
 
@@ -58,33 +60,46 @@ def driver_id(user: str) -> str:
 
 
 class RunOpening:
-    """Start, claim or resume a run; check and give back its lease."""
+    """Start, claim or resume a run; take, check and give back its lease.
 
-    if TYPE_CHECKING:  # provided by the Conductor
-        settings: Settings
-        ports: Ports
-        store: Store
-        clock: Clock
-        env: EnvironmentSettings
-        staging_env: EnvironmentSettings
-        user: str
-        lease_ttl: float
-        view: RunView
-        state: RunState | None
-        _driver: str
-        _keeper: LeaseKeeper | None
-        _wake: asyncio.Event
+    Args:
+        settings: the configuration.
+        ports: the adapters (the cluster reads the rollback target).
+        journal: the run's record; the opened run's state is set on it.
+        env: the production environment; ``staging_env`` the staging one.
+        target: the production environment's cluster target (built once by the conductor).
+        user: who drives (written to the audit log); ``person``: who that is.
+        driver: this process's name on the lease (:func:`driver_id`).
+        lease_ttl: seconds (real time) a driver lease lasts without renewal.
+    """
 
-        @property
-        def _st(self) -> RunState: ...
-
-        def _emit(self, event: ev.Event) -> None: ...
-
-        def _finish(self, outcome: Outcome, reason: str) -> None: ...
-
-        def _write(self, write: Callable[[], object], *, key: str | None = None) -> None: ...
-
-        person: Person
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        ports: Ports,
+        journal: RunJournal,
+        env: EnvironmentSettings,
+        staging_env: EnvironmentSettings,
+        target: Target,
+        user: str,
+        person: Person,
+        driver: str,
+        lease_ttl: float,
+    ) -> None:
+        self.settings = settings
+        self.ports = ports
+        self.journal = journal
+        self.store: Store = journal.store
+        self.clock: Clock = journal.clock
+        self.env = env
+        self.staging_env = staging_env
+        self.target = target
+        self.user = user
+        self.person = person
+        self.driver = driver
+        self.lease_ttl = lease_ttl
+        self._keeper: LeaseKeeper | None = None
 
     async def _prepare(
         self,
@@ -119,7 +134,7 @@ class RunOpening:
         )
         problem = ""
         try:
-            st.known_good = await self.ports.cluster.current_revision(self.env)
+            st.known_good = await self.ports.cluster.current_revision(self.target)
         except (SourceError, StepFailed) as e:
             problem = f"cannot record the rollback target: {e}"
         rec = RunRecord(
@@ -145,14 +160,14 @@ class RunOpening:
     def _announce(self, st: RunState, rec: RunRecord, problem: str) -> None:
         """A new run is recorded: audit it, emit ``run_started`` (and block it if unsafe)."""
         st.run_id = rec.id
-        self.state = st
+        self.journal.state = st
         now = rec.started_at
-        self._write(
+        self.journal.write(
             partial(
                 self.store.audit, rec.id, self.user, "start", f"version {st.version}", run_ts=now
             )
         )
-        self._emit(
+        self.journal.emit(
             ev.RunStarted(
                 ts=now,
                 run_id=rec.id,
@@ -167,7 +182,7 @@ class RunOpening:
             )
         )
         if problem:
-            self._finish(Outcome.BLOCKED, problem)
+            self.journal.finish(Outcome.BLOCKED, problem)
 
     async def start(
         self,
@@ -228,7 +243,7 @@ class RunOpening:
             self.settings.service.name,
             self.env.name,
             sandbox=sandbox,
-            owner=self._driver,
+            owner=self.driver,
             ttl=self.lease_ttl,
             new=fresh[1] if fresh else None,
         )
@@ -254,19 +269,19 @@ class RunOpening:
         if rec is None:
             raise KeyError(run_id)
         try:
-            self.state = RunState.from_dict(rec.state)
+            self.journal.state = RunState.from_dict(rec.state)
         except (ValueError, TypeError, KeyError, AttributeError) as bad:
             raise StoreError(
                 f"state file {self.store.location}: run {run_id}: damaged state ({bad});"
                 " move it aside or pass another --state PATH"
             ) from None
         for _, e in self.store.events(run_id):
-            apply(self.view, e)
+            apply(self.journal.view, e)
         if rec.outcome is None:
             gone = (
                 f"from {previous.owner} (gone: process ended or lease lapsed)" if previous else ""
             )
-            self._write(
+            self.journal.write(
                 partial(
                     self.store.audit,
                     run_id,
@@ -276,14 +291,28 @@ class RunOpening:
                     run_ts=self.clock.now(),
                 )
             )
-            self._emit(
+            self.journal.emit(
                 ev.RunResumed(
-                    ts=self.clock.now(), phase=self._st.phase, run_id=run_id, by=self.user
+                    ts=self.clock.now(), phase=self.journal.st.phase, run_id=run_id, by=self.user
                 )
             )
         return rec
 
-    def _check_lease(self) -> None:
+    def take_lease(self, run_id: str) -> None:
+        """Take the run's lease and keep it renewed. Raises :class:`LeaseHeld`."""
+        won, holder = self.store.acquire_lease(run_id, self.driver, self.lease_ttl)
+        if not won:
+            raise LeaseHeld(holder.owner if holder else "another process")
+        # Renewed by a thread of the store's: a busy event loop cannot lose the lease.
+        self._keeper = self.store.keep_lease(run_id, self.driver, self.lease_ttl)
+
+    def stop_renewing(self) -> None:
+        """Stop renewing the lease (the run's end)."""
+        if self._keeper is not None:
+            self._keeper.stop()
+            self._keeper = None
+
+    def check_lease(self) -> None:
         """Stop driving if another process took the run over (its lease is the truth)."""
         keeper = self._keeper
         if keeper is not None and keeper.lost is not None:
@@ -292,8 +321,8 @@ class RunOpening:
     def release(self) -> None:
         """Give the run's lease back (after driving it without :meth:`run`)."""
         with contextlib.suppress(StoreError):
-            self._release_lease()
+            self.release_lease()
 
-    def _release_lease(self) -> None:
-        if self.state is not None:
-            self.store.release_lease(self.state.run_id)
+    def release_lease(self) -> None:
+        if self.journal.state is not None:
+            self.store.release_lease(self.journal.state.run_id)

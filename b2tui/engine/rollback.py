@@ -1,30 +1,45 @@
 """Rollback: restore the known-good revision recorded when the run started, then verify.
 
-The conductor records the rollback (:meth:`Conductor._begin_rollback`), calls the
-cluster's ``rollback`` right there (calling it may already send the first request, before
-the key handler or gate check that asked for it returns) and hands that first attempt to
-:func:`restore`, run as a task. The cluster's ``rollback`` is idempotent: restoring twice,
-or after a traffic change that was still in flight, lands on the same target.
+This module is the one sender of the rollback: :func:`start` sends the first request at
+once (calling the cluster's ``rollback`` may already send it, before the key handler or
+gate check that asked for it returns) and returns the task that retries it until
+accepted, verifies recovery, notifies the incident channel and ends the run rolled back.
+The conductor records the rollback and calls :func:`start`
+(:meth:`~b2tui.engine.conductor.Conductor.begin_rollback`). The cluster's ``rollback`` is
+idempotent: restoring twice, or after a traffic change that was still in flight, lands on
+the same target.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
 from datetime import timedelta
 
 from b2tui.domain import events as ev
 from b2tui.domain.gates import GateStatus, overall
+from b2tui.domain.phases import Outcome
 from b2tui.engine.context import RunContext
+from b2tui.engine.notify import notify
 from b2tui.ports import RollbackResult, SourceError, StepFailed
 
 
-async def restore(ctx: RunContext, first: Awaitable[RollbackResult] | None = None) -> None:
-    """Send the rollback until it is accepted, verify recovery, notify the incident channel.
+def start(ctx: RunContext) -> asyncio.Task[None]:
+    """Send the rollback's first request now; the task returned does the rest."""
+    return asyncio.create_task(_restore(ctx, _send(ctx)))
+
+
+def _send(ctx: RunContext) -> asyncio.Future[RollbackResult]:
+    """One rollback request to the known-good revision (started at once)."""
+    return asyncio.ensure_future(ctx.ports.cluster.rollback(ctx.target, ctx.st.target))
+
+
+async def _restore(ctx: RunContext, first: asyncio.Future[RollbackResult] | None) -> None:
+    """Send the rollback until it is accepted, verify recovery, notify the incident channel,
+    end the run rolled back.
 
     Args:
         ctx: the run.
-        first: the first attempt, already started by the caller (else started here).
+        first: the first request, already sent.
     """
     st = ctx.st
     assert st.rollback is not None
@@ -32,12 +47,12 @@ async def restore(ctx: RunContext, first: Awaitable[RollbackResult] | None = Non
     started = st.rollback.started
     # The pagers are called now, alongside the first request (never before it); the
     # incident note at the end waits for this one, so a resolve never overtakes its trigger.
-    paged = asyncio.ensure_future(ctx.notify("rollback", st.rollback.reason))
+    paged = asyncio.ensure_future(notify(ctx, "rollback", st.rollback.reason))
     attempt = 0
     changed = False
     while True:
         try:
-            call = first if first is not None else ctx.ports.cluster.rollback(ctx.env, target)
+            call = first if first is not None else _send(ctx)
             first = None  # a retry sends again
             res = await call
             changed = changed or res.changed
@@ -45,7 +60,7 @@ async def restore(ctx: RunContext, first: Awaitable[RollbackResult] | None = Non
             # it; rolling back again (idempotent) restores the target regardless.
             while ctx.inflight:
                 await asyncio.wait(set(ctx.inflight))
-                res = await ctx.ports.cluster.rollback(ctx.env, target)
+                res = await _send(ctx)
                 changed = changed or res.changed
             break
         except (SourceError, StepFailed) as e:
@@ -67,7 +82,8 @@ async def restore(ctx: RunContext, first: Awaitable[RollbackResult] | None = Non
         )
     )
     await paged
-    await ctx.notify("incident", st.rollback.reason, recovered=recovered)
+    await notify(ctx, "incident", st.rollback.reason, recovered=recovered)
+    ctx.journal.finish(Outcome.ROLLED_BACK, st.rollback.reason)
 
 
 async def verify_recovery(ctx: RunContext) -> bool:
@@ -76,7 +92,7 @@ async def verify_recovery(ctx: RunContext) -> bool:
     poll = ctx.poll
     while ctx.clock.now() < deadline:
         try:
-            state = await ctx.ports.cluster.rollout(ctx.env, None)
+            state = await ctx.ports.cluster.rollout(ctx.target, None)
         except SourceError:
             state = None
         if state is not None and state.complete:

@@ -30,8 +30,10 @@ from b2tui.domain.checklist import (
 from b2tui.domain.gates import GateStatus, GateTracker
 from b2tui.domain.monitoring import STAGE_NUMBER, stage_at, stages
 from b2tui.domain.phases import Outcome, Phase, Strategy
-from b2tui.engine import checks, policy
+from b2tui.engine import artifacts, checklist, checks, policy
+from b2tui.engine.commands import run_command
 from b2tui.engine.context import Finish, RunContext
+from b2tui.engine.notify import notify
 from b2tui.engine.policy import Verdict
 from b2tui.engine.state import Step, ts
 from b2tui.ports import SourceError, StepFailed
@@ -55,7 +57,7 @@ async def readiness(ctx: RunContext) -> None:
         st.set_items(items)
         ctx.mark(Step.ITEMS)
         for item in st.items():
-            ctx.emit_item(item)
+            checklist.emit(ctx, item)
         if not ctx.settings.roles.configured:
             where = f" in {ctx.settings.path}" if ctx.settings.path is not None else ""
             ctx.notice_once(
@@ -75,16 +77,17 @@ async def readiness(ctx: RunContext) -> None:
                 res = await ctx.ports.checks.readiness(item)
                 if res.passed is None:
                     unknown = f"unknown: {res.detail} — sign off by hand"
-                    ctx.update_item(item.key, partial(_with_detail, detail=unknown))
+                    checklist.update(ctx, item.key, partial(_with_detail, detail=unknown))
                 else:
-                    ctx.update_item(
+                    checklist.update(
+                        ctx,
                         item.key,
                         partial(ChecklistItem.answered, passed=res.passed, detail=res.detail),
                     )
         d = policy.readiness(st.items())
         if d.verdict is Verdict.BLOCK:
             raise Finish(Outcome.BLOCKED, d.reason)
-        ctx.autopilot_sign("readiness")
+        checklist.autopilot_sign(ctx, "readiness")
         d = policy.readiness(st.items())
         if d.green:
             return
@@ -110,13 +113,13 @@ async def validate(ctx: RunContext) -> None:
         command = getattr(cmds, name)
         if not command or ctx.st.did(Step(name)):
             continue
-        res = await ctx.command(name, command)
+        res = await run_command(ctx, name, command)
         d = policy.command(Phase.VALIDATE, name, res)
         if d.verdict is Verdict.BLOCK:
             raise Finish(Outcome.BLOCKED, d.reason)
         ctx.mark(Step(name))
     problems: list[str] = []
-    for env in (ctx.staging_env, ctx.env):
+    for env in (ctx.staging_target, ctx.target):
         try:
             problems += [f"{env.name}: {p}" for p in await ctx.ports.cluster.check_target(env)]
         except SourceError as e:
@@ -127,11 +130,11 @@ async def validate(ctx: RunContext) -> None:
 
 
 async def staging(ctx: RunContext) -> None:
-    await ctx.build_and_push(ctx.image(ctx.staging_env.name))
+    await artifacts.build_and_push(ctx, ctx.image(ctx.staging_env.name))
     tag = ctx.deployed(ctx.staging_env.name)
     if not ctx.st.did(Step.DEPLOY):
         try:
-            await ctx.mutate(ctx.ports.cluster.deploy(ctx.staging_env, tag))
+            await ctx.mutate(ctx.ports.cluster.deploy(ctx.staging_target, tag))
         except (SourceError, StepFailed) as e:
             raise Finish(Outcome.ABORTED, f"staging: deploy failed: {e}") from None
         ctx.mark(Step.DEPLOY)
@@ -151,9 +154,9 @@ async def smoke(ctx: RunContext) -> None:
         ctx.mark(Step.MANUAL_ITEMS)
         for item in st.items():
             if item.group == "smoke":
-                ctx.emit_item(item)
+                checklist.emit(ctx, item)
     if ctx.settings.commands.smoke and not st.did(Step.SMOKE_COMMAND):
-        res = await ctx.command("smoke", ctx.settings.commands.smoke)
+        res = await run_command(ctx, "smoke", ctx.settings.commands.smoke)
         d = policy.command(Phase.SMOKE, "smoke", res)
         if d.verdict is Verdict.ABORT:
             raise Finish(Outcome.ABORTED, d.reason)
@@ -171,7 +174,9 @@ async def smoke(ctx: RunContext) -> None:
             (ctx.clock.now() - (ts(st.phase_started) or ctx.clock.now())).total_seconds() + 600,
         )
         try:
-            counts = await ctx.ports.cluster.scan_logs(ctx.staging_env, smoke.log_patterns, since)
+            counts = await ctx.ports.cluster.scan_logs(
+                ctx.staging_target, smoke.log_patterns, since
+            )
         except SourceError as e:
             raise Finish(Outcome.ABORTED, f"smoke: log scan failed: {e}") from None
         summary = ", ".join(f"{p!r}: {n}" for p, n in counts.items())
@@ -187,7 +192,7 @@ async def smoke(ctx: RunContext) -> None:
         ctx.settings.readiness.emergency_hold_factor if st.emergency else 1.0
     )
     while True:
-        ctx.autopilot_sign("smoke")
+        checklist.autopilot_sign(ctx, "smoke")
         results = await ctx.sample(ctx.staging_env, None, "staging", pods=True)
         ctx.decide("staging", results, production=False)
         now = ctx.clock.now()
@@ -226,7 +231,7 @@ async def monitoring(ctx: RunContext) -> None:
         st.set_items([*st.items(), *added])
         ctx.mark(Step.MONITORING_ITEMS)
         for item in added:
-            ctx.emit_item(item)
+            checklist.emit(ctx, item)
     while True:
         now = ctx.clock.now()
         elapsed = (now - start).total_seconds()
@@ -245,7 +250,7 @@ async def monitoring(ctx: RunContext) -> None:
                     until=start + timedelta(seconds=span.end),
                 )
             )
-        ctx.autopilot_sign(checks.GROUP)
+        checklist.autopilot_sign(ctx, checks.GROUP)
         extra = await checks.automatic(ctx)
         results = await ctx.sample(ctx.env, None, "service", pods=True, extra=extra)
         ctx.decide("service", results, production=True)
@@ -272,11 +277,11 @@ async def succeed(ctx: RunContext) -> None:
     old = st.known_good.colour if st.known_good else None
     if st.strategy == Strategy.BLUE_GREEN.value and old:
         try:
-            await ctx.mutate(ctx.ports.cluster.retire_colour(ctx.env, old))
+            await ctx.mutate(ctx.ports.cluster.retire_colour(ctx.target, old))
             ctx.log("kube", f"old colour {old} scaled down")
         except (SourceError, StepFailed) as e:
             ctx.notice("warn", f"could not scale down {old}: {e}")
-    await ctx.notify("deployed", "")
+    await notify(ctx, "deployed", "")
     raise Finish(Outcome.SUCCEEDED, "monitoring window ended green")
 
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from b2tui.ports.cluster import (
     Cluster,
     DeploymentStatus,
-    Place,
     PodInfo,
     PodPhase,
     Revision,
@@ -88,7 +87,6 @@ __all__ = [
     "Metrics",
     "Notification",
     "Notifier",
-    "Place",
     "PodInfo",
     "PodPhase",
     "Ports",

@@ -1,6 +1,7 @@
 """The cluster ports: what runs in an environment, and how its traffic is split.
 
-:class:`Cluster` is what the engine drives a run through, per environment record.
+:class:`Cluster` is what the engine drives a run through, per environment
+:class:`Target` (built once from the environment's settings).
 :class:`Workloads` and :class:`TrafficControl` are the capability ports of one
 :class:`Target` (``b2tui status``, ``b2tui rollback`` outside a run). Kubernetes and the
 sandbox implement them.
@@ -58,10 +59,8 @@ class Target:
     canary_header_value: str = "always"
 
     @classmethod
-    def of(cls, env: EnvironmentSettings | Target) -> Target:
-        """The target of ``env`` (itself when it is one already)."""
-        if isinstance(env, Target):
-            return env
+    def of(cls, env: EnvironmentSettings) -> Target:
+        """The target of ``env`` (built once, where the environment is chosen)."""
         return copy_fields(cls, env)
 
     @property
@@ -81,11 +80,6 @@ class Target:
         if track in (None, "", "stable"):
             return self.deployment
         return f"{self.deployment}-{track}"
-
-
-Place = EnvironmentSettings | Target
-"""What a cluster adapter method accepts: the environment record (the engine's
-:class:`Cluster` calls) or its :class:`Target` (the capability ports)."""
 
 
 class PodPhase(StrEnum):
@@ -206,52 +200,52 @@ class TrafficControl(Protocol):
 class Cluster(Protocol):
     """Kubernetes (or the sandbox): workloads, pods and traffic of one environment."""
 
-    async def current_revision(self, env: EnvironmentSettings) -> Revision:
+    async def current_revision(self, env: Target) -> Revision:
         """The revision serving production now: recorded at run start as the rollback target."""
         ...
 
-    async def check_target(self, env: EnvironmentSettings) -> list[str]:
+    async def check_target(self, env: Target) -> list[str]:
         """Problems with the target (context, namespace, services down); empty when fine."""
         ...
 
-    async def deploy(self, env: EnvironmentSettings, image: str) -> None:
+    async def deploy(self, env: Target, image: str) -> None:
         """Apply the environment's manifests and set the image (staging, direct)."""
         ...
 
-    async def rollout(self, env: EnvironmentSettings, track: str | None = None) -> RolloutState:
+    async def rollout(self, env: Target, track: str | None = None) -> RolloutState:
         """Rollout progress of the environment's Deployment (or of one track's)."""
         ...
 
-    async def pods(self, env: EnvironmentSettings) -> list[PodInfo]:
+    async def pods(self, env: Target) -> list[PodInfo]:
         """Pods of the environment's workloads, with derived state and track."""
         ...
 
-    async def set_canary(self, env: EnvironmentSettings, image: str, percent: int) -> TrafficSplit:
+    async def set_canary(self, env: Target, image: str, percent: int) -> TrafficSplit:
         """Run ``image`` as canary next to stable and give it ``percent`` of the traffic."""
         ...
 
-    async def promote(self, env: EnvironmentSettings, image: str) -> None:
+    async def promote(self, env: Target, image: str) -> None:
         """After 100 %: stable runs ``image``; the canary is scaled away."""
         ...
 
-    async def stage_colour(self, env: EnvironmentSettings, image: str) -> str:
+    async def stage_colour(self, env: Target, image: str) -> str:
         """Blue-green: deploy ``image`` to the idle colour; return that colour."""
         ...
 
-    async def preview(self, env: EnvironmentSettings, colour: str) -> str:
+    async def preview(self, env: Target, colour: str) -> str:
         """Blue-green: point ``env.preview_service`` at ``colour`` (created from the live
         Service when missing); return the URL it answers at through the API server's
         service proxy. Raises StepFailed when it would select the live colour."""
         ...
 
-    async def preview_check(self, env: EnvironmentSettings, check: HttpCheck) -> CheckResult:
+    async def preview_check(self, env: Target, check: HttpCheck) -> CheckResult:
         """One smoke check (its method, path and headers) sent through the API server's
         service proxy to the preview Service (blue-green's idle colour, the canary's pods)
         or, for a canary with ``canary_header`` and no preview Service, to
         ``<service>-canary``; with its retries."""
         ...
 
-    async def canary_preview(self, env: EnvironmentSettings, image: str, percent: int) -> str:
+    async def canary_preview(self, env: Target, image: str, percent: int) -> str:
         """Canary, before its first weight: run ``image`` as the canary (the replicas of
         ``percent``, stable untouched), route ``env.canary_header`` to it (nginx, gateway)
         and/or point ``env.preview_service`` at its pods; return the URL the checks reach
@@ -259,26 +253,26 @@ class Cluster(Protocol):
         cannot route by header or nothing reaches the canary."""
         ...
 
-    async def withdraw_canary(self, env: EnvironmentSettings) -> bool:
+    async def withdraw_canary(self, env: Target) -> bool:
         """Canary: its header route and weight gone, its pods scaled to 0 (what a rollback
         does to the canary); True when anything changed."""
         ...
 
-    async def switch_colour(self, env: EnvironmentSettings, colour: str) -> TrafficSplit:
+    async def switch_colour(self, env: Target, colour: str) -> TrafficSplit:
         """Blue-green: point the Service selector at ``colour``."""
         ...
 
-    async def retire_colour(self, env: EnvironmentSettings, colour: str) -> None:
+    async def retire_colour(self, env: Target, colour: str) -> None:
         """Blue-green: scale the old colour down once the monitoring window ended green."""
         ...
 
-    def rollback(self, env: EnvironmentSettings, target: Revision) -> Awaitable[RollbackResult]:
+    def rollback(self, env: Target, target: Revision) -> Awaitable[RollbackResult]:
         """Restore ``target``: traffic first, then the canary scaled down. Idempotent. The
         call may send the first request before the result is awaited."""
         ...
 
     async def scan_logs(
-        self, env: EnvironmentSettings, patterns: tuple[str, ...], since_seconds: float
+        self, env: Target, patterns: tuple[str, ...], since_seconds: float
     ) -> dict[str, int]:
         """Matches per pattern in the recent logs of the new pods."""
         ...

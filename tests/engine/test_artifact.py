@@ -13,7 +13,7 @@ REPO = "registry.sandbox/b2connect"
 
 
 async def _production_images(rig: Rig) -> set[str]:
-    env = rig.settings.environment("production")
+    env = rig.conductor.target
     return {p.image for p in await rig.sandbox.ports.cluster.pods(env) if p.ready}
 
 

@@ -29,7 +29,7 @@ async def run_to_end(rig: Rig, **start: Any) -> Outcome:
 
 
 async def serving_images(rig: Rig) -> set[str]:
-    env = rig.settings.environment("production")
+    env = rig.conductor.target
     pods = await rig.sandbox.ports.cluster.pods(env)
     return {p.image for p in pods if p.ready}
 
@@ -166,7 +166,7 @@ async def test_rollback_is_sent_at_once_and_is_idempotent(make_rig: Make) -> Non
     c = rig.conductor
     await c.start(version="1a2b3c4")
     await c.run_until(lambda v: v.canary_percent == 5 and v.hold_until is not None)
-    env = rig.settings.environment("production")
+    env = rig.conductor.target
     assert any(p.track == "canary" for p in await rig.sandbox.ports.cluster.pods(env))
     first = c.rollback("ana@jump")
     assert first.accepted and "rev 7" in first.message
@@ -205,7 +205,7 @@ async def test_a_traffic_change_in_flight_when_the_rollback_began_is_rolled_back
     await c.start(version="1a2b3c4")
     await c.run_until(lambda v: v.canary_percent == 5 and v.hold_until is not None)
     cluster = rig.sandbox.ports.cluster
-    env = rig.settings.environment("production")
+    env = rig.conductor.target
     in_flight, land = asyncio.Event(), asyncio.Event()
     set_canary, rollback = cluster.set_canary, cluster.rollback
     rolled_back: list[bool] = []

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from b2tui.config import HttpCheck
 from b2tui.domain import events as ev
 from b2tui.domain.phases import Outcome, Phase, Strategy
-from b2tui.ports import CheckResult, Place
+from b2tui.ports import CheckResult, Target
 from tests.engine.conftest import Rig, settings_for
 
 Make = Callable[..., Rig]
@@ -48,10 +48,10 @@ async def test_a_failing_idle_colour_check_aborts_before_the_selector_moves(
 ) -> None:
     rig = make_rig("happy", strategy=Strategy.BLUE_GREEN, settings=_with_http())
     cluster = rig.sandbox.ports.cluster
-    prod = rig.settings.environment("production")
+    prod = Target.of(rig.settings.environment("production"))
     live = (await cluster.current_revision(prod)).colour
 
-    async def broken(env: Place, check: HttpCheck) -> CheckResult:
+    async def broken(env: Target, check: HttpCheck) -> CheckResult:
         return CheckResult(False, "expected 200, got 500 (GET b2connect-preview/healthz)")
 
     cluster.preview_check = broken  # type: ignore[method-assign]

@@ -19,6 +19,7 @@ import pytest
 from b2tui.adapters.kube import KubeCluster
 from b2tui.commands.kube_cmds import rollback_main, status_main
 from b2tui.config import EnvironmentSettings, Settings
+from b2tui.ports import Target
 from tests.kubeapi import KubeApiServer
 from tests.realkube.waits import settle
 from tests.support.services import free_port
@@ -36,6 +37,7 @@ PROD = EnvironmentSettings(
     service="web",
     rollout_timeout=20.0,
 )
+PROD_TARGET = Target.of(PROD)
 
 
 @pytest.fixture
@@ -66,10 +68,10 @@ async def test_scan_logs_counts_patterns_in_new_pods(api: KubeApiServer, kube: K
         "prod-1111111",
         "boot\nSystem.Exception: boom\ndatabase connection timeout\nException again\n",
     )
-    await kube.set_canary(PROD, NEW, 50)
-    await settle(kube, PROD, "canary")
+    await kube.set_canary(PROD_TARGET, NEW, 50)
+    await settle(kube, PROD_TARGET, "canary")
     counts = await kube.scan_logs(
-        PROD, ("(?i)exception", "(?i)database .* (error|timeout)", "(?i)security"), 300
+        PROD_TARGET, ("(?i)exception", "(?i)database .* (error|timeout)", "(?i)security"), 300
     )
     # two canary pods, each with two exception lines and one database line
     assert counts == {"(?i)exception": 4, "(?i)database .* (error|timeout)": 2, "(?i)security": 0}

@@ -47,6 +47,7 @@ from b2tui.adapters.kube import KubeCluster
 from b2tui.adapters.store import Store
 from b2tui.config import EnvironmentSettings
 from b2tui.domain.phases import Strategy
+from b2tui.ports import Target
 from tests.realkube.cluster import RealKube
 from tests.realkube.seed import rbac_docs, staging_manifest
 from tests.support.docker_services import (
@@ -929,21 +930,25 @@ async def test_kube_target_check_and_blue_green_rollout(rig: Rig) -> None:
       (there is no Deployment named ``env.deployment``), which rollback recovery awaits.
     """
     fresh_ns = rig.kube.namespace("fresh")
-    fresh = EnvironmentSettings(
-        name="staging",
-        context="test",
-        namespace=fresh_ns,
-        deployment="web",
-        service="web",
-        manifests=(str(FIXTURES / "staging.yaml"),),
+    fresh = Target.of(
+        EnvironmentSettings(
+            name="staging",
+            context="test",
+            namespace=fresh_ns,
+            deployment="web",
+            service="web",
+            manifests=(str(FIXTURES / "staging.yaml"),),
+        )
     )
-    bg = EnvironmentSettings(
-        name="production",
-        context="test",
-        namespace=BG,
-        deployment="web",
-        service="web",
-        strategy=Strategy.BLUE_GREEN,
+    bg = Target.of(
+        EnvironmentSettings(
+            name="production",
+            context="test",
+            namespace=BG,
+            deployment="web",
+            service="web",
+            strategy=Strategy.BLUE_GREEN,
+        )
     )
     # A user who may read namespaces (the run's ServiceAccount may not: its Role is
     # namespaced), so a missing namespace is named as such.

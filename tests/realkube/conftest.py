@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from b2tui.config import EnvironmentSettings
+from b2tui.ports import Target
 from tests.realkube.cluster import RealKube
 from tests.realkube.seed import FIXTURES, production
 from tests.support.services import wait_until
@@ -34,7 +34,7 @@ def httproute_crd(realkube: RealKube) -> None:
 
 
 @pytest.fixture
-def prod(realkube: RealKube, kube_ns: str) -> EnvironmentSettings:
+def prod(realkube: RealKube, kube_ns: str) -> Target:
     """Production seeded from ``production.yaml`` in the test's namespace."""
     realkube.apply_yaml((FIXTURES / "production.yaml").read_text(), namespace=kube_ns)
     return production(kube_ns)

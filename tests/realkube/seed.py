@@ -9,13 +9,19 @@ from typing import Any
 import yaml
 
 from b2tui.config import EnvironmentSettings, Settings
+from b2tui.ports import Target
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 RBAC = ROOT / "deploy" / "rbac.yaml"
 
 
-def production(ns: str) -> EnvironmentSettings:
+def production(ns: str) -> Target:
+    """Production's cluster target in namespace ``ns`` (what the kube adapter takes)."""
+    return Target.of(production_settings(ns))
+
+
+def production_settings(ns: str) -> EnvironmentSettings:
     return EnvironmentSettings(
         name="production",
         context="test",

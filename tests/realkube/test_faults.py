@@ -21,11 +21,12 @@ import pytest
 
 from b2tui.adapters.kube import KubeCluster
 from b2tui.commands.kube_cmds import rollback_main, status_main
-from b2tui.config import EnvironmentSettings, Settings
+from b2tui.config import Settings
 from b2tui.domain.phases import Traffic
-from b2tui.ports import RollbackResult
+from b2tui.ports import RollbackResult, Target
 from tests.realkube.cluster import RealKube
 from tests.realkube.proxy import FaultProxy, fault_proxy
+from tests.realkube.seed import production_settings
 from tests.realkube.waits import cache_follows, live_watch, settle
 from tests.support.services import wait_until
 
@@ -61,7 +62,7 @@ def replicas(realkube: RealKube, ns: str, name: str) -> int:
 
 
 async def test_watch_resumes_after_a_dropped_stream(
-    realkube: RealKube, proxy: FaultProxy, kube: KubeCluster, prod: EnvironmentSettings
+    realkube: RealKube, proxy: FaultProxy, kube: KubeCluster, prod: Target
 ) -> None:
     ns = prod.namespace
     w = await live_watch(kube, prod)
@@ -80,7 +81,7 @@ async def test_watch_resumes_after_a_dropped_stream(
 
 
 async def test_watch_backs_off_on_server_errors(
-    realkube: RealKube, proxy: FaultProxy, kube: KubeCluster, prod: EnvironmentSettings
+    realkube: RealKube, proxy: FaultProxy, kube: KubeCluster, prod: Target
 ) -> None:
     ns = prod.namespace
     w = await live_watch(kube, prod)
@@ -93,7 +94,7 @@ async def test_watch_backs_off_on_server_errors(
 
 
 async def test_watch_survives_a_slow_server(
-    realkube: RealKube, proxy: FaultProxy, kubeconfig: Path, prod: EnvironmentSettings
+    realkube: RealKube, proxy: FaultProxy, kubeconfig: Path, prod: Target
 ) -> None:
     ns = prod.namespace
     kube = KubeCluster(str(kubeconfig), request_timeout=0.5, watch_backoff_cap=0.5)
@@ -120,7 +121,7 @@ def writes_and_reads(proxy: FaultProxy, mark: int) -> list[tuple[str, str]]:
 
 
 async def test_rollback_by_nginx_weight_writes_the_ingress_first(
-    realkube: RealKube, proxy: FaultProxy, kube: KubeCluster, prod: EnvironmentSettings
+    realkube: RealKube, proxy: FaultProxy, kube: KubeCluster, prod: Target
 ) -> None:
     ns = prod.namespace
     env = replace(prod, traffic=Traffic.NGINX, ingress="web")
@@ -148,13 +149,13 @@ async def test_rollback_by_nginx_weight_writes_the_ingress_first(
 
 def test_status_and_rollback_commands(
     realkube: RealKube,
-    prod: EnvironmentSettings,
+    prod: Target,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """No fault here: the commands' functions on the real server, without the proxy."""
     ns = prod.namespace
-    settings = Settings(environments={"production": prod})
+    settings = Settings(environments={"production": production_settings(ns)})
     kubeconfig = realkube.write_kubeconfig(tmp_path / "kubeconfig", user="tester", namespace=ns)
     kube = KubeCluster(str(kubeconfig))
     try:

@@ -24,9 +24,8 @@ import pytest
 import yaml
 
 from b2tui.adapters.kube import KubeCluster
-from b2tui.config import EnvironmentSettings
 from b2tui.domain.phases import Strategy, Traffic
-from b2tui.ports import Cluster, SourceError, StepFailed
+from b2tui.ports import Cluster, SourceError, StepFailed, Target
 from tests.realkube.cluster import RealKube
 from tests.realkube.seed import FIXTURES, production, staging_manifest
 from tests.realkube.waits import cache_follows, live_watch, settle
@@ -71,7 +70,7 @@ def test_kube_cluster_implements_the_port(kube: KubeCluster) -> None:
 
 
 async def test_canary_by_replicas_5_50_100_then_promote(
-    realkube: RealKube, kube: KubeCluster, prod: EnvironmentSettings
+    realkube: RealKube, kube: KubeCluster, prod: Target
 ) -> None:
     ns = prod.namespace
     await settle(kube, prod)
@@ -116,7 +115,7 @@ async def test_canary_by_replicas_5_50_100_then_promote(
 
 
 async def test_canary_by_nginx_weight_on_a_real_ingress(
-    realkube: RealKube, kube: KubeCluster, prod: EnvironmentSettings
+    realkube: RealKube, kube: KubeCluster, prod: Target
 ) -> None:
     ns = prod.namespace
     env = replace(prod, traffic=Traffic.NGINX, ingress="web")
@@ -161,7 +160,7 @@ spec:
 
 
 async def test_canary_by_gateway_route_weights_on_a_crd(
-    realkube: RealKube, kube: KubeCluster, prod: EnvironmentSettings, httproute_crd: None
+    realkube: RealKube, kube: KubeCluster, prod: Target, httproute_crd: None
 ) -> None:
     ns = prod.namespace
     realkube.apply_yaml(HTTPROUTE, namespace=ns)
@@ -191,13 +190,13 @@ async def test_canary_by_gateway_route_weights_on_a_crd(
 
 
 @pytest.fixture
-def bg(realkube: RealKube, kube_ns: str) -> EnvironmentSettings:
+def bg(realkube: RealKube, kube_ns: str) -> Target:
     realkube.apply_yaml((FIXTURES / "bluegreen.yaml").read_text(), namespace=kube_ns)
     return replace(production(kube_ns), strategy=Strategy.BLUE_GREEN)
 
 
 async def test_blue_green_stage_switch_retire(
-    realkube: RealKube, kube: KubeCluster, bg: EnvironmentSettings
+    realkube: RealKube, kube: KubeCluster, bg: Target
 ) -> None:
     ns = bg.namespace
     rev = await kube.current_revision(bg)
@@ -221,7 +220,7 @@ async def test_blue_green_stage_switch_retire(
 
 
 async def test_blue_green_rollback_switches_back_once(
-    realkube: RealKube, kube: KubeCluster, bg: EnvironmentSettings, kubeconfig: Path
+    realkube: RealKube, kube: KubeCluster, bg: Target, kubeconfig: Path
 ) -> None:
     ns = bg.namespace
     known_good = await kube.current_revision(bg)
@@ -253,7 +252,7 @@ async def test_blue_green_rollback_switches_back_once(
 async def test_rollback_from_canary_takes_traffic_first(
     realkube: RealKube,
     kube: KubeCluster,
-    prod: EnvironmentSettings,
+    prod: Target,
     kubeconfig: Path,
     moved_on: bool,
 ) -> None:
@@ -287,7 +286,7 @@ async def test_rollback_from_canary_takes_traffic_first(
 
 
 async def test_rollback_twice_stays_on_known_good(
-    realkube: RealKube, kube: KubeCluster, prod: EnvironmentSettings, kubeconfig: Path
+    realkube: RealKube, kube: KubeCluster, prod: Target, kubeconfig: Path
 ) -> None:
     ns = prod.namespace
     await settle(kube, prod)
@@ -339,7 +338,7 @@ def without_scale_patch() -> dict[str, Any]:
 
 
 async def test_forbidden_rollback_is_one_readable_line(
-    realkube: RealKube, kube: KubeCluster, prod: EnvironmentSettings, tmp_path: Path
+    realkube: RealKube, kube: KubeCluster, prod: Target, tmp_path: Path
 ) -> None:
     ns = prod.namespace
     known_good = await kube.current_revision(prod)
@@ -453,7 +452,7 @@ async def test_crash_looping_pods_fail_the_rollout(
 # --- target checks and connection errors -------------------------------------------------
 
 
-async def test_check_target_lists_problems(kube: KubeCluster, prod: EnvironmentSettings) -> None:
+async def test_check_target_lists_problems(kube: KubeCluster, prod: Target) -> None:
     assert await kube.check_target(prod) == []
     problems = await kube.check_target(replace(prod, deployment="api", service="api"))
     assert problems == [
@@ -484,7 +483,7 @@ async def test_unreachable_api_server_is_one_line(realkube: RealKube, tmp_path: 
 
 
 async def test_watch_resumes_when_the_server_ends_the_stream(
-    realkube: RealKube, kube: KubeCluster, prod: EnvironmentSettings
+    realkube: RealKube, kube: KubeCluster, prod: Target
 ) -> None:
     ns = prod.namespace
     w = await live_watch(kube, prod)
@@ -504,7 +503,7 @@ async def test_watch_resumes_when_the_server_ends_the_stream(
 
 
 async def test_watch_relists_after_410_from_a_real_compaction(
-    realkube: RealKube, kube: KubeCluster, prod: EnvironmentSettings
+    realkube: RealKube, kube: KubeCluster, prod: Target
 ) -> None:
     ns = prod.namespace
     w = await live_watch(kube, prod)
@@ -517,7 +516,7 @@ async def test_watch_relists_after_410_from_a_real_compaction(
 
 
 async def test_watch_forbidden_by_rbac_reports_and_recovers(
-    realkube: RealKube, prod: EnvironmentSettings, tmp_path: Path
+    realkube: RealKube, prod: Target, tmp_path: Path
 ) -> None:
     """A real RoleBinding removed and restored under a running watch."""
     ns = prod.namespace

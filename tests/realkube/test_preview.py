@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from b2tui.adapters.kube import KubeCluster
-from b2tui.config import EnvironmentSettings, HttpCheck
+from b2tui.config import HttpCheck
 from b2tui.domain.phases import Strategy
-from b2tui.ports import StepFailed
+from b2tui.ports import StepFailed, Target
 from tests.realkube.cluster import RealKube
 from tests.realkube.seed import FIXTURES, production
 from tests.support.netns import PodServer, pod_server
@@ -36,7 +36,7 @@ def server(tmp_path: Path) -> Iterator[PodServer]:
 
 
 @pytest.fixture
-def bg(realkube: RealKube, kube_ns: str) -> EnvironmentSettings:
+def bg(realkube: RealKube, kube_ns: str) -> Target:
     realkube.apply_yaml((FIXTURES / "bluegreen.yaml").read_text(), namespace=kube_ns)
     return replace(production(kube_ns), strategy=Strategy.BLUE_GREEN, preview_service="web-preview")
 
@@ -80,7 +80,7 @@ def selector(kube: RealKube, ns: str, name: str) -> dict[str, str]:
 
 
 async def test_checks_reach_the_idle_colour_through_the_preview_service(
-    realkube: RealKube, kube: KubeCluster, bg: EnvironmentSettings, server: PodServer
+    realkube: RealKube, kube: KubeCluster, bg: Target, server: PodServer
 ) -> None:
     ns = bg.namespace
     realkube.pod_ip(ns, {"app": "web", "color": "green"}, server.ip)
@@ -115,7 +115,7 @@ async def test_checks_reach_the_idle_colour_through_the_preview_service(
 
 
 async def test_a_preview_service_that_is_the_live_one_is_refused(
-    realkube: RealKube, kube: KubeCluster, bg: EnvironmentSettings
+    realkube: RealKube, kube: KubeCluster, bg: Target
 ) -> None:
     live = replace(bg, preview_service="web")
     with pytest.raises(StepFailed) as err:

@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from b2tui.adapters.kube import KubeCluster
-from b2tui.config import EnvironmentSettings
+from b2tui.ports import Target
 from tests.realkube.cluster import RealKube
 from tests.support.services import wait_until
 
 
-async def settle(kube: KubeCluster, env: EnvironmentSettings, track: str | None = None) -> None:
+async def settle(kube: KubeCluster, env: Target, track: str | None = None) -> None:
     """Wait for the rollout of ``track`` to complete (bounded)."""
     for _ in range(600):
         st = await kube.rollout(env, track)
@@ -24,7 +24,7 @@ async def settle(kube: KubeCluster, env: EnvironmentSettings, track: str | None 
     pytest.fail(f"rollout of {track or 'stable'} did not complete: {st.message}")
 
 
-async def live_watch(kube: KubeCluster, env: EnvironmentSettings, n: int = 4) -> Any:
+async def live_watch(kube: KubeCluster, env: Target, n: int = 4) -> Any:
     """``env``'s pod watch, once its cache holds ``n`` pods and its stream is open."""
     await settle(kube, env)
     w = await asyncio.to_thread(kube.watch, env)

@@ -248,6 +248,7 @@ async def test_space_outside_the_items_role_is_refused_with_who_may(room_at) -> 
     conductor = room.run.conductor
     roles = Roles({"reviewer": ("bo",), "code-author": ("bo",)}, configured=True)
     conductor.settings = dataclasses.replace(conductor.settings, roles=roles)
+    conductor.operator.settings = conductor.settings  # the intents judge sign-offs by it
     app = room.app()
     async with app.run_test(size=WIDE) as pilot:
         await pilot.press("3")

@@ -73,7 +73,6 @@ def test_a_target_names_what_its_environment_names() -> None:
         manifests=("k8s/web.yaml",),
         rollout_timeout=300.0,
     )
-    assert Target.of(Target.of(env)) == Target.of(env)
 
 
 def test_a_field_the_source_lacks_must_be_given() -> None:

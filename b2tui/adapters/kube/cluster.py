@@ -6,7 +6,7 @@ Each port method is written once, blocking, and runs in a worker thread
 method picks the environment's :class:`~b2tui.ports.Target`, its
 connection and its traffic router (chosen once), and delegates to the module that owns
 the concern: :mod:`.apply`, :mod:`.canary`, :mod:`.traffic`, :mod:`.bluegreen`,
-:mod:`.logs`, :mod:`.watch`.
+:mod:`.logs`, :mod:`.watch`, :mod:`.revisions`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from b2tui.adapters.kube import apply, bluegreen, canary, logs, preview
 from b2tui.adapters.kube import objects as o
+from b2tui.adapters.kube import revisions as revs
 from b2tui.adapters.kube.client import Api, Conn, connect, default_kubeconfig, threaded
 from b2tui.adapters.kube.errors import KubeApiError, Op, step
 from b2tui.adapters.kube.objects import COLOURS, Obj
@@ -32,7 +32,6 @@ from b2tui.domain.traffic import PROVIDERS
 from b2tui.ports import (
     CheckResult,
     DeploymentStatus,
-    Place,
     PodInfo,
     Revision,
     RollbackResult,
@@ -86,15 +85,15 @@ class KubeCluster:
     def _connect(self, context: str | None) -> Api:
         return Api(connect(self.kubeconfig, context), self.request_timeout, dry_run=self.dry_run)
 
-    def _api(self, env: Place) -> Api:
+    def _api(self, env: Target) -> Api:
         with self._lock:
             api = self._apis.get(env.context)
             if api is None:
                 api = self._apis[env.context] = self._connect(env.context)
             return api
 
-    def _open(self, env: Place) -> tuple[Api, Target]:
-        return self._api(env), Target.of(env)
+    def _open(self, env: Target) -> tuple[Api, Target]:
+        return self._api(env), env
 
     def _router(self, target: Target) -> TrafficRouter:
         with self._lock:
@@ -103,91 +102,27 @@ class KubeCluster:
                 router = self._routers[target] = router_for(target)
             return router
 
-    def _serving(self, api: Api, target: Target) -> tuple[str, str | None]:
-        """(Deployment, colour) serving now: stable, or the active colour."""
-        if target.strategy is Strategy.BLUE_GREEN:
-            colour = bluegreen.active_colour(api, target)
-            return target.colour_deployment(colour), colour
-        return target.deployment, None
-
     # --- Cluster port -------------------------------------------------------------------
 
     @threaded
-    def current_revision(self, env: Place) -> Revision:
+    def current_revision(self, env: Target) -> Revision:
         """The revision serving now (the stable Deployment, or the active colour)."""
         api, target = self._open(env)
-        name, colour = self._serving(api, target)
-        deploy = api.deployment(target.namespace, name)
-        rs = o.current_rs(deploy, api.replicasets(target.namespace, deploy))
-        image = o.image_of(deploy, target.deployment)
-        # A tag-only image: the digest its pods run, as the kubelet reports it.
-        digest = None if "@" in image else o.running_digest(self._list_pods(api, target), image)
-        return Revision(
-            deployment=name,
-            revision=o.revision_of(deploy) or o.revision_of(rs) or "0",
-            image=image,
-            colour=colour,
-            replicas=o.replicas(deploy),
-            template_hash=o.template_hash(rs),
-            digest=digest,
-        )
+        return revs.current(api, target, lambda: self._list_pods(api, target))
 
     @threaded
-    def revisions(self, env: Place) -> list[Revision]:
-        """Earlier revisions still restorable, newest first (see :class:`~b2tui.ports.Workloads`).
-
-        Canary and direct: the serving Deployment's other ReplicaSets by revision number,
-        as ``kubectl rollout undo`` picks the previous one; each keeps today's replica
-        count. Blue-green: the idle colour, while it still has replicas.
-        """
-        api, target = self._open(env)
-        ns = target.namespace
-        name, colour = self._serving(api, target)
-        if colour is not None:
-            idle = bluegreen.other(colour)
-            d = api.maybe_deployment(ns, target.colour_deployment(idle))
-            if d is None or o.replicas(d) == 0:
-                return []
-            rs = o.current_rs(d, api.replicasets(ns, d))
-            return [
-                Revision(
-                    deployment=o.name(d),
-                    revision=o.revision_of(d) or o.revision_of(rs) or "0",
-                    image=o.image_of(d, target.deployment),
-                    colour=idle,
-                    replicas=o.replicas(d),
-                    template_hash=o.template_hash(rs),
-                )
-            ]
-        deploy = api.deployment(ns, name)
-        rses = api.replicasets(ns, deploy)
-        now = o.current_rs(deploy, rses)
-        older = [
-            rs
-            for rs in rses
-            if o.template_hash(rs) != o.template_hash(now)
-            and not o.same_template(o.template(rs), o.template(deploy))
-        ]
-        older.sort(key=o.rev_number, reverse=True)
-        return [
-            Revision(
-                deployment=name,
-                revision=o.revision_of(rs) or "0",
-                image=o.image_of(rs, target.deployment),
-                replicas=o.replicas(deploy),
-                template_hash=o.template_hash(rs),
-            )
-            for rs in older
-        ]
+    def revisions(self, env: Target) -> list[Revision]:
+        """Earlier revisions still restorable, newest first (:func:`.revisions.earlier`)."""
+        return revs.earlier(*self._open(env))
 
     @threaded
-    def check_target(self, env: Place) -> list[str]:
+    def check_target(self, env: Target) -> list[str]:
         """Problems with the target: context, API server, namespace, Deployment, Service.
 
         For an environment with ``manifests`` only the context, the API server and (when
         readable) the namespace are checked: the manifests create the rest.
         """
-        target = Target.of(env)
+        target = env
         try:
             api = self._api(target)
             api.call(Op("get", "version"), api.conn.version.get_code)
@@ -209,7 +144,7 @@ class KubeCluster:
         reads: list[tuple[str, str]] = []
         if target.strategy is Strategy.BLUE_GREEN:
             try:
-                reads.append(("deployments", self._serving(api, target)[0]))
+                reads.append(("deployments", revs.serving(api, target)[0]))
             except SourceError as e:
                 problems.append(str(e))
         else:
@@ -238,20 +173,20 @@ class KubeCluster:
 
     @threaded
     @step
-    def deploy(self, env: Place, image: str) -> None:
+    def deploy(self, env: Target, image: str) -> None:
         """Server-side apply the environment's manifests with ``image`` set."""
         api, target = self._open(env)
         apply.apply_manifests(api, target, image)
 
     @threaded
-    def rollout(self, env: Place, track: str | None = None) -> RolloutState:
+    def rollout(self, env: Target, track: str | None = None) -> RolloutState:
         """Rollout progress of the Deployment of ``track`` (when None: stable, or for
         blue-green the colour the Service selects)."""
         api, target = self._open(env)
         if track is None:
             # A blue-green pair has no Deployment named env.deployment: the one serving is
             # the active colour (what a rollback restores and recovery must wait for).
-            name = self._serving(api, target)[0]
+            name = revs.serving(api, target)[0]
         else:
             name = target.track_deployment(track)
         return o.rollout_state(api.deployment(target.namespace, name))
@@ -286,7 +221,7 @@ class KubeCluster:
             self._selectors[key] = sel
         return sel
 
-    def watch(self, env: Place) -> PodWatch:
+    def watch(self, env: Target) -> PodWatch:
         """The pod watch of ``env`` (started on first use). Blocking: call from a thread."""
         api, target = self._open(env)
         sel = self._selector(api, target)
@@ -320,7 +255,7 @@ class KubeCluster:
         return o.items(doc, "items")
 
     @threaded
-    def pods(self, env: Place) -> list[PodInfo]:
+    def pods(self, env: Target) -> list[PodInfo]:
         """Pods of the environment's workloads, served from a live watch when there is one."""
         api, target = self._open(env)
         w = self.watch(env)
@@ -338,7 +273,7 @@ class KubeCluster:
 
     @threaded
     def scan_logs(
-        self, env: Place, patterns: tuple[str, ...], since_seconds: float
+        self, env: Target, patterns: tuple[str, ...], since_seconds: float
     ) -> dict[str, int]:
         """Lines matching each pattern in the recent logs of the new pods."""
         api, target = self._open(env)
@@ -350,7 +285,7 @@ class KubeCluster:
 
     @threaded
     @step
-    def set_canary(self, env: Place, image: str, percent: int) -> TrafficSplit:
+    def set_canary(self, env: Target, image: str, percent: int) -> TrafficSplit:
         """Run ``image`` as the canary and give it ``percent`` of the traffic.
 
         Then the rollback's first write for what was written is prepared, and the
@@ -374,7 +309,7 @@ class KubeCluster:
 
     @threaded
     @step
-    def promote(self, env: Place, image: str) -> None:
+    def promote(self, env: Target, image: str) -> None:
         """Stable runs ``image`` at full scale; then the canary and its traffic go away."""
         api, target = self._open(env)
         self._prepare_rollback(target, None)  # the canary is going away
@@ -388,7 +323,7 @@ class KubeCluster:
 
     @threaded
     @step
-    def canary_preview(self, env: Place, image: str, percent: int) -> str:
+    def canary_preview(self, env: Target, image: str, percent: int) -> str:
         """Before the first weight: ``image`` as the canary at ``percent``'s replicas (stable
         untouched), its header route (``canary_header``) and/or the preview Service on its
         pods; the URL the checks reach it at through the service proxy."""
@@ -411,7 +346,7 @@ class KubeCluster:
 
     @threaded
     @step
-    def withdraw_canary(self, env: Place) -> bool:
+    def withdraw_canary(self, env: Target) -> bool:
         """The canary out of traffic (weight 0, header route gone) and scaled to 0."""
         api, target = self._open(env)
         self._prepare_rollback(target, None)
@@ -426,13 +361,13 @@ class KubeCluster:
 
     @threaded
     @step
-    def stage_colour(self, env: Place, image: str) -> str:
+    def stage_colour(self, env: Target, image: str) -> str:
         """Deploy ``image`` to the idle colour at the active colour's scale; return it."""
         return bluegreen.stage(*self._open(env), image)
 
     @threaded
     @step
-    def preview(self, env: Place, colour: str) -> str:
+    def preview(self, env: Target, colour: str) -> str:
         """Point the preview Service at ``colour``; return its URL on the API server's
         service proxy (see :mod:`.preview`)."""
         api, target = self._open(env)
@@ -440,7 +375,7 @@ class KubeCluster:
 
     @threaded
     @step
-    def preview_check(self, env: Place, check: HttpCheck) -> CheckResult:
+    def preview_check(self, env: Target, check: HttpCheck) -> CheckResult:
         """One smoke check sent through the service proxy to the Service the checks reach
         (the preview Service; a canary routed by header: ``<service>-canary``)."""
         api, target = self._open(env)
@@ -448,19 +383,19 @@ class KubeCluster:
 
     @threaded
     @step
-    def switch_colour(self, env: Place, colour: str) -> TrafficSplit:
+    def switch_colour(self, env: Target, colour: str) -> TrafficSplit:
         """Point the Service selector at ``colour``."""
         return bluegreen.switch(*self._open(env), colour)
 
     @threaded
     @step
-    def retire_colour(self, env: Place, colour: str) -> None:
+    def retire_colour(self, env: Target, colour: str) -> None:
         """Scale ``colour`` to 0 (after the monitoring window ended green)."""
         bluegreen.retire(*self._open(env), colour)
 
     # --- rollback -----------------------------------------------------------------------
 
-    def rollback(self, env: Place, target: Revision) -> Awaitable[RollbackResult]:
+    def rollback(self, env: Target, target: Revision) -> Awaitable[RollbackResult]:
         """Traffic back to ``target`` first, then its workload. Idempotent.
 
         Not a coroutine: the call itself starts the rollback on the rollback line (its
@@ -471,7 +406,7 @@ class KubeCluster:
 
     @step
     def _rollback(
-        self, handover: Callable[[], None], env: Place, target: Revision
+        self, handover: Callable[[], None], env: Target, target: Revision
     ) -> RollbackResult:
         """The rollback, blocking, on the rollback line.
 
@@ -483,8 +418,7 @@ class KubeCluster:
         twice does. ``handover`` is called once the prepared write is answered (at once
         when there is none): the caller waits for it (:meth:`RollbackLine.submit`).
         """
-        api, where = self._line.api(env), Target.of(env)
-        ns = where.namespace
+        api, where = self._line.api(env), env
         notes: list[str] = []
         with self._lock:
             first = self._first_writes.pop(where, None)
@@ -497,26 +431,9 @@ class KubeCluster:
         elif self._reset_traffic(api, where) or sent:
             notes.append("canary out of traffic")
         # 2. The workload: pod template and replicas of the target revision.
-        deploy = api.deployment(ns, target.deployment)
-        want = o.find_rs(api.replicasets(ns, deploy), target)
-        if want is None:
-            raise StepFailed(
-                f"revision {target.revision} of {target.deployment} ({target.image}) is gone:"
-                f" no ReplicaSet with pod-template-hash {target.template_hash} in namespace {ns}"
-                " (revisionHistoryLimit?); roll forward with a new deploy"
-            )
-        want_tmpl = o.template_without_hash(o.template(want))
-        ops: list[dict[str, Any]] = []
-        if not o.same_template(o.template(deploy), want_tmpl):
-            ops.append({"op": "add", "path": "/spec/template", "value": want_tmpl})
-        if o.replicas(deploy) != target.replicas:
-            ops.append({"op": "add", "path": "/spec/replicas", "value": target.replicas})
-        if ops:
-            api.patch_deployment(ns, target.deployment, ops, "application/json-patch+json")
-            if ops[0]["path"] == "/spec/template":
-                notes.append(f"{target.deployment} back to {target.image}")
-            else:
-                notes.append(f"{target.deployment} at {target.replicas} replicas")
+        deploy, restored = revs.restore_workload(api, where, target)
+        if restored:
+            notes.append(restored)
         if not notes:
             rev = o.revision_of(deploy) or target.revision
             return RollbackResult(False, f"already on rev {rev} ({target.image})")
@@ -525,7 +442,7 @@ class KubeCluster:
     # --- status (b2tui status) ----------------------------------------------------------
 
     @threaded
-    def workloads(self, env: Place) -> list[DeploymentStatus]:
+    def workloads(self, env: Target) -> list[DeploymentStatus]:
         """The environment's Deployments (stable, canary, blue, green) that exist."""
         api, target = self._open(env)
         doc = api.call(
@@ -553,7 +470,7 @@ class KubeCluster:
         return sorted(out, key=lambda s: list(tracks).index(s.name))
 
     @threaded
-    def traffic(self, env: Place) -> TrafficSplit:
+    def traffic(self, env: Target) -> TrafficSplit:
         """The traffic split now: on the canary, or on the active colour (blue-green)."""
         api, target = self._open(env)
         if target.strategy is Strategy.BLUE_GREEN:

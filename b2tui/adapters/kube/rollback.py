@@ -30,7 +30,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from b2tui.adapters.kube.client import Api
 from b2tui.adapters.kube.errors import Op
-from b2tui.ports import Place, SourceError, Target
+from b2tui.ports import SourceError, Target
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -133,18 +133,18 @@ class RollbackLine:
         handed_over.wait(HANDOVER)
         return asyncio.wrap_future(future)
 
-    def api(self, env: Place) -> Api:
+    def api(self, env: Target) -> Api:
         """The line's connection for ``env``'s context. Only on the line's thread."""
         api = self._apis.get(env.context)
         if api is None:
             api = self._apis[env.context] = self._connect(env.context)
         return api
 
-    def warm(self, env: Place) -> None:
+    def warm(self, env: Target) -> None:
         """Start the thread and open (or keep open) its connection for ``env``."""
         self._pool.submit(self._warm, env)
 
-    def _warm(self, env: Place) -> None:
+    def _warm(self, env: Target) -> None:
         try:
             api = self.api(env)
             api.call(Op("get", "version"), api.conn.version.get_code)

@@ -17,12 +17,12 @@ from b2tui.config import HttpCheck
 from b2tui.ports import (
     CheckResult,
     DeploymentStatus,
-    Place,
     PodInfo,
     Revision,
     RollbackResult,
     RolloutState,
     StepFailed,
+    Target,
     TrafficSplit,
 )
 
@@ -47,11 +47,11 @@ class SandboxCluster:
     def _now(self) -> float:
         return self.clock.now().timestamp()
 
-    async def current_revision(self, env: Place) -> Revision:
+    async def current_revision(self, env: Target) -> Revision:
         """The revision the environment serves now (the rollback target at run start)."""
         return self.world.current_revision(env.name, self._now())
 
-    async def check_target(self, env: Place) -> list[str]:
+    async def check_target(self, env: Target) -> list[str]:
         """Problems with the target: none, unless the environment is not simulated."""
         if env.name not in self.world.envs:
             return [f"sandbox has no environment {env.name!r}"]
@@ -61,37 +61,37 @@ class SandboxCluster:
             problems.append(f"{env.service}: no ready endpoints")
         return problems
 
-    async def deploy(self, env: Place, image: str) -> None:
+    async def deploy(self, env: Target, image: str) -> None:
         """Apply the environment with ``image`` (a rolling update of its Deployment)."""
         self.world.deploy(env.name, image, env.replicas, self._now())
         self._changed()
 
-    async def rollout(self, env: Place, track: str | None = None) -> RolloutState:
+    async def rollout(self, env: Target, track: str | None = None) -> RolloutState:
         """Rollout progress of the environment's (or one track's) Deployment."""
         return self.world.rollout(env.name, track, self._now())
 
-    async def pods(self, env: Place) -> list[PodInfo]:
+    async def pods(self, env: Target) -> list[PodInfo]:
         """Pods alive now, every Deployment of the environment."""
         return self.world.pods(env.name, self._now())
 
-    async def set_canary(self, env: Place, image: str, percent: int) -> TrafficSplit:
+    async def set_canary(self, env: Target, image: str, percent: int) -> TrafficSplit:
         """Canary by replica ratio: ``image`` on the canary Deployment, stable scaled to match."""
         split = self.world.set_canary(env.name, image, percent, env.replicas, self._now())
         self._changed()
         return split
 
-    async def promote(self, env: Place, image: str) -> None:
+    async def promote(self, env: Target, image: str) -> None:
         """Stable runs ``image`` with every replica; the canary is scaled to zero."""
         self.world.promote(env.name, image, env.replicas, self._now())
         self._changed()
 
-    async def stage_colour(self, env: Place, image: str) -> str:
+    async def stage_colour(self, env: Target, image: str) -> str:
         """Deploy ``image`` to the idle colour and return it."""
         colour = self.world.stage_colour(env.name, image, env.replicas, self._now())
         self._changed()
         return colour
 
-    async def preview(self, env: Place, colour: str) -> str:
+    async def preview(self, env: Target, colour: str) -> str:
         """The preview Service on ``colour``: its service-proxy URL in the sandbox."""
         if env.preview_service == env.service:
             raise StepFailed(
@@ -103,38 +103,38 @@ class SandboxCluster:
             f"{env.preview_service}:http/proxy"
         )
 
-    async def preview_check(self, env: Place, check: HttpCheck) -> CheckResult:
+    async def preview_check(self, env: Target, check: HttpCheck) -> CheckResult:
         """The sandbox's new version (idle colour, canary) answers every smoke check."""
         path = check.url.split("://", 1)[-1].partition("/")[2]
         name = env.preview_service or f"{env.service}-canary"
         return CheckResult(True, f"200 in 14 ms ({name}/{path})")
 
-    async def canary_preview(self, env: Place, image: str, percent: int) -> str:
+    async def canary_preview(self, env: Target, image: str, percent: int) -> str:
         """The canary's pods up before its first weight; the URL the checks reach it at."""
         self.world.start_canary(env.name, image, percent, env.replicas, self._now())
         self._changed()
         name = env.preview_service or f"{env.service}-canary"
         return f"https://sandbox.kube/api/v1/namespaces/{env.namespace}/services/{name}:http/proxy"
 
-    async def withdraw_canary(self, env: Place) -> bool:
+    async def withdraw_canary(self, env: Target) -> bool:
         """The canary scaled to zero."""
         changed = self.world.withdraw_canary(env.name, self._now())
         if changed:
             self._changed()
         return changed
 
-    async def switch_colour(self, env: Place, colour: str) -> TrafficSplit:
+    async def switch_colour(self, env: Target, colour: str) -> TrafficSplit:
         """Point the Service selector at ``colour``."""
         split = self.world.switch_colour(env.name, colour, env.colour_label, self._now())
         self._changed()
         return split
 
-    async def retire_colour(self, env: Place, colour: str) -> None:
+    async def retire_colour(self, env: Target, colour: str) -> None:
         """Scale the old colour to zero."""
         self.world.retire_colour(env.name, colour, self._now())
         self._changed()
 
-    async def rollback(self, env: Place, target: Revision) -> RollbackResult:
+    async def rollback(self, env: Target, target: Revision) -> RollbackResult:
         """Restore ``target`` (traffic first); a second call reports ``changed=False``."""
         result = self.world.rollback(env.name, target, self._now())
         if result.changed:
@@ -142,14 +142,14 @@ class SandboxCluster:
         return result
 
     async def scan_logs(
-        self, env: Place, patterns: tuple[str, ...], since_seconds: float
+        self, env: Target, patterns: tuple[str, ...], since_seconds: float
     ) -> dict[str, int]:
         """Lines per pattern in the logs of the new pods over the last ``since_seconds``."""
         return self.world.log_counts(env.name, patterns, since_seconds, self._now())
 
     # --- Workloads and TrafficControl (b2tui status / rollback --sandbox) ----------------
 
-    async def workloads(self, env: Place) -> list[DeploymentStatus]:
+    async def workloads(self, env: Target) -> list[DeploymentStatus]:
         """Every Deployment of the environment with its ready pods now."""
         t = self._now()
         state = self.world.env(env.name)
@@ -173,7 +173,7 @@ class SandboxCluster:
             )
         return out
 
-    async def revisions(self, env: Place) -> list[Revision]:
+    async def revisions(self, env: Target) -> list[Revision]:
         """The idle colour while it has replicas (blue-green), else the serving
         Deployment's older ReplicaSets, newest first."""
         t = self._now()
@@ -192,7 +192,7 @@ class SandboxCluster:
             for rs in older
         ]
 
-    async def traffic(self, env: Place) -> TrafficSplit:
+    async def traffic(self, env: Target) -> TrafficSplit:
         """The active colour, or the canary's share of the replicas."""
         t = self._now()
         state = self.world.env(env.name)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from b2tui.domain.phases import Strategy
+from b2tui.engine import artifacts
 from b2tui.engine.context import RunContext
 from b2tui.engine.strategies import blue_green, canary, direct
 
@@ -31,5 +32,5 @@ STRATEGIES: dict[Strategy, Callable[[RunContext], Awaitable[None]]] = {
 async def production(ctx: RunContext) -> None:
     """The production phase: promote the digest staging verified (no second build), then
     the run's strategy."""
-    await ctx.promote_artifact()
+    await artifacts.promote(ctx)
     await STRATEGIES[Strategy(ctx.st.strategy)](ctx)

@@ -41,7 +41,7 @@ async def _stage(ctx: RunContext, image: str) -> str:
     st = ctx.st
     if not st.did(Step.STAGE):
         st.colour = await ctx.production_change(
-            "staging the idle colour", lambda: ctx.ports.cluster.stage_colour(ctx.env, image)
+            "staging the idle colour", lambda: ctx.ports.cluster.stage_colour(ctx.target, image)
         )
         ctx.mark(Step.STAGE)
         ctx.log("kube", f"staged {image} on the idle colour {st.colour}")
@@ -55,7 +55,7 @@ async def _smoke_idle(ctx: RunContext, colour: str) -> None:
     if not env.preview_service or st.did(Step.PREVIEW):
         return
     try:
-        proxied = await ctx.mutate(ctx.ports.cluster.preview(env, colour))
+        proxied = await ctx.mutate(ctx.ports.cluster.preview(ctx.target, colour))
     except (SourceError, StepFailed) as e:
         await _abandon(ctx, colour, str(e))
 
@@ -72,7 +72,7 @@ async def _abandon(ctx: RunContext, colour: str, reason: str) -> NoReturn:
     never moved, so nothing is rolled back."""
     live = ctx.st.known_good.colour if ctx.st.known_good else None
     try:
-        await ctx.mutate(ctx.ports.cluster.retire_colour(ctx.env, colour))
+        await ctx.mutate(ctx.ports.cluster.retire_colour(ctx.target, colour))
         ctx.log("kube", f"idle colour {colour} scaled down")
     except (SourceError, StepFailed) as e:
         ctx.notice("warn", f"could not scale down {colour}: {e}")
@@ -86,7 +86,7 @@ async def _switch(ctx: RunContext, colour: str) -> None:
         return
     split = await ctx.production_change(
         f"switching traffic to {colour}",
-        lambda: ctx.ports.cluster.switch_colour(ctx.env, colour),
+        lambda: ctx.ports.cluster.switch_colour(ctx.target, colour),
     )
     ctx.traffic_changed(100, split.achieved_percent, split.detail)
     ctx.start_hold(ctx.scaled(ctx.steps()[0].hold))

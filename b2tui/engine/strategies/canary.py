@@ -46,7 +46,7 @@ async def _smoke_canary(ctx: RunContext, image: str) -> None:
     first = ctx.steps()[0].weight
     url = await ctx.production_change(
         "starting the canary for its smoke checks",
-        lambda: ctx.ports.cluster.canary_preview(env, image, first),
+        lambda: ctx.ports.cluster.canary_preview(ctx.target, image, first),
     )
     header = (env.canary_header, env.canary_header_value) if env.canary_header else None
     if header:
@@ -57,7 +57,7 @@ async def _smoke_canary(ctx: RunContext, image: str) -> None:
 
     async def abandon(reason: str) -> NoReturn:
         try:
-            await ctx.mutate(ctx.ports.cluster.withdraw_canary(env))
+            await ctx.mutate(ctx.ports.cluster.withdraw_canary(ctx.target))
             ctx.log("kube", "canary out of traffic and scaled down")
         except (SourceError, StepFailed) as e:
             ctx.notice("warn", f"could not take the canary away: {e}")
@@ -141,7 +141,7 @@ async def _set_weight(ctx: RunContext, image: str, target: int) -> None:
     st = ctx.st
     split = await ctx.production_change(
         f"traffic change to {target}%",
-        lambda: ctx.ports.cluster.set_canary(ctx.env, image, target),
+        lambda: ctx.ports.cluster.set_canary(ctx.target, image, target),
     )
     st.requested_percent = None
     st.put_tracker("canary", GateTracker())
@@ -155,7 +155,7 @@ async def _set_weight(ctx: RunContext, image: str, target: int) -> None:
 
 async def _promote(ctx: RunContext, image: str) -> None:
     await ctx.production_change(
-        "promotion to stable", lambda: ctx.ports.cluster.promote(ctx.env, image)
+        "promotion to stable", lambda: ctx.ports.cluster.promote(ctx.target, image)
     )
     ctx.log("kube", f"promoted {image} to stable; canary scaled down")
     await ctx.await_rollout(ctx.env, None, ctx.rollback_on)

@@ -22,6 +22,8 @@ async def _deploy(ctx: RunContext, image: str) -> None:
     st = ctx.st
     if st.did(Step.DEPLOY):
         return
-    await ctx.production_change("rolling update", lambda: ctx.ports.cluster.deploy(ctx.env, image))
+    await ctx.production_change(
+        "rolling update", lambda: ctx.ports.cluster.deploy(ctx.target, image)
+    )
     ctx.mark(Step.DEPLOY)
     ctx.traffic_changed(100, 100.0, "rolling update")

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import NoReturn
 
+from b2tui.engine.commands import run_command
 from b2tui.engine.context import RunContext
 from b2tui.ports import SourceError, StepFailed
 
@@ -45,7 +46,7 @@ async def check_new_version(ctx: RunContext, aim: Aim, abandon: Abandon) -> None
         extra = {"B2TUI_TARGET_URL": aim.url}
         if aim.header:
             extra["B2TUI_TARGET_HEADER"] = f"{aim.header[0]}: {aim.header[1]}"
-        res = await ctx.command("smoke", command, env=extra)
+        res = await run_command(ctx, "smoke", command, env=extra)
         if not res.ok:
             why = "timed out" if res.timed_out else f"exit {res.exit_code}"
             await abandon(f"smoke command {why}" + (f": {res.tail}" if res.tail else ""))
@@ -59,7 +60,7 @@ async def check_new_version(ctx: RunContext, aim: Aim, abandon: Abandon) -> None
             if env.preview_url:
                 answer = await ctx.ports.checks.http(replace(sent, url=rebase(check.url, aim.url)))
             else:
-                answer = await ctx.ports.cluster.preview_check(env, sent)
+                answer = await ctx.ports.cluster.preview_check(ctx.target, sent)
         except (SourceError, StepFailed) as e:
             await abandon(f"{check.url}: {e}")
         ctx.log("smoke", f"{check.method} {check.url} on {aim.on}: {answer.detail}")
@@ -67,7 +68,7 @@ async def check_new_version(ctx: RunContext, aim: Aim, abandon: Abandon) -> None
             await abandon(answer.detail)
     if smoke.log_patterns:
         try:
-            counts = await ctx.ports.cluster.scan_logs(env, smoke.log_patterns, 600.0)
+            counts = await ctx.ports.cluster.scan_logs(ctx.target, smoke.log_patterns, 600.0)
         except SourceError as e:
             await abandon(f"log scan failed: {e}")
         hits = {p: n for p, n in counts.items() if n}
