@@ -9,7 +9,7 @@ from collections.abc import Callable
 from b2tui.config import HttpCheck, Settings
 from b2tui.domain import events as ev
 from b2tui.domain.phases import Outcome, Phase, Strategy
-from b2tui.ports import CheckResult, Place
+from b2tui.ports import CheckResult, Target
 from tests.engine.conftest import Rig, settings_for
 
 Make = Callable[..., Rig]
@@ -39,7 +39,7 @@ async def test_the_canary_is_smoked_through_the_preview_before_its_first_weight(
     cluster = rig.sandbox.ports.cluster
     real = cluster.preview_check
 
-    async def recorded(env: Place, check: HttpCheck) -> CheckResult:
+    async def recorded(env: Target, check: HttpCheck) -> CheckResult:
         sent.append(check)
         return await real(env, check)
 
@@ -64,7 +64,7 @@ async def test_with_a_canary_header_every_check_carries_it(make_rig: Make) -> No
     cluster = rig.sandbox.ports.cluster
     real = cluster.preview_check
 
-    async def recorded(env: Place, check: HttpCheck) -> CheckResult:
+    async def recorded(env: Target, check: HttpCheck) -> CheckResult:
         sent.append(check)
         return await real(env, check)
 
@@ -81,7 +81,7 @@ async def test_a_failing_canary_check_aborts_before_any_weight(make_rig: Make) -
     prod = rig.settings.environment("production")
     before = await cluster.current_revision(prod)
 
-    async def broken(env: Place, check: HttpCheck) -> CheckResult:
+    async def broken(env: Target, check: HttpCheck) -> CheckResult:
         return CheckResult(False, "expected 200, got 500 (GET b2connect-preview/healthz)")
 
     cluster.preview_check = broken  # type: ignore[method-assign]

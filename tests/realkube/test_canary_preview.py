@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from b2tui.adapters.kube import KubeCluster
-from b2tui.config import EnvironmentSettings, HttpCheck
+from b2tui.config import HttpCheck
 from b2tui.domain.phases import Traffic
-from b2tui.ports import StepFailed
+from b2tui.ports import StepFailed, Target
 from tests.realkube.cluster import RealKube
 from tests.realkube.waits import settle
 from tests.support.netns import PodServer, pod_server
@@ -84,7 +84,7 @@ def replicas(kube: RealKube, ns: str, name: str) -> int:
     return int(kube.deployment(ns, name)["spec"]["replicas"])
 
 
-async def up(realkube: RealKube, kube: KubeCluster, env: EnvironmentSettings, ip: str) -> str:
+async def up(realkube: RealKube, kube: KubeCluster, env: Target, ip: str) -> str:
     """The canary up for its checks (its pods at ``ip``), rolled out; the proxy URL."""
     realkube.pod_ip(env.namespace, {"app": "web", "track": "canary"}, ip)
     url = await kube.canary_preview(env, NEW, 5)
@@ -93,7 +93,7 @@ async def up(realkube: RealKube, kube: KubeCluster, env: EnvironmentSettings, ip
 
 
 async def test_nginx_routes_the_header_to_the_canary_before_any_weight(
-    realkube: RealKube, kube: KubeCluster, prod: EnvironmentSettings, server: PodServer
+    realkube: RealKube, kube: KubeCluster, prod: Target, server: PodServer
 ) -> None:
     ns = prod.namespace
     env = replace(prod, traffic=Traffic.NGINX, ingress="web", canary_header="X-Canary")
@@ -153,7 +153,7 @@ spec:
 async def test_gateway_puts_a_header_match_rule_in_front_before_any_weight(
     realkube: RealKube,
     kube: KubeCluster,
-    prod: EnvironmentSettings,
+    prod: Target,
     server: PodServer,
     httproute_crd: None,
 ) -> None:
@@ -214,7 +214,7 @@ async def test_gateway_puts_a_header_match_rule_in_front_before_any_weight(
 
 
 async def test_replicas_canary_is_checked_through_the_preview_service(
-    realkube: RealKube, kube: KubeCluster, prod: EnvironmentSettings, server: PodServer
+    realkube: RealKube, kube: KubeCluster, prod: Target, server: PodServer
 ) -> None:
     ns = prod.namespace
     env = replace(prod, preview_service="web-preview")
@@ -242,7 +242,7 @@ async def test_replicas_canary_is_checked_through_the_preview_service(
 
 
 async def test_a_header_on_the_replicas_router_is_refused_before_anything_changes(
-    realkube: RealKube, kube: KubeCluster, prod: EnvironmentSettings
+    realkube: RealKube, kube: KubeCluster, prod: Target
 ) -> None:
     env = replace(prod, canary_header="X-Canary")
     problems = await kube.check_target(env)
