@@ -34,6 +34,7 @@ from b2tui.ui.render_pods import (
     pod_sort_key,
 )
 from b2tui.ui.widgets.panel import Panel
+from b2tui.ui.widgets.steady_scroll import SteadyDataTable
 
 SCROLLBAR = 2
 """Cells kept free for the table's vertical scrollbar."""
@@ -50,7 +51,7 @@ class NameCell(str):
         return cell
 
 
-class PodTable(DataTable[str]):
+class PodTable(SteadyDataTable):
     """A DataTable that removes and updates many rows at once.
 
     ``DataTable.remove_row`` re-indexes every remaining row and re-checks the cursor
