@@ -107,8 +107,15 @@ class PodTable(SteadyDataTable):
             held, self._held = self._held, None
         after = self.virtual_size
         shrank = after.width == before.width and after.height < before.height
+        # Off screen (another tab at 80×24) a layout would lay out the whole screen for
+        # nothing: the tab switch that shows the table lays it out with its new size.
+        shown = self.region.area > 0
         for repaint, layout, recompose in held:
-            self.refresh(repaint=repaint and not shrank, layout=layout, recompose=recompose)
+            self.refresh(
+                repaint=repaint and not shrank and shown,
+                layout=layout and shown,
+                recompose=recompose,
+            )
 
     def refresh(
         self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
