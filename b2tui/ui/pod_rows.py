@@ -2,7 +2,7 @@
 
 A poll of 5,000 pods in which a few changed converts those few into rows; the rest keep
 theirs. Ages change with time, not with the pod: each row's age cell is recomputed only
-when its text is due to change (``42s`` every second, ``4m`` every minute), from a heap of
+when its text is due to change (``4m`` every minute, ``2d`` every hour), from a heap of
 due times. Column widths are kept as counts per width, so the widest cell of a column is
 known without rescanning every row. No Textual here, so it is unit-tested plainly.
 """

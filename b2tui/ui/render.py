@@ -9,6 +9,7 @@ frozen clock gives a frozen screen (snapshot tests depend on it).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -51,6 +52,38 @@ def age_text(seconds: float | None) -> str:
     if s < 3600:
         return f"{int(s // 60)}m ago"
     return f"{format_duration(s)} ago"
+
+
+def elapsed_text(seconds: float) -> str:
+    """A running duration to the minute: ``<1m``, ``4m``, ``1h05m``, ``2d03h``.
+
+    Read at a glance, not timed: it changes once a minute, so an idle screen has nothing
+    to send for it in between.
+    """
+    m = int(max(0.0, seconds)) // 60
+    if m < 1:
+        return "<1m"
+    if m < 60:
+        return f"{m}m"
+    h, m = divmod(m, 60)
+    if h < 24:
+        return f"{h}h{m:02d}m"
+    d, h = divmod(h, 24)
+    return f"{d}d{h:02d}h"
+
+
+def countdown_text(seconds: float) -> str:
+    """Time left, with seconds only in its last minute: ``45s``; above, whole minutes
+    rounded up (``5m``: at most five minutes left) or ``1h05m``. So it changes once a
+    minute until the last one, where a person waiting on it watches the seconds."""
+    s = max(0.0, seconds)
+    if s < 60:
+        return f"{int(s)}s"
+    minutes = math.ceil(s / 60)
+    if minutes < 60:
+        return f"{minutes}m"
+    h, m = divmod(minutes, 60)
+    return f"{h}h{m:02d}m"
 
 
 def stale_text(seconds: float | None, error: str) -> str:
@@ -138,7 +171,8 @@ def check_row(check: CheckView) -> tuple[str, ...]:
 
 
 def phase_summary(view: RunView, now: datetime) -> str:
-    """``✓readiness 2m05s › ✓validate 40s › ▶production 4m10s``."""
+    """``✓readiness 2m05s › ✓validate 40s › ▶production 4m``: the running phase to the
+    minute (:func:`elapsed_text`), the finished ones as they took."""
     parts = []
     for phase in PHASE_ORDER:
         started = view.phase_started.get(phase)
@@ -147,7 +181,7 @@ def phase_summary(view: RunView, now: datetime) -> str:
         if phase in view.phase_durations:
             parts.append(f"✓{phase.value} {format_duration(view.phase_durations[phase])}")
         elif phase is view.phase and not view.finished:
-            parts.append(f"▶{phase.value} {format_duration((now - started).total_seconds())}")
+            parts.append(f"▶{phase.value} {elapsed_text((now - started).total_seconds())}")
         else:
             parts.append(f"✗{phase.value}")
     return " › ".join(parts) if parts else "not started"
@@ -213,7 +247,7 @@ def status_line(view: RunView, now: datetime, timing: Timing | None = None) -> s
         left = (view.hold_until - now).total_seconds()
         at = f"hold at {view.canary_percent}%" if view.canary_percent else "hold"
         if left > 0:
-            parts.append(f"{at}: {format_duration(left)} left (until {view.hold_until:%H:%M:%S})")
+            parts.append(f"{at}: {countdown_text(left)} left (until {view.hold_until:%H:%M:%S})")
         elif timing.can_advance:
             parts.append(f"{at}: hold over — press n")
         else:
@@ -221,14 +255,14 @@ def status_line(view: RunView, now: datetime, timing: Timing | None = None) -> s
     no_data = no_data_left(view, now, timing)
     if no_data is not None:
         what = "rollback" if view.phase in (Phase.PRODUCTION, Phase.MONITORING) else "abort"
-        parts.append(f"NO DATA: {what} in {format_duration(max(0.0, no_data))} unless data returns")
+        parts.append(f"NO DATA: {what} in {countdown_text(no_data)} unless data returns")
     stable = stable_left(view, now, timing)
     if stable is not None and stable > 0:
-        parts.append(f"staging green: stable in {format_duration(stable)}")
+        parts.append(f"staging green: stable in {countdown_text(stable)}")
     if view.stage is not None and view.phase is not None and view.phase.value == "monitoring":
         left = (view.stage_until - now).total_seconds() if view.stage_until else 0.0
         parts.append(
-            f"monitoring stage {view.stage_number}/3 {view.stage}: {format_duration(left)} left"
+            f"monitoring stage {view.stage_number}/3 {view.stage}: {countdown_text(left)} left"
         )
     if not parts and view.phase is not None and view.phase.value in ("readiness", "smoke"):
         # What the run waits on, on the overview too (the checklist may be another tab).
@@ -280,7 +314,7 @@ def canary_lines(
         else:
             wait = ""
             if view.hold_until is not None and view.hold_until > now:
-                wait = f" after hold ({format_duration((view.hold_until - now).total_seconds())})"
+                wait = f" after hold (at {view.hold_until:%H:%M:%S})"
             elif can_advance and view.phase is Phase.PRODUCTION:
                 wait = " — press n"
             lines.append(f"next: {nxt}%{wait}")

@@ -98,14 +98,15 @@ def pod_row(pod: PodInfo, now: datetime) -> tuple[str, ...]:
 
 
 def pod_age(seconds: float) -> str:
-    """kubectl-style age: ``42s``, ``4m``, ``3h12m``, ``2d3h``.
+    """kubectl-style age to the minute: ``<1m``, ``4m``, ``3h12m``, ``2d3h``.
 
     Coarser than :func:`~b2tui.domain.durations.format_duration` on purpose: a 2000-pod
-    table changes a cell once a minute per pod, not on every poll.
+    table changes a cell once a minute per pod, not on every poll; a young pod's age in
+    seconds would change its row at every poll.
     """
     s = int(max(0.0, seconds))
-    if s < 120:
-        return f"{s}s"
+    if s < 60:
+        return "<1m"
     m = s // 60
     if m < 60:
         return f"{m}m"
@@ -118,9 +119,9 @@ def pod_age(seconds: float) -> str:
 
 def pod_age_next(seconds: float) -> int:
     """The age (whole seconds) at which :func:`pod_age` of ``seconds`` next changes its text:
-    every second below two minutes, every minute below a day, then every hour."""
+    every minute below a day, then every hour."""
     s = int(max(0.0, seconds))
-    step = 1 if s < 120 else 60 if s < 86400 else 3600
+    step = 60 if s < 86400 else 3600
     return (s // step + 1) * step
 
 

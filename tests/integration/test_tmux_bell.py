@@ -21,7 +21,8 @@ import pytest
 
 from tests.support.services import require_binary
 
-CLOCK = re.compile(r"\d\d:\d\d:\d\d UTC")
+CLOCK = re.compile(r"\d\d:\d\d UTC")
+"""The header's run clock (to the minute; at --speed 100 it moves with every tick)."""
 
 
 class Tmux:

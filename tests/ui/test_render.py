@@ -51,11 +51,12 @@ def test_pod_row_shows_reason_age_and_tag() -> None:
 
 
 def test_pod_age_is_coarse_like_kubectl() -> None:
+    # To the minute: a young pod's row does not change at every poll.
     assert [
         render_pods.pod_age(s) for s in (5, 119, 150, 3600, 3600 + 12 * 60, 86400 * 2 + 3600)
     ] == [
-        "5s",
-        "119s",
+        "<1m",
+        "1m",
         "2m",
         "1h",
         "1h12m",
@@ -211,13 +212,40 @@ def _holding_view():
 def test_hold_countdown_and_canary_lines_follow_the_run_clock() -> None:
     view = _holding_view()
     now = T0 + timedelta(seconds=55)
-    assert render.status_line(view, now) == "hold at 5%: 4m05s left (until 14:05:00)"
+    # Above a minute, to the minute (rounded up); seconds only in the last minute.
+    assert render.status_line(view, now) == "hold at 5%: 5m left (until 14:05:00)"
+    last = T0 + timedelta(seconds=255)
+    assert render.status_line(view, last) == "hold at 5%: 45s left (until 14:05:00)"
     assert render.canary_lines(view, DEFAULT_STEPS, now) == [
         "asked 5% · achieved 10% (1/10 replicas)",
-        "next: 50% after hold (4m05s)",
+        "next: 50% after hold (at 14:05:00)",
         "rollback → rev 7 reg/b2connect:prod-0f0f0f0",
     ]
-    assert render.phase_summary(view, now) == "▶production 55s"
+    # The running phase to the minute: nothing in it changes every second.
+    assert render.phase_summary(view, now) == "▶production <1m"
+    assert render.phase_summary(view, T0 + timedelta(seconds=125)) == "▶production 2m"
+
+
+def test_elapsed_and_countdown_texts_change_once_a_minute() -> None:
+    assert [render.elapsed_text(s) for s in (0, 59.9, 60, 3599, 3600, 3660, 86400 + 7200)] == [
+        "<1m",
+        "<1m",
+        "1m",
+        "59m",
+        "1h00m",
+        "1h01m",
+        "1d02h",
+    ]
+    assert [render.countdown_text(s) for s in (-1, 0.5, 59.9, 60, 60.5, 245, 3600, 3601)] == [
+        "0s",
+        "0s",
+        "59s",
+        "1m",
+        "2m",
+        "5m",
+        "1h00m",
+        "1h01m",
+    ]
 
 
 def test_rollback_and_watcher_texts() -> None:
@@ -277,7 +305,7 @@ def test_countdowns_press_n_and_no_data() -> None:
         )
     timing = render.Timing(no_data_timeout=600, stale_after=12.5)
     now = T0 + timedelta(seconds=10)
-    assert "NO DATA: rollback in 9m50s unless data returns" in render.status_line(view, now, timing)
+    assert "NO DATA: rollback in 10m unless data returns" in render.status_line(view, now, timing)
 
 
 def test_only_current_gates_are_shown() -> None:

@@ -151,3 +151,43 @@ async def test_a_poll_repaints_the_cells_it_changed_and_a_removal_what_moved() -
         assert table.get_row_index("web-0003") == 2
         assert calls and all(len(regions) == 1 for regions in calls), calls
         assert min(regions[0].y for regions in calls) == header + 2
+
+
+# --- scrollbars ------------------------------------------------------------------------
+
+
+class _Tables(App[None]):
+    def compose(self) -> ComposeResult:
+        from b2tui.ui.widgets.steady_scroll import SteadyDataTable
+
+        table = SteadyDataTable(id="t")
+        table.add_columns("a", "b")
+        table.add_rows([(str(i), str(i)) for i in range(50)])  # taller than the screen
+        yield table
+
+
+async def test_a_layout_that_changed_nothing_does_not_repaint_a_tables_scrollbar() -> None:
+    from b2tui.ui.widgets.steady_scroll import SteadyDataTable
+
+    app = _Tables()
+    async with app.run_test(size=(40, 10)) as pilot:
+        await pilot.pause()
+        table = app.query_one("#t", SteadyDataTable)
+        bar = table.vertical_scrollbar
+        refreshed: list[bool] = []
+        original = bar.refresh
+
+        def counting(*args: object, **kwargs: object) -> Widget:
+            refreshed.append(True)
+            return original(*args, **kwargs)  # type: ignore[arg-type]
+
+        bar.refresh = counting  # type: ignore[method-assign]
+        app.screen.refresh(layout=True)
+        await pilot.pause()
+        assert refreshed == [], "an unchanged layout repainted the scrollbar"
+        # A table that grew gets its scrollbar updated.
+        table.add_rows([(str(i), str(i)) for i in range(50, 80)])
+        await pilot.pause()
+        app.screen.refresh(layout=True)
+        await pilot.pause()
+        assert refreshed, "the scrollbar did not follow the table's new height"

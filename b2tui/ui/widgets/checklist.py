@@ -11,6 +11,7 @@ from b2tui.domain.view import RunView
 from b2tui.ui.render import CHECK_COLUMNS, blockers_text, check_row
 from b2tui.ui.widgets.panel import Panel
 from b2tui.ui.widgets.quiet_label import QuietLabel
+from b2tui.ui.widgets.steady_scroll import SteadyDataTable
 
 
 class ChecklistPanel(Panel):
@@ -28,7 +29,7 @@ class ChecklistPanel(Panel):
         self._waiting: set[str] = set()
         self._columns: tuple[str, ...] = tuple(k for k, _ in CHECK_COLUMNS)
         self._blockers = QuietLabel("no checklist yet", id="blockers")
-        self._table: DataTable[str] = DataTable(id="checklist-table", cursor_type="row")
+        self._table: DataTable[str] = SteadyDataTable(id="checklist-table", cursor_type="row")
 
     def compose(self) -> ComposeResult:
         # Columns are added here, not in __init__: a DataTable needs its app for that.

@@ -40,6 +40,9 @@ class RunHeader(Horizontal):
         self.set_class(read_only, "-watching")
 
     def show_clock(self, now: datetime, engine_error: str | None = None) -> None:
-        """The run clock (``14:03:21 UTC``), or why the engine stopped."""
-        text = f"engine stopped: {engine_error}" if engine_error else f"{now:%H:%M:%S} UTC"
+        """The run clock to the minute (``14:03 UTC``), or why the engine stopped.
+
+        Seconds would make every idle second a frame; what counts down in seconds says so
+        where it is shown (the timeline's status line)."""
+        text = f"engine stopped: {engine_error}" if engine_error else f"{now:%H:%M} UTC"
         self._clock.set_text(text)

@@ -10,6 +10,7 @@ from textual.widgets import RichLog
 
 from b2tui.domain.view import RunView
 from b2tui.ui.widgets.panel import Panel
+from b2tui.ui.widgets.steady_scroll import SteadyRichLog
 
 MAX_LINES = 2000
 """Lines kept in the widget's scrollback."""
@@ -24,7 +25,7 @@ class LogPanel(Panel):
         super().__init__(id=id)
         self._last: tuple[datetime, str, str] | None = None
         self._pending: RunView | None = None
-        self._view = RichLog(
+        self._view = SteadyRichLog(
             id="log-view", max_lines=MAX_LINES, wrap=True, markup=False, min_width=20
         )
 

@@ -34,6 +34,7 @@ from b2tui.ui.render_pods import (
     pod_sort_key,
 )
 from b2tui.ui.widgets.panel import Panel
+from b2tui.ui.widgets.steady_scroll import SteadyDataTable
 
 SCROLLBAR = 2
 """Cells kept free for the table's vertical scrollbar."""
@@ -50,7 +51,7 @@ class NameCell(str):
         return cell
 
 
-class PodTable(DataTable[str]):
+class PodTable(SteadyDataTable):
     """A DataTable that removes and updates many rows at once.
 
     ``DataTable.remove_row`` re-indexes every remaining row and re-checks the cursor
@@ -106,8 +107,15 @@ class PodTable(DataTable[str]):
             held, self._held = self._held, None
         after = self.virtual_size
         shrank = after.width == before.width and after.height < before.height
+        # Off screen (another tab at 80×24) a layout would lay out the whole screen for
+        # nothing: the tab switch that shows the table lays it out with its new size.
+        shown = self.region.area > 0
         for repaint, layout, recompose in held:
-            self.refresh(repaint=repaint and not shrank, layout=layout, recompose=recompose)
+            self.refresh(
+                repaint=repaint and not shrank and shown,
+                layout=layout and shown,
+                recompose=recompose,
+            )
 
     def refresh(
         self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False
