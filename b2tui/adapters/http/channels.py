@@ -356,7 +356,7 @@ def _github(s: NotifySettings, ctx: Context) -> NotifyChannel | None:
     return GithubIssues(s, s.github_token, s.github_repo, ctx)
 
 
-REGISTRY: tuple[Builder, ...] = (
+REGISTRY: list[Builder] = [
     lambda s, ctx: SlackDeployments(s.deployments_webhook, ctx) if s.deployments_webhook else None,
     lambda s, ctx: SlackIncident(s.incident_webhook, ctx) if s.incident_webhook else None,
     lambda s, ctx: JsonWebhook(s.webhook, ctx) if s.webhook else None,
@@ -370,8 +370,16 @@ REGISTRY: tuple[Builder, ...] = (
     lambda s, ctx: (
         Opsgenie(s.opsgenie_api_key, s.opsgenie_api, ctx) if s.opsgenie_api_key else None
     ),
-)
+]
 """Every channel b2tui knows, in the order a note goes out."""
+
+
+def register(build: Builder) -> None:
+    """Add a channel: ``build`` makes it from ``[notify]`` (None when its keys are not
+    set). The notifier sends through it and registers its :attr:`NotifyChannel.secrets`
+    for masking; nothing else changes (ARCHITECTURE.md, "How to add a notification
+    channel")."""
+    REGISTRY.append(build)
 
 
 def build_channels(settings: NotifySettings, ctx: Context) -> list[NotifyChannel]:

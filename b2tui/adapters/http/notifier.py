@@ -72,14 +72,17 @@ class WebhookNotifier:
         server's error must not carry a secret into Slack, a webhook, the changelog, a
         GitHub comment or a pager.
         """
-        self._secrets()  # registers every channel's secret before anything is masked
+        secrets = self._secrets()  # registers every channel's secret before masking
         note = mask_data(note)
         results: list[Channel] = []
         for channel in self._channels:
             try:
-                results += await channel.send(note)
+                sent = await channel.send(note)
             except Exception as e:  # a bug in one channel must not silence the others
                 results.append(self._unexpected(channel.name, e))
+                continue
+            # What a channel reports may quote a server that echoed its URL or key.
+            results += [(c, ok, mask_secret_text(d, secrets)) for c, ok, d in sent]
         return results
 
     async def _guard(self, channel: str, fn: Callable[..., Any], *args: Any) -> Channel:
