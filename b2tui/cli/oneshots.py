@@ -91,11 +91,20 @@ def _fmt(value: float | None, how: str | None) -> str:
 
 
 def cmd_gates(args: argparse.Namespace) -> int:
+    from b2tui.adapters.prometheus import PrometheusMetrics
     from b2tui.commands.gates import gates_main
 
     settings = load(args.config)
-    settings.environment(args.env)
-    return gates_main(settings, args.env, args.track, args.json, sys.stdout, args.explain)
+    env = settings.environment(args.env)
+    return gates_main(
+        settings,
+        env,
+        args.track,
+        args.json,
+        sys.stdout,
+        args.explain,
+        metrics=lambda: PrometheusMetrics(settings.prometheus, settings.gates.poll),
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:

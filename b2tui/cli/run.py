@@ -19,7 +19,7 @@ from b2tui.ports import RunRecord, Store
 
 def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
     settings = load(args.config)
-    settings.environment(args.env)
+    env = settings.environment(args.env)
     # Every secret must resolve before anything is touched (no half-run for a typo).
     secrets = secret_problems(settings)
     if secrets:
@@ -34,13 +34,23 @@ def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
             raise UsageError(f"--image: {e}") from None
     if getattr(args, "dry_run", False):
         from b2tui.adapters.kube import KubeCluster
+        from b2tui.adapters.real import git_head
+        from b2tui.adapters.registry import manifest_digest
         from b2tui.commands.dry_run import dry_run_main
 
-        settings.environment(args.staging)
+        staging = settings.environment(args.staging)
         kube = KubeCluster(dry_run=True)
         try:
             return dry_run_main(
-                settings, args.env, args.staging, args.image, args.sha, sys.stdout, kube
+                settings,
+                env,
+                staging,
+                args.image,
+                args.sha,
+                sys.stdout,
+                kube,
+                head=git_head,
+                digest=manifest_digest,
             )
         finally:
             kube.close()
