@@ -56,9 +56,9 @@ async def _abort(
         from b2tui.adapters.sandbox import build_sandbox
 
         strategy = Strategy(rec.params.get("strategy", "canary"))
-        prod = dataclasses.replace(env, strategy=strategy)
+        env = dataclasses.replace(env, strategy=strategy)
         settings = dataclasses.replace(
-            settings, environments={**settings.environments, args.env: prod}
+            settings, environments={**settings.environments, args.env: env}
         )
         clock: Any = VirtualClock(resume_time(store, rec.id))
         sandbox = build_sandbox(
@@ -74,7 +74,7 @@ async def _abort(
 
         clock = WallClock()
         ports = build_ports(settings)
-    conductor = Conductor(settings, ports, store, clock, env=args.env, user=user)
+    conductor = Conductor(settings, ports, store, clock, env=env, user=user)
     claim = await conductor.claim(version=None, params={"sandbox": demo})
     if claim.run is None:
         print(f"b2tui: no unfinished run of {where}: nothing to abort", file=sys.stderr)

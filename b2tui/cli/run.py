@@ -13,7 +13,7 @@ from b2tui.cli.loading import load, open_store
 from b2tui.cli.parser import UsageError
 from b2tui.cli.printer import Printer
 from b2tui.cli.room import exit_on_sigterm, pods_env, run_app, signalled_exit, targets, tui_exit
-from b2tui.config import ConfigError, Settings, secret_problems
+from b2tui.config import ConfigError, EnvironmentSettings, Settings, secret_problems
 from b2tui.ports import RunRecord, Store
 
 
@@ -59,7 +59,7 @@ def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
         code = asyncio.run(
             until_driven(
                 lambda take_over: _real_run_once(
-                    args, settings, store, tui=tui, take_over=take_over
+                    args, settings, env, store, tui=tui, take_over=take_over
                 )
             )
         )
@@ -69,7 +69,13 @@ def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
 
 
 async def _real_run_once(
-    args: argparse.Namespace, settings: Settings, store: Store, *, tui: bool, take_over: bool
+    args: argparse.Namespace,
+    settings: Settings,
+    env: EnvironmentSettings,
+    store: Store,
+    *,
+    tui: bool,
+    take_over: bool,
 ) -> int:
     from b2tui.adapters.http.git import commit_authors
     from b2tui.adapters.real import build_ports, git_head
@@ -115,8 +121,8 @@ async def _real_run_once(
         ports,
         store,
         clock,
-        env=args.env,
-        staging=args.staging,
+        env=env,
+        staging=settings.environment(args.staging),
         user=user,
         autopilot=args.autopilot or headless,
         autopilot_user=f"{user} (autopilot)",
@@ -169,8 +175,8 @@ async def _real_run_once(
     from b2tui.ui.app import make_app
 
     def pods() -> Any:
-        env = pods_env(conductor.view.phase, args.staging, args.env)
-        return ports.cluster.pods(where[env])
+        name = pods_env(conductor.view.phase, args.staging, args.env)
+        return ports.cluster.pods(where[name])
 
     from b2tui.cli.postmortem import file_writer
 
