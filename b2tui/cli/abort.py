@@ -12,7 +12,7 @@ from b2tui.cli.demo import resume_time
 from b2tui.cli.loading import load, open_store
 from b2tui.cli.parser import UsageError
 from b2tui.cli.printer import Printer
-from b2tui.config import Settings, find_config, sandbox_settings
+from b2tui.config import EnvironmentSettings, Settings, find_config, sandbox_settings
 from b2tui.domain.phases import Strategy
 
 
@@ -22,12 +22,19 @@ def cmd_abort(args: argparse.Namespace) -> int:
         settings = sandbox_settings()
     else:
         settings = load(args.config)
-    settings.environment(args.env)
+    env = settings.environment(args.env)
     store = open_store(args.state, settings=None if demo else settings, env=args.env)
-    return asyncio.run(_abort(args, settings, store, demo=demo))
+    return asyncio.run(_abort(args, settings, env, store, demo=demo))
 
 
-async def _abort(args: argparse.Namespace, settings: Settings, store: Any, *, demo: bool) -> int:
+async def _abort(
+    args: argparse.Namespace,
+    settings: Settings,
+    env: EnvironmentSettings,
+    store: Any,
+    *,
+    demo: bool,
+) -> int:
     """Take the unfinished run (as a driver would) and abort it: before production it ends
     ``aborted``; after, it rolls back to the known-good revision (reason ``aborted by U``)."""
     from b2tui.adapters.store import current_user
@@ -49,9 +56,9 @@ async def _abort(args: argparse.Namespace, settings: Settings, store: Any, *, de
         from b2tui.adapters.sandbox import build_sandbox
 
         strategy = Strategy(rec.params.get("strategy", "canary"))
-        prod = dataclasses.replace(settings.environment(args.env), strategy=strategy)
+        env = dataclasses.replace(env, strategy=strategy)
         settings = dataclasses.replace(
-            settings, environments={**settings.environments, args.env: prod}
+            settings, environments={**settings.environments, args.env: env}
         )
         clock: Any = VirtualClock(resume_time(store, rec.id))
         sandbox = build_sandbox(
@@ -67,7 +74,7 @@ async def _abort(args: argparse.Namespace, settings: Settings, store: Any, *, de
 
         clock = WallClock()
         ports = build_ports(settings)
-    conductor = Conductor(settings, ports, store, clock, env=args.env, user=user)
+    conductor = Conductor(settings, ports, store, clock, env=env, user=user)
     claim = await conductor.claim(version=None, params={"sandbox": demo})
     if claim.run is None:
         print(f"b2tui: no unfinished run of {where}: nothing to abort", file=sys.stderr)

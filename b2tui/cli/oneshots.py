@@ -15,7 +15,7 @@ from b2tui.cli.loading import load, open_store
 from b2tui.cli.parser import UsageError
 from b2tui.config import ConfigError, Settings, secret_problems
 from b2tui.domain.durations import format_duration
-from b2tui.ports import Store
+from b2tui.ports import Store, Target
 
 EXAMPLE_CONFIG = Path(__file__).parent.parent / "example.toml"
 
@@ -91,11 +91,20 @@ def _fmt(value: float | None, how: str | None) -> str:
 
 
 def cmd_gates(args: argparse.Namespace) -> int:
+    from b2tui.adapters.prometheus import PrometheusMetrics
     from b2tui.commands.gates import gates_main
 
     settings = load(args.config)
-    settings.environment(args.env)
-    return gates_main(settings, args.env, args.track, args.json, sys.stdout, args.explain)
+    env = settings.environment(args.env)
+    return gates_main(
+        settings,
+        env,
+        args.track,
+        args.json,
+        sys.stdout,
+        args.explain,
+        metrics=lambda: PrometheusMetrics(settings.prometheus, settings.gates.poll),
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -113,11 +122,12 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.sandbox:
         _no_config_with_sandbox(args)
         with sandbox_cluster(open_store(args.state)) as (settings, cluster, _):
-            return status_main(settings, args.env, args.json, sys.stdout, cluster)
+            where = _sandbox_target(settings, args.env)
+            return status_main(where, args.json, sys.stdout, cluster)
     settings = load(args.config)
-    settings.environment(args.env)
+    where = Target.of(settings.environment(args.env))
     with kube_cluster() as kube:
-        return status_main(settings, args.env, args.json, sys.stdout, kube)
+        return status_main(where, args.json, sys.stdout, kube)
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
@@ -126,12 +136,11 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from b2tui.commands.kube_cmds import ClusterView, rollback_main
     from b2tui.ports import Revision
 
-    def roll(settings: Settings, cluster: ClusterView, store: Store) -> int:
+    def roll(settings: Settings, where: Target, cluster: ClusterView, store: Store) -> int:
         service = settings.service.name
         recorded = known_good(store, service, args.env)
         return rollback_main(
-            settings,
-            args.env,
+            where,
             Revision.from_dict(recorded) if recorded else None,
             args.json,
             sys.stdout,
@@ -152,15 +161,23 @@ def cmd_rollback(args: argparse.Namespace) -> int:
                 )
             if args.dry_run:
                 raise UsageError("--dry-run needs a real cluster (the sandbox has no dry run)")
-            return roll(settings, sandbox, store)
+            return roll(settings, _sandbox_target(settings, args.env), sandbox, store)
     settings = load(args.config)
-    settings.environment(args.env)
+    where = Target.of(settings.environment(args.env))
     store = open_store(args.state, settings=settings, env=args.env)
     try:
         with kube_cluster(dry_run=args.dry_run) as kube:
-            return roll(settings, kube, store)
+            return roll(settings, where, kube, store)
     finally:
         store.close()
+
+
+def _sandbox_target(settings: Settings, env: str) -> Target:
+    """Environment ``env`` of the sandbox's settings; one line and exit 2 if it has none."""
+    try:
+        return Target.of(settings.environment(env))
+    except ConfigError as e:
+        raise UsageError(e.problems[0]) from None
 
 
 def _no_config_with_sandbox(args: argparse.Namespace) -> None:

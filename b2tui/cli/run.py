@@ -13,13 +13,13 @@ from b2tui.cli.loading import load, open_store
 from b2tui.cli.parser import UsageError
 from b2tui.cli.printer import Printer
 from b2tui.cli.room import exit_on_sigterm, pods_env, run_app, signalled_exit, targets, tui_exit
-from b2tui.config import ConfigError, Settings, secret_problems
+from b2tui.config import ConfigError, EnvironmentSettings, Settings, secret_problems
 from b2tui.ports import RunRecord, Store
 
 
 def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
     settings = load(args.config)
-    settings.environment(args.env)
+    env = settings.environment(args.env)
     # Every secret must resolve before anything is touched (no half-run for a typo).
     secrets = secret_problems(settings)
     if secrets:
@@ -34,13 +34,23 @@ def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
             raise UsageError(f"--image: {e}") from None
     if getattr(args, "dry_run", False):
         from b2tui.adapters.kube import KubeCluster
+        from b2tui.adapters.real import git_head
+        from b2tui.adapters.registry import manifest_digest
         from b2tui.commands.dry_run import dry_run_main
 
-        settings.environment(args.staging)
+        staging = settings.environment(args.staging)
         kube = KubeCluster(dry_run=True)
         try:
             return dry_run_main(
-                settings, args.env, args.staging, args.image, args.sha, sys.stdout, kube
+                settings,
+                env,
+                staging,
+                args.image,
+                args.sha,
+                sys.stdout,
+                kube,
+                head=git_head,
+                digest=manifest_digest,
             )
         finally:
             kube.close()
@@ -49,7 +59,7 @@ def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
         code = asyncio.run(
             until_driven(
                 lambda take_over: _real_run_once(
-                    args, settings, store, tui=tui, take_over=take_over
+                    args, settings, env, store, tui=tui, take_over=take_over
                 )
             )
         )
@@ -59,7 +69,13 @@ def cmd_run(args: argparse.Namespace, *, tui: bool = False) -> int:
 
 
 async def _real_run_once(
-    args: argparse.Namespace, settings: Settings, store: Store, *, tui: bool, take_over: bool
+    args: argparse.Namespace,
+    settings: Settings,
+    env: EnvironmentSettings,
+    store: Store,
+    *,
+    tui: bool,
+    take_over: bool,
 ) -> int:
     from b2tui.adapters.http.git import commit_authors
     from b2tui.adapters.real import build_ports, git_head
@@ -105,8 +121,8 @@ async def _real_run_once(
         ports,
         store,
         clock,
-        env=args.env,
-        staging=args.staging,
+        env=env,
+        staging=settings.environment(args.staging),
         user=user,
         autopilot=args.autopilot or headless,
         autopilot_user=f"{user} (autopilot)",
@@ -159,8 +175,8 @@ async def _real_run_once(
     from b2tui.ui.app import make_app
 
     def pods() -> Any:
-        env = pods_env(conductor.view.phase, args.staging, args.env)
-        return ports.cluster.pods(where[env])
+        name = pods_env(conductor.view.phase, args.staging, args.env)
+        return ports.cluster.pods(where[name])
 
     from b2tui.cli.postmortem import file_writer
 

@@ -14,15 +14,27 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import TextIO
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Protocol, TextIO
 
-from b2tui.adapters.kube import KubeCluster
-from b2tui.adapters.real import git_head
-from b2tui.adapters.registry import manifest_digest
 from b2tui.config import EnvironmentSettings, Settings
 from b2tui.domain.images import image_tag, is_digest, pinned, split_image
 from b2tui.domain.phases import EXIT_CODES, Outcome, Strategy
-from b2tui.ports import SourceError, StepFailed, Target
+from b2tui.ports import Cluster, SourceError, StepFailed, Target
+
+GitHead = Callable[[str], Awaitable[tuple[str, datetime | None]]]
+"""Short sha and commit time of HEAD in a checkout (the repo path)."""
+
+ManifestDigest = Callable[[str], Awaitable[str]]
+"""The digest of an image reference in its registry; raises ``StepFailed`` with one line."""
+
+
+class DryRunCluster(Cluster, Protocol):
+    """A :class:`~b2tui.ports.Cluster` that sends every change with ``dryRun=All``."""
+
+    @property
+    def dry_run(self) -> bool: ...
 
 
 class _Stop(Exception):
@@ -33,40 +45,34 @@ class _Stop(Exception):
 
 def dry_run_main(
     settings: Settings,
-    env_name: str,
-    staging_name: str,
+    prod: EnvironmentSettings,
+    staging: EnvironmentSettings,
     image: str | None,
     sha: str | None,
     out: TextIO,
-    cluster: KubeCluster,
+    cluster: DryRunCluster,
+    *,
+    head: GitHead,
+    digest: ManifestDigest,
 ) -> int:
     """Check a run of ``settings`` without changing anything; print what would change.
 
     Args:
-        settings: loaded settings (staging and production must be defined).
-        env_name: production environment.
-        staging_name: staging environment.
+        settings: loaded settings.
+        prod: the production environment (of ``settings``).
+        staging: the staging environment (of ``settings``).
         image: ``--image REF`` (pre-built), or None for this run's tags.
-        sha: the commit to deploy; None reads git HEAD of ``[service] repo``.
+        sha: the commit to deploy; None reads ``head`` of ``[service] repo``.
         out: where the lines go.
-        cluster: a :class:`KubeCluster` made with ``dry_run=True`` by the caller, who
-            closes it.
+        cluster: a cluster made with ``dry_run=True`` by the caller, who closes it.
+        head: reads the sha of HEAD in ``[service] repo`` (when ``sha`` is None).
+        digest: looks a pre-built image up in its registry.
     """
     kube = cluster
     if not kube.dry_run:
-        raise ValueError("dry_run_main needs a KubeCluster(dry_run=True)")
+        raise ValueError("dry_run_main needs a cluster made with dry_run=True")
     try:
-        asyncio.run(
-            _plan(
-                settings,
-                settings.environment(staging_name),
-                settings.environment(env_name),
-                image,
-                sha,
-                kube,
-                out,
-            )
-        )
+        asyncio.run(_plan(settings, staging, prod, image, sha, kube, out, head, digest))
     except _Stop as e:
         print(f"b2tui: dry run: {e}", file=sys.stderr)
         return e.code
@@ -82,14 +88,16 @@ async def _plan(
     prod: EnvironmentSettings,
     image: str | None,
     sha: str | None,
-    kube: KubeCluster,
+    kube: Cluster,
     out: TextIO,
+    head: GitHead,
+    digest: ManifestDigest,
 ) -> None:
     def say(line: str) -> None:
         print(line, file=out, flush=True)
 
     if sha is None:
-        sha, _ = await git_head(settings.service.repo)
+        sha, _ = await head(settings.service.repo)
     repo = split_image(image)[0] if image else settings.service.image
     try:
         staging_tag = image or image_tag(settings.service.image, staging.name, sha)
@@ -103,12 +111,12 @@ async def _plan(
     tags = {staging.name: staging_tag, prod.name: prod_tag}
     if image or settings.service.prebuilt:
         try:
-            digest = await manifest_digest(staging_tag)
+            found = await digest(staging_tag)
         except StepFailed as e:
             raise _Stop(EXIT_CODES[Outcome.ABORTED], str(e)) from None
-        say(f"image {staging_tag} is in the registry ({digest}): no build, no push")
-        if is_digest(digest):
-            tags = {staging.name: pinned(staging_tag, digest), prod.name: pinned(prod_tag, digest)}
+        say(f"image {staging_tag} is in the registry ({found}): no build, no push")
+        if is_digest(found):
+            tags = {staging.name: pinned(staging_tag, found), prod.name: pinned(prod_tag, found)}
     else:
         say(f"would build and push {staging_tag} once")
     say(f"would promote the digest staging verifies to {prod.name}, tagged {prod_tag} (no rebuild)")

@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from typing import Any, TextIO
+from collections.abc import Callable
+from typing import Any, Protocol, TextIO
 
-from b2tui.adapters.prometheus import TARGET, PrometheusMetrics
-from b2tui.config import ConfigError, EnvironmentSettings, Settings, secret_problems
+from b2tui.config import EnvironmentSettings, Settings, secret_problems
 from b2tui.domain.gates import (
+    TARGET,
     GateResult,
     GateStatus,
     Reading,
@@ -29,14 +30,35 @@ from b2tui.domain.gates import (
 )
 from b2tui.engine.series import p95_series, p95_window, with_p95_series
 from b2tui.gatespecs import compares, gate_specs, uses_samples
-from b2tui.ports import SourceError
+from b2tui.ports import Metrics, SourceError
 
 # Backwards-compatible name: the limit column's text.
 threshold_text = limit_text
 
 
+class Found(Protocol):
+    """What ``--explain`` found: one finding per line, and a config fragment that would
+    match the series found (empty when nothing was found)."""
+
+    @property
+    def lines(self) -> tuple[str, ...]: ...
+
+    @property
+    def fragment(self) -> str: ...
+
+
+class GateMetrics(Metrics, Protocol):
+    """What ``b2tui gates`` needs of a metrics source: the :class:`~b2tui.ports.Metrics`
+    port, the URL it reads (safe to print) and ``--explain``."""
+
+    @property
+    def url(self) -> str: ...
+
+    async def explain(self, env: EnvironmentSettings, hints: tuple[str, ...] = ()) -> Found: ...
+
+
 async def _sample(
-    metrics: PrometheusMetrics, settings: Settings, env: EnvironmentSettings, track: str | None
+    metrics: GateMetrics, settings: Settings, env: EnvironmentSettings, track: str | None
 ) -> tuple[dict[str, Reading], dict[str, Reading] | None]:
     specs = gate_specs(settings.gates, settings.prometheus)
     if track != "canary" or not compares(specs):
@@ -80,42 +102,41 @@ def result_dict(r: GateResult, track: str | None) -> dict[str, Any]:
 
 def gates_main(
     settings: Settings,
-    env_name: str,
+    env: EnvironmentSettings,
     track: str | None,
     as_json: bool,
     out: TextIO,
     explain: bool = False,
+    *,
+    metrics: Callable[[], GateMetrics],
 ) -> int:
-    """Sample Prometheus once for ``env_name`` (and ``track``), print every gate, judge.
+    """Sample Prometheus once for ``env`` (and ``track``), print every gate, judge.
 
     Args:
         settings: Loaded configuration (``[prometheus]``, ``[gates]``, environments).
-        env_name: Environment whose ``selector`` scopes the queries.
+        env: Environment (of ``settings``) whose ``selector`` scopes the queries.
         track: ``canary`` / ``stable`` to judge one track, None for the whole service.
         as_json: One JSON object per gate line instead of a table.
         out: Where the report goes; errors go to stderr as one line.
         explain: List the series found for the configured names instead of judging.
+        metrics: Makes the metrics source (the CLI passes the Prometheus adapter's);
+            called once the secrets resolve, and may raise ``SourceError``.
 
     Returns:
         0 when every gate passes; 1 when any fails or is unknown, or Prometheus cannot
-        answer; 2 when the environment is not configured or a secret cannot be read.
+        answer; 2 when a secret cannot be read.
     """
-    try:
-        env = settings.environment(env_name)
-    except ConfigError as e:
-        print(f"b2tui gates: {e.problems[0]}", file=sys.stderr)
-        return 2
     bad = secret_problems(settings, ("prometheus",))
     if bad:
         print(bad[0], file=sys.stderr)
         return 2
     try:
-        metrics = PrometheusMetrics(settings.prometheus, settings.gates.poll)
+        source = metrics()
         if explain:
             hints = tuple(h for h in (settings.service.name, env.service, env.deployment) if h)
-            found = asyncio.run(metrics.explain(env, hints))
+            found = asyncio.run(source.explain(env, hints))
         else:
-            readings, baseline = asyncio.run(_sample(metrics, settings, env, track))
+            readings, baseline = asyncio.run(_sample(source, settings, env, track))
     except SourceError as e:
         print(f"b2tui gates: {e}", file=sys.stderr)
         return 1
@@ -123,7 +144,7 @@ def gates_main(
         if as_json:
             out.write(json.dumps({"found": list(found.lines), "fragment": found.fragment}) + "\n")
         else:
-            out.write(f"{metrics.url} · for [environments.{env.name}]\n")
+            out.write(f"{source.url} · for [environments.{env.name}]\n")
             out.writelines(line + "\n" for line in found.lines)
             if found.fragment:
                 out.write("\nA configuration that matches these series:\n\n" + found.fragment)
@@ -142,7 +163,7 @@ def gates_main(
         scope = f"track {track}" if track else "all tracks"
         if baseline is not None:
             scope += " against stable"
-        out.write(f"{env.name} · {scope} · {metrics.url}\n")
+        out.write(f"{env.name} · {scope} · {source.url}\n")
         out.write(render_table(results))
         if notice:
             out.write(f"notice: {notice}\n")

@@ -16,9 +16,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TextIO, TypeVar
 
-from b2tui.config import ConfigError, Settings
 from b2tui.domain.images import image_label, split_image
-from b2tui.domain.phases import EXIT_USAGE, Strategy
+from b2tui.domain.phases import Strategy
 from b2tui.ports import (
     Revision,
     RollbackResult,
@@ -36,17 +35,8 @@ class ClusterView(Workloads, TrafficControl, Protocol):
     """What the one-shot commands need of a cluster: its workloads and its traffic."""
 
 
-def _run(
-    settings: Settings,
-    env_name: str,
-    work: Callable[[Target], Awaitable[T]],
-) -> tuple[int, T | None]:
+def _run(target: Target, work: Callable[[Target], Awaitable[T]]) -> tuple[int, T | None]:
     """Run ``work`` against the environment's target; (exit status, result or None)."""
-    try:
-        target = Target.of(settings.environment(env_name))
-    except ConfigError as e:
-        print(f"b2tui: {e.problems[0]}", file=sys.stderr)
-        return EXIT_USAGE, None
     try:
         return 0, asyncio.run(_main(work(target)))
     except (SourceError, StepFailed) as e:
@@ -148,8 +138,7 @@ def _print_status(s: dict[str, Any], out: TextIO) -> None:
 
 
 def status_main(
-    settings: Settings,
-    env_name: str,
+    where: Target,
     as_json: bool,
     out: TextIO,
     cluster: ClusterView,
@@ -157,16 +146,16 @@ def status_main(
     """Print the environment's Deployments, pods, traffic split and rollback target.
 
     Args:
-        settings: loaded settings (only ``env_name`` needs to be defined).
-        env_name: environment to show (``production``, ``staging`` …).
+        where: the environment to show (``production``, ``staging`` …), as the CLI
+            validated it.
         as_json: print one JSON document instead of text.
         out: where to print.
         cluster: the cluster adapter (real or sandbox), opened by the caller.
 
     Returns:
-        0 on success, 1 when the cluster cannot answer, 2 for an unknown environment.
+        0 on success, 1 when the cluster cannot answer.
     """
-    code, status = _run(settings, env_name, lambda t: _status(cluster, t))
+    code, status = _run(where, lambda t: _status(cluster, t))
     if status is None:
         return code
     if as_json:
@@ -191,8 +180,7 @@ class RollbackDone:
 
 
 def rollback_main(
-    settings: Settings,
-    env_name: str,
+    where: Target,
     target: Revision | None,
     as_json: bool,
     out: TextIO,
@@ -205,8 +193,7 @@ def rollback_main(
     """Roll the environment back to ``target`` — idempotently, traffic first.
 
     Args:
-        settings: loaded settings (only ``env_name`` needs to be defined).
-        env_name: environment to roll back.
+        where: the environment to roll back, as the CLI validated it.
         target: the last known-good revision (from the store's history; see
             :func:`b2tui.commands.rollback_target.last_known_good`). None: the previous
             revision as ``kubectl rollout undo`` picks it (blue-green: the other colour
@@ -220,24 +207,23 @@ def rollback_main(
         on_done: called after the rollback with what it did (to record it).
 
     Returns:
-        0 when the environment is on the target (changed or already), 1 on failure,
-        2 for an unknown environment.
+        0 when the environment is on the target (changed or already), 1 on failure.
     """
 
-    async def work(where: Target) -> dict[str, Any]:
-        before = await cluster.current_revision(where)
+    async def work(env: Target) -> dict[str, Any]:
+        before = await cluster.current_revision(env)
         how = source
         tgt = target
         if tgt is None:
-            earlier = await cluster.revisions(where)
+            earlier = await cluster.revisions(env)
             tgt, how = (earlier[0], "previous") if earlier else (before, "current")
         if not as_json:
-            _announce(where.name, how, before, tgt, dry_run, out)
-        result = await cluster.rollback(where, tgt)
+            _announce(env.name, how, before, tgt, dry_run, out)
+        result = await cluster.rollback(env, tgt)
         if on_done is not None:
-            on_done(RollbackDone(where.name, how, before, tgt, result, dry_run))
+            on_done(RollbackDone(env.name, how, before, tgt, result, dry_run))
         return {
-            "environment": where.name,
+            "environment": env.name,
             "source": how,
             "from": before.to_dict(),
             "target": tgt.to_dict(),
@@ -247,7 +233,7 @@ def rollback_main(
             "dry_run": dry_run,
         }
 
-    code, res = _run(settings, env_name, work)
+    code, res = _run(where, work)
     if res is None:
         return code
     if as_json:
@@ -258,7 +244,7 @@ def rollback_main(
         verb = "dry run, nothing changed; would do" if res["changed"] else "dry run: nothing to do"
     else:
         verb = "rolled back" if res["changed"] else "nothing to do"
-    print(f"{env_name}: {verb}: {res['detail']} (target {tgt.describe()})", file=out)
+    print(f"{where.name}: {verb}: {res['detail']} (target {tgt.describe()})", file=out)
     return 0
 
 

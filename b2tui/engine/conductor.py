@@ -82,7 +82,8 @@ class Conductor:
         ports: the adapters the run goes through.
         store: where state, events, sign-offs and the audit log are kept.
         clock: the run's clock (wall, scaled or virtual).
-        env: production environment name; ``staging`` names the staging one.
+        env: the production environment of ``settings``, as the caller validated it
+            (None: ``production``); ``staging`` the staging one (None: ``staging``).
         user: who drives (``user@host``); written to the audit log.
         autopilot: advance whenever gates allow and sign manual items as ``autopilot_user``
             (only those ``person`` may sign).
@@ -103,8 +104,8 @@ class Conductor:
         store: Store,
         clock: Clock,
         *,
-        env: str = "production",
-        staging: str = "staging",
+        env: EnvironmentSettings | None = None,
+        staging: EnvironmentSettings | None = None,
         user: str,
         autopilot: bool = False,
         autopilot_user: str = "autopilot",
@@ -116,8 +117,8 @@ class Conductor:
         self.ports = ports
         self.store = store
         self.clock = clock
-        self.env: EnvironmentSettings = settings.environment(env)
-        self.staging_env: EnvironmentSettings = settings.environment(staging)
+        self.env: EnvironmentSettings = env or settings.environment("production")
+        self.staging_env: EnvironmentSettings = staging or settings.environment("staging")
         self.target = Target.of(self.env)
         """Production's cluster target, built once; ``staging_target`` staging's."""
         self.staging_target = Target.of(self.staging_env)

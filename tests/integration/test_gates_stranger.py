@@ -29,9 +29,8 @@ from typing import Any
 
 import pytest
 
-from b2tui.commands.gates import gates_main
 from b2tui.config import Settings, parse_settings
-from tests.support.prom import PromServer, start_prometheus
+from tests.support.prom import PromServer, run_gates_main, start_prometheus
 from tests.support.services import wait_until
 from tests.support.shop_service import Load, ShopInstance, scrape_config
 
@@ -129,7 +128,7 @@ class Report:
 
 def gates(settings: Settings, track: str | None = "canary", explain: bool = False) -> Report:
     out = io.StringIO()
-    code = gates_main(settings, "production", track, True, out, explain)
+    code = run_gates_main(settings, "production", track, True, out, explain)
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     return Report(
         code,
@@ -329,11 +328,11 @@ service = "healthy"
 selector = 'app="healthy"'
 """
     judged = io.StringIO()
-    assert gates_main(parse_settings(text), "production", None, False, judged) == 1
+    assert run_gates_main(parse_settings(text), "production", None, False, judged) == 1
     assert "NO DATA: no series yet" in judged.getvalue()
     assert "hint: no query found a series; `b2tui gates --explain`" in judged.getvalue()
     out = io.StringIO()
-    code = gates_main(parse_settings(text), "production", None, False, out, explain=True)
+    code = run_gates_main(parse_settings(text), "production", None, False, out, explain=True)
     report = out.getvalue()
     assert code == 0, report
     assert (

@@ -18,7 +18,7 @@ import pytest
 
 from b2tui.adapters.kube import KubeCluster
 from b2tui.commands.kube_cmds import rollback_main, status_main
-from b2tui.config import EnvironmentSettings, Settings
+from b2tui.config import EnvironmentSettings
 from b2tui.ports import Target
 from tests.kubeapi import KubeApiServer
 from tests.realkube.waits import settle
@@ -82,10 +82,6 @@ async def test_scan_logs_counts_patterns_in_new_pods(api: KubeApiServer, kube: K
 # --- b2tui status / rollback -------------------------------------------------------------
 
 
-def settings_for(env: EnvironmentSettings) -> Settings:
-    return Settings(environments={"production": env})
-
-
 def test_commands_against_an_unreachable_server(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -105,15 +101,8 @@ def test_commands_against_an_unreachable_server(
     )
     kube = KubeCluster(str(path), request_timeout=2.0)
     try:
-        assert (
-            status_main(settings_for(PROD), "production", False, io.StringIO(), cluster=kube) == 1
-        )
-        assert (
-            rollback_main(
-                settings_for(PROD), "production", None, False, io.StringIO(), cluster=kube
-            )
-            == 1
-        )
+        assert status_main(PROD_TARGET, False, io.StringIO(), cluster=kube) == 1
+        assert rollback_main(PROD_TARGET, None, False, io.StringIO(), cluster=kube) == 1
     finally:
         kube.close()
     lines = capsys.readouterr().err.splitlines()

@@ -32,7 +32,6 @@ from typing import Any
 import pytest
 
 from b2tui.adapters.prometheus import PrometheusMetrics
-from b2tui.commands.gates import gates_main
 from b2tui.config import (
     EnvironmentSettings,
     GateSettings,
@@ -51,6 +50,7 @@ from tests.support.prom import (
     PromServer,
     ScrapeTarget,
     eventually,
+    run_gates_main,
     start_prometheus,
 )
 from tests.support.services import free_port, require_binary, wait_until
@@ -446,12 +446,12 @@ def run_gates(stack: Stack, app: str, as_json: bool = False) -> tuple[int, str]:
         prometheus=stack.settings(), gates=GATES, environments={"production": env_for(app)}
     )
     out = io.StringIO()
-    code = gates_main(settings, "production", None, as_json, out)
+    code = run_gates_main(settings, "production", None, as_json, out)
     return code, out.getvalue()
 
 
 def gates_until(stack: Stack, app: str, as_json: bool, accept: Any, what: str) -> tuple[int, str]:
-    """Run ``gates_main`` until ``accept(code, text)``; the accepted run's output."""
+    """Run ``run_gates_main`` until ``accept(code, text)``; the accepted run's output."""
     last: list[tuple[int, str]] = []
 
     def probe() -> bool:
@@ -513,7 +513,7 @@ def test_gates_command_prints_one_line_when_prometheus_is_down(
         environments={"production": env_for("healthy")},
     )
     out = io.StringIO()
-    assert gates_main(settings, "production", None, False, out) == 1
+    assert run_gates_main(settings, "production", None, False, out) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert url in err

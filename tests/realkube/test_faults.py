@@ -156,6 +156,7 @@ def test_status_and_rollback_commands(
     """No fault here: the commands' functions on the real server, without the proxy."""
     ns = prod.namespace
     settings = Settings(environments={"production": production_settings(ns)})
+    where = Target.of(settings.environment("production"))
     kubeconfig = realkube.write_kubeconfig(tmp_path / "kubeconfig", user="tester", namespace=ns)
     kube = KubeCluster(str(kubeconfig))
     try:
@@ -165,7 +166,7 @@ def test_status_and_rollback_commands(
         wait_until(lambda: replicas(realkube, ns, "web") == 3, 10, "the canary split")
 
         out = io.StringIO()
-        assert status_main(settings, "production", False, out, cluster=kube) == 0
+        assert status_main(where, False, out, cluster=kube) == 0
         text = out.getvalue()
         assert "web-canary  canary" in text and NEW in text
         assert "traffic: 25% on the canary (1/4 replicas)" in text
@@ -174,13 +175,13 @@ def test_status_and_rollback_commands(
         assert f"rollback target (without a recorded run): web rev 1 ({OLD} sha256:{short})" in text
 
         out = io.StringIO()
-        assert status_main(settings, "production", True, out, cluster=kube) == 0
+        assert status_main(where, True, out, cluster=kube) == 0
         doc = json.loads(out.getvalue())
         assert [d["name"] for d in doc["deployments"]] == ["web", "web-canary"]
         assert doc["traffic"]["percent"] == 25.0 and len(doc["pods"]) >= 1
 
         out = io.StringIO()
-        assert rollback_main(settings, "production", known_good, False, out, cluster=kube) == 0
+        assert rollback_main(where, known_good, False, out, cluster=kube) == 0
         announce, done = out.getvalue().splitlines()
         assert announce == (
             f"production: rollback from web rev 1 ({OLD} sha256:{short}) to"
@@ -188,7 +189,7 @@ def test_status_and_rollback_commands(
         )
         assert done.startswith("production: rolled back: canary out of traffic")
         out = io.StringIO()
-        assert rollback_main(settings, "production", None, True, out, cluster=kube) == 0
+        assert rollback_main(where, None, True, out, cluster=kube) == 0
         doc = json.loads(out.getvalue())
         assert doc["changed"] is False and doc["recorded_target"] is False
         assert replicas(realkube, ns, "web-canary") == 0

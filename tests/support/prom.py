@@ -18,10 +18,13 @@ import urllib.request
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TextIO, TypeVar
 
 import pytest
 
+from b2tui.adapters.prometheus import PrometheusMetrics
+from b2tui.commands.gates import gates_main
+from b2tui.config import Settings
 from tests.support.services import free_port, require_binary
 
 T = TypeVar("T")
@@ -170,3 +173,24 @@ async def eventually(
         if time.monotonic() >= deadline:
             pytest.fail(f"timed out after {within:.0f}s waiting for {what}; last: {last}")
         await asyncio.sleep(step)
+
+
+def run_gates_main(
+    settings: Settings,
+    env: str,
+    track: str | None,
+    as_json: bool,
+    out: TextIO,
+    explain: bool = False,
+) -> int:
+    """``b2tui gates`` composed as the CLI composes it: ``gates_main`` on the environment
+    ``env`` of ``settings`` and the Prometheus adapter."""
+    return gates_main(
+        settings,
+        settings.environment(env),
+        track,
+        as_json,
+        out,
+        explain,
+        metrics=lambda: PrometheusMetrics(settings.prometheus, settings.gates.poll),
+    )
