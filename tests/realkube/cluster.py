@@ -490,9 +490,14 @@ class RealKube:
             meta["namespace"] = namespace or meta.get("namespace") or "default"
         ns = meta.get("namespace") if res.namespaced else None
         path = res.path(ns, meta["name"])
-        if self.http.get(path).status_code == 404:
-            r = self.http.post(res.path(ns), json=obj)
-        else:
+        r = (
+            self.http.post(res.path(ns), json=obj)
+            if self.http.get(path).status_code == 404
+            else None
+        )
+        # A controller may create the object between the GET and the POST (the endpoints
+        # controller makes a Service's Endpoints): merge into it then.
+        if r is None or r.status_code == 409:
             obj.pop("status", None)
             r = self.http.patch(
                 path,
