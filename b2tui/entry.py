@@ -18,6 +18,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from b2tui.quickstatus import main as status_line_main
 
         return status_line_main(args)
+    from b2tui.startup import hold_collector
+
+    hold_collector()  # until the first frame or a few seconds (b2tui/startup.py)
     from b2tui.cli import main as cli_main
 
     return cli_main(args)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import argparse
 
-import yaml
-
 from b2tui.cli.loading import load
 from b2tui.cli.parser import UsageError
 
@@ -15,6 +13,10 @@ def cmd_rbac(args: argparse.Namespace) -> int:
     """One Role per role: ``get`` and ``patch`` on that role's sign-off inbox alone
     (``resourceNames``), bound to its ``kube-group:NAME`` entries (Group) and plain names
     (User, the cluster's user name)."""
+    # Imported here, not with the module: every command imports this one, and PyYAML
+    # costs the control room's first frame ~6 ms of CPU it never uses.
+    import yaml
+
     from b2tui.adapters.kube_store.objects import signoff_rbac
 
     if args.config is None:

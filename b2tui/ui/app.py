@@ -32,6 +32,7 @@ from b2tui.domain.canary import DEFAULT_STEPS, CanaryStep
 from b2tui.engine.api import Action, RunSession
 from b2tui.ports import PodInfo
 from b2tui.ports.clock import Clock
+from b2tui.startup import release_collector
 from b2tui.ui import partial_update
 from b2tui.ui.bindings import (
     DANGEROUS_BINDINGS,
@@ -251,6 +252,11 @@ class ControlRoom(RoomFeed, OperatorKeys, App[None]):
             self.run_worker(self._run_engine(), name="engine", group="engine", exit_on_error=False)
         if self._greeting:
             self.notify(self._greeting, title=GREETING, severity="warning", timeout=15)
+
+    def on_ready(self) -> None:
+        # The first frame is on screen: the garbage collector the console script held
+        # off for start-up runs again (b2tui/startup.py).
+        release_collector()
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.style import Style
 from rich.text import Text
 from textual.app import RenderResult
 from textual.widget import Widget
@@ -39,6 +40,10 @@ class GateSpark(Widget):
         self._history: tuple[float | None, ...] = ()
         self._threshold = 0.0
         self._minimum = False
+        self._styles: dict[str, Style] | None = None
+        """The three component styles, kept until Textual restyles this widget: Textual's
+        own cache of them is cleared by every ``refresh()``, i.e. with every sample, and
+        computing them was most of a redraw of the line."""
 
     def show(self, history: tuple[float | None, ...], threshold: float, *, minimum: bool) -> None:
         """Draw ``history`` (oldest first, None for no data); repaints only on change."""
@@ -48,15 +53,22 @@ class GateSpark(Widget):
         self._history, self._threshold, self._minimum = state
         self.refresh()
 
+    def notify_style_update(self) -> None:
+        # Called whenever Textual restyles this widget (its classes, an ancestor's, the
+        # theme): the component styles are computed again on the next render.
+        self._styles = None
+        super().notify_style_update()
+
     def render(self) -> RenderResult:
         width = self.content_region.width or self.size.width
         cells = spark_cells(self._history, self._threshold, width, minimum=self._minimum)
-        ok = self.get_component_rich_style("gate-spark--ok")
-        styles = {
-            "ok": ok,
-            "over": self.get_component_rich_style("gate-spark--over"),
-            "limit": self.get_component_rich_style("gate-spark--limit"),
-        }
+        styles = self._styles
+        if styles is None:
+            styles = self._styles = {
+                "ok": self.get_component_rich_style("gate-spark--ok"),
+                "over": self.get_component_rich_style("gate-spark--over"),
+                "limit": self.get_component_rich_style("gate-spark--limit"),
+            }
         text = Text(no_wrap=True, overflow="crop")
         for glyph, kind in cells:
             text.append(glyph, styles[kind])
