@@ -133,7 +133,10 @@ def sign_blocker(st: RunState, key: str | None) -> str | None:
         return None if signable_now else "no item waits for a sign-off"
     item = next((i for i in st.items() if i.key == key), None)
     if item is None:
-        return f"no checklist item {key!r}"
+        waiting = ", ".join(i.key for i in signable_now)
+        return f"no checklist item {key!r}" + (
+            f" (waiting for a sign-off: {waiting})" if waiting else ""
+        )
     if item.state is ItemState.PASSED:
         return f"{item.title} already signed off by {item.signed_by or 'its check'}"
     if item not in signable_now:

@@ -244,6 +244,10 @@ def test_sign_off_refusals_say_why() -> None:
     assert ask(st, Action.SIGN_OFF, "lead") == "Lead is not required for this run — nothing to sign"
     assert ask(st, Action.SIGN_OFF, "build") == "Build failed its check: exit 1"
     assert ask(state(phase=Phase.STAGING), Action.SIGN_OFF) == "nothing to sign off during staging"
+    st.set_items([manual("review"), manual("docs"), manual("login", group="smoke")])
+    assert ask(st, Action.SIGN_OFF, "nope") == (
+        "no checklist item 'nope' (waiting for a sign-off: review, docs)"
+    )
 
 
 def test_an_automatic_item_that_could_not_tell_may_be_signed() -> None:
