@@ -445,27 +445,33 @@ def row_status_line(o: Opts) -> None:
     heading("b2tui status --line (tmux status bar): wall and CPU per call, SQLite store")
     env = _env()
     compileall.compile_dir(ROOT / "b2tui", quiet=1)  # bytecode, as after `pip install`
-    walls, cpus, shown = [], [], ""
     with tempfile.TemporaryDirectory(prefix="b2tui-bench-") as tmp:
         db = Path(tmp) / "s.db"
         _drive(db, lambda s: s[0] == "production" and s[1] > 0 and s[2], env)
         argv = [str(idle_output.B2TUI), "status", "--line", "--sandbox", "--state", str(db)]
-        for _ in range(max(o.runs, 3)):
-            before = os.times()
-            t0 = time.perf_counter()
-            res = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
-            walls.append((time.perf_counter() - t0) * 1000)
-            after = os.times()
-            cpus.append(
-                (
-                    after.children_user
-                    + after.children_system
-                    - before.children_user
-                    - before.children_system
-                )
-                * 1000
-            )
-            shown = res.stdout.strip()
+        walls, cpus, shown = _time_calls(argv, env, max(o.runs, 3))
+    _status_line_figures(walls, cpus, shown)
+
+
+def _time_calls(
+    argv: list[str], env: dict[str, str], runs: int
+) -> tuple[list[float], list[float], str]:
+    """``runs`` processes of ``argv`` one after another: wall ms (``perf_counter``), CPU ms
+    (``os.times`` of the children) each, and what the last one printed."""
+    walls, cpus, shown = [], [], ""
+    for _ in range(runs):
+        before = os.times()
+        t0 = time.perf_counter()
+        res = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
+        walls.append((time.perf_counter() - t0) * 1000)
+        after = os.times()
+        cpu = after.children_user + after.children_system
+        cpus.append((cpu - before.children_user - before.children_system) * 1000)
+        shown = res.stdout.strip()
+    return walls, cpus, shown
+
+
+def _status_line_figures(walls: list[float], cpus: list[float], shown: str) -> None:
     print(f"   line: {shown}")
     line("wall", walls, "ms", "≤ 150 ms", ".0f")
     line("CPU", cpus, "ms", fmt=".0f")
@@ -482,7 +488,6 @@ def row_status_line_kube(o: Opts) -> None:
 
     env = _env()
     compileall.compile_dir(ROOT / "b2tui", quiet=1)
-    walls, cpus, shown = [], [], ""
     procs: list[subprocess.Popen[bytes]] = []
     with RealKube() as kube, tempfile.TemporaryDirectory(prefix="b2tui-bench-") as tmp:
         ns = kube.namespace("status")
@@ -496,36 +501,14 @@ def row_status_line_kube(o: Opts) -> None:
                 f'namespace = "{ns}"\n[environments.production]\nnamespace = "p"\n'
             )
             argv = [str(idle_output.B2TUI), "status", "--line", "--config", str(cfg)]
-            for _ in range(max(o.runs, 3)):
-                before = os.times()
-                t0 = time.perf_counter()
-                res = subprocess.run(
-                    argv,
-                    capture_output=True,
-                    text=True,
-                    env={**env, "KUBECONFIG": str(a)},
-                    check=True,
-                )
-                walls.append((time.perf_counter() - t0) * 1000)
-                after = os.times()
-                cpus.append(
-                    (
-                        after.children_user
-                        + after.children_system
-                        - before.children_user
-                        - before.children_system
-                    )
-                    * 1000
-                )
-                shown = res.stdout.strip()
+            kube_env = {**env, "KUBECONFIG": str(a)}
+            walls, cpus, shown = _time_calls(argv, kube_env, max(o.runs, 3))
         finally:
             for p in procs:
                 if p.poll() is None:
                     p.kill()
                 p.wait(10)
-    print(f"   line: {shown}")
-    line("wall", walls, "ms", "≤ 150 ms", ".0f")
-    line("CPU", cpus, "ms", fmt=".0f")
+    _status_line_figures(walls, cpus, shown)
 
 
 # --- API load ----------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +40,14 @@ def prod(realkube: RealKube, kube_ns: str) -> Target:
     """Production seeded from ``production.yaml`` in the test's namespace."""
     realkube.apply_yaml((FIXTURES / "production.yaml").read_text(), namespace=kube_ns)
     return production(kube_ns)
+
+
+@pytest.fixture
+def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Processes a test starts; killed and reaped after it."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+        p.wait(10)
