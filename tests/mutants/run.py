@@ -3,7 +3,7 @@ tests guarding it fail.
 
 Each :class:`Mutant` replaces one exact piece of b2tui's code (it must occur exactly once:
 a mutant whose code moved is reported as stale, not as caught) with a deliberate break of
-one of the five promises (tests/README.md, "What guards the promises"). For each, the
+one of the promises (tests/README.md, "What guards the promises"). For each, the
 tracked files are copied to a temporary directory, the break applied there, and the
 guarding tests run there with ``pytest -x``. A mutant is *caught* when those tests fail;
 one that *survives* (the tests pass with the break in) means the promise is unguarded.
@@ -48,6 +48,8 @@ ONE_DRIVER = "one driver"
 ROLLBACK = "idempotent rollback to the known-good target"
 SECRETS = "nothing secret on any output"
 RESUME = "resume keeps deadlines"
+PEOPLE = "every sign-off under a name the OS or the API server vouches for"
+ARTIFACT = "production runs the digest staging verified"
 
 MUTANTS: tuple[Mutant, ...] = (
     Mutant(
@@ -168,6 +170,88 @@ MUTANTS: tuple[Mutant, ...] = (
         '            self.journal.state = RunState.from_dict({**rec.state, "hold_until": None})\n',
         ("tests/engine/test_conductor.py::test_killed_run_resumes_with_its_original_hold",),
         "a resumed run forgets when its canary hold ends",
+    ),
+    Mutant(
+        "local-sender-is-the-driver",
+        PEOPLE,
+        "b2tui/adapters/local_inbox.py",
+        "                person = person_of_uid(uid, via=invoked_by(uid, pid))\n",
+        "                person = person_of_uid(os.getuid(), via=None)\n",
+        ("tests/integration/test_os_people.py::test_real_accounts_sign_by_role_and_four_eyes",),
+        "a sign-off through the local socket is judged as the driver's account, not the"
+        " sender's the kernel names",
+    ),
+    Mutant(
+        "claimed-name-vouched",
+        PEOPLE,
+        "b2tui/engine/operator.py",
+        "        if self._untrusted:\n",
+        "        if False:\n",
+        ("tests/engine/test_people_engine.py::test_a_claimed_name_is_never_a_vouched_person",),
+        "a name written into the cluster's main inbox is taken for the local person of that name",
+    ),
+    Mutant(
+        "inbox-sender-holds-every-role",
+        PEOPLE,
+        "b2tui/domain/people.py",
+        "            return role == person.inbox_role\n",
+        "            return True\n",
+        (
+            "tests/unit/test_sign_inboxes.py"
+            "::test_a_sender_of_a_roles_inbox_holds_that_role_and_no_other",
+            "tests/realkube/test_signoff_inboxes.py",
+        ),
+        "whoever may write one role's sign-off inbox signs every role's items",
+    ),
+    Mutant(
+        "audit-edit-unnoticed",
+        PEOPLE,
+        "b2tui/adapters/store/chain.py",
+        "        if want != e.hash:\n",
+        "        if False:\n",
+        (
+            "tests/integration/test_audit_chain.py"
+            "::test_audit_verify_names_the_entry_edited_after_the_fact",
+        ),
+        "an audit entry edited after the fact (another name, another action) passes --verify",
+    ),
+    Mutant(
+        "production-by-tag",
+        ARTIFACT,
+        "b2tui/engine/context.py",
+        "        return artifact.pinned(self.image(env_name))"
+        " if artifact else self.image(env_name)\n",
+        "        return self.image(env_name)\n",
+        (
+            "tests/engine/test_artifact.py"
+            "::test_production_runs_the_digest_staging_verified_and_builds_once",
+        ),
+        "production is deployed by its tag, not pinned to the digest staging verified",
+    ),
+    Mutant(
+        "moved-tag-promoted",
+        ARTIFACT,
+        "b2tui/engine/artifacts.py",
+        "        if now_digest != artifact.digest:\n",
+        "        if False:\n",
+        (
+            "tests/engine/test_artifact.py"
+            "::test_a_tag_that_moved_after_staging_is_refused_with_both_digests",
+        ),
+        "a tag pushed again after staging is promoted: production gets what staging never ran",
+    ),
+    Mutant(
+        "failed-smoke-check-passes",
+        ARTIFACT,
+        "b2tui/engine/strategies/smoke.py",
+        "        if not answer.passed:\n",
+        "        if False:\n",
+        (
+            "tests/engine/test_canary_preview.py"
+            "::test_a_failing_canary_check_aborts_before_any_weight",
+            "tests/engine/test_preview.py",
+        ),
+        "a failing smoke check on the canary or the idle colour lets it take traffic",
     ),
 )
 
