@@ -57,7 +57,9 @@ def _cpu_ns(pid: int) -> int:
     return total
 
 
-def first_frame(argv: list[str], marker: bytes, env: dict[str, str]) -> tuple[float, float]:
+def first_frame(
+    argv: list[str], marker: bytes, env: dict[str, str], cwd: Path = ROOT
+) -> tuple[float, float]:
     """Wall seconds from spawn to the first output holding ``marker`` in a 120×40 pty,
     and the CPU seconds of the process's threads by then."""
     master, slave = os.openpty()
@@ -69,7 +71,7 @@ def first_frame(argv: list[str], marker: bytes, env: dict[str, str]) -> tuple[fl
         stdout=slave,
         stderr=slave,
         env=env,
-        cwd=ROOT,
+        cwd=cwd,
         preexec_fn=idle_output._controlling_tty,
         close_fds=True,
     )
@@ -109,8 +111,18 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--only", action="append", choices=("demo", "room", "bare"))
+    p.add_argument(
+        "--before",
+        metavar="DIR",
+        type=Path,
+        help="also `b2tui demo` from another copy of the tree (e.g. `git archive` of the"
+        " commit before a change), alternated with this one as `demo-before`",
+    )
     a = p.parse_args()
     kinds = a.only or ["demo", "room", "bare"]
+    if a.before is not None:
+        kinds.insert(0, "demo-before")
+        compileall.compile_dir(a.before / "b2tui", quiet=1)
     env = {**idle_output._env(), "NO_COLOR": "1"}
     compileall.compile_dir(ROOT / "b2tui", quiet=1)
     compileall.compile_dir(ROOT / "benchmarks", quiet=1)
@@ -123,9 +135,11 @@ def main() -> None:
         mark_file = Path(tmp) / "marks"
         for i in range(a.runs):
             for k in kinds:
-                if k == "demo":
-                    argv = [PY, "-m", "b2tui", "demo", "--state", str(Path(tmp) / f"s{i}.db")]
-                    res[k].append(first_frame(argv, b"readiness", env))
+                if k in ("demo", "demo-before"):
+                    argv = [PY, "-m", "b2tui", "demo", "--state", str(Path(tmp) / f"{k}{i}.db")]
+                    demo_env = env if k == "demo" else {**env, "PYTHONPATH": str(a.before)}
+                    where = ROOT if k == "demo" else a.before
+                    res[k].append(first_frame(argv, b"readiness", demo_env, where))
                 elif k == "room":
                     argv = [PY, str(Path(__file__).with_name("first_frame_room.py")), str(held)]
                     room_env = {**env, "FIRST_FRAME_MARKS": str(mark_file)}
@@ -137,6 +151,14 @@ def main() -> None:
                 else:
                     res[k].append(first_frame([PY, "-c", BARE], b"bare-ready", env))
     med = statistics.median
+    if a.before is not None:
+        for j, what in enumerate(("wall", "CPU")):
+            r = [x[j] / b[j] for x, b in zip(res["demo"], res["demo-before"], strict=True)]
+            d = [x[j] - b[j] for x, b in zip(res["demo"], res["demo-before"], strict=True)]
+            print(
+                f"demo/demo-before {what:4}: median {med(r):.3f}× (min {min(r):.3f},"
+                f" worst {max(r):.3f}); difference median {med(d) * 1000:+.1f} ms"
+            )
     for k in kinds:
         wall = [w for w, _ in res[k]]
         cpu = [c for _, c in res[k]]
