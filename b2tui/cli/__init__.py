@@ -9,28 +9,12 @@ Bad input gets one line on stderr — what, where, how to fix — never a traceb
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Callable, Sequence
 
-from b2tui.cli.abort import cmd_abort
-from b2tui.cli.audit import cmd_audit
-from b2tui.cli.demo import cmd_demo
-from b2tui.cli.follow import cmd_attach
-from b2tui.cli.oneshots import (
-    cmd_check_config,
-    cmd_gates,
-    cmd_history,
-    cmd_init,
-    cmd_rollback,
-    cmd_status,
-)
 from b2tui.cli.parser import UsageError, build_parser
-from b2tui.cli.postmortem import cmd_postmortem
-from b2tui.cli.rbac import cmd_rbac
-from b2tui.cli.replay import cmd_replay
-from b2tui.cli.run import cmd_run, cmd_tui
-from b2tui.cli.sign import cmd_sign
 from b2tui.config import ConfigError, find_config
 from b2tui.domain.phases import EXIT_USAGE
 from b2tui.masking import mask
@@ -43,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = args.command or ("tui" if find_config() else None)
         if command is None:
             raise UsageError("no command and no ./b2tui.toml: try `b2tui demo` or `b2tui init`")
-        handler: Callable[[argparse.Namespace], int] = COMMANDS[command]
+        handler = command_handler(command)
         if args.command is None:
             args = build_parser().parse_args(["tui"])
         return handler(args)
@@ -75,21 +59,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "demo": cmd_demo,
-    "run": cmd_run,
-    "tui": cmd_tui,
-    "history": cmd_history,
-    "attach": cmd_attach,
-    "gates": cmd_gates,
-    "status": cmd_status,
-    "postmortem": cmd_postmortem,
-    "replay": cmd_replay,
-    "rollback": cmd_rollback,
-    "abort": cmd_abort,
-    "sign": cmd_sign,
-    "audit": cmd_audit,
-    "rbac": cmd_rbac,
-    "check-config": cmd_check_config,
-    "init": cmd_init,
+COMMANDS: dict[str, str] = {
+    "demo": "b2tui.cli.demo:cmd_demo",
+    "run": "b2tui.cli.run:cmd_run",
+    "tui": "b2tui.cli.run:cmd_tui",
+    "history": "b2tui.cli.oneshots:cmd_history",
+    "attach": "b2tui.cli.follow:cmd_attach",
+    "gates": "b2tui.cli.oneshots:cmd_gates",
+    "status": "b2tui.cli.oneshots:cmd_status",
+    "postmortem": "b2tui.cli.postmortem:cmd_postmortem",
+    "replay": "b2tui.cli.replay:cmd_replay",
+    "rollback": "b2tui.cli.oneshots:cmd_rollback",
+    "abort": "b2tui.cli.abort:cmd_abort",
+    "sign": "b2tui.cli.sign:cmd_sign",
+    "audit": "b2tui.cli.audit:cmd_audit",
+    "rbac": "b2tui.cli.rbac:cmd_rbac",
+    "check-config": "b2tui.cli.oneshots:cmd_check_config",
+    "init": "b2tui.cli.oneshots:cmd_init",
 }
+"""Each command's handler as ``module:function``: a command imports its own module only
+(``b2tui demo`` does not pay for the one-shot commands' imports before its first frame;
+benchmarks/README.md, issue #28)."""
+
+
+def command_handler(command: str) -> Callable[[argparse.Namespace], int]:
+    """The handler of ``command`` (a key of :data:`COMMANDS`), its module imported now."""
+    module, _, name = COMMANDS[command].partition(":")
+    handler: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), name)
+    return handler

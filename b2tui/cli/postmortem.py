@@ -18,13 +18,16 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from b2tui.cli.loading import load, open_store
 from b2tui.cli.parser import UsageError
-from b2tui.commands.postmortem import Written, postmortem
 from b2tui.config import Settings
 from b2tui.domain.phases import EXIT_USAGE
 from b2tui.masking import mask
+
+if TYPE_CHECKING:
+    from b2tui.commands.postmortem import Written
 
 LABELS = ["incident", "deployment"]
 """Labels of the issue ``--github`` files."""
@@ -48,7 +51,9 @@ def _commits(settings: Settings | None, since: str | None, until: str) -> list[s
 
 def write_up(run_id: str, state: str | None, settings: Settings | None) -> Written:
     """The write-up of ``run_id`` from the configured store (UsageError when unknown)."""
-    from b2tui.commands.postmortem import _tag_version
+    # Here, not at the top: `b2tui demo` and `b2tui run` import this module for
+    # file_writer before their first frame and write nothing until a rollback.
+    from b2tui.commands.postmortem import _tag_version, postmortem
 
     store = open_store(state, read_only=True, settings=settings)
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -97,6 +96,8 @@ def _convert_table(
 
 def parse_settings(text: str, file: str = "b2tui.toml") -> Settings:
     """Parse TOML text into :class:`Settings`; raise :class:`ConfigError` with every problem."""
+    import tomllib  # here: `b2tui demo` builds its settings without a file
+
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

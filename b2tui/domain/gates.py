@@ -17,8 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from b2tui.domain.mannwhitney import judge_shift
-
 
 class Gate(StrEnum):
     """The names of the gates and readings: one spelling for every layer.
@@ -273,6 +271,9 @@ def judge_against(spec: GateSpec, reading: Reading | None, baseline: Reading | N
     t = spec.shift
     if len(xs) < t.min_points or len(ys) < t.min_points:
         return fallback(f"{min(len(xs), len(ys))} samples < {t.min_points} for Mann–Whitney")
+    # Imported here: `statistics` is not needed before a canary compares samples.
+    from b2tui.domain.mannwhitney import judge_shift
+
     shift = judge_shift(
         xs,
         ys,
