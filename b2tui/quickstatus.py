@@ -17,7 +17,6 @@ import argparse
 import contextlib
 import json
 import os
-import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -63,6 +62,8 @@ def read_sqlite(path: Path, *, service: str | None, env: str | None, sandbox: bo
     """The newest run (of ``service`` to ``env``, of the kind asked) as a row, or None."""
     if not path.exists():
         return None
+    import sqlite3  # here: the kube store's line needs none of it
+
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
     except sqlite3.Error as e:

@@ -6,7 +6,6 @@ here talks to the API server: :mod:`b2tui.adapters.kube_store.api` sends these b
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from datetime import UTC, datetime
@@ -39,6 +38,8 @@ def slug(text: str, limit: int = 40) -> str:
     s = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
     if s == text and len(s) <= limit:
         return s
+    import hashlib  # here: most names are slugs already (status --line imports this module)
+
     digest = hashlib.sha1(text.encode()).hexdigest()[:6]
     return f"{s[: limit - 7].strip('-')}-{digest}"
 
