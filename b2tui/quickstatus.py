@@ -136,6 +136,10 @@ def lean_settings(config: str, env: str) -> Lean | None:
         return None
     if set(service) - LEAN_KEYS["service"] or set(store) - LEAN_KEYS["store"]:
         return None
+    if not isinstance(service.get("prebuilt", False), bool) or not all(
+        isinstance(service.get(k, ""), str) for k in ("image", "repo")
+    ):
+        return None
     name = service.get("name", "b2connect")
     backend = store.get("backend", "sqlite")
     context = store.get("context") or target.get("context")
@@ -164,10 +168,9 @@ def _kube_line(settings: Lean, env: str) -> str:
             f"b2tui: status --line: kube store ([store] in {settings.path}): {e}", 1
         ) from None
     if items is None:
-        from b2tui.adapters.kube_store import open_kube_store
-        from b2tui.config import load_settings
+        from b2tui.adapters.kube_store import kube_store_at
 
-        store = open_kube_store(load_settings(settings.path), env)
+        store = kube_store_at(settings.context, settings.namespace, settings.path)
         runs = [{k: getattr(r, k) for k in SUMMARY} for r in store._runs.matching(selector)]
     else:
         runs = [run_summary(o) for o in items if "record" in (o.get("data") or {})]

@@ -122,6 +122,8 @@ def test_the_lean_reader_reads_what_load_settings_reads(
         '[service]\nname = "shop"\n[environments.staging]\n',  # not this environment
         "[service]\nname = 3\n[environments.production]\n",
         '[service]\nnmae = "shop"\n[environments.production]\n',
+        "[service]\nimage = 3\n[environments.production]\n",
+        '[service]\nprebuilt = "yes"\n[environments.production]\n',
         '[store]\nbackend = "etcd"\n[environments.production]\n',
         '[store]\nbackend = "kube"\nnamespce = "b2tui"\n[environments.production]\n',
         '[store]\nbackend = "kube"\n[environments.production]\nnamespace = ["p"]\n',
