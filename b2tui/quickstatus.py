@@ -14,9 +14,9 @@ b2tui state file (one line on stderr), 1 when the store cannot be read.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
-import sqlite3
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -62,6 +62,8 @@ def read_sqlite(path: Path, *, service: str | None, env: str | None, sandbox: bo
     """The newest run (of ``service`` to ``env``, of the kind asked) as a row, or None."""
     if not path.exists():
         return None
+    import sqlite3  # here: the kube store's line needs none of it
+
     try:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
     except sqlite3.Error as e:
@@ -98,42 +100,97 @@ def _line_of_row(row: Any, *, sandbox: bool) -> str:
     )
 
 
-def _kube_line(settings: Any, env: str) -> str:
+class Lean:
+    """What the line reads of a config file (see :func:`lean_settings`)."""
+
+    def __init__(self, path: str, service: str, backend: str, context: str | None, ns: str):
+        self.path, self.service, self.backend = path, service, backend
+        self.context, self.namespace = context, ns
+
+
+LEAN_KEYS = {
+    "service": {"name", "image", "repo", "prebuilt"},
+    "store": {"backend", "namespace", "context"},
+}
+"""Keys of the tables the lean reader reads (as b2tui.config allows them): another key
+there, a typo the full reader would name, sends the file to the full reader."""
+
+
+def lean_settings(config: str, env: str) -> Lean | None:
+    """``[service] name``, ``[store]`` and ``[environments.<env>]``'s context and
+    namespace, read without building :class:`~b2tui.config.Settings` (whose import and
+    validation cost more than the rest of the line); None when anything the line uses is
+    missing or not as the full reader accepts it, so that :func:`b2tui.config.load_settings`
+    names the problem in its standard words. The tables the line does not use are not
+    checked here (README: "the status line")."""
+    import tomllib
+
+    try:
+        raw = tomllib.loads(Path(config).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # not found, not UTF-8, not TOML: the full reader says so
+        return None
+    service, store = raw.get("service", {}), raw.get("store", {})
+    envs = raw.get("environments")
+    target = envs.get(env) if isinstance(envs, dict) else None
+    if not (isinstance(service, dict) and isinstance(store, dict) and isinstance(target, dict)):
+        return None
+    if set(service) - LEAN_KEYS["service"] or set(store) - LEAN_KEYS["store"]:
+        return None
+    if not isinstance(service.get("prebuilt", False), bool) or not all(
+        isinstance(service.get(k, ""), str) for k in ("image", "repo")
+    ):
+        return None
+    name = service.get("name", "b2connect")
+    backend = store.get("backend", "sqlite")
+    context = store.get("context") or target.get("context")
+    namespace = store.get("namespace") or target.get("namespace", "default")
+    used = (name, store.get("namespace", ""), store.get("context", ""), namespace)
+    if not all(isinstance(v, str) for v in used) or backend not in ("sqlite", "kube"):
+        return None
+    if context is not None and not isinstance(context, str):
+        return None
+    return Lean(config, name, backend, context, namespace)
+
+
+def _kube_line(settings: Lean, env: str) -> str:
     """One LIST of the run ConfigMaps of this service and environment: with the standard
     library where the kubeconfig allows (:mod:`b2tui.adapters.kube_store.quick`), else
     through the kubernetes client."""
-    from b2tui.adapters.kube_store import store_place
-    from b2tui.adapters.kube_store.objects import run_record, run_selector
+    from b2tui.adapters.kube_store.objects import run_selector, run_summary
     from b2tui.adapters.kube_store.quick import QuickListError, list_configmaps
 
-    selector = run_selector(service=settings.service.name, environment=env)
-    context, namespace = store_place(settings, env)
+    selector = run_selector(service=settings.service, environment=env)
     kubeconfig = os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
     try:
-        items = list_configmaps(kubeconfig, context, namespace, selector)
+        items = list_configmaps(kubeconfig, settings.context, settings.namespace, selector)
     except QuickListError as e:
         raise Problem(
             f"b2tui: status --line: kube store ([store] in {settings.path}): {e}", 1
         ) from None
     if items is None:
-        from b2tui.adapters.kube_store import open_kube_store
+        from b2tui.adapters.kube_store import kube_store_at
 
-        runs = open_kube_store(settings, env)._runs.matching(selector)
+        store = kube_store_at(settings.context, settings.namespace, settings.path)
+        runs = [{k: getattr(r, k) for k in SUMMARY} for r in store._runs.matching(selector)]
     else:
-        runs = [run_record(o) for o in items if "record" in (o.get("data") or {})]
-        runs.sort(key=lambda r: (r.started_at, r.id), reverse=True)
-    runs = [r for r in runs if r.service == settings.service.name]
+        runs = [run_summary(o) for o in items if "record" in (o.get("data") or {})]
+        runs.sort(key=lambda r: (r["started_at"], r["id"]), reverse=True)
+    runs = [r for r in runs if r["service"] == settings.service]
     if not runs:
-        return f"{settings.service.name}: no run yet"
+        return f"{settings.service}: no run yet"
     rec = runs[0]
     return status_line(
-        service=rec.service,
-        state={"strategy": rec.strategy, **rec.state},
-        outcome=rec.outcome,
-        reason=rec.reason,
-        finished_at=rec.finished_at,
+        service=rec["service"],
+        state={"strategy": rec["strategy"], **rec["state"]},
+        outcome=rec["outcome"],
+        reason=rec["reason"],
+        finished_at=rec["finished_at"],
         now=datetime.now(UTC),
     )
+
+
+SUMMARY = ("id", "service", "strategy", "state", "outcome", "reason", "started_at", "finished_at")
+"""The fields of a run the line reads (those of ``objects.run_summary``)."""
 
 
 def line(argv: Sequence[str]) -> str:
@@ -151,30 +208,54 @@ def line(argv: Sequence[str]) -> str:
         path = Path(args.state) if args.state else default_state_path()
         row = read_sqlite(path, service=None, env=None, sandbox=True)
         return _line_of_row(row, sandbox=True) if row else "b2tui: no demo run yet"
-    from b2tui.config import ConfigError, find_config, load_settings
-
-    config = args.config or (str(find_config()) if find_config() else None)
+    config = args.config or _find_config()
     if not config:
         raise Problem("b2tui: no --config given and no ./b2tui.toml; or pass --sandbox", 2)
-    from b2tui.masking import register_settings
-
-    try:
-        settings = load_settings(config)
-        register_settings(settings)
-        settings.environment(args.env)
-    except ConfigError as e:
-        raise Problem(e.problems[0], 2) from None
-    if settings.store.backend == "kube":
+    global _unmasked_config
+    _unmasked_config = config
+    settings = lean_settings(config, args.env) or _full_settings(config, args.env)
+    if settings.backend == "kube":
         if args.state:
             raise Problem(
                 f'b2tui: --state is for the SQLite store; {config} sets [store] "kube"', 2
             )
         return _kube_line(settings, args.env)
     path = Path(args.state) if args.state else default_state_path()
-    row = read_sqlite(path, service=settings.service.name, env=args.env, sandbox=False)
+    row = read_sqlite(path, service=settings.service, env=args.env, sandbox=False)
     if row is None:
-        return f"{settings.service.name}: no run yet"
+        return f"{settings.service}: no run yet"
     return _line_of_row(row, sandbox=False)
+
+
+def _find_config() -> str | None:
+    """``$B2TUI_CONFIG`` or ``./b2tui.toml`` (:func:`b2tui.config.find_config`, whose
+    package this path does not import)."""
+    env = os.environ.get("B2TUI_CONFIG")
+    if env:
+        return str(Path(env))
+    p = Path.cwd() / "b2tui.toml"
+    return str(p) if p.exists() else None
+
+
+def _full_settings(config: str, env: str) -> Lean:
+    """The full reader's verdict on a file the lean reader is unsure of: its one-line
+    error (exit 2), or the same fields from :class:`~b2tui.config.Settings`."""
+    from b2tui.config import ConfigError, load_settings
+    from b2tui.masking import register_settings
+
+    try:
+        s = load_settings(config)
+        register_settings(s)
+        target = s.environment(env)
+    except ConfigError as e:
+        raise Problem(e.problems[0], 2) from None
+    ctx, ns = s.store.context or target.context, s.store.namespace or target.namespace
+    return Lean(config, s.service.name, s.store.backend, ctx, ns)
+
+
+_unmasked_config: str | None = None
+"""The config whose secrets :func:`_masked` registers before masking an error (the lean
+reader registers none: a line that is printed holds only what the store keeps, masked)."""
 
 
 def main(argv: Sequence[str]) -> int:
@@ -194,6 +275,12 @@ def main(argv: Sequence[str]) -> int:
 
 
 def _masked(text: str) -> str:
-    from b2tui.masking import mask
+    from b2tui.masking import mask, register_settings
+
+    if _unmasked_config:  # the secrets of the config, as the full reader registers them
+        from b2tui.config import ConfigError, load_settings
+
+        with contextlib.suppress(ConfigError):
+            register_settings(load_settings(_unmasked_config))
 
     return mask(text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import subprocess
 import sys
@@ -124,3 +125,54 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path) -> None:
         )
         assert res.returncode == 2 and says in res.stderr, (args, res.stderr)
         assert len(res.stderr.splitlines()) == 1 and res.stdout == ""
+
+
+def test_a_bad_config_gets_the_full_readers_line_and_exit_2(tmp_path: Path) -> None:
+    """The fast path reads only what the line uses; where that is wrong or missing, the
+    message is the one ``load_settings`` gives (b2tui/quickstatus.py: lean_settings)."""
+    from b2tui.config import ConfigError, load_settings
+
+    def full_says(cfg: Path, env: str) -> str:
+        try:
+            load_settings(cfg).environment(env)
+        except ConfigError as e:
+            return e.problems[0]
+        raise AssertionError(f"{cfg} is valid")
+
+    kube = '[store]\nbackend = "kube"\n'
+    cases = {
+        "toml": '[service]\nname = "shop"\n[environments.production\n',
+        "no-env": f"{kube}[environments.staging]\n",
+        "none": '[service]\nname = "shop"\n',
+        "backend": '[store]\nbackend = "etcd"\n[environments.production]\n',
+        "typo": f'{kube}namespce = "b2tui"\n[environments.production]\n',
+        "type": f"{kube}[environments.production]\nnamespace = 5\n",
+    }
+    env = {k: v for k, v in os.environ.items() if k != "B2TUI_CONFIG"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "b2tui", "status", "--line", *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+            env=env,
+        )
+
+    for name, text in cases.items():
+        cfg = tmp_path / f"{name}.toml"
+        cfg.write_text(text)
+        res = run("--config", str(cfg))
+        assert (res.returncode, res.stdout) == (2, ""), (name, res)
+        assert res.stderr == full_says(cfg, "production") + "\n", name
+    ok = tmp_path / "ok.toml"
+    ok.write_text(f"{kube}[environments.production]\n")
+    res = run("--config", str(ok), "--state", str(tmp_path / "s.db"))
+    assert res.returncode == 2 and res.stderr == (
+        f'b2tui: --state is for the SQLite store; {ok} sets [store] "kube"\n'
+    )
+    res = run()
+    assert res.returncode == 2 and res.stderr == (
+        "b2tui: no --config given and no ./b2tui.toml; or pass --sandbox\n"
+    )

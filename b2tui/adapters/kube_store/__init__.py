@@ -15,7 +15,14 @@ if TYPE_CHECKING:
     from b2tui.adapters.kube_store.store import KubeStore
     from b2tui.config import Settings
 
-__all__ = ["KubeIntents", "KubeStore", "kube_person", "kube_user", "open_kube_store"]
+__all__ = [
+    "KubeIntents",
+    "KubeStore",
+    "kube_person",
+    "kube_store_at",
+    "kube_user",
+    "open_kube_store",
+]
 
 _WHERE = {
     "KubeIntents": "intents",
@@ -45,14 +52,22 @@ def open_kube_store(
 ) -> KubeStore:
     """The kube store of ``settings`` (see :func:`store_place`). Raises
     :class:`~b2tui.ports.StoreError` with one line."""
+    context, namespace = store_place(settings, env)
+    return kube_store_at(context, namespace, settings.path, kubeconfig)
+
+
+def kube_store_at(
+    context: str | None, namespace: str, config: str | None, kubeconfig: str | None = None
+) -> KubeStore:
+    """The kube store in ``namespace`` through ``context`` (:func:`open_kube_store` once
+    the place is known; ``config`` names the file in errors)."""
     from b2tui.adapters.kube.client import connect, default_kubeconfig
     from b2tui.adapters.kube.errors import KubeApiError
     from b2tui.adapters.kube_store.store import KubeStore
     from b2tui.ports import StoreError
 
-    context, namespace = store_place(settings, env)
     try:
         conn = connect(kubeconfig or default_kubeconfig(), context)
     except KubeApiError as e:
-        raise StoreError(f"kube store ([store] in {settings.path}): {e}") from None
+        raise StoreError(f"kube store ([store] in {config}): {e}") from None
     return KubeStore(conn, namespace)

@@ -6,14 +6,17 @@ here talks to the API server: :mod:`b2tui.adapters.kube_store.api` sends these b
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from b2tui.masking import mask_data
-from b2tui.ports import Lease, RunRecord
+if TYPE_CHECKING:
+    from b2tui.ports import Lease, RunRecord
+
+# b2tui.ports and b2tui.masking are imported where they are used: ``b2tui status
+# --line`` imports this module for run_selector and run_summary alone, on every tick of
+# tmux's status-interval.
 
 
 def dumps(value: Any) -> str:
@@ -35,6 +38,8 @@ def slug(text: str, limit: int = 40) -> str:
     s = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
     if s == text and len(s) <= limit:
         return s
+    import hashlib  # here: most names are slugs already (status --line imports this module)
+
     digest = hashlib.sha1(text.encode()).hexdigest()[:6]
     return f"{s[: limit - 7].strip('-')}-{digest}"
 
@@ -109,6 +114,8 @@ def run_selector(
 
 def run_configmap(rec: RunRecord) -> dict[str, Any]:
     """The ConfigMap that records ``rec`` (masked), not finished yet."""
+    from b2tui.masking import mask_data
+
     record = {
         "id": rec.id,
         "service": rec.service,
@@ -149,6 +156,8 @@ def run_configmap(rec: RunRecord) -> dict[str, Any]:
 
 def run_record(obj: dict[str, Any]) -> RunRecord:
     """The run a run ConfigMap records."""
+    from b2tui.ports import RunRecord
+
     d = json.loads(obj["data"]["record"])
     started = _dt(d["started_at"])
     assert started is not None
@@ -172,11 +181,33 @@ def run_record(obj: dict[str, Any]) -> RunRecord:
     )
 
 
+def run_summary(obj: dict[str, Any]) -> dict[str, Any]:
+    """What ``b2tui status --line`` shows of a run ConfigMap, read as :func:`run_record`
+    reads it (same keys, same values), without building a
+    :class:`~b2tui.ports.RunRecord`: ``id``, ``service``, ``strategy``, ``state``,
+    ``outcome``, ``reason``, ``started_at`` and ``finished_at``."""
+    d = json.loads(obj["data"]["record"])
+    started = _dt(d["started_at"])
+    assert started is not None
+    return {
+        "id": d["id"],
+        "service": d["service"],
+        "strategy": d["strategy"],
+        "state": json.loads(obj["data"].get("state") or "{}"),
+        "outcome": d.get("outcome"),
+        "reason": d.get("reason"),
+        "started_at": started,
+        "finished_at": _dt(d.get("finished_at")),
+    }
+
+
 # --- the Lease -----------------------------------------------------------------------------
 
 
 def holder(obj: dict[str, Any]) -> Lease | None:
     """Who a Lease object names as its holder (None when released)."""
+    from b2tui.ports import Lease
+
     spec = obj.get("spec") or {}
     owner = spec.get("holderIdentity")
     if not owner:

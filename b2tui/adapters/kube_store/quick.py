@@ -18,9 +18,8 @@ import json
 import os
 import ssl
 import urllib.parse
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 IN_CLUSTER = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
@@ -29,9 +28,9 @@ class QuickListError(Exception):
     """The API server refused or could not be reached: one line, no credential."""
 
 
-@dataclass(frozen=True)
-class Endpoint:
-    """Where and how to send the request, read from a kubeconfig."""
+class Endpoint(NamedTuple):
+    """Where and how to send the request, read from a kubeconfig (a NamedTuple: the
+    dataclasses module would cost this path ~10 ms of import)."""
 
     server: str
     context: ssl.SSLContext | None
