@@ -13,6 +13,10 @@ from datetime import UTC, datetime, timedelta
 class WallClock:
     """Real time."""
 
+    speed = 1.0
+    """Run seconds per real second (as :class:`ScaledClock`'s): the control room wakes
+    when a label drawn from the clock changes, not every second."""
+
     def now(self) -> datetime:
         return datetime.now(UTC)
 
@@ -27,6 +31,7 @@ class ScaledClock:
         if speed <= 0:
             raise ValueError("speed must be positive")
         self.speed = speed
+        """Run seconds per real second."""
         self._start = start or datetime.now(UTC)
         self._real0 = time.monotonic()
 

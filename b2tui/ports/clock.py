@@ -12,7 +12,12 @@ from typing import Protocol
 
 
 class Clock(Protocol):
-    """The run's clock: every timestamp, hold and window is measured on it."""
+    """The run's clock: every timestamp, hold and window is measured on it.
+
+    A clock whose time follows real time at a fixed rate also says so in a ``speed``
+    attribute (run seconds per real second; the wall clock's is 1): the control room
+    then wakes when a label drawn from the clock changes instead of every second.
+    """
 
     def now(self) -> datetime:
         """Current time (timezone-aware UTC)."""

@@ -11,8 +11,10 @@ worker, the bell) lives in :mod:`b2tui.ui.feed`. What the keys do lives in
 
 from __future__ import annotations
 
+import math
 import os
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import ClassVar, Required, TypedDict, Unpack
@@ -24,6 +26,7 @@ from textual.containers import Container
 from textual.driver import Driver
 from textual.filter import ANSIToTruecolor, LineFilter, Monochrome, NoColor
 from textual.notifications import SeverityLevel
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Tab, Tabs
 
 from b2tui.config import Settings
@@ -46,6 +49,7 @@ from b2tui.ui.keys import OperatorKeys
 from b2tui.ui.messages import ALL_PANELS
 from b2tui.ui.render import Timing
 from b2tui.ui.terminal_calls import TerminalPrefs
+from b2tui.ui.ticks import next_change
 from b2tui.ui.widgets.canary import CanaryPanel
 from b2tui.ui.widgets.checklist import ChecklistPanel
 from b2tui.ui.widgets.header import RunHeader
@@ -68,6 +72,21 @@ def _css_path() -> Path:
     if installed.exists():
         return installed
     return Path(__file__).parent.parent.parent / "styles" / name
+
+
+TICK_SLACK = 0.01
+"""Real seconds the clock tick wakes after the moment a label changes (never before it)."""
+TICK_FLOOR = 0.05
+"""Shortest wait between two clock ticks at real time or slower."""
+
+
+def clock_speed(clock: Clock) -> float | None:
+    """Run seconds per real second of ``clock`` (its ``speed``), or None for a clock
+    whose time jumps (virtual, replayed, followed): the room then ticks every second."""
+    speed = getattr(clock, "speed", None)
+    if isinstance(speed, int | float) and speed > 0:
+        return float(speed)
+    return None
 
 
 GREETING = "resumed"
@@ -157,6 +176,11 @@ class ControlRoom(RoomFeed, OperatorKeys, App[None]):
         """Set by the take-over key: the caller claims the run and opens it as driver."""
         self._shown_phase: object = None
         self._shown_driver = ""
+        self._speed = clock_speed(self.clock)
+        """Run seconds per real second; None: the clock jumps and the room ticks each second."""
+        self._tick_timer: Timer | None = None
+        self._tick_due = math.inf
+        """When the pending clock tick fires (``time.monotonic``), inf without one."""
         self._attention = Attention()
         """Which events call the on-call, each occurrence once (bell, notification)."""
         self._ring_due = False
@@ -243,7 +267,12 @@ class ControlRoom(RoomFeed, OperatorKeys, App[None]):
         self._unsubscribe = self.session.subscribe(self._on_event)
         self._redraw(set(ALL_PANELS))
         self._tick()
-        self.set_interval(1.0, self._tick, name="clock")
+        if self._speed is None:
+            self.set_interval(1.0, self._tick, name="clock")
+        elif not self.session.drives_here:
+            # A driver leaving or taking over is no event of the run: a cheap look each
+            # second (the clock's labels wake the room only when they change).
+            self.set_interval(1.0, self._follow_driver, name="driver")
         if self._pods_source is not None:
             self._poll_pods()
         else:
@@ -314,36 +343,42 @@ class ControlRoom(RoomFeed, OperatorKeys, App[None]):
             self._shown_phase = view.phase
         # Phase, hold, pause and gates all decide what is allowed: re-ask the engine.
         self._refresh_binding_state()
+        # A hold, a countdown or a fresh age may change sooner than the tick waits for.
+        self._schedule_tick()
 
     def _can_advance(self) -> bool:
         return not self.session.read_only and self.session.why_not(Action.ADVANCE) is None
 
     def _timing(self) -> Timing:
-        view = self.session.view
-        stable_for = self.settings.smoke.stable_for
-        if view.emergency:
-            stable_for *= self.settings.readiness.emergency_hold_factor
         return Timing(
             no_data_timeout=self.settings.gates.no_data_timeout,
-            stable_for=stable_for,
+            stable_for=self._timing_stable_for(),
             can_advance=self._can_advance(),
             stale_after=self._metrics.stale_after,
         )
+
+    def _timing_stable_for(self) -> float:
+        stable_for = self.settings.smoke.stable_for
+        if self.session.view.emergency:
+            stable_for *= self.settings.readiness.emergency_hold_factor
+        return stable_for
 
     def _steps(self) -> tuple[CanaryStep, ...]:
         env = self.settings.environments.get(self.session.view.environment or "production")
         return env.canary_steps if env is not None else DEFAULT_STEPS
 
     def _tick(self) -> None:
-        """Once a second: the clock, ages and countdowns (small labels only)."""
+        """The clock, ages and countdowns (small labels only): when one of them changes
+        (:meth:`_schedule_tick`), or once a second on a clock whose time jumps."""
+        self._tick_timer, self._tick_due = None, math.inf
         if not self.drawable:
+            if self._speed is not None and self.is_running:
+                self._tick_timer = self.set_timer(1.0, self._tick, name="clock")
             return
         now = self.clock.now()
         view = self.session.view
         self._header.show_clock(now, self._engine_error)
-        if not self.session.drives_here and self.session.driver != self._shown_driver:
-            # A driver leaving (or taking over) is no event of the run: follow it here.
-            self._redraw({"header"})
+        self._follow_driver(bindings=False)
         for panel in self._panels:
             panel.show_age(now)
         self._timeline.show_time(view, now, self._timing())
@@ -351,6 +386,60 @@ class ControlRoom(RoomFeed, OperatorKeys, App[None]):
         self._metrics.show_time(view, now)
         # Holds end with time, not with an event: the footer must follow.
         self._refresh_binding_state()
+        self._schedule_tick()
+
+    def _follow_driver(self, *, bindings: bool = True) -> None:
+        """A driver leaving (or taking over) is no event of the run: follow it here."""
+        if not self.drawable or self.session.drives_here:
+            return
+        if self.session.driver != self._shown_driver:
+            self._redraw({"header"})
+        if bindings:
+            self._refresh_binding_state()  # the take-over key follows the driver too
+
+    def _schedule_tick(self) -> None:
+        """Wake the clock tick when the first label measured on the clock changes: the
+        next minute of the header clock, a panel's age, a countdown (each second in its
+        last minute), a hold's end (the footer's ``n``). Asked again after every redraw
+        and pods poll, which may bring a change sooner (or move an age's start later).
+
+        On a clock without a known speed (:func:`clock_speed`) the room ticks every second.
+        """
+        if self._speed is None or not self.drawable:
+            return
+        mono = time.monotonic()
+        if self._tick_due - mono < 2 * TICK_SLACK:
+            # Firing now: a label may have just changed, and measured from now its next
+            # change would be the one after.
+            return
+        settings = self.settings
+        timing = Timing(
+            no_data_timeout=settings.gates.no_data_timeout,
+            stable_for=self._timing_stable_for(),
+            stale_after=self._metrics.stale_after,
+        )
+        wait = next_change(
+            self.session.view,
+            self.clock.now(),
+            timing,
+            ((p.data_at, p.error) for p in self._panels),
+            clock_shown=self._engine_error is None,
+        )
+        if wait is None:
+            due = math.inf
+        else:
+            real = wait / self._speed + TICK_SLACK
+            # Faster than real time, labels change faster than a person reads: ≤ 1 Hz.
+            real = max(real, TICK_FLOOR if self._speed <= 1 else 1.0)
+            due = mono + real
+        if abs(due - self._tick_due) < 0.001 or due == self._tick_due:
+            return
+        if self._tick_timer is not None:
+            self._tick_timer.stop()
+            self._tick_timer = None
+        self._tick_due = due
+        if due < math.inf:
+            self._tick_timer = self.set_timer(due - mono, self._tick, name="clock")
 
     # --- feedback -------------------------------------------------------------------------
 

@@ -82,6 +82,8 @@ class RoomFeed(_Room):
 
         def _redraw(self, kinds: set[str]) -> None: ...
 
+        def _schedule_tick(self) -> None: ...
+
     # --- data in --------------------------------------------------------------------------
 
     def _on_event(self, event: ev.Event) -> None:
@@ -172,18 +174,21 @@ class RoomFeed(_Room):
         if not self.drawable:
             return
         self._pods_panel.show_changes(message.changed, message.removed, message.at)
+        self._schedule_tick()  # the pods' age starts again
 
     def on_source_failed(self, message: SourceFailed) -> None:
         if not self.drawable:
             return
         if message.source == "pods":
             self._pods_panel.show_error(message.error)
+            self._schedule_tick()  # "stale 4s: …" counts seconds
             return
         self._engine_error = message.error
         for panel in self._panels:
             if panel is not self._pods_panel:
                 panel.error = message.error
         self._header.show_clock(self.clock.now(), message.error)
+        self._schedule_tick()
         self.notify(message.error, title="engine stopped", severity="error", timeout=30)
         view = self.session.view
         stopped = Call(

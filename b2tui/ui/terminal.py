@@ -21,6 +21,11 @@ dropped, so the writer thread lives until it is stopped and its queue always dra
 read that fails because the terminal is gone is a hangup: the process gets SIGHUP, as a
 controlling terminal's hangup would have sent it, so the room leaves the one way every
 signal leaves it (``cli/room.py``).
+
+Its input thread also sleeps until there is input: Textual's wakes every 0.1 s to see
+whether the app is leaving (ten wake-ups a second, ~0.15 % of a core in an idle room).
+Here the app's leaving wakes it (:class:`WakingEvent`), and it wakes on time only while
+the parser waits to tell a lone ``esc`` from the start of a sequence.
 """
 
 from __future__ import annotations
@@ -32,10 +37,12 @@ import selectors
 import signal
 import sys
 import termios
+import threading
 from codecs import getincrementaldecoder
 from typing import IO, Any
 
 from textual._parser import ParseError
+from textual._time import get_time
 from textual._xterm_parser import XTermParser
 from textual.drivers.linux_driver import LinuxDriver
 
@@ -74,12 +81,59 @@ class GoneSafeFile:
         return not self.gone and self._file.isatty()
 
 
+class WakingEvent(threading.Event):
+    """The driver's ``exit_event``: setting it also writes a byte to a pipe, which wakes
+    an input thread sleeping in ``select`` without a timeout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.wake_fd, self._write_fd = os.pipe()
+        os.set_blocking(self._write_fd, False)
+
+    def set(self) -> None:
+        super().set()
+        if self._write_fd >= 0:
+            with contextlib.suppress(OSError):  # full: woken already
+                os.write(self._write_fd, b"x")
+
+    def drain(self) -> None:
+        with contextlib.suppress(OSError):
+            os.read(self.wake_fd, 64)
+
+    def close(self) -> None:
+        """Close the pipe (once the input thread is gone); ``set`` then only sets."""
+        fds, self._write_fd = (self.wake_fd, self._write_fd), -1
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+def _parser_wait(parser: XTermParser) -> float | None:
+    """Seconds until the parser's pending timeout (a lone ``esc``), None without one;
+    0.1 s (Textual's own poll) if this Textual's parser does not say."""
+    due = getattr(parser, "_timeout_time", _UNKNOWN)
+    if due is None:
+        return None
+    if not isinstance(due, int | float):
+        return 0.1
+    return max(0.0, due - get_time())
+
+
+_UNKNOWN = object()
+
+
 class TerminalDriver(LinuxDriver):
     """Textual's Linux driver, for a terminal that may hang up at any moment."""
 
     def __init__(self, app: Any, **options: Any) -> None:
         super().__init__(app, **options)
         self._file = GoneSafeFile(sys.__stderr__ or sys.stderr)  # type: ignore[assignment]
+        self.exit_event = WakingEvent()
+
+    def close(self) -> None:
+        super().close()
+        if isinstance(self.exit_event, WakingEvent):
+            self.exit_event.close()
 
     def _sigcont_application(self, *_: object) -> None:
         # Textual sets this flag when SIGTSTP suspended application mode; any other
@@ -110,12 +164,20 @@ class TerminalDriver(LinuxDriver):
         /dev/null, only ends the reading."""
         selector = selectors.SelectSelector()
         selector.register(self.fileno, selectors.EVENT_READ)
+        waker = self.exit_event if isinstance(self.exit_event, WakingEvent) else None
+        if waker is not None:
+            selector.register(waker.wake_fd, selectors.EVENT_READ)
         parser = XTermParser(self._debug)
         decode = getincrementaldecoder("utf-8")().decode
         ended = False
         try:
             while not self.exit_event.is_set():
-                if selector.select(0.1):
+                # Without a waker (never here), poll as Textual does.
+                wait = _parser_wait(parser) if waker is not None else 0.1
+                ready = {key.fd for key, _ in selector.select(wait)}
+                if waker is not None and waker.wake_fd in ready:
+                    waker.drain()
+                if self.fileno in ready:
                     data = os.read(self.fileno, 4096)
                     if not data:
                         ended = True

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -136,3 +138,69 @@ def test_hung_up_tells_a_dead_terminal_from_a_pipe_or_dev_null() -> None:
         assert not hung_up(null.fileno())
     os.close(read)
     os.close(write)
+
+
+ESCAPE_ROOM = """
+import sys
+from textual.app import App
+from textual.widgets import Static
+from b2tui.ui.terminal import TerminalDriver
+
+class Keys(App[int]):
+    def get_driver_class(self):
+        return TerminalDriver
+
+    def compose(self):
+        yield Static("drawn")
+
+    def on_key(self, event) -> None:
+        self.exit({"escape": 7, "q": 3}.get(event.key, 1))
+
+sys.exit(Keys().run())
+"""
+
+
+def _pty_keys(keys: bytes) -> int:
+    """Run ESCAPE_ROOM in a pty, send ``keys`` once it drew, return its exit status."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ESCAPE_ROOM],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "TERM": "xterm-256color", "TEXTUAL_DRIVER": ""},
+    )
+    os.close(slave)
+    try:
+        seen = b""
+        deadline = time.monotonic() + 60
+        while b"drawn" not in seen:
+            assert time.monotonic() < deadline, seen[-300:]
+            if select.select([master], [], [], 1.0)[0]:
+                seen += os.read(master, 65536)
+        os.write(master, keys)
+        reader = threading.Thread(target=_drain, args=(master,), daemon=True)
+        reader.start()
+        return proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+def _drain(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        while os.read(fd, 65536):
+            pass
+
+
+def test_the_input_thread_sleeps_but_a_lone_escape_still_arrives() -> None:
+    # Nothing else is typed after it: only the parser's own timeout tells the lone esc
+    # from the start of a sequence, so the sleeping thread must wake for it.
+    assert _pty_keys(b"\x1b") == 7
+
+
+def test_the_input_thread_sleeps_but_the_app_still_leaves() -> None:
+    # The app's exit sets the driver's exit event, which wakes the thread to end.
+    assert _pty_keys(b"q") == 3
