@@ -80,6 +80,12 @@ def _encodings(value: str) -> set[str]:
     return {f for f in forms if len(f) >= MIN_SECRET}
 
 
+SEEN_ENTRIES = 4096
+"""Masked texts remembered (then forgotten at once and remembered anew)."""
+SEEN_LENGTH = 512
+"""Longer texts (build output, request bodies) are masked each time, not remembered."""
+
+
 class Masker:
     """A registry of secret values and the rules that hide them.
 
@@ -93,6 +99,9 @@ class Masker:
         self._forms: dict[str, str] = {}
         self._ordered: list[tuple[str, str]] = []
         self._pattern: re.Pattern[str] | None = None
+        self._seen: dict[str, str] = {}
+        """Texts masked since the registry last changed, and what they became: an idle
+        room masks the same gate reasons and log prefixes with every sample."""
 
     def add(self, value: str | None, *, shown_as: str = MASK) -> None:
         """Hide ``value`` (and its encodings) from now on; short or empty values are ignored.
@@ -113,6 +122,7 @@ class Masker:
                     self._forms[form] = shown_as
             self._ordered = sorted(self._forms.items(), key=lambda kv: len(kv[0]), reverse=True)
             self._pattern = re.compile("|".join(re.escape(f) for f, _ in self._ordered))
+            self._seen = {}
 
     def add_basic(self, user: str, password: str) -> None:
         """Hide HTTP basic credentials: the password, and ``base64(user:password)``."""
@@ -146,6 +156,7 @@ class Masker:
             self._forms.clear()
             self._ordered = []
             self._pattern = None
+            self._seen = {}
 
     def __contains__(self, value: str) -> bool:
         return value in self._values
@@ -154,6 +165,19 @@ class Masker:
         """``text`` with every secret hidden (see the module docstring)."""
         if not text:
             return text
+        # A registration replaces the dict: a result computed with the rules of before
+        # is stored in the old one, which nothing reads any more.
+        seen = self._seen
+        done = seen.get(text)
+        if done is None:
+            done = self._masked(text)
+            if len(text) <= SEEN_LENGTH:
+                if len(seen) >= SEEN_ENTRIES:
+                    seen.clear()
+                seen[text] = done
+        return done
+
+    def _masked(self, text: str) -> str:
         if "://" in text:
             text = _URL.sub(lambda m: _mask_url_in_text(m.group(0)), text)
         lower = text.lower()  # cheap keyword checks spare the regexes most texts

@@ -88,6 +88,23 @@ def test_masking_is_idempotent() -> None:
     assert mask(once) == once
 
 
+def test_a_text_masked_before_a_secret_was_registered_is_masked_anew_after() -> None:
+    # The masker remembers what it masked (the same gate reasons come with every sample);
+    # a registration must not leave a text it saw before showing the new secret.
+    m = Masker()
+    line = "GET https://prom.example/api returned 401 for key s3cr3t-t0ken-value"
+    assert m.text(line) == line
+    assert m.data({"reason": line}) == {"reason": line}
+    m.add("s3cr3t-t0ken-value")
+    assert "s3cr3t-t0ken-value" not in m.text(line)
+    assert "s3cr3t-t0ken-value" not in json.dumps(m.data({"reason": line}))
+    base64_form = base64.b64encode(b"user:s3cr3t-t0ken-value").decode()
+    m.clear()
+    assert m.text(base64_form) == base64_form
+    m.add_basic("user", "s3cr3t-t0ken-value")
+    assert m.text(base64_form) == "***"
+
+
 def test_short_values_are_not_secrets() -> None:
     register("1", "abc")
     assert mask("1 abc 10") == "1 abc 10"
