@@ -191,3 +191,29 @@ async def test_a_layout_that_changed_nothing_does_not_repaint_a_tables_scrollbar
         app.screen.refresh(layout=True)
         await pilot.pause()
         assert refreshed, "the scrollbar did not follow the table's new height"
+
+
+async def test_a_label_given_its_text_while_mounting_is_measured_with_that_text() -> None:
+    # The compositor measures a widget as its mount is laid out, before the widget counts
+    # as mounted, and Textual keeps that measure until a refresh of a mounted widget: a
+    # set_text in that window left an attached room's gates summary row blank (width 0,
+    # its text set). The label's measure must follow its text, mounted or not.
+    from textual.geometry import Size
+
+    from b2tui.ui.widgets.quiet_label import QuietLabel
+
+    class Room(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Widget(id="box")
+
+    text = "service: pods 0.0 crashing ✓ · req 57.0 req/s ✓"
+    app = Room()
+    async with app.run_test(size=(80, 6)) as pilot:
+        label = QuietLabel(classes="gate-summary")
+        box = Size(80, 6)
+        assert label.get_content_width(box, box) == 0  # measured while mounting, as ""
+        label.set_text(text)
+        assert label.get_content_width(box, box) == len(text)
+        await app.query_one("#box").mount(label)
+        await pilot.pause()
+        assert label.region.width == len(text)

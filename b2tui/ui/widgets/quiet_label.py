@@ -44,6 +44,14 @@ class QuietLabel(Label):
         self._rows = None
         after = self._rows_now()
         if before is None or after is None or self._may_resize(old, before, after):
+            # Textual measures a widget (and keeps the visual it measured) as its mount is
+            # laid out, before the widget counts as mounted, and a refresh clears both
+            # only once it does: a label given its text in that window kept width 0 and
+            # its old text (an attached room's gates summary row, blank).
+            cache = getattr(self, "_layout_cache", None)  # Textual's, of the measured visual
+            if cache is not None:
+                cache.clear()
+            self.clear_cached_dimensions()
             self.refresh(layout=True)
             return
         width = self.size.width
