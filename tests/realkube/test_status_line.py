@@ -76,6 +76,7 @@ def test_replay_of_a_run_on_the_real_control_plane_ends_on_the_live_screen(
 
     from b2tui.adapters.kube.client import connect
     from b2tui.adapters.kube_store import KubeStore
+    from b2tui.domain.view import RunView, apply
     from b2tui.engine.replay import Replay
     from b2tui.ui.app import make_app
     from b2tui.ui.replay import make_replay_app
@@ -94,6 +95,26 @@ def test_replay_of_a_run_on_the_real_control_plane_ends_on_the_live_screen(
             await until(pilot, lambda: session.view.canary_percent > 0, "the canary", 60)
             await pilot.press("R")
             await until(pilot, lambda: session.view.finished, "the run's end", 180)
+            # The run's record may say it ended before the attached room has the
+            # journal's last events (the watch pushes objects in any order): wait until
+            # the room's view is the one the store's events make.
+            stored = KubeStore(connect(str(b), None), kube_ns)
+
+            def store_view() -> RunView:
+                final = RunView()
+                for _, e in stored.events(run_id):
+                    final = apply(final, e)
+                return final
+
+            try:
+                await until(
+                    pilot,
+                    lambda: session.view == store_view(),
+                    "every stored event in the attached room",
+                    30,
+                )
+            finally:
+                stored.close()
             await pilot.pause(0.2)
             shown.append(screen_text(live))
 
