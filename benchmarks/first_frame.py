@@ -27,18 +27,14 @@ import argparse
 import asyncio
 import compileall
 import contextlib
-import os
 import pickle
-import select
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from benchmarks import idle_output
-from benchmarks.suite import BARE, ROOT
+from benchmarks.suite import BARE, ROOT, _first_frame
 
 PY = sys.executable
 BARE_MARKED = BARE.replace(
@@ -61,39 +57,8 @@ def first_frame(
     argv: list[str], marker: bytes, env: dict[str, str], cwd: Path = ROOT
 ) -> tuple[float, float]:
     """Wall seconds from spawn to the first output holding ``marker`` in a 120×40 pty,
-    and the CPU seconds of the process's threads by then."""
-    master, slave = os.openpty()
-    idle_output._set_size(slave, 120, 40)
-    t0 = time.monotonic()
-    proc = subprocess.Popen(
-        argv,
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env=env,
-        cwd=cwd,
-        preexec_fn=idle_output._controlling_tty,
-        close_fds=True,
-    )
-    os.close(slave)
-    seen = b""
-    try:
-        while time.monotonic() - t0 < 60:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if ready:
-                try:
-                    seen += os.read(master, 65536)
-                except OSError:
-                    break
-                if marker in seen:
-                    return time.monotonic() - t0, _cpu_ns(proc.pid) / 1e9
-            if proc.poll() is not None:
-                break
-        raise RuntimeError(f"{argv[1:]} drew no {marker!r} ({seen[-300:]!r})")
-    finally:
-        proc.kill()
-        proc.wait()
-        os.close(master)
+    and the CPU seconds of the process's threads by then (``schedstat``: nanoseconds)."""
+    return _first_frame(argv, marker, env, cwd, cpu=lambda pid: _cpu_ns(pid) / 1e9)
 
 
 async def _held_view() -> bytes:

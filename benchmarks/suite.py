@@ -380,10 +380,16 @@ Bare().run()
 """
 
 
-def _first_frame(argv: list[str], marker: bytes, env: dict[str, str]) -> tuple[float, float]:
+def _first_frame(
+    argv: list[str],
+    marker: bytes,
+    env: dict[str, str],
+    cwd: Path = ROOT,
+    cpu: Callable[[int], float] | None = None,
+) -> tuple[float, float]:
     """Seconds from spawn to the first output holding ``marker`` (in a 120×40 pty), and
     the CPU seconds the process had used by then (on a loaded machine wall time is mostly
-    waiting for a core)."""
+    waiting for a core): ``cpu(pid)``, by default utime+stime from ``/proc``."""
     master, slave = os.openpty()
     idle_output._set_size(slave, 120, 40)
     t0 = time.monotonic()
@@ -393,7 +399,7 @@ def _first_frame(argv: list[str], marker: bytes, env: dict[str, str]) -> tuple[f
         stdout=slave,
         stderr=slave,
         env=env,
-        cwd=ROOT,
+        cwd=cwd,
         preexec_fn=idle_output._controlling_tty,
         close_fds=True,
     )
@@ -408,7 +414,7 @@ def _first_frame(argv: list[str], marker: bytes, env: dict[str, str]) -> tuple[f
                 except OSError:
                     break
                 if marker in seen:
-                    return time.monotonic() - t0, _cpu_seconds(proc.pid)
+                    return time.monotonic() - t0, (cpu or _cpu_seconds)(proc.pid)
             if proc.poll() is not None:
                 break
         raise RuntimeError(f"{argv[1:]} drew no {marker!r} ({seen[-200:]!r})")
