@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import compileall
-import contextlib
 import pickle
 import statistics
 import sys
@@ -34,7 +33,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks import idle_output
-from benchmarks.suite import BARE, ROOT, _first_frame
+from benchmarks.suite import BARE, ROOT, _first_frame, _threads_ns
 
 PY = sys.executable
 BARE_MARKED = BARE.replace(
@@ -45,20 +44,12 @@ BARE_MARKED = BARE.replace(
 )
 
 
-def _cpu_ns(pid: int) -> int:
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError, IndexError):  # a thread that just ended
-            total += int((task / "schedstat").read_text().split()[0])
-    return total
-
-
 def first_frame(
     argv: list[str], marker: bytes, env: dict[str, str], cwd: Path = ROOT
 ) -> tuple[float, float]:
     """Wall seconds from spawn to the first output holding ``marker`` in a 120×40 pty,
     and the CPU seconds of the process's threads by then (``schedstat``: nanoseconds)."""
-    return _first_frame(argv, marker, env, cwd, cpu=lambda pid: _cpu_ns(pid) / 1e9)
+    return _first_frame(argv, marker, env, cwd, cpu=lambda pid: _threads_ns(pid) / 1e9)
 
 
 async def _held_view() -> bytes:
