@@ -433,6 +433,25 @@ class RealKube:
             raise KubeError(r.status_code, method, path, r.text)
         return r
 
+    def allowed(self, user: str, verb: str, resource: str, namespace: str, group: str = "") -> bool:
+        """Whether the API server's authorizer lets ``user`` do ``verb`` on ``resource`` now
+        (a SubjectAccessReview): its RBAC cache takes a moment to see a new binding."""
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SubjectAccessReview",
+            "spec": {
+                "user": user,
+                "resourceAttributes": {
+                    "namespace": namespace,
+                    "verb": verb,
+                    "group": group,
+                    "resource": resource,
+                },
+            },
+        }
+        r = self.request("POST", "/apis/authorization.k8s.io/v1/subjectaccessreviews", json=review)
+        return bool(r.json().get("status", {}).get("allowed"))
+
     def resource(self, api_version: str, kind: str) -> ApiResource:
         """The resource for ``apiVersion``/``kind`` from discovery (CRDs included)."""
         key = (api_version, kind)

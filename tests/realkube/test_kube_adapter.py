@@ -528,6 +528,14 @@ async def test_watch_forbidden_by_rbac_reports_and_recovers(
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "nobody"}],
     }
     realkube.apply(binding, namespace=ns)
+    wait_until(
+        lambda: (
+            realkube.allowed("nobody", "get", "deployments", ns, "apps")
+            and realkube.allowed("nobody", "watch", "pods", ns)
+        ),
+        20,
+        "the API server's RBAC to see the new binding",
+    )
     path = realkube.write_kubeconfig(tmp_path / "nobody", user="nobody", namespace=ns)
     kube = KubeCluster(str(path), watch_backoff_cap=0.5, watch_timeout=2)
     try:
