@@ -3,7 +3,9 @@
 Per round it prepares a sandbox conductor (everything but the store), prints ``ready N``
 and waits for ``go`` on stdin; then it opens the round's fresh state file and claims the
 run as ``b2tui demo`` does, and prints ``N driver RUN`` or ``N watcher RUN HOLDER``. The
-parent releases both sides of a round at once, so the two claims overlap.
+parent releases both sides of a round at once, so the two claims overlap. After the last
+round a side waits for its stdin to close: a driver that ended is rightly taken over (its
+process is gone), so the winner of the last round must outlive the loser's claim.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def main() -> None:
     folder, rounds = Path(sys.argv[1]), int(sys.argv[2])
     for n in range(rounds):
         print(n, asyncio.run(one_round(folder / f"{n}.db")), flush=True)
+    sys.stdin.read()  # stay the live driver of the last round until the parent is done
 
 
 if __name__ == "__main__":
