@@ -193,8 +193,12 @@ SUMMARY = ("id", "service", "strategy", "state", "outcome", "reason", "started_a
 """The fields of a run the line reads (those of ``objects.run_summary``)."""
 
 
-def line(argv: Sequence[str]) -> str:
-    """The status line for ``argv`` (``status --line [--config F --env E | --sandbox]``)."""
+def line(argv: Sequence[str], read: list[str] | None = None) -> str:
+    """The status line for ``argv`` (``status --line [--config F --env E | --sandbox]``).
+
+    ``read``, when given, gets the config file's path appended as soon as it is known:
+    an error raised after that may hold its secrets (:func:`main` masks them).
+    """
     args, rest = _parser().parse_known_args(list(argv))
     if rest:
         raise Problem(f"b2tui status --line: unknown argument {rest[0]!r}", 2)
@@ -211,8 +215,8 @@ def line(argv: Sequence[str]) -> str:
     config = args.config or _find_config()
     if not config:
         raise Problem("b2tui: no --config given and no ./b2tui.toml; or pass --sandbox", 2)
-    global _unmasked_config
-    _unmasked_config = config
+    if read is not None:
+        read.append(config)
     settings = lean_settings(config, args.env) or _full_settings(config, args.env)
     if settings.backend == "kube":
         if args.state:
@@ -253,34 +257,34 @@ def _full_settings(config: str, env: str) -> Lean:
     return Lean(config, s.service.name, s.store.backend, ctx, ns)
 
 
-_unmasked_config: str | None = None
-"""The config whose secrets :func:`_masked` registers before masking an error (the lean
-reader registers none: a line that is printed holds only what the store keeps, masked)."""
-
-
 def main(argv: Sequence[str]) -> int:
     # The line is made of what the store keeps, and the store keeps it masked (reasons
     # included); b2tui.masking is imported only where a config's secrets are (errors).
+    read: list[str] = []  # the config, once known: its secrets are masked in errors
     try:
-        print(line(argv))
+        print(line(argv, read))
     except Problem as e:
-        print(_masked(str(e)), file=sys.stderr)
+        print(_masked(str(e), read), file=sys.stderr)
         return e.code
     except Exception as e:  # a store that cannot be reached: one line, never a traceback
         if os.environ.get("B2TUI_DEBUG"):
             raise
-        print(_masked(f"b2tui: status --line: {type(e).__name__}: {e}"), file=sys.stderr)
+        print(_masked(f"b2tui: status --line: {type(e).__name__}: {e}", read), file=sys.stderr)
         return 1
     return 0
 
 
-def _masked(text: str) -> str:
+def _masked(text: str, configs: Sequence[str]) -> str:
+    """``text`` with every secret of ``configs`` masked, as the full reader registers them
+    (the lean reader registers none: a line that is printed holds only what the store
+    keeps, masked)."""
     from b2tui.masking import mask, register_settings
 
-    if _unmasked_config:  # the secrets of the config, as the full reader registers them
+    if configs:
         from b2tui.config import ConfigError, load_settings
 
-        with contextlib.suppress(ConfigError):
-            register_settings(load_settings(_unmasked_config))
+        for config in configs:
+            with contextlib.suppress(ConfigError):
+                register_settings(load_settings(config))
 
     return mask(text)

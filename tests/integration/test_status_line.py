@@ -176,3 +176,31 @@ def test_a_bad_config_gets_the_full_readers_line_and_exit_2(tmp_path: Path) -> N
     assert res.returncode == 2 and res.stderr == (
         "b2tui: no --config given and no ./b2tui.toml; or pass --sandbox\n"
     )
+
+
+def test_an_error_of_the_line_masks_the_configs_secrets(tmp_path: Path) -> None:
+    """The lean reader registers no secret; an error that echoes one (here a kube context
+    that is also the Prometheus password) is masked with the full reader's secrets."""
+    (tmp_path / "b2tui.toml").write_text(
+        '[service]\nname = "shop"\n\n[store]\nbackend = "kube"\ncontext = "hunter2-ctx"\n\n'
+        '[prometheus]\nurl = "https://ops:hunter2-ctx@prom.example:9090"\n\n'
+        '[environments.production]\nnamespace = "shop"\n'
+    )
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: a\n"
+        'clusters:\n- name: c\n  cluster: {server: "https://127.0.0.1:1"}\n'
+        "contexts:\n- name: a\n  context: {cluster: c, user: u}\n"
+        "users:\n- name: u\n  user: {token: t}\n"
+    )
+    res = subprocess.run(
+        [sys.executable, "-m", "b2tui", "status", "--line"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "KUBECONFIG": str(kubeconfig), "PYTHONPATH": str(ROOT)},
+    )
+    assert res.returncode == 1, res
+    assert "context *** not found in kubeconfig" in res.stderr
+    assert "hunter2" not in res.stderr + res.stdout
