@@ -23,6 +23,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets.data_table import ColumnKey
 
+from b2tui.domain.events import GateSampled
 from b2tui.ports import PodInfo, PodPhase
 from b2tui.ui import partial_update
 from b2tui.ui.app import ControlRoom
@@ -217,3 +218,57 @@ async def test_a_label_given_its_text_while_mounting_is_measured_with_that_text(
         await app.query_one("#box").mount(label)
         await pilot.pause()
         assert label.region.width == len(text)
+
+
+# --- gate rows -------------------------------------------------------------------------
+
+
+class _Gates(App[None]):
+    def compose(self) -> ComposeResult:
+        from b2tui.ui.widgets.gate_row import GateRow
+
+        yield GateRow("canary", "error_rate")
+
+
+def _gate(value: float | None, status: str = "pass") -> GateSampled:
+    return GateSampled(
+        ts=T0, gate="error_rate", value=value, threshold=0.001, status=status, unit="%"
+    )
+
+
+async def test_a_gate_sample_repaints_the_cells_that_read_differently() -> None:
+    from b2tui.ui.widgets.gate_row import GateRow
+
+    app = _Gates()
+    async with app.run_test(size=(60, 3)) as pilot:
+        row = app.query_one(GateRow)
+        row.show(_gate(0.0003), [0.0003])
+        await pilot.pause()
+        before = row.render_lines(Region(0, 0, 60, 1))[0].text
+        assert before.startswith("canary err  █│▃") and before.endswith("0.03% < 0.10%       pass")
+
+        # A new sample, same status: the sparkline gains a bar and the value changes; the
+        # name and the status are not repainted, every cell that changed is.
+        calls = _record(row)
+        row.show(_gate(0.0005), [0.0003, 0.0005])
+        await pilot.pause()
+        after = row.render_lines(Region(0, 0, 60, 1))[0].text
+        changed = [x for x, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+        assert changed and len(calls) == 1 and len(calls[0]) == 1, calls
+        (region,) = calls[0]
+        assert region.y == 0 and region.height == 1
+        assert region.x == changed[0] and region.right == changed[-1] + 1
+        assert region.x > len("canary err") and region.right <= 60 - len("pass")
+
+        # The same sample object again: nothing.
+        calls.clear()
+        row.show(row.sample, [0.0003, 0.0005])  # type: ignore[arg-type]
+        await pilot.pause()
+        assert calls == []
+
+        # A status change restyles the row: all of it is repainted, in the new status.
+        calls.clear()
+        row.show(_gate(0.0052, "fail"), [0.0003, 0.0005, 0.0052])
+        await pilot.pause()
+        assert () in calls and row.has_class("-fail") and not row.has_class("-pass")
+        assert row.render_lines(Region(0, 0, 60, 1))[0].text.endswith("0.52% > 0.10%       FAIL")
