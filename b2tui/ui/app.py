@@ -369,7 +369,13 @@ class ControlRoom(RoomFeed, OperatorKeys, App[None]):
 
     def _tick(self) -> None:
         """The clock, ages and countdowns (small labels only): when one of them changes
-        (:meth:`_schedule_tick`), or once a second on a clock whose time jumps."""
+        (:meth:`_schedule_tick`), or once a second on a clock whose time jumps.
+
+        Called by its timer or directly (on mount, by a replay): the pending timer is
+        stopped either way, so one tick stays pending, never two chains of them.
+        """
+        if self._tick_timer is not None:
+            self._tick_timer.stop()
         self._tick_timer, self._tick_due = None, math.inf
         if not self.drawable:
             if self._speed is not None and self.is_running:

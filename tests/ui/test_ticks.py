@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from textual.timer import Timer
 
 from b2tui.domain.durations import format_duration
 from b2tui.domain.phases import Phase
 from b2tui.domain.view import RunView
 from b2tui.engine.clock import ScaledClock, VirtualClock, WallClock
 from b2tui.ui import ticks
-from b2tui.ui.app import clock_speed
+from b2tui.ui.app import ControlRoom, clock_speed
+from b2tui.ui.messages import ALL_PANELS
 from b2tui.ui.render import Timing, age_text, countdown_text, elapsed_text, status_line
 
 T0 = datetime(2026, 1, 5, 14, 0, 7, 250_000, tzinfo=UTC)
@@ -112,3 +115,29 @@ def test_a_clock_whose_time_jumps_keeps_the_one_second_tick() -> None:
     assert clock_speed(WallClock()) == 1.0
     assert clock_speed(ScaledClock(60)) == 60.0
     assert clock_speed(VirtualClock()) is None
+
+
+def _clock_timers(app: ControlRoom) -> list[Timer]:
+    """The room's clock timers that have not fired or been stopped yet."""
+    return [
+        t
+        for t in list(app._timers)
+        if t.name == "clock" and t._task is not None and not t._task.done()
+    ]
+
+
+async def test_the_room_keeps_one_clock_tick_pending(room_at: Callable[[str], Any]) -> None:
+    # A tick called directly (on mount, by a replay's redraw) replaced the pending timer
+    # without stopping it: both fired, each set another, and the room ticked twice for
+    # every label change, for as long as it ran.
+    room = await room_at("canary-holding-5")
+    app = room.app()
+    app._speed = 1.0  # as on a real-time clock: ticks set for when a label changes
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert len(_clock_timers(app)) == 1
+        for _ in range(3):
+            app._tick()
+            app._redraw(set(ALL_PANELS))
+            await pilot.pause()
+            assert len(_clock_timers(app)) == 1
