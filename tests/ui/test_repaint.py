@@ -154,6 +154,39 @@ async def test_a_poll_repaints_the_cells_it_changed_and_a_removal_what_moved() -
         assert min(regions[0].y for regions in calls) == header + 2
 
 
+async def test_a_changed_cell_is_the_only_cell_of_its_row_rendered_again() -> None:
+    from textual.widgets import DataTable
+
+    app, pods = _Room(), _pods(30)
+    async with app.run_test(size=(120, 40)) as pilot:
+        panel = app.query_one(PodsPanel)
+        panel.show_pods(pods, T0)
+        await pilot.pause()
+        rendered: list[tuple[int, int]] = []
+        real = DataTable._render_cell
+
+        def counting(
+            self: DataTable[str], row: int, column: int, *args: object, **kwargs: object
+        ) -> object:
+            rendered.append((row, column))
+            return real(self, row, column, *args, **kwargs)  # type: ignore[arg-type]
+
+        DataTable._render_cell = counting  # type: ignore[assignment,method-assign]
+        try:
+            pods[3] = replace(pods[3], restarts=7)
+            panel.show_pods(pods, T0)
+            await pilot.pause()
+        finally:
+            DataTable._render_cell = real  # type: ignore[method-assign]
+        table = panel.table
+        restarts = [c.key for c in table.ordered_columns].index(ColumnKey("restarts"))
+        row = table.get_row_index("web-0003")
+        # Only the restarts cell of web-0003 (the header and row labels are not cells).
+        assert [(r, c) for r, c in rendered if r >= 0 and c >= 0] == [(row, restarts)]
+        line = table.render_line(table.header_height + row).text
+        assert " 7 " in line and "web-0003" in line
+
+
 # --- scrollbars ------------------------------------------------------------------------
 
 
