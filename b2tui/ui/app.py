@@ -438,7 +438,10 @@ class ControlRoom(RoomFeed, OperatorKeys, App[None]):
             # Faster than real time, labels change faster than a person reads: ≤ 1 Hz.
             real = max(real, TICK_FLOOR if self._speed <= 1 else 1.0)
             due = mono + real
-        if abs(due - self._tick_due) < 0.001 or due == self._tick_due:
+        if due > self._tick_due - 0.001:
+            # Never later than the tick already set: waking early costs a comparison of
+            # equal texts, while moving it later on every redraw (at a fast clock each
+            # redraw puts the 1 Hz floor a second ahead) would starve it for good.
             return
         if self._tick_timer is not None:
             self._tick_timer.stop()

@@ -3,6 +3,8 @@ clock changes, and not every second while nothing counts down in seconds."""
 
 from __future__ import annotations
 
+import asyncio
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -141,3 +143,23 @@ async def test_the_room_keeps_one_clock_tick_pending(room_at: Callable[[str], An
             app._redraw(set(ALL_PANELS))
             await pilot.pause()
             assert len(_clock_timers(app)) == 1
+
+
+async def test_redraws_never_push_the_pending_tick_later(room_at: Callable[[str], Any]) -> None:
+    # At a fast clock the tick is set at least a second ahead (labels change faster than
+    # a person reads); a redraw that set it again from its own moment moved it a second
+    # on each time, and a run whose events came more often than once a second never
+    # ticked: the header's clock stood still.
+    room = await room_at("canary-holding-5")
+    app = room.app()
+    app._speed = 100.0
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        due = app._tick_due
+        assert due < math.inf
+        for _ in range(5):
+            await asyncio.sleep(0.05)
+            app._redraw(set(ALL_PANELS))
+            assert app._tick_due <= due
+        await pilot.pause()
+        assert len(_clock_timers(app)) == 1
