@@ -83,11 +83,9 @@ class PodTable(SteadyDataTable):
         # which one cell changed (a pod's age) rendered all of its cells again through
         # Rich, ~0.2 ms each. Keyed on the cell's text and every input of its rendering,
         # only the changed cell is rendered; the header and row labels are DataTable's.
-        if row_index < 0 or column_index < 0:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         row_key = self._row_locations.get_key(row_index)
         column_key = self._column_locations.get_key(column_index)
-        if row_key is None or column_key is None:
+        if row_key is None or column_key is None:  # the header, a row label
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
         value = self._data[row_key][column_key]
         key = (
